@@ -1,0 +1,100 @@
+"""The alert-sink interface: where an alert leaves the building.
+
+A sink plugin returns ``Sink`` subclasses from the ``kpiengine_sink_types`` hook.
+The alerting outbox calls :meth:`Sink.send` once per delivery attempt and reads
+the outcome from the exception it raises (or not):
+
+* returns normally: delivered, the receiver acknowledged it;
+* raises :class:`~kpiengine.errors.RetryableSinkError`: try again later
+  (5xx, 429 with Retry-After, timeout, refused connection);
+* raises :class:`~kpiengine.errors.PermanentSinkError`: never retry
+  (bad request, unknown channel, authentication refused).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from .errors import PermanentSinkError, RetryableSinkError
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+@dataclass
+class AlertItem:
+    """One alert inside a (possibly grouped) notification."""
+
+    rule: str
+    kpi: str
+    kpi_label: str
+    severity: str
+    status: str  # "firing" or "resolved"
+    period_start: str | None = None
+    dimensions: dict[str, Any] = field(default_factory=dict)
+    value: float | None = None
+    baseline: float | None = None
+    change: float | None = None  # relative change, 0.18 == +18 %
+    threshold: float | None = None
+    unit: str | None = None
+    process_path: list[str] = field(default_factory=list)
+    owner: str | None = None
+    playbook: str | None = None
+    message: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Notification:
+    """What a sink delivers: one message, grouping one or more alerts.
+
+    ``idempotency_key`` is stable across retries of the same notification, so a
+    receiver that de-duplicates (webhooks, Slack via a header) never shows it twice.
+    """
+
+    idempotency_key: str
+    title: str
+    severity: str  # highest severity among the items
+    status: str  # "firing" or "resolved"
+    text: str  # plain-text body, ready to print
+    items: list[AlertItem] = field(default_factory=list)
+    route: str = "default"
+    created_at: str = ""  # ISO 8601 UTC
+
+    @property
+    def kpi(self) -> str | None:
+        return self.items[0].kpi if self.items else None
+
+    @property
+    def process_path(self) -> list[str]:
+        return self.items[0].process_path if self.items else []
+
+    def payload(self) -> dict:
+        """The structured, JSON-serialisable form sent by webhook-style sinks."""
+        return asdict(self)
+
+
+class Sink(ABC):
+    """One configured alert destination (a ``sinks:`` entry of the spec)."""
+
+    type_name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    options_schema: ClassVar[dict] = {"type": "object"}
+    secret_options: ClassVar[tuple[str, ...]] = ("password", "token", "secret", "url", "webhook_url")
+
+    def __init__(self, name: str, options: dict[str, Any]):
+        self.name = name
+        self.options = dict(options)
+
+    @abstractmethod
+    def send(self, notification: Notification) -> None:
+        """Deliver one notification or raise RetryableSinkError / PermanentSinkError."""
+
+    def close(self) -> None:
+        """Release resources (connections); safe to call twice."""
+
+    def retryable(self, message: str, retry_after: float | None = None) -> RetryableSinkError:
+        return RetryableSinkError(self.name, message, retry_after=retry_after)
+
+    def permanent(self, message: str) -> PermanentSinkError:
+        return PermanentSinkError(self.name, message)

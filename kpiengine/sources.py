@@ -1,0 +1,86 @@
+"""The data-source interface: what a warehouse connector implements.
+
+A source plugin returns ``Source`` subclasses from the ``kpiengine_source_types``
+hook. The engine creates one instance per ``sources:`` entry in the spec,
+calls :meth:`Source.connect`, runs the compiled SQL with :meth:`Source.execute`,
+and always calls :meth:`Source.close`.
+
+Connectors must turn driver exceptions into :class:`kpiengine.errors.SourceError`
+(refused connection, bad password, missing table, timeout) so the user sees which
+source failed and nothing partial is recorded as a success.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Sequence
+
+from .errors import SourceError
+
+
+@dataclass
+class QueryResult:
+    """Rows of one query, as the driver returned them (no copy into another form).
+
+    ``rows`` is a sequence of tuples in ``columns`` order. Values may be any of
+    int, float, Decimal, str, date, datetime or None; the engine normalises them.
+    """
+
+    columns: list[str]
+    rows: Sequence[tuple]
+
+
+class Source(ABC):
+    """One configured connection to a warehouse.
+
+    Class attributes:
+      ``type_name``: the ``type:`` a spec uses (``duckdb``, ``postgres``...).
+      ``dialect``: the sqlglot dialect the compiler targets for this source.
+      ``options_schema``: JSON Schema of the options this type accepts; the spec
+        validator checks a spec's source options against it.
+      ``supports_files``: True when models may read CSV/Parquet files directly.
+      ``supports_timezone``: True when the engine can convert timestamps to the
+        project time zone in SQL.
+    """
+
+    type_name: ClassVar[str] = ""
+    dialect: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    options_schema: ClassVar[dict] = {"type": "object"}
+    supports_files: ClassVar[bool] = False
+    supports_timezone: ClassVar[bool] = True
+    #: option names whose values are secrets: never printed, never logged.
+    secret_options: ClassVar[tuple[str, ...]] = ("password", "token", "secret", "url", "dsn")
+
+    def __init__(self, name: str, options: dict[str, Any]):
+        self.name = name
+        self.options = dict(options)
+
+    def dialect_for(self) -> str:
+        """The sqlglot dialect to compile for. Override when it depends on options (SQLAlchemy URL)."""
+        return self.dialect
+
+    @abstractmethod
+    def connect(self) -> None:
+        """Open the connection, with a connect timeout. Raise SourceError on failure."""
+
+    @abstractmethod
+    def execute(self, sql: str, *, timeout: float | None = None) -> QueryResult:
+        """Run one read-only query and return its rows. Raise SourceError on failure or timeout."""
+
+    def table_columns(self, table: str) -> list[str] | None:
+        """Column names of ``table`` (for ``kpi validate --connect``), or None if unknown."""
+        return None
+
+    def close(self) -> None:
+        """Release the connection. Must be safe to call twice and after a failed connect."""
+
+    def error(self, message: str, *, hint: str | None = None) -> SourceError:
+        return SourceError(self.name, message, hint=hint)
+
+    def __enter__(self) -> "Source":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,92 @@
+"""DuckDB: the embedded default warehouse (a file or :memory:), which also reads CSV and Parquet."""
+from __future__ import annotations
+
+import os
+import threading
+
+from kpiengine import hookimpl
+from kpiengine.sources import QueryResult, Source
+
+
+class DuckDBSource(Source):
+    type_name = "duckdb"
+    dialect = "duckdb"
+    description = "Embedded DuckDB database file (default); reads CSV and Parquet files too."
+    supports_files = True
+    options_schema = {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "description": "database file, or :memory:"},
+            "read_only": {"type": "boolean", "default": True},
+            "threads": {"type": "integer", "minimum": 1},
+            "memory_limit": {"type": "string", "description": "e.g. 4GB"},
+        },
+        "additionalProperties": False,
+    }
+
+    def __init__(self, name, options):
+        super().__init__(name, options)
+        self._con = None
+
+    def connect(self) -> None:
+        import duckdb
+
+        path = self.options.get("path", ":memory:")
+        read_only = bool(self.options.get("read_only", True)) and path != ":memory:"
+        if path != ":memory:" and not os.path.exists(path):
+            raise self.error(f"database file {path!r} does not exist",
+                             hint="run `kpi demo` to build the demo warehouse, or fix `path`")
+        config = {}
+        if "threads" in self.options:
+            config["threads"] = int(self.options["threads"])
+        if "memory_limit" in self.options:
+            config["memory_limit"] = str(self.options["memory_limit"])
+        try:
+            self._con = duckdb.connect(path, read_only=read_only, config=config)
+        except duckdb.Error as exc:
+            raise self.error(f"cannot open database: {exc}") from None
+
+    def execute(self, sql: str, *, timeout: float | None = None) -> QueryResult:
+        import duckdb
+
+        if self._con is None:
+            self.connect()
+        timer = None
+        if timeout:
+            # DuckDB has no statement timeout: interrupt the connection from a timer thread.
+            timer = threading.Timer(timeout, self._con.interrupt)
+            timer.start()
+        try:
+            cur = self._con.execute(sql)
+            rows = cur.fetchall()
+            columns = [d[0] for d in cur.description]
+        except duckdb.InterruptException:
+            raise self.error(f"query cancelled after the {timeout:g}s timeout",
+                             hint="raise `timeout` on the run or narrow the date range") from None
+        except duckdb.Error as exc:
+            raise self.error(f"query failed: {exc}") from None
+        finally:
+            if timer:
+                timer.cancel()
+        return QueryResult(columns, rows)
+
+    def table_columns(self, table: str) -> list[str] | None:
+        if self._con is None:
+            self.connect()
+        parts = table.split(".")
+        params = [parts[-1]] + ([parts[-2]] if len(parts) > 1 else [])
+        q = "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+        if len(parts) > 1:
+            q += " AND table_schema = ?"
+        rows = self._con.execute(q + " ORDER BY ordinal_position", params).fetchall()
+        return [r[0] for r in rows] or None
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+
+@hookimpl
+def kpiengine_source_types():
+    return [DuckDBSource]
