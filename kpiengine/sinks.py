@@ -93,6 +93,30 @@ class Sink(ABC):
     def close(self) -> None:
         """Release resources (connections); safe to call twice."""
 
+    def check_options(self) -> None:
+        """Validate ``self.options`` against ``options_schema``; raise PermanentSinkError naming the option.
+
+        Built-in sinks call this in ``__init__`` so a sink built outside the spec
+        validator (tests, other tools) still fails with a message, not a KeyError.
+        """
+        import jsonschema  # imported here: the interface module stays import-light
+
+        validator = jsonschema.Draft202012Validator(self.options_schema)
+        errors = sorted(validator.iter_errors(self.options), key=lambda e: list(e.absolute_path))
+        if errors:
+            err = errors[0]
+            where = ".".join(str(p) for p in err.absolute_path) or "options"
+            # err.message quotes the offending value; for a secret option that would print it
+            secret = any(str(p) in self.secret_options for p in err.absolute_path)
+            what = "has an invalid value" if secret else err.message
+            raise self.permanent(f"option '{where}' {what} (type '{self.type_name}'; "
+                                 "see its options in docs/plugins.md)" if where != "options"
+                                 else f"{err.message} (type '{self.type_name}')")
+
+    def secret_values(self) -> list[str]:
+        """The values of secret options, for scrubbing them out of error messages."""
+        return [str(v) for k, v in self.options.items() if k in self.secret_options and v]
+
     def retryable(self, message: str, retry_after: float | None = None) -> RetryableSinkError:
         return RetryableSinkError(self.name, message, retry_after=retry_after)
 

@@ -1,0 +1,149 @@
+"""Formulas over other KPIs: parsing, checking and null-safe evaluation.
+
+A formula such as ``mindset * visits * conversion`` or ``deals_won / visits`` is
+parsed with sqlglot's expression parser (so operator precedence and numbers
+follow SQL) and then restricted to a small, safe grammar: KPI names, numeric
+constants, ``+ - * /``, unary minus and parentheses. Formulas are evaluated in
+Python over the per-model aggregates, so every engine gives the same numbers
+and a zero denominator gives None, never an error or infinity.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+_BINARY = (exp.Add, exp.Sub, exp.Mul, exp.Div)
+
+
+class FormulaError(ValueError):
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+def parse_formula(text: str) -> exp.Expression:
+    """Parse and restrict a formula; raises FormulaError with a hint."""
+    if not isinstance(text, str) or not text.strip():
+        raise FormulaError("formula is empty", "write e.g. `deals_won / visits`")
+    if ";" in text:
+        raise FormulaError("a formula is one expression: ';' is not allowed")
+    try:
+        tree = sqlglot.parse_one(text, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise FormulaError(f"cannot parse formula {text!r}: {exc.errors[0]['description'] if exc.errors else exc}",
+                           "use KPI names, numbers, + - * / and parentheses") from None
+    _check(tree, text)
+    return tree
+
+
+def _check(node: exp.Expression, text: str) -> None:
+    if isinstance(node, exp.Paren):
+        _check(node.this, text)
+    elif isinstance(node, exp.Neg):
+        _check(node.this, text)
+    elif isinstance(node, _BINARY):
+        _check(node.this, text)
+        _check(node.expression, text)
+    elif isinstance(node, exp.Column):
+        if node.table:
+            raise FormulaError(f"'{node.sql()}' is not a KPI name",
+                               "a formula refers to KPIs by name; put column logic in an aggregate KPI's column or filter")
+    elif isinstance(node, exp.Literal):
+        if node.is_string:
+            raise FormulaError(f"text constant {node.sql()} is not allowed in a formula",
+                               "formulas combine numbers: use KPI names and numeric constants")
+    else:
+        what = node.sql(dialect="duckdb")
+        kind = "function calls" if isinstance(node, exp.Func) else f"'{what}'"
+        raise FormulaError(f"{kind} are not allowed in a formula ({what})",
+                           "use KPI names, numbers, + - * / and parentheses; aggregate in an aggregate KPI")
+
+
+def references(tree: exp.Expression) -> list[str]:
+    """KPI names a formula uses, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for col in tree.find_all(exp.Column):
+        seen.setdefault(col.name, None)
+    return list(seen)
+
+
+def denominator(tree: exp.Expression) -> str | None:
+    """For a ratio ``x / y`` (the shape of a rate KPI), the KPI name of y; else None."""
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    if isinstance(tree, exp.Div):
+        right = tree.expression
+        while isinstance(right, exp.Paren):
+            right = right.this
+        if isinstance(right, exp.Column):
+            return right.name
+    return None
+
+
+def numerator(tree: exp.Expression) -> str | None:
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    if isinstance(tree, exp.Div):
+        left = tree.this
+        while isinstance(left, exp.Paren):
+            left = left.this
+        if isinstance(left, exp.Column):
+            return left.name
+    return None
+
+
+def evaluate(tree: exp.Expression, values: dict[str, float | None]) -> float | None:
+    """Null-safe evaluation: any None input gives None; x / 0 gives None."""
+    if isinstance(tree, exp.Paren):
+        return evaluate(tree.this, values)
+    if isinstance(tree, exp.Column):
+        v = values.get(tree.name)
+        return None if v is None else float(v)
+    if isinstance(tree, exp.Literal):
+        return float(tree.this)
+    if isinstance(tree, exp.Neg):
+        v = evaluate(tree.this, values)
+        return None if v is None else -v
+    left = evaluate(tree.this, values)
+    right = evaluate(tree.expression, values)
+    if left is None or right is None:
+        return None
+    if isinstance(tree, exp.Add):
+        out = left + right
+    elif isinstance(tree, exp.Sub):
+        out = left - right
+    elif isinstance(tree, exp.Mul):
+        out = left * right
+    elif isinstance(tree, exp.Div):
+        if right == 0:
+            return None
+        out = left / right
+    else:  # pragma: no cover - parse_formula admits nothing else
+        raise FormulaError(f"unsupported operator {type(tree).__name__}")
+    return out if math.isfinite(out) else None
+
+
+@dataclass
+class FormulaNode:
+    """A formula tree node for display (``kpi explain``) and root-cause analysis."""
+
+    op: str  # "kpi", "const", "+", "-", "*", "/", "neg"
+    name: str | None = None
+    value: float | None = None
+    children: tuple["FormulaNode", ...] = ()
+
+
+def to_node(tree: exp.Expression) -> FormulaNode:
+    if isinstance(tree, exp.Paren):
+        return to_node(tree.this)
+    if isinstance(tree, exp.Column):
+        return FormulaNode("kpi", name=tree.name)
+    if isinstance(tree, exp.Literal):
+        return FormulaNode("const", value=float(tree.this))
+    if isinstance(tree, exp.Neg):
+        return FormulaNode("neg", children=(to_node(tree.this),))
+    op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/"}[type(tree)]
+    return FormulaNode(op, children=(to_node(tree.this), to_node(tree.expression)))
