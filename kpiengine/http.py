@@ -1,0 +1,281 @@
+"""POST JSON to a webhook and turn every outcome into the sink error the outbox understands.
+
+HTTP sinks (Slack, generic webhook, Feishu, DingTalk, WeCom, third-party ones)
+share this one helper so they agree on what "try again later" means:
+
+* 2xx: delivered; the :class:`HttpResponse` is returned so a sink can read a
+  JSON status code inside a 200 (Feishu, DingTalk and WeCom do that);
+* 429, 408 and 5xx: :class:`~kpiengine.errors.RetryableSinkError`, with
+  ``retry_after`` taken from ``Retry-After`` (seconds or an HTTP date);
+* timeouts, refused or reset connections, DNS failures: retryable;
+* other 4xx, redirects, bad URLs, TLS certificate failures: permanent.
+
+Webhook URLs are credentials (Slack and Feishu put the token in the path,
+DingTalk and WeCom in the query string), so no message built here ever
+contains a URL as given: :func:`redact_url` removes the query, the user info
+and every path segment that looks like a token.
+"""
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import re
+import socket
+import ssl
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from . import __version__
+from .errors import PermanentSinkError, RetryableSinkError
+
+USER_AGENT = f"kpiengine/{__version__}"
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 10.0
+#: how much of an error response body is quoted in the error message
+_BODY_QUOTE = 300
+_MAX_RESPONSE = 1 << 20
+
+# A path segment is kept in messages only when it reads like a word: lower case
+# ("services", "open-apis"), CamelCase ("IncomingWebhook") or a version ("v2").
+# Ids and tokens carry digits, runs of capitals or random case, and become "***".
+_PLAIN_SEGMENT = re.compile(r"(?=.{1,20}$)(?:[a-z][a-z_\-]*|[a-z]*(?:[A-Z][a-z]+)+|v\d{1,2})")
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes = b""
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its secret parts replaced by ``***``: query, user info and token-like path segments.
+
+    >>> redact_url("https://hooks.slack.com/services/T0001/B0002/XXXXyyyyZZZZ")
+    'https://hooks.slack.com/services/***/***/***'
+    >>> redact_url("https://oapi.dingtalk.com/robot/send?access_token=abc123")
+    'https://oapi.dingtalk.com/robot/send?***'
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<invalid URL>"
+    netloc = host if port is None else f"{host}:{port}"
+    segments = [seg if not seg or _PLAIN_SEGMENT.fullmatch(seg) else "***" for seg in parts.path.split("/")]
+    query = "?***" if parts.query else ""
+    return f"{parts.scheme}://{netloc}{'/'.join(segments)}{query}"
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Remove every secret value from ``text`` (longest first, so a token inside a URL goes too)."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def encode_json(payload: Any) -> bytes:
+    """The exact bytes sent for ``payload``: compact UTF-8 JSON, non-ASCII kept as is (中文 stays readable)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def post_json(url: str, payload: Any, *, sink: str, headers: Mapping[str, str] | None = None,
+              connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, read_timeout: float = DEFAULT_READ_TIMEOUT,
+              secrets: Iterable[str] = ()) -> HttpResponse:
+    """POST ``payload`` as JSON (or ``bytes`` already encoded with :func:`encode_json`) and map the outcome.
+
+    ``sink`` names the sink in error messages. ``secrets`` are extra values
+    (signing keys, header tokens) scrubbed from any message, on top of the URL.
+    """
+    body = payload if isinstance(payload, bytes) else encode_json(payload)
+    all_headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+    all_headers.update(headers or {})
+    return post(url, body, sink=sink, headers=all_headers, connect_timeout=connect_timeout,
+                read_timeout=read_timeout, secrets=secrets)
+
+
+@dataclass
+class _Target:
+    scheme: str
+    host: str
+    port: int
+    request_path: str  # what goes on the request line
+    tunnel: tuple[str, int] | None = None  # HTTPS through a proxy: CONNECT to this
+
+
+def post(url: str, body: bytes, *, sink: str, headers: Mapping[str, str],
+         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, read_timeout: float = DEFAULT_READ_TIMEOUT,
+         secrets: Iterable[str] = ()) -> HttpResponse:
+    """POST raw ``body`` with ``headers``; see :func:`post_json` for the error mapping."""
+    safe_url = redact_url(url)
+    secret_values = [*secrets, *_url_secret_parts(url)]
+    if safe_url != url:
+        secret_values.append(url)
+
+    def retryable(message: str, retry_after: float | None = None) -> RetryableSinkError:
+        return RetryableSinkError(sink, scrub(f"POST {safe_url}: {message}", secret_values), retry_after=retry_after)
+
+    def permanent(message: str) -> PermanentSinkError:
+        return PermanentSinkError(sink, scrub(f"POST {safe_url}: {message}", secret_values))
+
+    target = _target(url, permanent)
+    conn = _connection(target, connect_timeout)
+    try:
+        try:
+            conn.connect()  # connect timeout applies here (and to the TLS handshake)
+        except ssl.SSLCertVerificationError as exc:
+            raise permanent(f"TLS certificate rejected ({exc.verify_message}); "
+                            "fix the server certificate or the URL") from None
+        except socket.gaierror as exc:
+            raise retryable(f"cannot resolve host {target.host!r} ({exc.strerror})") from None
+        except ConnectionRefusedError:
+            raise retryable(f"connection refused by {target.host}:{target.port}") from None
+        except TimeoutError:
+            raise retryable(f"no connection within {connect_timeout:g}s") from None
+        except OSError as exc:
+            raise retryable(f"cannot connect: {exc.strerror or exc!r}") from None
+        conn.sock.settimeout(read_timeout)  # from now on each read waits at most read_timeout
+        try:
+            conn.putrequest("POST", target.request_path, skip_accept_encoding=True)
+            for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                conn.putheader(name, value)
+            conn.endheaders(body)
+            resp = conn.getresponse()
+            data = resp.read(_MAX_RESPONSE)
+        except TimeoutError:
+            raise retryable(f"no answer within {read_timeout:g}s (read timeout)") from None
+        except (http.client.HTTPException, OSError) as exc:
+            raise retryable(f"connection lost before an answer: {type(exc).__name__}") from None
+    finally:
+        conn.close()
+
+    response = HttpResponse(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+    status = response.status
+    if 200 <= status < 300:
+        return response
+    quoted = _quote_body(response)
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if status == 429:
+        wait = f"; retry after {retry_after:g}s" if retry_after is not None else ""
+        raise retryable(f"HTTP 429 Too Many Requests{wait}{quoted}", retry_after)
+    if status >= 500 or status == 408:
+        raise retryable(f"HTTP {status} {resp.reason}{quoted}", retry_after)
+    if 300 <= status < 400:
+        raise permanent(f"HTTP {status} redirect; webhooks are not followed across redirects, "
+                        "use the final URL")
+    raise permanent(f"HTTP {status} {resp.reason}{quoted}")
+
+
+def _quote_body(response: HttpResponse) -> str:
+    text = " ".join(response.text.split())
+    if not text:
+        return ""
+    if len(text) > _BODY_QUOTE:
+        text = text[:_BODY_QUOTE] + "…"
+    return f": {text}"
+
+
+def _url_secret_parts(url: str) -> list[str]:
+    """Query values and token-like path segments, so a server echoing them back cannot leak them."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return []
+    values = [v for _k, v in urllib.parse.parse_qsl(parts.query)]
+    values += [seg for seg in parts.path.split("/") if seg and not _PLAIN_SEGMENT.fullmatch(seg)]
+    if parts.password:
+        values.append(parts.password)
+    return values
+
+
+def _target(url: str, permanent) -> _Target:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise permanent("invalid URL; expected http(s)://host/path") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise permanent("invalid URL; expected http(s)://host/path")
+    port = port or (443 if parts.scheme == "https" else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    target = _Target(parts.scheme, parts.hostname, port, path)
+    # Honour HTTP(S)_PROXY / NO_PROXY like urllib does: company networks often
+    # reach chat webhooks only through a proxy.
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname):
+        p = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
+        if p.hostname:
+            proxy_port = p.port or 8080
+            if parts.scheme == "https":
+                target.tunnel = (parts.hostname, port)
+            else:
+                target.request_path = f"http://{parts.hostname}:{port}{path}"
+            target.host, target.port = p.hostname, proxy_port
+    return target
+
+
+def _connection(target: _Target, connect_timeout: float) -> http.client.HTTPConnection:
+    if target.scheme == "https" and target.tunnel is None:
+        return http.client.HTTPSConnection(target.host, target.port, timeout=connect_timeout,
+                                           context=ssl.create_default_context())
+    if target.tunnel is not None:
+        conn = http.client.HTTPSConnection(target.host, target.port, timeout=connect_timeout,
+                                           context=ssl.create_default_context())
+        conn.set_tunnel(*target.tunnel)
+        return conn
+    return http.client.HTTPConnection(target.host, target.port, timeout=connect_timeout)
+
+
+#: JSON Schema properties every HTTP sink accepts, merged into its ``options_schema``.
+TIMEOUT_OPTIONS = {
+    "connect_timeout": {"type": "number", "exclusiveMinimum": 0, "default": DEFAULT_CONNECT_TIMEOUT,
+                        "description": "seconds to wait for the TCP/TLS connection"},
+    "timeout": {"type": "number", "exclusiveMinimum": 0, "default": DEFAULT_READ_TIMEOUT,
+                "description": "seconds to wait for the answer once connected"},
+}
+
+#: JSON Schema of a webhook URL option (http or https).
+URL_OPTION = {"type": "string", "pattern": "^https?://[^/]+", "description": "webhook URL; keep it in ${ENV}"}
+
+
+def timeouts(options: Mapping[str, Any]) -> dict[str, float]:
+    """``connect_timeout`` and ``read_timeout`` keyword arguments for :func:`post_json` from sink options."""
+    return {"connect_timeout": float(options.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)),
+            "read_timeout": float(options.get("timeout", DEFAULT_READ_TIMEOUT))}
