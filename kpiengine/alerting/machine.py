@@ -1,0 +1,166 @@
+"""The alert state machine, pure: (previous state, outcome) -> (next state, transition).
+
+States per rule and dimension value::
+
+    inactive --breach--> pending --breach for `for` periods--> firing
+    firing --no breach for more than `keep_firing_for` periods--> resolved
+    pending --no breach--> inactive          resolved --breach--> pending / firing
+
+Counters move once per *period*, not per run: evaluating the same period again
+(a second ``kpi check``, or late data) restarts from the state saved before
+that period (``prior``), so re-runs neither double-count nor re-announce.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from . import periods as P
+from .evaluate import Outcome
+from .rules import Rule
+
+STATES = ("inactive", "pending", "firing", "resolved")
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+@dataclass
+class AlertState:
+    rule: str
+    key: str
+    dimensions: dict[str, Any] = field(default_factory=dict)
+    state: str = "inactive"
+    severity: str | None = None
+    active_for: int = 0  # consecutive breaching periods
+    quiet_for: int = 0  # consecutive clear periods while firing
+    since: str | None = None  # period the current state began (ISO date)
+    last_period: str | None = None  # last period evaluated
+    fired_period: str | None = None
+    resolved_period: str | None = None
+    value: float | None = None
+    baseline: float | None = None
+    change: float | None = None
+    threshold: float | None = None
+    measure: float | None = None
+    sample: float | None = None
+    p_value: float | None = None
+    outcome: str = ""  # status of the last outcome (value, no_data, error...)
+    note: str = ""
+    prior: dict | None = None  # the state before last_period was evaluated
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AlertState":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("pending", "firing")
+
+
+def transition_between(old: AlertState, new: AlertState) -> str | None:
+    if old.state != new.state:
+        if new.state == "inactive":
+            return "cleared" if old.state == "pending" else None
+        return new.state
+    if new.state == "firing" and old.severity != new.severity:
+        up = SEVERITY_RANK.get(new.severity or "", 0) > SEVERITY_RANK.get(old.severity or "", 0)
+        return "escalated" if up else "deescalated"
+    return None
+
+
+def advance(rule: Rule, prev: AlertState, outcome: Outcome) -> tuple[AlertState, str | None]:
+    """The state after ``outcome`` and the transition it caused (None when nothing changed)."""
+    period = outcome.period.isoformat()
+    if prev.last_period is not None and period < prev.last_period:
+        return prev, None  # an older period: history does not rewrite the present
+    if prev.last_period == period:
+        base = AlertState.from_dict(prev.prior) if prev.prior else AlertState(rule.name, prev.key, prev.dimensions)
+    else:
+        base = prev
+    new = _step(rule, base, outcome)
+    snapshot = base.to_dict()
+    snapshot["prior"] = None
+    new.prior = snapshot
+    new.last_period = period
+    return new, transition_between(prev, new)
+
+
+def _decide(rule: Rule, base: AlertState, outcome: Outcome) -> tuple[str, str | None, Any]:
+    """('breach', severity, condition) | ('clear', None, None) | ('keep', None, None)."""
+    status = outcome.status
+    if status in ("no_data", "error"):
+        policy = rule.no_data if status == "no_data" else rule.on_error
+        if policy == "alert":
+            return "breach", rule.no_data_severity if status == "no_data" else rule.max_severity, None
+        return ("keep" if policy == "keep_state" else "clear"), None, None
+    if status in ("insufficient", "no_baseline"):
+        return "keep", None, None  # not enough evidence either way: the state stands
+    if outcome.significant is False:
+        return "clear", None, None
+    firing = base.severity if base.state == "firing" else None
+    cond = rule.classify(outcome.measure, firing)
+    if cond is None:
+        return "clear", None, None
+    return "breach", rule.severity_of(cond), cond
+
+
+def _step(rule: Rule, base: AlertState, outcome: Outcome) -> AlertState:
+    new = replace(base, dimensions=dict(outcome.dimensions) or base.dimensions)
+    period = outcome.period.isoformat()
+    decision, severity, cond = _decide(rule, base, outcome)
+    new.outcome, new.note = outcome.status, outcome.note
+    if outcome.status not in ("error",):
+        new.value, new.baseline, new.change = outcome.value, outcome.baseline, outcome.change
+        new.measure, new.sample, new.p_value = outcome.measure, outcome.sample, outcome.p_value
+    if decision == "keep":
+        return new
+    if decision == "breach":
+        new.threshold = cond.threshold if cond is not None else None
+        new.quiet_for = 0
+        if base.state == "firing":
+            new.severity = severity
+            new.active_for = base.active_for + 1
+            return new
+        new.active_for = base.active_for + 1 if base.state == "pending" else 1
+        new.severity = severity
+        if new.active_for >= rule.for_periods:
+            new.state, new.since, new.fired_period = "firing", period, period
+            new.resolved_period = None
+        elif base.state != "pending":
+            new.state, new.since = "pending", period
+        return new
+    # clear
+    new.active_for = 0
+    if base.state == "pending":
+        new.state, new.since, new.severity = "inactive", period, None
+    elif base.state == "firing":
+        new.quiet_for = base.quiet_for + 1
+        if new.quiet_for > rule.keep_firing_for:
+            new.state, new.since, new.resolved_period = "resolved", period, period
+            new.quiet_for = 0
+    return new
+
+
+def replay(rule: Rule, outcomes_by_period: list[list[Outcome]],
+           states: dict[str, AlertState] | None = None):
+    """Run the machine over consecutive periods; yields (period, key, state, transition)."""
+    states = dict(states or {})
+    for outcomes in outcomes_by_period:
+        for outcome in outcomes:
+            prev = states.get(outcome.key) or AlertState(rule.name, outcome.key, outcome.dimensions)
+            new, transition = advance(rule, prev, outcome)
+            states[outcome.key] = new
+            yield outcome.period, outcome.key, new, transition
+
+
+def periods_between(start: date, end: date, grain: str) -> list[date]:
+    """Period starts from ``start`` (inclusive) to ``end`` (inclusive)."""
+    out, p = [], P.truncate(start, grain)
+    while p <= end:
+        out.append(p)
+        p = P.shift(p, grain, 1)
+    return out

@@ -1,0 +1,206 @@
+"""The persistent outbox: a notification is written down before it is sent.
+
+Life of a row: ``pending`` -> ``delivered`` (Sink.send returned) or ``failed``
+(permanent error, or retries gave up after the sink's ``give_up_after``; then a
+copy goes to the sink's ``fallback`` sink when one is set).
+
+* Retryable errors back off exponentially with jitter (``retry_initial`` doubling
+  up to ``retry_max``), or wait exactly ``retry_after`` when the receiver said so.
+* A row is leased before sending (owner host:pid:nonce, lease_until) inside a
+  ``BEGIN IMMEDIATE`` transaction: two processes never send the same row at once.
+  A lease held by a dead process on this host is taken over at once; others expire.
+* Killed at any point, nothing is lost: the next run sends what is still pending.
+  The idempotency key is fixed when the row is written, so a resend after a crash
+  between send and "delivered" carries the same key (receivers that de-duplicate
+  show it once).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import KpiEngineError, PermanentSinkError, RetryableSinkError
+from ..sinks import AlertItem, Notification
+from .routing import SinkSettings
+from .state import immediate
+
+LEASE_SECONDS = 300.0
+
+
+def enqueue(con: sqlite3.Connection, notification: Notification, sink: str, now: float,
+            fallback_of: int | None = None) -> int | None:
+    """Write one outbox row (inside the caller's transaction). Returns its id, None if already there."""
+    payload = json.dumps(notification.payload(), ensure_ascii=False, default=str)
+    cur = con.execute(
+        "INSERT OR IGNORE INTO alert_outbox (idempotency_key, sink, route, payload, created_at, next_attempt_at, "
+        "fallback_of) VALUES (?,?,?,?,?,?,?)",
+        (notification.idempotency_key, sink, notification.route, payload, now, now, fallback_of))
+    return cur.lastrowid if cur.rowcount else None
+
+
+def notification_from_payload(payload: str) -> Notification:
+    data = json.loads(payload)
+    items = [AlertItem(**item) for item in data.pop("items", [])]
+    return Notification(items=items, **data)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _lease_is_stale(owner: str | None, lease_until: float | None, now: float) -> bool:
+    if owner is None or lease_until is None or lease_until <= now:
+        return True
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+@dataclass
+class DeliveryReport:
+    delivered: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class Outbox:
+    def __init__(self, con: sqlite3.Connection, sinks: dict[str, SinkSettings],
+                 sink_factory: Callable[[SinkSettings], object], *,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+                 rng: random.Random | None = None, lease_seconds: float = LEASE_SECONDS):
+        self.con = con
+        self.sinks = sinks
+        self.sink_factory = sink_factory
+        self.clock, self.sleep = clock, sleep
+        self.rng = rng or random.Random()
+        self.lease_seconds = lease_seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._instances: dict[str, object] = {}
+
+    # -- leasing -------------------------------------------------------------------
+    def _claim(self) -> sqlite3.Row | None:
+        now = self.clock()
+        with immediate(self.con):
+            rows = self.con.execute(
+                "SELECT * FROM alert_outbox WHERE status = 'pending' AND next_attempt_at <= ? "
+                "ORDER BY next_attempt_at, id LIMIT 50", (now,)).fetchall()
+            for row in rows:
+                if _lease_is_stale(row["lease_owner"], row["lease_until"], now):
+                    self.con.execute("UPDATE alert_outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                                     (self.owner, now + self.lease_seconds, row["id"]))
+                    return row
+        return None
+
+    def _finish(self, row_id: int, **updates) -> None:
+        sets = ", ".join(f"{k} = ?" for k in updates)
+        with immediate(self.con):
+            # only the lease holder may record the outcome
+            self.con.execute(f"UPDATE alert_outbox SET {sets}, lease_owner = NULL, lease_until = NULL "
+                             f"WHERE id = ? AND lease_owner = ?", (*updates.values(), row_id, self.owner))
+
+    # -- delivery ------------------------------------------------------------------
+    def pending_count(self) -> int:
+        return self.con.execute("SELECT count(*) FROM alert_outbox WHERE status = 'pending'").fetchone()[0]
+
+    def next_due(self) -> float | None:
+        row = self.con.execute("SELECT min(next_attempt_at) FROM alert_outbox WHERE status = 'pending'").fetchone()
+        return row[0]
+
+    def deliver(self, budget: float = 30.0) -> DeliveryReport:
+        """Send due rows, retrying within ``budget`` seconds; later runs pick up what remains."""
+        report = DeliveryReport()
+        deadline = self.clock() + budget
+        while True:
+            row = self._claim()
+            if row is not None:
+                self._attempt(row, report)
+                continue
+            due = self.next_due()
+            now = self.clock()
+            if due is None or due > deadline:
+                break
+            self.sleep(max(0.0, min(due, deadline) - now) + 0.01)
+            if self.clock() >= deadline:
+                break
+        report.pending = [r[0] for r in self.con.execute("SELECT id FROM alert_outbox WHERE status = 'pending'")]
+        for inst in self._instances.values():
+            try:
+                inst.close()
+            except Exception:
+                pass
+        self._instances.clear()
+        return report
+
+    def _sink(self, name: str):
+        if name not in self._instances:
+            self._instances[name] = self.sink_factory(self.sinks[name])
+        return self._instances[name]
+
+    def _attempt(self, row: sqlite3.Row, report: DeliveryReport) -> None:
+        settings = self.sinks.get(row["sink"])
+        attempts = row["attempts"] + 1
+        if settings is None:
+            self._give_up(row, attempts, f"sink '{row['sink']}' is no longer in the spec", report)
+            return
+        try:
+            sink = self._sink(row["sink"])
+            sink.send(notification_from_payload(row["payload"]))
+        except RetryableSinkError as exc:
+            now = self.clock()
+            delay = self._backoff(settings, attempts, exc.retry_after)
+            if now + delay - row["created_at"] > settings.give_up_after.total_seconds():
+                self._give_up(row, attempts, str(exc), report)
+                return
+            self._finish(row["id"], attempts=attempts, next_attempt_at=now + delay, last_error=str(exc))
+            report.errors.append(f"{exc} (attempt {attempts}, retry in {delay:.1f}s)")
+        except (PermanentSinkError, KpiEngineError) as exc:
+            self._give_up(row, attempts, str(exc), report)
+        except Exception as exc:  # a sink bug: treat as permanent so the fallback still hears of it
+            self._give_up(row, attempts, f"sink '{row['sink']}' crashed: {type(exc).__name__}: {exc}", report)
+        else:
+            self._finish(row["id"], attempts=attempts, status="delivered", delivered_at=self.clock(),
+                         last_error=None)
+            report.delivered.append(row["id"])
+
+    def _backoff(self, settings: SinkSettings, attempts: int, retry_after: float | None) -> float:
+        if retry_after is not None and retry_after >= 0:
+            return float(retry_after)
+        base = settings.retry_initial.total_seconds() * (2 ** (attempts - 1))
+        capped = min(settings.retry_max.total_seconds(), base)
+        return capped * (0.5 + self.rng.random() / 2)  # "equal jitter": spread retries of many checks apart
+
+    def _give_up(self, row: sqlite3.Row, attempts: int, error: str, report: DeliveryReport) -> None:
+        settings = self.sinks.get(row["sink"])
+        fallback = settings.fallback if settings else None
+        now = self.clock()
+        with immediate(self.con):
+            self.con.execute("UPDATE alert_outbox SET status = 'failed', attempts = ?, last_error = ?, "
+                             "lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+                             (attempts, error, row["id"], self.owner))
+            if fallback and row["fallback_of"] is None and fallback in self.sinks:
+                n = notification_from_payload(row["payload"])
+                n.text = f"(delivery to sink '{row['sink']}' failed: {error})\n\n{n.text}"
+                enqueue(self.con, n, fallback, now, fallback_of=row["id"])
+        report.failed.append(row["id"])
+        report.errors.append(f"gave up on notification {row['id']}: {error}"
+                             + (f"; sent to fallback sink '{fallback}'" if fallback and row["fallback_of"] is None else ""))
+
+
+def outbox_rows(con: sqlite3.Connection, status: str | None = None) -> list[dict]:
+    sql = "SELECT id, idempotency_key, sink, route, status, attempts, created_at, last_error, delivered_at, " \
+          "fallback_of FROM alert_outbox" + (" WHERE status = ?" if status else "") + " ORDER BY id"
+    return [dict(r) for r in con.execute(sql, (status,) if status else ())]
