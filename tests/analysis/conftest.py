@@ -1,0 +1,100 @@
+"""Shared fixtures for the funnel and root-cause tests: the real Olist funnel data, loaded as text."""
+from __future__ import annotations
+
+import csv
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+OLIST = REPO.parent / "shared" / "data" / "olist_funnel"
+LEADS_CSV = "olist_marketing_qualified_leads_dataset.csv"
+DEALS_CSV = "olist_closed_deals_dataset.csv"
+
+OLIST_MODELS = """
+models:
+  olist_leads:
+    table: olist_leads
+    time: first_contact_date
+    time_format: "%d-%m-%Y"
+    entity: mql_id
+    dimensions:
+      origin: origin
+  olist_deals:
+    table: olist_deals
+    time: won_date
+    time_format: "%d-%m-%Y %H:%M"
+    entity: mql_id
+    dimensions:
+      segment: business_segment
+funnels:
+"""
+FUNNEL = """  won_{days}d:
+    label: Lead to won deal within {days} days
+    entity: lead
+    window: {days}d
+    steps:
+      - {{name: lead, model: olist_leads, product: free}}
+      - {{name: won, model: olist_deals, product: profit}}
+"""
+
+
+def _blank_to_none(v: str) -> str | None:
+    return v if v != "" else None
+
+
+@pytest.fixture(scope="session")
+def olist_rows():
+    if not (OLIST / LEADS_CSV).exists() or not (OLIST / DEALS_CSV).exists():
+        pytest.skip(f"Olist funnel data not found at {OLIST} (expected a copy of shared/ beside the repository)")
+    with open(OLIST / LEADS_CSV, newline="", encoding="utf-8") as fh:
+        leads = [(r["mql_id"], r["first_contact_date"], _blank_to_none(r["origin"])) for r in csv.DictReader(fh)]
+    with open(OLIST / DEALS_CSV, newline="", encoding="utf-8") as fh:
+        deals = [(r["mql_id"], r["won_date"], _blank_to_none(r["business_segment"])) for r in csv.DictReader(fh)]
+    return leads, deals
+
+
+def write_olist_spec(folder: Path, source_yaml: str, windows=(30, 60, 90)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "project:\n  name: olist\n  default_source: wh\nsources:\n  wh:\n" + source_yaml + OLIST_MODELS
+    text += "".join(FUNNEL.format(days=d) for d in windows)
+    (folder / "olist.yml").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def olist_duckdb_project(olist_rows, tmp_path_factory):
+    import duckdb
+
+    from kpiengine.loader import load_project
+
+    leads, deals = olist_rows
+    base = tmp_path_factory.mktemp("olist_duckdb")
+    db = base / "olist.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE olist_leads (mql_id VARCHAR, first_contact_date VARCHAR, origin VARCHAR)")
+    con.execute("CREATE TABLE olist_deals (mql_id VARCHAR, won_date VARCHAR, business_segment VARCHAR)")
+    con.executemany("INSERT INTO olist_leads VALUES (?, ?, ?)", leads)
+    con.executemany("INSERT INTO olist_deals VALUES (?, ?, ?)", deals)
+    con.close()
+    folder = write_olist_spec(base / "spec", f"    type: duckdb\n    path: {db}\n")
+    return load_project(folder)
+
+
+@pytest.fixture(scope="session")
+def olist_sqlite_project(olist_rows, tmp_path_factory):
+    from kpiengine.loader import load_project
+
+    leads, deals = olist_rows
+    base = tmp_path_factory.mktemp("olist_sqlite")
+    db = base / "olist.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE olist_leads (mql_id TEXT, first_contact_date TEXT, origin TEXT)")
+    con.execute("CREATE TABLE olist_deals (mql_id TEXT, won_date TEXT, business_segment TEXT)")
+    con.executemany("INSERT INTO olist_leads VALUES (?, ?, ?)", leads)
+    con.executemany("INSERT INTO olist_deals VALUES (?, ?, ?)", deals)
+    con.commit()
+    con.close()
+    folder = write_olist_spec(base / "spec", f"    type: sqlite\n    path: {db}\n")
+    return load_project(folder)
