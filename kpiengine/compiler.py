@@ -87,9 +87,20 @@ def model_relation(project: Project, model: ModelSpec, dialect: str) -> exp.Expr
         path = model.file if os.path.isabs(model.file) else os.path.join(project.folder, model.file)
         lower = path.lower()
         reader = "READ_PARQUET" if lower.endswith((".parquet", ".pq")) else "READ_CSV_AUTO"
-        func = exp.Anonymous(this=reader, expressions=[exp.Literal.string(path)])
+        args: list[exp.Expression] = [exp.Literal.string(path)]
+        if reader == "READ_CSV_AUTO" and model.time_format and _is_plain_column(model.time, dialect):
+            # Keep the text date as text: DuckDB's sniffer may type "01-02-2018" as a date on its own,
+            # and the model's time_format, not a guess, decides what it means.
+            column = exp.PropertyEQ(this=exp.to_identifier(model.time), expression=exp.Literal.string("VARCHAR"))
+            args.append(exp.EQ(this=exp.column("types"), expression=exp.Struct(expressions=[column])))
+        func = exp.Anonymous(this=reader, expressions=args)
         return exp.Table(this=func, alias=alias)
     raise CompileError(f"model '{model.name}' has no table, sql or file")
+
+
+def _is_plain_column(text: str, dialect: str) -> bool:
+    node = parse_expression(text, dialect)
+    return isinstance(node, exp.Column) and not node.table
 
 
 def model_time_expr(project: Project, model: ModelSpec, dialect: str) -> exp.Expression:

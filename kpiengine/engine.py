@@ -72,9 +72,18 @@ class Engine:
         self.timeout = timeout
 
     # -- resolution ---------------------------------------------------------------
-    def resolve_kpis(self, kpis: Iterable[str] | None) -> list[str]:
+    def resolve_kpis(self, kpis: Iterable[str] | None, by: Iterable[str] = ()) -> list[str]:
+        """The KPIs asked for; by default every active KPI that supports the breakdown ``by``."""
         if not kpis:
-            return [k.name for k in self.project.kpis.values() if k.status != "retired"]
+            from .validate import available_dimensions
+
+            by = list(by)
+            names = [k.name for k in self.project.kpis.values() if k.status != "retired"
+                     and set(by) <= available_dimensions(self.project, k.name)]
+            if not names:
+                raise SpecError([SpecIssue(f"no KPI can be broken down by {', '.join(by)}",
+                                           hint="check the dimension names of your models", code="dimension")])
+            return names
         names = list(dict.fromkeys(kpis))
         issues = []
         for name in names:
@@ -124,8 +133,8 @@ class Engine:
     def compile(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
                 start: date | None = None, end: date | None = None, dialect: str | None = None
                 ) -> list[CompiledQuery]:
-        names = self.resolve_kpis(kpis)
         by = list(by)
+        names = self.resolve_kpis(kpis, by)
         self._check_request(names, grain, by)
         dialect_of = (lambda _src: dialect) if dialect else self.dialect_of
         try:
@@ -137,8 +146,8 @@ class Engine:
     def compute(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
                 start: date | None = None, end: date | None = None) -> ResultSet:
         t0 = time.perf_counter()
-        names = self.resolve_kpis(kpis)
         by = list(by)
+        names = self.resolve_kpis(kpis, by)
         queries = self.compile(names, grain, by, start, end)
         t_compile = time.perf_counter() - t0
         aggregates: dict[str, dict[tuple, Any]] = {}  # kpi -> {(period, dims...): value}

@@ -138,7 +138,8 @@ def text_to_timestamp(column: exp.Expression, fmt: str, dialect: str) -> exp.Exp
     if dialect in ("sqlite", "tsql"):
         iso = _rearrange_fixed_width(column, fmt)
         return iso if dialect == "sqlite" else exp.cast(iso, "datetime2")
-    return exp.StrToTime(this=column, format=exp.Literal.string(fmt))
+    # Cast to text first: a CSV reader may already have typed the column as a DATE.
+    return exp.StrToTime(this=exp.cast(column, "text"), format=exp.Literal.string(fmt))
 
 
 _WIDTH = {"%Y": 4, "%m": 2, "%d": 2, "%H": 2, "%M": 2, "%S": 2}

@@ -70,7 +70,7 @@ def check_expression(text: str, dialect: str = "duckdb", *, what: str = "filter"
     if len(statements) != 1:
         return [f"{what} must be a single expression, found {len(statements)} statements (';' is not allowed)"]
     tree = statements[0]
-    if isinstance(tree, exp.Block) or ";" in tree.sql(dialect=dialect):
+    if isinstance(tree, exp.Block):
         return [f"{what} must be a single expression (';' is not allowed)"]
     if isinstance(tree, _QUERY_TYPES) or not isinstance(tree, (exp.Condition, exp.Column, exp.Literal, exp.Func,
                                                                   exp.Case, exp.Cast, exp.Paren, exp.Binary,

@@ -1,0 +1,48 @@
+"""Fixtures for core tests: a small spec folder written into tmp_path."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+BASE_SPEC = """
+project: {name: t, timezone: UTC, default_source: w}
+sources:
+  w: {type: duckdb, path: ":memory:"}
+process:
+  - id: sales
+    label: Sales 銷售體系
+    children:
+      - id: visits_node
+        label: Visits 拜訪
+      - id: closing
+        label: Closing 成交
+models:
+  visits:
+    table: visits
+    time: ts
+    dimensions: {region: region, channel: channel}
+  deals:
+    table: deals
+    time: ts
+    dimensions: {region: region}
+kpis:
+  visits: {label: 拜訪量, model: visits, aggregate: count, process: visits_node}
+  deals_won: {label: Won deals, model: deals, aggregate: count, filter: "stage = 'won'", process: closing}
+  conversion: {label: 轉化率, formula: deals_won / visits, unit: percent, process: closing}
+"""
+
+
+@pytest.fixture
+def spec_dir(tmp_path):
+    """Write files {name: text} into a fresh spec folder and return its path."""
+    def make(files: dict[str, str] | None = None, base: bool = True) -> Path:
+        folder = tmp_path / "specs"
+        folder.mkdir(exist_ok=True)
+        if base:
+            (folder / "base.yml").write_text(textwrap.dedent(BASE_SPEC), encoding="utf-8")
+        for name, text in (files or {}).items():
+            (folder / name).write_text(textwrap.dedent(text), encoding="utf-8")
+        return folder
+    return make
