@@ -43,7 +43,8 @@ CREATE INDEX IF NOT EXISTS alert_outbox_due ON alert_outbox (status, next_attemp
 
 def history_file(project) -> Path:
     """The project's history file (``project.history``, relative to the spec folder)."""
-    path = Path(os.path.expanduser(project.history_path or ".kpiengine/history.db"))
+    override = os.environ.get("KPIENGINE_HISTORY")  # the same override the history store honours
+    path = Path(os.path.expanduser(override or project.history_path or ".kpiengine/history.db"))
     if not path.is_absolute():
         path = Path(project.folder) / path
     return path

@@ -1,0 +1,273 @@
+"""``kpi check``: compute what the rules need, evaluate, advance states, route, enqueue, deliver.
+
+Order of work, and why:
+
+1. Values are computed *outside* any lock (queries may take a while).
+2. States are read, advanced, routed and notifications written to the outbox in
+   ONE ``BEGIN IMMEDIATE`` transaction: a concurrent check waits, then sees the
+   new states and the notification log, and sends nothing twice.
+3. After the commit the outbox delivers (retries, fallback). A crash before
+   delivery loses nothing: the rows are pending and the next run sends them.
+
+``--dry-run`` runs step 2 and rolls it back: it shows what would be sent.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from ..errors import KpiEngineError
+from . import periods as P
+from .evaluate import ValueTable, error_outcomes, evaluate, sample_kpi
+from .machine import AlertState, advance
+from .notify import AlertView, Group, build_notification, group_key, needs_notification
+from .outbox import DeliveryReport, Outbox, enqueue
+from .routing import Routing, build_sink, load_routing
+from .rules import Rule, load_rules
+from .silences import inhibited, list_silences, silenced_by
+from .state import AlertStore, connect, history_file, immediate
+
+CATCH_UP = 12  # at most this many missed periods are replayed when checks were skipped
+
+Fetch = Callable[[str, list[str], list[str], "date | None", "date | None"], list[Any]]
+
+
+@dataclass
+class CheckResult:
+    alerts: list[AlertView] = field(default_factory=list)
+    notifications: list[tuple[str, Any]] = field(default_factory=list)  # (sink, Notification)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    periods: dict[str, date] = field(default_factory=dict)  # rule -> period evaluated
+    delivery: DeliveryReport | None = None
+    dry_run: bool = False
+
+    def firing(self, severity: str | None = None) -> list[AlertView]:
+        return [a for a in self.alerts if a.state.state == "firing" and not a.suppressed
+                and (severity is None or a.state.severity == severity)]
+
+    def exit_code(self, warn_ok: bool = False) -> int:
+        """3 error, 2 critical firing, 1 warning firing (0 with warn_ok), else 0."""
+        if self.errors:
+            return 3
+        if self.firing("critical"):
+            return 2
+        if self.firing("warning") and not warn_ok:
+            return 1
+        return 0
+
+
+def engine_fetch(project, *, record: bool = True, warnings: list[str] | None = None) -> Fetch:
+    """Values from the warehouse through the engine; each result is also stored in history."""
+    from ..engine import Engine
+
+    engine = Engine(project)
+
+    def fetch(grain, by, kpis, start, end):
+        rs = engine.compute(kpis=kpis, grain=grain, by=by, start=start, end=end)
+        if record:
+            try:
+                from ..history import HistoryStore
+                HistoryStore.for_project(project).record_run(project, rs)
+            except Exception as exc:  # the check itself must not fail because history is read-only
+                if warnings is not None:
+                    warnings.append(f"could not record the run in history: {exc}")
+        return rs.rows
+
+    return fetch
+
+
+def history_fetch(project) -> Fetch:
+    """Values already stored in the history file (no warehouse query)."""
+    from ..history import HistoryStore
+
+    store = HistoryStore.for_project(project)
+    return lambda grain, by, kpis, start, end: store.values(kpis=kpis, grain=grain, by=by, start=start, end=end)
+
+
+def today_in(project, now: float) -> date:
+    try:
+        tz = ZoneInfo(project.timezone or "UTC")
+    except Exception:
+        tz = timezone.utc
+    return datetime.fromtimestamp(now, tz).date()
+
+
+def select_rules(project, names: list[str] | None) -> dict[str, Rule]:
+    rules = load_rules(project)
+    if names:
+        unknown = [n for n in names if n not in rules]
+        if unknown:
+            raise KpiEngineError(f"unknown rule(s): {', '.join(unknown)}; rules in the spec: "
+                                 f"{', '.join(sorted(rules)) or 'none'}")
+        rules = {n: rules[n] for n in names}
+    return {n: r for n, r in rules.items() if r.enabled}
+
+
+@dataclass
+class _Batch:
+    """Rules sharing a grain and breakdown: their values come from one engine request."""
+
+    grain: str
+    by: list[str]
+    rules: list[Rule]
+    kpis: list[str]
+    table: ValueTable | None = None
+    period: date | None = None
+    error: str | None = None
+
+
+def _batches(project, rules: dict[str, Rule]) -> list[_Batch]:
+    batches: dict[tuple, _Batch] = {}
+    for rule in rules.values():
+        b = batches.setdefault((rule.grain, tuple(rule.by)), _Batch(rule.grain, list(rule.by), [], []))
+        b.rules.append(rule)
+        for k in (rule.kpi, sample_kpi(rule, project.kpis.get(rule.kpi))
+                  if (rule.min_sample is not None or rule.significance) else None):
+            if k and k not in b.kpis:
+                b.kpis.append(k)
+    return list(batches.values())
+
+
+def _load_values(b: _Batch, fetch: Fetch, period: date | None, today: date) -> None:
+    latest_complete = P.shift(P.truncate(today, b.grain), b.grain, -1)
+    anchor = P.truncate(period, b.grain) if period else latest_complete
+    back = max(r.lookback + max(r.for_periods, 1) for r in b.rules) + CATCH_UP
+    try:
+        rows = fetch(b.grain, b.by, b.kpis, P.shift(anchor, b.grain, -back), P.shift(anchor, b.grain, 1))
+        table = ValueTable(rows)
+        main = {r.kpi for r in b.rules}
+        seen = [p for k in main for p in table.periods(k)]
+        if period is None and not seen:
+            # nothing recent: the data may end earlier (a frozen extract, the demo); use its last period
+            rows = fetch(b.grain, b.by, b.kpis, None, P.shift(anchor, b.grain, 1))
+            table = ValueTable(rows)
+            seen = [p for k in main for p in table.periods(k)]
+    except KpiEngineError as exc:
+        b.error, b.period = str(exc), anchor
+        return
+    b.table = table
+    b.period = anchor if period or not seen else min(anchor, max(seen))
+
+
+def _eval_periods(rule: Rule, states: dict[str, AlertState], period: date) -> list[date]:
+    lasts = [s.last_period for s in states.values() if s.last_period]
+    if lasts:
+        start = max(P.as_date(max(lasts)), P.shift(period, rule.grain, -CATCH_UP))
+    else:
+        start = P.shift(period, rule.grain, -(rule.for_periods - 1))
+    out, p = [], min(start, period)
+    while p <= period:
+        out.append(p)
+        p = P.shift(p, rule.grain, 1)
+    return out
+
+
+def run_check(project, *, rule_names: list[str] | None = None, period: date | None = None,
+              dry_run: bool = False, deliver: bool = True, budget: float = 30.0,
+              fetch: Fetch | None = None, now: float | None = None, sink_factory=build_sink,
+              routing: Routing | None = None, clock=time.time, sleep=time.sleep) -> CheckResult:
+    result = CheckResult(dry_run=dry_run)
+    now = clock() if now is None else now
+    rules = select_rules(project, rule_names)
+    routing = routing or load_routing(project)
+    fetch = fetch or engine_fetch(project, record=not dry_run, warnings=result.warnings)
+    batches = _batches(project, rules)
+    today = today_in(project, now)
+    for b in batches:
+        _load_values(b, fetch, period, today)
+        if b.error:
+            result.errors.append(f"{', '.join(r.name for r in b.rules)}: {b.error}")
+
+    con = connect(history_file(project))
+    store = AlertStore(con)
+    try:
+        with immediate(con, rollback=dry_run):
+            _advance_all(project, store, batches, result, now)
+            if rule_names is None and not dry_run:
+                store.forget_rules(set(rules))
+            _route_and_enqueue(project, store, routing, result, now)
+        if deliver and not dry_run:
+            outbox = Outbox(con, routing.sinks, sink_factory, clock=clock, sleep=sleep)
+            result.delivery = outbox.deliver(budget)
+            if result.delivery.pending:
+                result.warnings.append(f"{len(result.delivery.pending)} notification(s) still pending; "
+                                       f"the next `kpi check` retries them")
+            result.warnings.extend(result.delivery.errors)
+    finally:
+        con.close()
+    return result
+
+
+def _advance_all(project, store: AlertStore, batches: list[_Batch], result: CheckResult, now: float) -> None:
+    all_states = store.states()
+    for b in batches:
+        for rule in b.rules:
+            states = {k: s for (r, k), s in all_states.items() if r == rule.name}
+            spec = project.kpis.get(rule.kpi)
+            known = {k: s.dimensions for k, s in states.items()}
+            result.periods[rule.name] = b.period
+            transitions: dict[str, str] = {}
+            for p in _eval_periods(rule, states, b.period):
+                if b.error:
+                    outcomes = error_outcomes(rule, p, known, b.error) if p == b.period else []
+                else:
+                    outcomes = evaluate(rule, b.table, p, spec, known)
+                for o in outcomes:
+                    prev = states.get(o.key) or AlertState(rule.name, o.key, o.dimensions)
+                    new, transition = advance(rule, prev, o)
+                    states[o.key] = new
+                    known.setdefault(o.key, o.dimensions)
+                    if transition:
+                        transitions[o.key] = transition
+                        store.save(new, transition, now)
+            for key, st in states.items():
+                store.save(st, None, now)
+                all_states[(rule.name, key)] = st
+                result.alerts.append(AlertView(rule, st, spec, transitions.get(key)))
+
+
+def _route_and_enqueue(project, store: AlertStore, routing: Routing, result: CheckResult, now: float) -> None:
+    silences = list_silences(store.con, now=now)
+    hidden = inhibited((a.state, a.rule.kpi) for a in result.alerts)
+    groups: dict[tuple, Group] = {}
+    for view in result.alerts:
+        s = silenced_by(view.labels, silences, now)
+        view.silenced_by = s.id if s else None
+        view.inhibited = (view.rule.name, view.state.key) in hidden
+    for view in result.alerts:
+        if view.state.state not in ("firing", "resolved", "inactive"):
+            continue
+        for route in routing.routes_for(view.labels):
+            sent = store.notified(route.name, view.rule.name, view.state.key)
+            status = needs_notification(view, route, sent, now)
+            if status == "forget":
+                store.mark_notified(route.name, view.state, "resolved", now)
+                continue
+            if status is None:
+                continue
+            g = groups.setdefault((route.name, group_key(route, view.labels)),
+                                  Group(route, group_key(route, view.labels)))
+            g.items.append((view, status))
+    # a group that sends anything also lists its other firing alerts, so the message tells the whole story
+    for (route_name, gkey), g in groups.items():
+        present = {(v.rule.name, v.state.key) for v, _s in g.items}
+        for view in result.alerts:
+            if (view.state.state == "firing" and not view.suppressed and (view.rule.name, view.state.key) not in present
+                    and any(r.name == route_name for r in routing.routes_for(view.labels))
+                    and group_key(g.route, view.labels) == gkey):
+                g.items.append((view, "firing"))
+    for g in groups.values():
+        notification = build_notification(g, project, now)
+        for view, status in g.items:
+            store.mark_notified(g.route.name, view.state, status, now)
+            if view.template_error:
+                result.warnings.append(f"rule '{view.rule.name}': {view.template_error}")
+        for sink in g.route.sinks:
+            enqueue(store.con, notification, sink, now)
+            result.notifications.append((sink, notification))
+        if not g.route.sinks:
+            result.warnings.append(f"route '{g.route.name}' has no sinks: {notification.title} was not sent")
