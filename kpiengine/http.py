@@ -84,8 +84,14 @@ def redact_url(url: str) -> str:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Remove every secret value from ``text`` (longest first, so a token inside a URL goes too)."""
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+    """Remove every secret value from ``text`` (longest first, so a token inside a URL goes too).
+
+    A secret that is a URL also hides its query values and token-like path
+    segments, since servers sometimes echo just the token back.
+    """
+    values = [str(s) for s in secrets if s]
+    values += [part for s in values if "://" in s for part in _url_secret_parts(s)]
+    for secret in sorted((s for s in values if len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
 
@@ -93,6 +99,21 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 def encode_json(payload: Any) -> bytes:
     """The exact bytes sent for ``payload``: compact UTF-8 JSON, non-ASCII kept as is (中文 stays readable)."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x20, 0x7F))
+
+
+def header_value(value: str) -> str:
+    """``value`` as a legal HTTP header value: non-ASCII characters percent-encoded as UTF-8.
+
+    Idempotency keys contain dimension values (``華東``); HTTP headers are ASCII,
+    so they travel as ``%E8%8F%AF%E6%9D%B1``, the same bytes on every retry.
+    """
+    value = str(value)
+    if value.isascii() and value.isprintable():
+        return value
+    return urllib.parse.quote(value, safe=_PRINTABLE_ASCII.replace("%", ""))
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -173,7 +194,7 @@ def post(url: str, body: bytes, *, sink: str, headers: Mapping[str, str],
         try:
             conn.putrequest("POST", target.request_path, skip_accept_encoding=True)
             for name, value in {**headers, "Content-Length": str(len(body))}.items():
-                conn.putheader(name, value)
+                conn.putheader(name, header_value(value))
             conn.endheaders(body)
             resp = conn.getresponse()
             data = resp.read(_MAX_RESPONSE)

@@ -185,7 +185,9 @@ class RecordingHTTPServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="recording-http", daemon=True)
+        # a short poll interval keeps stop() (and so each test's teardown) fast
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="recording-http", daemon=True)
         self._thread.start()
         return self
 
@@ -350,7 +352,8 @@ class SMTPTestServer:
             login = auth_data.login.decode(errors="replace") if isinstance(auth_data, LoginPassword) else "?"
             with owner._lock:
                 owner.auth_attempts.append((mechanism, login, ok))
-            return AuthResult(success=ok, auth_data=auth_data if ok else None)
+            # handled=False: aiosmtpd itself answers 535 to a failed login
+            return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
         class EphemeralPortController(Controller):
             # aiosmtpd wants a fixed port; bind port 0 and read back the one the OS chose

@@ -139,6 +139,8 @@ class EmailSink(Sink):
             if 400 <= exc.smtp_code < 500:
                 return self.retryable(text(f"server said {reply} (temporary)"))
             return self.permanent(text(f"server said {reply}"))
+        if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
+            return self.retryable(text(f"no answer within {self.timeout:g}s"))  # smtplib wraps read timeouts
         if isinstance(exc, smtplib.SMTPServerDisconnected):
             return self.retryable(text(f"server closed the connection ({exc or 'no reason given'})"))
         if isinstance(exc, ssl.SSLCertVerificationError):
