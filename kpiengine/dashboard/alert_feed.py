@@ -1,0 +1,133 @@
+"""Alert states, silences, fired periods and threshold lines, read from the alerting tables.
+
+``kpi check`` (kpiengine.alerting) keeps its state in the history file; this
+module only reads it, through a read-only SQLite connection, so opening the
+dashboard never creates tables or takes a write lock that would stall a check.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+from ..errors import KpiEngineError
+from ..spec import Project
+from .inputs import AlertRecord, AlertSnapshot, Threshold
+
+FIRED_TRANSITIONS = ("firing", "escalated")
+
+
+def _rules(project: Project) -> tuple[dict, str | None]:
+    if not project.rules:
+        return {}, None
+    try:
+        from ..alerting.rules import load_rules
+    except ImportError:
+        return {}, "the alerting module is not installed"
+    try:
+        return load_rules(project), None
+    except KpiEngineError as exc:
+        return {}, f"the alert rules are invalid, run `kpi validate`: {str(exc).splitlines()[0]}"
+
+
+def thresholds_of(rules: dict, grain: str) -> list[Threshold]:
+    """Static limits, and target-rule limits turned into values, for rules at this grain."""
+    out: list[Threshold] = []
+    for rule in rules.values():
+        if not getattr(rule, "enabled", True) or rule.grain != grain:
+            continue
+        for severity, cond in rule.conditions:
+            if rule.type == "static":
+                if cond.op == "above":
+                    out.append(Threshold(rule.kpi, severity, "above", value=cond.low, rule=rule.name))
+                elif cond.op == "below":
+                    out.append(Threshold(rule.kpi, severity, "below", value=cond.high, rule=rule.name))
+                else:
+                    out.append(Threshold(rule.kpi, severity, cond.op, low=cond.low, high=cond.high, rule=rule.name))
+            elif rule.type == "target" and isinstance(rule.target, (int, float)) and cond.op in ("above", "below"):
+                # target rules test attainment (value / target): draw the value where it trips
+                bound = cond.low if cond.op == "above" else cond.high
+                out.append(Threshold(rule.kpi, severity, cond.op, value=bound * float(rule.target), rule=rule.name))
+    return out
+
+
+def labels_of(rule, kpi: str, severity: str | None, dimensions: dict) -> dict[str, str]:
+    """The labels a silence matches on: kpi, rule, severity, the rule's labels and dimension values."""
+    labels = {"kpi": kpi, "rule": rule.name if rule else "", "severity": severity or ""}
+    if rule is not None:
+        labels.update({k: str(v) for k, v in (rule.labels or {}).items()})
+    labels.update({k: str(v) for k, v in dimensions.items()})
+    return labels
+
+
+def _table_exists(con: sqlite3.Connection, name: str) -> bool:
+    return con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+
+
+def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple[AlertSnapshot, str | None]:
+    """A snapshot of alerting for the dashboard, and a note when part of it is unavailable."""
+    snapshot = AlertSnapshot()
+    rules, note = _rules(project)
+    snapshot.thresholds = thresholds_of(rules, grain)
+    try:
+        from ..alerting.machine import AlertState
+        from ..alerting.silences import Silence, silenced_by
+        from ..alerting.state import history_file
+    except ImportError:
+        return snapshot, note or "the alerting module is not installed"
+    path = history_file(project)
+    if not path.exists():
+        return snapshot, note or "no alert has been evaluated yet: run `kpi check`"
+    now = time.time() if now is None else now
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        con.row_factory = sqlite3.Row
+        try:
+            if not _table_exists(con, "alert_state"):
+                return snapshot, note or "no alert has been evaluated yet: run `kpi check`"
+            states = [AlertState.from_dict(json.loads(r["data"])) for r in con.execute("SELECT data FROM alert_state")]
+            silences = []
+            if _table_exists(con, "alert_silences"):
+                silences = [Silence(r["id"], json.loads(r["matchers"]), r["starts_at"], r["ends_at"], r["reason"],
+                                    r["created_by"], r["expired_at"])
+                            for r in con.execute("SELECT * FROM alert_silences ORDER BY id")]
+            events = []
+            if _table_exists(con, "alert_events"):
+                marks = ",".join("?" * len(FIRED_TRANSITIONS))
+                events = [dict(r) for r in con.execute(
+                    f"SELECT rule, key, period, severity FROM alert_events WHERE transition IN ({marks})",
+                    FIRED_TRANSITIONS)]
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        return snapshot, f"cannot read the alert state: {exc}"
+
+    by_key = {(st.rule, st.key): st for st in states}
+    for st in states:
+        rule = rules.get(st.rule)
+        if rule is None or not st.active:
+            continue  # a rule removed from the spec, or an alert that is not pending/firing
+        labels = labels_of(rule, rule.kpi, st.severity, st.dimensions)
+        snapshot.active.append(AlertRecord(
+            rule=st.rule, kpi=rule.kpi, state=st.state, severity=st.severity or rule.max_severity,
+            dimensions=dict(st.dimensions), since=st.since, period_start=st.last_period,
+            value=st.value, threshold=st.threshold, message=st.note,
+            silenced=silenced_by(labels, silences, now) is not None))
+    for ev in events:
+        rule = rules.get(ev["rule"])
+        st = by_key.get((ev["rule"], ev["key"]))
+        if rule is None or rule.grain != grain or not ev["period"]:
+            continue
+        snapshot.fired.append({"kpi": rule.kpi, "rule": ev["rule"], "period_start": ev["period"][:10],
+                               "severity": ev["severity"], "dimensions": dict(st.dimensions) if st else {}})
+    snapshot.silences = [{"id": s.id, "matchers": s.matchers, "comment": s.reason, "created_by": s.created_by,
+                          "starts_at": _iso(s.starts_at), "ends_at": _iso(s.ends_at)}
+                         for s in silences if s.active(now)]
+    snapshot.available = True
+    return snapshot, note
+
+
+def _iso(ts: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="minutes")

@@ -1,0 +1,490 @@
+"""The JSON behind each dashboard view, built by pure functions from :class:`DashboardInputs`.
+
+One function per view (process map, attention list, funnel, trends, team
+bubbles, why-it-changed, alerts) plus :func:`build_dashboard` for all of them.
+Nothing here touches a database: :mod:`kpiengine.dashboard.collect` gathers the
+inputs, so every number shown can be checked against hand-computed values.
+A view whose inputs are missing returns ``{"empty": True, "reason": ...}`` so the
+page can say why a panel is blank instead of showing nothing.
+"""
+from __future__ import annotations
+
+import statistics
+from datetime import date
+
+from .formatting import change, format_short, format_value, severity_of_change, tone
+from .inputs import AlertRecord, DashboardInputs
+from .values import DimKey, ValueTable, dim_key
+
+STATUS_RANK = {"firing": 3, "pending": 2, "silenced": 1, "ok": 0}
+UNASSIGNED = "_other"
+MAX_SERIES = 8  # lines per trend chart: more than this is a hairball
+# A bad move worth a manager's attention: 3% of a total (or 0.6 pp of a rate), or a
+# segment moving the total that much (see segment_weights). Smaller moves are noise here.
+NOTABLE = 0.03
+
+
+# -- periods -------------------------------------------------------------------
+
+def period_label(period: date | None, grain: str) -> str:
+    if period is None:
+        return "—"
+    if grain == "week":
+        year, week, _ = period.isocalendar()
+        return f"{year}-W{week:02d} ({period:%b} {period.day})"
+    if grain == "month":
+        return f"{period:%Y-%m}"
+    if grain == "quarter":
+        return f"{period.year}-Q{(period.month - 1) // 3 + 1}"
+    if grain == "year":
+        return str(period.year)
+    return period.isoformat()
+
+
+def chosen_periods(inputs: DashboardInputs) -> tuple[date | None, date | None]:
+    """The current period (asked for, or the latest with data) and the one it is compared with."""
+    table = inputs.totals
+    current = table.period_at_or_before(inputs.options.period)
+    compare = inputs.options.compare
+    previous = compare if compare in table.periods and compare != current else table.period_before(current)
+    return current, previous
+
+
+# -- alert status -------------------------------------------------------------------
+
+def _matches(record: AlertRecord, kpi: str, dimensions: dict | None) -> bool:
+    if record.kpi != kpi:
+        return False
+    if dimensions is None:  # a KPI's tile: any of its alerts counts
+        return True
+    if not record.dimensions:
+        return False
+    return all(record.dimensions.get(d) == v for d, v in dimensions.items() if d in record.dimensions) and \
+        any(d in record.dimensions for d in dimensions)
+
+
+def alert_status(inputs: DashboardInputs, kpi: str, dimensions: dict | None = None) -> str:
+    """ok, pending, firing or silenced: the worst state among the KPI's matching alerts."""
+    best = "ok"
+    for record in inputs.alerts.active:
+        if not _matches(record, kpi, dimensions):
+            continue
+        state = "silenced" if record.silenced and record.state in ("firing", "pending") else record.state
+        if state in STATUS_RANK and STATUS_RANK[state] > STATUS_RANK[best]:
+            best = state
+    return best
+
+
+# -- process map ----------------------------------------------------------------------
+
+def _dims_text(key: DimKey) -> str:
+    return ", ".join("∅" if v is None else str(v) for _, v in key) or "total"
+
+
+def ratio_parts(spec) -> tuple[str, str] | None:
+    """(numerator, denominator) KPI names when a formula is exactly ``a / b``."""
+    if not spec.formula:
+        return None
+    from sqlglot import exp
+
+    from ..formula import parse_formula
+
+    try:
+        tree = parse_formula(spec.formula)
+    except Exception:  # the spec validator reports bad formulas; here it just means "not a ratio"
+        return None
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    if isinstance(tree, exp.Div) and isinstance(tree.this, exp.Column) and isinstance(tree.expression, exp.Column):
+        return tree.this.name, tree.expression.name
+    return None
+
+
+ADDITIVE = ("count", "count_distinct", "sum")
+
+
+def volume_kpi(project, kpi: str) -> str | None:
+    """The KPI measuring a segment's weight: itself for counts and sums, the denominator of a ratio."""
+    spec = project.kpis[kpi]
+    if not spec.is_formula and spec.aggregate in ADDITIVE:
+        return kpi
+    parts = ratio_parts(spec)
+    return parts[1] if parts else None
+
+
+def segment_weights(inputs: DashboardInputs, kpi: str, keys: list[DimKey], current, previous) -> dict:
+    """Each segment's share of the volume behind a KPI (both periods), to rank moves by their impact.
+
+    A rep going from 2 lost deals to 8 is +300% but barely moves the business;
+    weighting the change by the segment's share of the volume ranks the planted
+    regional drop above such noise. KPIs with no volume measure weigh equally.
+    """
+    table = inputs.breakdown
+    vol = volume_kpi(inputs.project, kpi)
+    sizes = {}
+    if vol and table.has(vol):
+        for key in keys:
+            sizes[key] = abs(table.get(vol, current, key) or 0.0) + abs(table.get(vol, previous, key) or 0.0)
+    total = sum(sizes.values())
+    if not total:
+        return {key: 1.0 / len(keys) for key in keys} if keys else {}
+    return {key: sizes[key] / total for key in keys}
+
+
+def _breakdown_rows(inputs: DashboardInputs, kpi: str, current, previous) -> list[dict]:
+    table = inputs.breakdown
+    if not table or not table.has(kpi):
+        return []
+    spec = inputs.project.kpis[kpi]
+    keys = [k for k in table.keys(kpi) if k]
+    weights = segment_weights(inputs, kpi, keys, current, previous)
+    rows = []
+    for key in keys:
+        value, prev = table.get(kpi, current, key), table.get(kpi, previous, key)
+        delta = change(value, prev, spec.unit)
+        dims = dict(key)
+        rows.append({
+            "name": _dims_text(key), "dimensions": dims,
+            "value": value, "display": format_value(value, spec.unit, spec.format),
+            "previous": prev, "previous_display": format_value(prev, spec.unit, spec.format),
+            "change": delta, "tone": tone(delta, spec.direction, spec.unit),
+            "status": alert_status(inputs, kpi, dims),
+            "weight": weights.get(key, 0.0),
+            "magnitude": severity_of_change(delta, spec.unit) * weights.get(key, 0.0),
+            "spark": [v for _, v in table.series(kpi, key, _spark_periods(table, current, inputs.options.spark_periods))],
+        })
+    rows.sort(key=lambda r: (-STATUS_RANK[r["status"]], r["tone"] != "bad",
+                             -r["magnitude"] if r["tone"] == "bad" else 0, r["name"]))
+    return rows
+
+
+def _spark_periods(table: ValueTable, current: date | None, n: int) -> list[date]:
+    upto = [p for p in table.periods if current is None or p <= current]
+    return upto[-n:]
+
+
+def _notable(row: dict) -> bool:
+    return row["tone"] == "bad" and row["magnitude"] >= NOTABLE
+
+
+def kpi_tile(inputs: DashboardInputs, kpi: str, current: date | None, previous: date | None) -> dict:
+    """One KPI tile: current value, change vs previous period, sparkline, alert status, tone."""
+    spec = inputs.project.kpis[kpi]
+    table = inputs.totals
+    value, prev = table.get(kpi, current), table.get(kpi, previous)
+    delta = change(value, prev, spec.unit)
+    spark_periods = _spark_periods(table, current, inputs.options.spark_periods)
+    breakdown = _breakdown_rows(inputs, kpi, current, previous)
+    return {
+        "kpi": kpi, "label": spec.label, "description": spec.description, "owner": spec.owner,
+        "unit": spec.unit, "direction": spec.direction, "format": spec.format,
+        "process": spec.process, "path": inputs.project.kpi_path(kpi), "playbook": spec.playbook,
+        "formula": spec.formula, "target": spec.target if isinstance(spec.target, (int, float)) else None,
+        "value": value, "display": format_value(value, spec.unit, spec.format),
+        "short": format_short(value, spec.unit, spec.format),
+        "previous": prev, "previous_display": format_value(prev, spec.unit, spec.format),
+        "change": delta, "tone": tone(delta, spec.direction, spec.unit),
+        "status": alert_status(inputs, kpi),
+        "has_data": table.has(kpi),
+        "spark": [{"period": p.isoformat(), "value": v} for p, v in table.series(kpi, None, spark_periods)],
+        "breakdown": breakdown,
+        "magnitude": severity_of_change(delta, spec.unit),
+        "worst": next((r for r in breakdown if r["status"] != "ok" or _notable(r)), None),
+    }
+
+
+def process_view(inputs: DashboardInputs) -> dict:
+    """The process tree (level 1, 2, 3...) with the KPI tiles measured at each node."""
+    project = inputs.project
+    current, previous = chosen_periods(inputs)
+    tiles = {k: kpi_tile(inputs, k, current, previous) for k in project.kpis}
+    nodes: dict[str, dict] = {}
+    for node in project.process.values():
+        nodes[node.id] = {"id": node.id, "label": node.label, "level": node.level, "parent": node.parent,
+                          "description": node.description, "children": list(node.children),
+                          "path": project.process_path(node.id), "kpis": []}
+    roots = [n.id for n in project.process.values() if not n.parent or n.parent not in project.process]
+    for name, spec in project.kpis.items():
+        if spec.process in nodes:
+            nodes[spec.process]["kpis"].append(name)
+        else:  # KPIs not placed on the map still get tiles, under "Other KPIs"
+            if UNASSIGNED not in nodes:
+                nodes[UNASSIGNED] = {"id": UNASSIGNED, "label": "Other KPIs", "level": 1, "parent": None,
+                                     "description": "KPIs without a `process:` node in the spec",
+                                     "children": [], "path": ["Other KPIs"], "kpis": []}
+                roots.append(UNASSIGNED)
+            nodes[UNASSIGNED]["kpis"].append(name)
+
+    def summarise(node_id: str, seen: frozenset) -> tuple[str, int, list[str]]:
+        node = nodes[node_id]
+        status, bad, all_kpis = "ok", 0, list(node["kpis"])
+        for k in node["kpis"]:
+            if STATUS_RANK[tiles[k]["status"]] > STATUS_RANK[status]:
+                status = tiles[k]["status"]
+            bad += _notable(tiles[k]) or tiles[k]["worst"] is not None
+        for child in node["children"]:
+            if child in nodes and child not in seen:
+                s, b, ks = summarise(child, seen | {child})
+                status = s if STATUS_RANK[s] > STATUS_RANK[status] else status
+                bad += b
+                all_kpis += ks
+        node.update(status=status, attention=bad, subtree_kpis=all_kpis)
+        return status, bad, all_kpis
+
+    for root in roots:
+        summarise(root, frozenset({root}))
+    return {"roots": roots, "nodes": nodes, "tiles": tiles,
+            "current": current.isoformat() if current else None,
+            "previous": previous.isoformat() if previous else None}
+
+
+# -- what needs attention ------------------------------------------------------------------
+
+def attention_view(inputs: DashboardInputs, process: dict | None = None, limit: int = 6) -> dict:
+    """The biggest bad moves this period (total and per breakdown value), firing alerts first."""
+    process = process or process_view(inputs)
+    grain = inputs.options.grain
+    previous = date.fromisoformat(process["previous"]) if process["previous"] else None
+    items = []
+    for tile in process["tiles"].values():
+        candidates = [dict(r, scope=r["name"]) for r in tile["breakdown"]]
+        candidates.append({"scope": "total", "dimensions": {}, "value": tile["value"], "display": tile["display"],
+                           "previous_display": tile["previous_display"], "change": tile["change"],
+                           "magnitude": tile["magnitude"],
+                           "tone": tile["tone"], "status": tile["status"] if not tile["breakdown"] else "ok"})
+        for c in candidates:
+            if not _notable(c) and c["status"] not in ("firing", "pending"):
+                continue
+            where = "" if c["scope"] == "total" else f" — {inputs.options.by} {c['scope']}"
+            items.append({
+                "kpi": tile["kpi"], "label": tile["label"], "scope": c["scope"], "dimensions": c["dimensions"],
+                "process": tile["process"], "value": c["value"], "display": c["display"],
+                "change": c["change"], "status": c["status"], "tone": c["tone"],
+                "magnitude": c["magnitude"],
+                "text": f"{tile['label']}{where}: {c['display']} ({c['change']['text']} vs "
+                        f"{period_label(previous, grain)}, was {c['previous_display']})",
+            })
+    items.sort(key=lambda i: (-STATUS_RANK[i["status"]], -i["magnitude"]))
+    return {"items": items[:limit], "total": len(items)}
+
+
+# -- trends ----------------------------------------------------------------------------------
+
+def _targets(spec, by: str | None) -> list[dict]:
+    target = spec.target
+    if isinstance(target, (int, float)) and not isinstance(target, bool):
+        return [{"name": "target", "value": float(target), "dimensions": {}}]
+    if isinstance(target, dict) and by and isinstance(target.get(by), dict):
+        return [{"name": f"target {v}", "value": float(t), "dimensions": {by: v}}
+                for v, t in target[by].items() if isinstance(t, (int, float))]
+    return []
+
+
+def trends_view(inputs: DashboardInputs, kpis: list[str] | None = None) -> dict:
+    """Each KPI over time, per breakdown value when one is chosen, with thresholds, targets and fired alerts."""
+    project, opts = inputs.project, inputs.options
+    current, _ = chosen_periods(inputs)
+    periods = [p for p in inputs.totals.periods if current is None or p <= current]
+    out = []
+    for kpi in kpis or list(project.kpis):
+        spec = project.kpis[kpi]
+        series = [{"name": "total", "dimensions": {},
+                   "points": [{"period": p.isoformat(), "value": v} for p, v in inputs.totals.series(kpi, None, periods)]}]
+        hidden = 0
+        table = inputs.breakdown
+        if table and table.has(kpi):
+            keys = [k for k in table.keys(kpi) if k]
+            # keep the largest values at the current period so the chart stays readable
+            keys.sort(key=lambda k: -(abs(table.get(kpi, current, k) or 0)))
+            hidden = max(0, len(keys) - MAX_SERIES)
+            for key in sorted(keys[:MAX_SERIES], key=_dims_text):
+                series.append({"name": _dims_text(key), "dimensions": dict(key),
+                               "points": [{"period": p.isoformat(), "value": v} for p, v in table.series(kpi, key, periods)]})
+        shown = {p.isoformat() for p in periods}
+        markers = [m for m in inputs.alerts.fired if m.get("kpi") == kpi and m.get("period_start") in shown]
+        thresholds = [{"severity": t.severity, "op": t.op, "value": t.value, "low": t.low, "high": t.high,
+                       "rule": t.rule, "dimensions": t.dimensions}
+                      for t in inputs.alerts.thresholds if t.kpi == kpi]
+        out.append({"kpi": kpi, "label": spec.label, "unit": spec.unit, "direction": spec.direction,
+                    "format": spec.format, "process": spec.process, "series": series, "hidden_series": hidden,
+                    "thresholds": thresholds, "targets": _targets(spec, opts.by), "markers": markers})
+    return {"periods": [p.isoformat() for p in periods], "kpis": out}
+
+
+# -- team bubbles ----------------------------------------------------------------------------
+
+QUADRANTS = {
+    "star": "High visits, high conversion: keep going",
+    "more_visits": "Converts well, visits too few: more visits",
+    "better_conversion": "Visits a lot, converts poorly: coach the close",
+    "both": "Few visits, low conversion: coach and plan",
+}
+
+
+def team_view(inputs: DashboardInputs) -> dict:
+    """One bubble per rep (or other dimension value): x visits, y conversion, size deals or revenue."""
+    opts, project = inputs.options, inputs.project
+    if not (opts.bubble_x and opts.bubble_y):
+        return {"empty": True, "reason": "the spec has no KPIs for the axes (e.g. visits and conversion); "
+                                          "choose them with bubble_x / bubble_y"}
+    if not opts.bubble_by:
+        return {"empty": True, "reason": "the models declare no dimension to draw one bubble per value of (e.g. rep)"}
+    table = inputs.team
+    if not table or not table.has(opts.bubble_x):
+        return {"empty": True, "reason": inputs.notes.get("team") or
+                f"no values of {opts.bubble_x} by {opts.bubble_by} for this period"}
+    current, _ = chosen_periods(inputs)
+    period = table.period_at_or_before(current)
+    axis = {}
+    for role in ("x", "y", "size"):
+        name = getattr(opts, f"bubble_{role}")
+        spec = project.kpis.get(name) if name else None
+        axis[role] = {"kpi": name, "label": spec.label, "unit": spec.unit, "format": spec.format} if spec else None
+    bubbles = []
+    for key in table.keys(opts.bubble_x):
+        if not key:
+            continue
+        x, y = table.get(opts.bubble_x, period, key), table.get(opts.bubble_y, period, key)
+        if x is None or y is None:
+            continue
+        size = table.get(opts.bubble_size, period, key) if opts.bubble_size else None
+        bubbles.append({"name": _dims_text(key), "dimensions": dict(key), "x": x, "y": y, "size": size or 0.0,
+                        "x_display": format_value(x, axis["x"]["unit"], axis["x"]["format"]),
+                        "y_display": format_value(y, axis["y"]["unit"], axis["y"]["format"]),
+                        "size_display": format_value(size, axis["size"]["unit"], axis["size"]["format"])
+                        if axis["size"] else "—"})
+    if not bubbles:
+        return {"empty": True, "reason": f"no {opts.bubble_by} has both {opts.bubble_x} and {opts.bubble_y} "
+                                          f"in {period_label(period, opts.grain)}"}
+    mx = statistics.median(b["x"] for b in bubbles)
+    my = statistics.median(b["y"] for b in bubbles)
+    for b in bubbles:
+        hi_x, hi_y = b["x"] >= mx, b["y"] >= my
+        b["quadrant"] = "star" if hi_x and hi_y else "more_visits" if hi_y else "better_conversion" if hi_x else "both"
+    bubbles.sort(key=lambda b: -b["size"])  # big bubbles drawn first so small ones stay clickable
+    return {"by": opts.bubble_by, "period": period.isoformat() if period else None,
+            "period_label": period_label(period, opts.grain), "x": axis["x"], "y": axis["y"], "size": axis["size"],
+            "median_x": mx, "median_y": my,
+            "median_x_display": format_value(mx, axis["x"]["unit"], axis["x"]["format"]),
+            "median_y_display": format_value(my, axis["y"]["unit"], axis["y"]["format"]),
+            "quadrants": QUADRANTS, "bubbles": bubbles,
+            "counts": {q: sum(b["quadrant"] == q for b in bubbles) for q in QUADRANTS}}
+
+
+# -- funnel -------------------------------------------------------------------------------------
+
+def funnel_stages(steps: list[dict], counts: list, medians: list | None = None) -> list[dict]:
+    """Volume per stage with conversion from the stage before and from the top."""
+    out = []
+    top = counts[0] if counts else None
+    for i, step in enumerate(steps):
+        n = counts[i] if i < len(counts) else None
+        prev = counts[i - 1] if i > 0 and i - 1 < len(counts) else None
+        from_prev = (n / prev if prev else None) if i > 0 and n is not None else (1.0 if n else None)
+        from_top = n / top if top and n is not None else None
+        out.append({"id": step["id"], "label": step.get("label") or step["id"], "tier": step.get("tier"),
+                    "entities": n, "display": format_value(n, "count"),
+                    "from_previous": from_prev, "from_previous_display": format_value(from_prev, "percent"),
+                    "from_top": from_top, "from_top_display": format_value(from_top, "percent"),
+                    "drop_off": (prev - n) if (i > 0 and prev is not None and n is not None) else None,
+                    "median_seconds": medians[i] if medians and i < len(medians) else None,
+                    "median_display": format_value(medians[i], "duration") if medians and i < len(medians) and
+                    medians[i] is not None else None})
+    return out
+
+
+def funnel_view(inputs: DashboardInputs) -> dict:
+    """Each funnel for the current and the comparison period side by side, total and per breakdown value."""
+    if not inputs.funnels:
+        return {"empty": True, "reason": inputs.notes.get("funnel") or "the spec defines no funnel (see docs/funnels.md)"}
+    current, previous = chosen_periods(inputs)
+    grain = inputs.options.grain
+    out = []
+    for f in inputs.funnels:
+        periods = sorted(date.fromisoformat(p) for p in f.counts)
+        cur = max((p for p in periods if current is None or p <= current), default=None)
+        prev = max((p for p in periods if cur and p < cur and (previous is None or p <= previous)), default=None)
+        columns = []
+        for p in (prev, cur):
+            if p is None:
+                continue
+            by_value = f.counts[p.isoformat()]
+            columns.append({
+                "period": p.isoformat(), "label": period_label(p, grain),
+                "total": funnel_stages(f.steps, by_value.get("", []), f.median_seconds.get(p.isoformat())),
+                "breakdown": [{"name": k, "stages": funnel_stages(f.steps, v)} for k, v in sorted(by_value.items()) if k],
+            })
+        out.append({"name": f.name, "label": f.label, "by": f.by, "steps": f.steps, "columns": columns})
+    return {"funnels": out}
+
+
+# -- why it changed --------------------------------------------------------------------------
+
+def why_view(inputs: DashboardInputs) -> dict:
+    if not inputs.why:
+        return {"empty": True, "reason": inputs.notes.get("why") or "choose a KPI to explain its change"}
+    return inputs.why
+
+
+# -- alerts ---------------------------------------------------------------------------------------
+
+SEVERITY_RANK = {"critical": 3, "warning": 2, "info": 1}
+
+
+def alerts_view(inputs: DashboardInputs) -> dict:
+    if not inputs.alerts.available:
+        return {"empty": True, "reason": inputs.notes.get("alerts") or "alerting has not run yet: run `kpi check`",
+                "active": [], "silences": []}
+    project = inputs.project
+    active = []
+    for r in inputs.alerts.active:
+        spec = project.kpis.get(r.kpi)
+        unit = spec.unit if spec else "number"
+        fmt = spec.format if spec else None
+        active.append({"rule": r.rule, "kpi": r.kpi, "label": spec.label if spec else r.kpi,
+                       "state": r.state, "silenced": r.silenced, "severity": r.severity,
+                       "dimensions": r.dimensions, "scope": _dims_text(dim_key(r.dimensions)),
+                       "since": r.since, "period_start": r.period_start,
+                       "value": r.value, "display": format_value(r.value, unit, fmt),
+                       "threshold": r.threshold, "threshold_display": format_value(r.threshold, unit, fmt),
+                       "message": r.message, "process": spec.process if spec else None})
+    active.sort(key=lambda a: (a["silenced"], a["state"] != "firing", -SEVERITY_RANK.get(a["severity"], 0),
+                               a["since"] or ""))
+    counts = {"firing": sum(a["state"] == "firing" and not a["silenced"] for a in active),
+              "pending": sum(a["state"] == "pending" and not a["silenced"] for a in active),
+              "silenced": sum(a["silenced"] for a in active)}
+    return {"active": active, "silences": inputs.alerts.silences, "counts": counts}
+
+
+# -- everything -------------------------------------------------------------------------------------
+
+def meta_view(inputs: DashboardInputs) -> dict:
+    from .options import project_dimensions
+    from ..spec import GRAINS
+
+    project, opts = inputs.project, inputs.options
+    current, previous = chosen_periods(inputs)
+    return {
+        "project": project.name, "spec_version": project.version,
+        "grain": opts.grain, "grains": list(GRAINS), "by": opts.by, "dimensions": project_dimensions(project),
+        "periods": [{"value": p.isoformat(), "label": period_label(p, opts.grain)} for p in inputs.totals.periods],
+        "current": current.isoformat() if current else None, "current_label": period_label(current, opts.grain),
+        "previous": previous.isoformat() if previous else None, "previous_label": period_label(previous, opts.grain),
+        "options": opts.to_json(), "source": inputs.source, "notes": inputs.notes,
+        "kpis": [{"kpi": k, "label": s.label, "unit": s.unit, "direction": s.direction} for k, s in project.kpis.items()],
+        "funnels": list(project.funnels or {}),
+    }
+
+
+def build_dashboard(inputs: DashboardInputs) -> dict:
+    process = process_view(inputs)
+    return {
+        "meta": meta_view(inputs),
+        "process": process,
+        "attention": attention_view(inputs, process),
+        "funnel": funnel_view(inputs),
+        "trends": trends_view(inputs),
+        "team": team_view(inputs),
+        "why": why_view(inputs),
+        "alerts": alerts_view(inputs),
+    }

@@ -1,0 +1,110 @@
+"""KPI values for the dashboard: from the history store, else computed live by the engine.
+
+History is the record of what `kpi run` saw, so it wins whenever it holds the
+requested grain and breakdown. A breakdown nobody ran (say ``by rep`` for the
+bubble chart) is computed on the warehouse instead, and the page says so.
+The dashboard is read-only: it never creates the history file nor records runs.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date
+
+from ..errors import KpiEngineError
+from ..spec import Project
+from .values import ValueTable
+
+
+def history_file(project: Project) -> str | None:
+    """Path of the project's history file when it exists (same rule as HistoryStore.for_project)."""
+    path = os.environ.get("KPIENGINE_HISTORY") or project.history_path
+    if path == ":memory:":
+        return None
+    if not os.path.isabs(path):
+        path = os.path.join(project.folder, path)
+    return path if os.path.exists(path) else None
+
+
+def latest_run(project: Project) -> dict | None:
+    """The newest successful run (id, finished_at, grain, by), read without creating anything."""
+    path = history_file(project)
+    if not path:
+        return None
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            row = con.execute("SELECT id, finished_at, grain, by_dims FROM runs WHERE status = 'ok' "
+                              "ORDER BY id DESC LIMIT 1").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    if not row:
+        return None
+    return {"id": row[0], "finished_at": row[1], "grain": row[2], "by": row[3]}
+
+
+def supporting(project: Project, kpis: list[str], by: list[str]) -> list[str]:
+    """The KPIs that can be broken down by every dimension in ``by``."""
+    if not by:
+        return list(kpis)
+    from ..validate import available_dimensions
+
+    return [k for k in kpis if all(d in available_dimensions(project, k) for d in by)]
+
+
+@dataclass
+class Loaded:
+    table: ValueTable
+    origin: str  # history | warehouse | mixed | none
+    error: str | None = None
+    missing: list[str] = field(default_factory=list)  # KPIs with no value anywhere
+
+
+class ValueLoader:
+    """Loads values for one request; keeps one engine so sources open once per kind of query."""
+
+    def __init__(self, project: Project, *, allow_engine: bool = True, registry=None):
+        self.project = project
+        self.allow_engine = allow_engine
+        self.registry = registry
+        self._engine = None
+        self._store = None
+        path = history_file(project)
+        if path:
+            from ..history import HistoryStore
+
+            self._store = HistoryStore(path)
+
+    def engine(self):
+        if self._engine is None:
+            from ..engine import Engine
+
+            self._engine = Engine(self.project, self.registry)
+        return self._engine
+
+    def load(self, kpis: list[str], grain: str, by: list[str], start: date | None, end: date | None) -> Loaded:
+        kpis = supporting(self.project, kpis, by)
+        if not kpis:
+            return Loaded(ValueTable(), "none", missing=[])
+        rows, origin, error = [], "none", None
+        if self._store is not None:
+            try:
+                rows = self._store.values(kpis, grain, by, start, end)
+            except sqlite3.Error as exc:  # a locked or damaged file: say so, try the warehouse
+                error = f"history file unreadable: {exc}"
+            if rows:
+                origin = "history"
+        have = {r.kpi for r in rows}
+        todo = [k for k in kpis if k not in have]
+        if todo and self.allow_engine:
+            try:
+                rs = self.engine().compute(todo, grain, by, start, end)
+                rows = list(rows) + list(rs.rows)
+                origin = "warehouse" if origin == "none" else "mixed"
+            except KpiEngineError as exc:
+                error = str(exc)
+        table = ValueTable(rows)
+        return Loaded(table, origin, error, [k for k in kpis if not table.has(k)])

@@ -1,0 +1,140 @@
+"""What the viewer asked for: grain, breakdown, period, date range, focus KPI, bubble axes.
+
+The same options come from the command line (``kpi report``) and from the
+query string of ``kpi serve``; both go through :func:`parse_options`, so a bad
+value gives the same clear message in both places instead of a traceback.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+from ..errors import KpiEngineError
+from ..spec import GRAINS, Project
+
+# Bubble chart defaults: the brief's "squeeze the bubbles" chart of visits vs conversion.
+BUBBLE_X = ("visits", "visit_count", "activities")
+BUBBLE_Y = ("conversion", "visit_to_deal", "win_rate")
+BUBBLE_SIZE = ("revenue", "deals_won", "deals")
+BUBBLE_BY = ("rep", "owner", "team", "region")
+
+
+class DashboardError(KpiEngineError):
+    """A dashboard option is invalid; the message names the option and the accepted values."""
+
+
+@dataclass
+class DashboardOptions:
+    grain: str = "week"
+    by: str | None = None  # one breakdown dimension for tiles, funnel and trends
+    period: date | None = None  # start of the "current" period; default: latest with data
+    compare: date | None = None  # period to compare with; default: the one before `period`
+    start: date | None = None  # inclusive
+    end: date | None = None  # exclusive
+    kpi: str | None = None  # focus KPI for "why it changed"
+    node: str | None = None  # selected process node
+    funnel: str | None = None
+    bubble_by: str | None = None
+    bubble_x: str | None = None
+    bubble_y: str | None = None
+    bubble_size: str | None = None
+    spark_periods: int = 12
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        for key in ("period", "compare", "start", "end"):
+            out[key] = out[key].isoformat() if out[key] else None
+        out.pop("extra")
+        return out
+
+
+def _date(name: str, text) -> date | None:
+    if text in (None, ""):
+        return None
+    if isinstance(text, date):
+        return text
+    try:
+        return date.fromisoformat(str(text))
+    except ValueError:
+        raise DashboardError(f"option '{name}': {text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-03-02") from None
+
+
+def project_dimensions(project: Project) -> list[str]:
+    """Every dimension any model declares, in first-seen order."""
+    dims: list[str] = []
+    for model in project.models.values():
+        for name in model.dimensions:
+            if name not in dims:
+                dims.append(name)
+    return dims
+
+
+def _pick(project: Project, wanted: str | None, candidates: tuple[str, ...], option: str) -> str | None:
+    if wanted:
+        if wanted not in project.kpis:
+            raise DashboardError(f"option '{option}': unknown KPI {wanted!r}; known KPIs: {', '.join(sorted(project.kpis))}")
+        return wanted
+    return next((c for c in candidates if c in project.kpis), None)
+
+
+def default_breakdown(project: Project) -> str | None:
+    """The spec's main breakdown: the dimension KPIs list first in ``dimensions:`` most often.
+
+    The demo's KPIs all list ``region`` first, so the dashboard opens by region,
+    where the planted drop is. A spec without declared breakdowns opens on totals.
+    """
+    firsts: dict[str, int] = {}
+    for spec in project.kpis.values():
+        if spec.dimensions:
+            firsts[spec.dimensions[0]] = firsts.get(spec.dimensions[0], 0) + 1
+    if not firsts:
+        return None
+    best = max(firsts.values())
+    return next(d for d, n in firsts.items() if n == best)
+
+
+def parse_options(project: Project, raw: dict) -> DashboardOptions:
+    """Check raw options (strings from a query string or the CLI) against the project."""
+    raw = {k: v for k, v in raw.items() if v not in (None, "")}
+    grain = str(raw.get("grain", "week"))
+    if grain not in GRAINS:
+        raise DashboardError(f"option 'grain': {grain!r} is not a grain; use one of {', '.join(GRAINS)}")
+    dims = project_dimensions(project)
+    by = raw.get("by") if "by" in raw else default_breakdown(project)
+    if by in ("none", "total"):
+        by = None
+    if by is not None and by not in dims:
+        raise DashboardError(f"option 'by': {by!r} is not a dimension of any model; "
+                             f"use one of {', '.join(dims) or '(none declared)'}")
+    bubble_by = raw.get("bubble_by")
+    if bubble_by is not None and bubble_by not in dims:
+        raise DashboardError(f"option 'bubble_by': {bubble_by!r} is not a dimension; use one of {', '.join(dims)}")
+    if bubble_by is None:
+        bubble_by = next((d for d in BUBBLE_BY if d in dims), dims[0] if dims else None)
+    kpi = raw.get("kpi")
+    if kpi is not None and kpi not in project.kpis:
+        raise DashboardError(f"option 'kpi': unknown KPI {kpi!r}; known KPIs: {', '.join(sorted(project.kpis))}")
+    node = raw.get("node")
+    if node is not None and node not in project.process:
+        raise DashboardError(f"option 'node': unknown process node {node!r}; known: {', '.join(project.process)}")
+    start, end = _date("start", raw.get("start")), _date("end", raw.get("end"))
+    if start and end and end <= start:
+        raise DashboardError(f"option 'end' ({end}) must be after 'start' ({start}); 'end' is exclusive")
+    try:
+        spark = int(raw.get("spark_periods", 12))
+    except (TypeError, ValueError):
+        raise DashboardError(f"option 'spark_periods': {raw.get('spark_periods')!r} is not a whole number") from None
+    if not 2 <= spark <= 400:
+        raise DashboardError("option 'spark_periods': use a number from 2 to 400")
+    funnel = raw.get("funnel")
+    if funnel is not None and funnel not in (project.funnels or {}):
+        raise DashboardError(f"option 'funnel': unknown funnel {funnel!r}; known: {', '.join(project.funnels or {}) or '(none)'}")
+    return DashboardOptions(
+        grain=grain, by=by, period=_date("period", raw.get("period")), compare=_date("compare", raw.get("compare")),
+        start=start, end=end, kpi=kpi, node=node, funnel=funnel, bubble_by=bubble_by,
+        bubble_x=_pick(project, raw.get("bubble_x"), BUBBLE_X, "bubble_x"),
+        bubble_y=_pick(project, raw.get("bubble_y"), BUBBLE_Y, "bubble_y"),
+        bubble_size=_pick(project, raw.get("bubble_size"), BUBBLE_SIZE, "bubble_size"),
+        spark_periods=spark,
+    )

@@ -1,0 +1,138 @@
+"""Why a KPI changed from the previous period to the current one, via kpiengine.rootcause.
+
+Uses the values the dashboard already loaded (totals and the breakdown), so it
+costs no extra query: the formula inputs' contributions (LMDI, exactly
+additive) and, with a breakdown, each dimension value's contribution, split into
+rate and mix effects for ratio KPIs. The focus KPI is the one asked for, else
+the KPI of the biggest bad move on the attention list.
+"""
+from __future__ import annotations
+
+from ..spec import Project
+from .data import ADDITIVE, attention_view, chosen_periods, period_label, ratio_parts
+from .formatting import format_short, format_value
+from .inputs import DashboardInputs
+from .options import DashboardOptions
+
+
+def focus_kpi(inputs: DashboardInputs) -> str | None:
+    """The KPI asked for; else the worst mover that can be explained best.
+
+    With a breakdown, a ratio (a / b) or an additive KPI can be split by
+    dimension value as well as by formula input, so it is preferred.
+    """
+    if inputs.options.kpi:
+        return inputs.options.kpi
+    items = [i["kpi"] for i in attention_view(inputs, limit=50)["items"]]
+    project = inputs.project
+    if inputs.breakdown:
+        for kpi in items:
+            spec = project.kpis[kpi]
+            if ratio_parts(spec) or (not spec.is_formula and spec.aggregate in ADDITIVE):
+                return kpi
+    return next((k for k in items if project.kpis[k].is_formula), items[0] if items else None)
+
+
+def contribution_text(value: float, unit: str) -> str:
+    if unit == "percent":
+        return f"{value * 100:+.1f} pp"
+    return ("+" if value >= 0 else "-") + format_short(abs(value), unit)
+
+
+def _tone(value: float, direction: str) -> str:
+    if abs(value) < 1e-12:
+        return "flat"
+    return "good" if (value > 0) == (direction != "lower") else "bad"
+
+
+def explain(project: Project, options: DashboardOptions, inputs: DashboardInputs,
+            loader=None) -> tuple[dict | None, str | None]:
+    try:
+        from .. import rootcause
+    except ImportError:
+        return None, "the root-cause module is not installed"
+    kpi = focus_kpi(inputs)
+    if kpi is None:
+        return None, "no KPI moved the wrong way: nothing to explain (pick one with kpi=NAME)"
+    spec = project.kpis[kpi]
+    current, previous = chosen_periods(inputs)
+    if current is None or previous is None:
+        return None, "explaining a change needs two periods with data"
+    totals = inputs.totals
+    v0, v1 = totals.get(kpi, previous), totals.get(kpi, current)
+    if v0 is None or v1 is None:
+        return None, f"{spec.label} has no value in {period_label(previous if v0 is None else current, options.grain)}"
+    contributions = []
+    notes = []
+    if spec.formula:
+        def expand(name: str) -> str | None:
+            other = project.kpis.get(name)
+            return other.formula if other is not None else None
+
+        tree = rootcause.formula_tree(spec.formula, expand)
+        names = rootcause.leaves(tree)
+        driver = rootcause.decompose_formula(tree, {n: totals.get(n, previous) for n in names},
+                                             {n: totals.get(n, current) for n in names})
+        if driver.method == "undefined":
+            notes.append(driver.note)
+        for child in driver.children:
+            if child.contribution is None:
+                continue
+            child_spec = project.kpis.get(child.name)
+            label = child_spec.label if child_spec else child.name
+            unit = child_spec.unit if child_spec else "number"
+            contributions.append({"name": label, "kind": "driver", "kpi": child.name, "value": child.contribution,
+                                  "display": contribution_text(child.contribution, spec.unit),
+                                  "tone": _tone(child.contribution, spec.direction),
+                                  "detail": f"{format_value(child.before, unit)} → {format_value(child.after, unit)}"})
+    split = None
+    by = options.by
+    table = inputs.breakdown
+    if by and table:
+        parts = ratio_parts(spec)
+        if parts and table.has(parts[0]) and table.has(parts[1]):
+            num, den = parts
+
+            def per(name, period):
+                return {k[0][1:]: table.get(name, period, k) for k in table.keys(name) if k}
+
+            split = rootcause.split_ratio([by], per(num, previous), per(den, previous), per(num, current), per(den, current))
+        elif not spec.formula and spec.aggregate in ADDITIVE and table.has(kpi):
+            split = rootcause.split_additive([by], {k[0][1:]: table.get(kpi, previous, k) for k in table.keys(kpi) if k},
+                                             {k[0][1:]: table.get(kpi, current, k) for k in table.keys(kpi) if k})
+        if split is not None:
+            split = rootcause.group_other(split, min_share=0.03, max_segments=8)
+            if split.note:
+                notes.append(split.note)
+            for seg in split.segments:
+                effect = rootcause.describe_effect(seg) if split.kind == "ratio" else ""
+                contributions.append({"name": f"{by} {seg.label}", "kind": "segment", "value": seg.contribution,
+                                      "display": contribution_text(seg.contribution, spec.unit),
+                                      "tone": _tone(seg.contribution, spec.direction), "effect": effect,
+                                      "share": split.share(seg)})
+    if not contributions:
+        return None, (notes[0] if notes else f"{spec.label} is neither a formula nor additive by a breakdown: "
+                      "choose a breakdown (by=region) or a formula KPI to see drivers")
+    change = v1 - v0
+    summary = f"{spec.label} went from {format_value(v0, spec.unit)} to {format_value(v1, spec.unit)} " \
+              f"({contribution_text(change, spec.unit)})."
+    segs = [c for c in contributions if c["kind"] == "segment" and not c["name"].endswith(" other")]
+    if segs and change:
+        top = max(segs, key=lambda c: c["value"] / change)
+        share = top["value"] / change
+        if share > 0.3:
+            summary += f" {top['name']} explains {share:.0%} of it" + (f", {top['effect']}." if top.get("effect") else ".")
+    return {"kpi": kpi, "label": spec.label, "unit": spec.unit, "by": by,
+            "from": previous.isoformat(), "to": current.isoformat(),
+            "from_label": period_label(previous, options.grain), "to_label": period_label(current, options.grain),
+            "from_display": format_value(v0, spec.unit, spec.format), "to_display": format_value(v1, spec.unit, spec.format),
+            "change_text": contribution_text(change, spec.unit), "summary": summary,
+            "contributions": contributions, "notes": notes,
+            "method": _method(spec, by, split)}, None
+
+
+def _method(spec, by: str | None, split) -> str:
+    parts = ["LMDI over the formula inputs"] if spec.formula else []
+    if split is not None:
+        parts.append(f"rate/mix split by {by}" if split.kind == "ratio" else f"change of each {by}")
+    return "; ".join(parts)
