@@ -154,12 +154,13 @@ def run(spec, kpis, grain, by, start, end, last, fmt, no_history, timeout):
     click.echo(render_result(project, rs, fmt, last=last))
 
 
-def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=True):
+def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=True, registry=None):
+    """Compute, store in history, and tell kpiengine_run_finished plugins: what `kpi run` does."""
     from .engine import Engine
     from .history import HistoryStore
     from .runs import RunSummary, notify_run_finished
 
-    engine = Engine(project, timeout=timeout)
+    engine = Engine(project, registry, timeout=timeout)
     store = HistoryStore.for_project(project) if record else None
     try:
         rs = engine.compute(kpis, grain, by, start, end)
