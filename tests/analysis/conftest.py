@@ -73,10 +73,12 @@ def olist_duckdb_project(olist_rows, tmp_path_factory):
     base = tmp_path_factory.mktemp("olist_duckdb")
     db = base / "olist.duckdb"
     con = duckdb.connect(str(db))
-    con.execute("CREATE TABLE olist_leads (mql_id VARCHAR, first_contact_date VARCHAR, origin VARCHAR)")
-    con.execute("CREATE TABLE olist_deals (mql_id VARCHAR, won_date VARCHAR, business_segment VARCHAR)")
-    con.executemany("INSERT INTO olist_leads VALUES (?, ?, ?)", leads)
-    con.executemany("INSERT INTO olist_deals VALUES (?, ?, ?)", deals)
+    # Loaded as text (all_varchar): dates stay day-first strings, as in the warehouse the spec describes.
+    con.execute("CREATE TABLE olist_leads AS SELECT mql_id, first_contact_date, origin "
+                "FROM read_csv(?, header = true, all_varchar = true)", [str(OLIST / LEADS_CSV)])
+    con.execute("CREATE TABLE olist_deals AS SELECT mql_id, won_date, business_segment "
+                "FROM read_csv(?, header = true, all_varchar = true)", [str(OLIST / DEALS_CSV)])
+    assert con.execute("SELECT count(*) FROM olist_leads").fetchone()[0] == len(leads)
     con.close()
     folder = write_olist_spec(base / "spec", f"    type: duckdb\n    path: {db}\n")
     return load_project(folder)
