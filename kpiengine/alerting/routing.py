@@ -96,7 +96,7 @@ def _walk(route: Route, labels: dict[str, str]) -> list[Route]:
     return out
 
 
-def parse_routing(sinks_raw: Any, routes_raw: Any) -> tuple[Routing, list[SpecIssue]]:
+def parse_routing(sinks_raw: Any, routes_raw: Any, *, check_keys: bool = True) -> tuple[Routing, list[SpecIssue]]:
     issues: list[SpecIssue] = []
 
     def err(msg, loc, hint=None):
@@ -135,16 +135,16 @@ def parse_routing(sinks_raw: Any, routes_raw: Any) -> tuple[Routing, list[SpecIs
     if not isinstance(routes_raw, dict):
         err("`routes` must be a mapping (the root route)", loc_in(routes_raw))
         return Routing(Route("default", sinks=sorted(sinks)), sinks), issues
-    root = _parse_route(routes_raw, None, "default", sinks, err)
+    root = _parse_route(routes_raw, None, "default", sinks, err, check_keys)
     if not root.sinks:
         err("the root route needs `sinks`: it is the default for alerts no other route takes",
             loc_in(routes_raw), hint="e.g. `sinks: [ops_email]`")
     return Routing(root, sinks), issues
 
 
-def _parse_route(node: dict, parent: Route | None, name: str, sinks: dict, err) -> Route:
+def _parse_route(node: dict, parent: Route | None, name: str, sinks: dict, err, check_keys: bool = True) -> Route:
     where = f"route '{node.get('name', name)}'"
-    for key in node:
+    for key in (node if check_keys else ()):
         if key not in ROUTE_KEYS:
             err(f"{where}: unknown field `{key}`", getattr(node, "key_locs", {}).get(key) or loc_in(node),
                 hint=f"route fields: {', '.join(sorted(ROUTE_KEYS))}")
@@ -197,7 +197,7 @@ def _parse_route(node: dict, parent: Route | None, name: str, sinks: dict, err) 
         if not isinstance(child, dict):
             err(f"{where}: child route {i + 1} must be a mapping", loc_in(children, i))
             continue
-        route.children.append(_parse_route(child, route, f"{route.name}/{i + 1}", sinks, err))
+        route.children.append(_parse_route(child, route, f"{route.name}/{i + 1}", sinks, err, check_keys))
     return route
 
 

@@ -325,12 +325,12 @@ def _str_list(ctx: _Ctx, node: dict, key: str, where: str) -> list[str]:
     return [str(v) for v in value]
 
 
-def parse_rule(ctx: _Ctx, name: str, node: Any, project=None) -> Rule | None:
+def parse_rule(ctx: _Ctx, name: str, node: Any, project=None, check_keys: bool = True) -> Rule | None:
     where = f"rule '{name}'"
     if not isinstance(node, dict):
         ctx.err(f"{where}: a mapping is expected", loc_in(node), hint="see docs/alerting.md for the rule fields")
         return None
-    for key in node:
+    for key in (node if check_keys else ()):
         if key not in RULE_KEYS:
             close = _close(str(key), RULE_KEYS)
             ctx.err(f"{where}: unknown field `{key}`", getattr(node, "key_locs", {}).get(key) or loc_in(node),
@@ -514,7 +514,7 @@ def _close(word: str, choices) -> str | None:
     return found[0] if found else None
 
 
-def parse_rules(raw: Any, project=None) -> tuple[dict[str, Rule], list[SpecIssue]]:
+def parse_rules(raw: Any, project=None, *, check_keys: bool = True) -> tuple[dict[str, Rule], list[SpecIssue]]:
     ctx = _Ctx()
     rules: dict[str, Rule] = {}
     if raw in (None, {}):
@@ -523,7 +523,7 @@ def parse_rules(raw: Any, project=None) -> tuple[dict[str, Rule], list[SpecIssue
         ctx.err("`rules` must be a mapping of rule names to rules", loc_in(raw))
         return rules, ctx.issues
     for name, node in raw.items():
-        rule = parse_rule(ctx, str(name), node, project)
+        rule = parse_rule(ctx, str(name), node, project, check_keys)
         if rule is not None:
             rules[str(name)] = rule
     return rules, ctx.issues
@@ -537,9 +537,38 @@ def validate_alerting(project, raw_sections: dict | None = None) -> list[SpecIss
     rules_raw = raw_sections.get("rules", getattr(project, "rules", None))
     sinks_raw = raw_sections.get("sinks", getattr(project, "sinks", None))
     routes_raw = raw_sections.get("routes", getattr(project, "routes", None))
-    _rules, issues = parse_rules(rules_raw, project)
-    _routing, more = parse_routing(sinks_raw, routes_raw)
-    return issues + more
+    # unknown keys are reported by the JSON Schema (kpiengine/schema.py) on this path: say it once
+    _rules, issues = parse_rules(rules_raw, project, check_keys=False)
+    routing, more = parse_routing(sinks_raw, routes_raw, check_keys=False)
+    return issues + more + sink_issues(routing, sinks_raw)
+
+
+def sink_issues(routing, sinks_raw) -> list[SpecIssue]:
+    """Unknown sink types and options their plugin rejects, located at the sink."""
+    import jsonschema
+
+    from ..errors import PluginError
+    from ..plugins import default_registry
+
+    issues = []
+    for name, settings in routing.sinks.items():
+        node = sinks_raw.get(name) if isinstance(sinks_raw, dict) else None
+        try:
+            cls = default_registry().sink_type(settings.type)
+        except PluginError as exc:
+            issues.append(SpecIssue(f"sink '{name}': {exc}", loc_in(node, "type"), code="alerting",
+                                    hint="`kpi plugins` lists the installed sink types"))
+            continue
+        schema = getattr(cls, "options_schema", None) or {"type": "object"}
+        for err in jsonschema.Draft202012Validator(schema).iter_errors(dict(settings.options)):
+            field = ".".join(str(p) for p in err.absolute_path)
+            # the message names the option, never its value: options hold webhook tokens and passwords
+            what = err.message if err.validator in ("required", "additionalProperties") else \
+                f"option `{field}` is invalid ({err.validator} {err.validator_value!r})"
+            issues.append(SpecIssue(f"sink '{name}' ({settings.type}): {what}",
+                                    loc_in(node, err.absolute_path[0]) if err.absolute_path else loc_in(node),
+                                    code="alerting", hint=f"see the {settings.type} sink options in docs/plugins.md"))
+    return issues
 
 
 def load_rules(project) -> dict[str, Rule]:

@@ -1,0 +1,109 @@
+"""JSON Schema fragments for the ``rules``, ``sinks`` and ``routes`` sections.
+
+kpiengine/schema.py merges these into the spec schema (``kpi schema``), so
+editors complete and check alert rules as they are typed. Deeper checks
+(a recovery on the safe side, known KPIs and sinks, templates) are in rules.py
+and routing.py, with file:line:column locations.
+"""
+from __future__ import annotations
+
+NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_number = {"type": ["number", "string"], "pattern": r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)\s*%?\s*$",
+           "description": "a number, or a percent such as -20% (= -0.2)"}
+_band = {"type": "array", "items": _number, "minItems": 2, "maxItems": 2}
+_duration = {"type": ["number", "string"], "pattern": r"^\s*\d+(\.\d+)?\s*[smhdw]?\s*$",
+             "description": "seconds, or 30m, 4h, 2d, 1w"}
+_condition = {
+    "oneOf": [
+        {"type": "object",
+         "properties": {"above": _number, "below": _number, "outside": _band, "inside": _band,
+                        "sensitivity": {"oneOf": [{"enum": ["low", "medium", "high"]}, _number]},
+                        "recovery": {"oneOf": [_number, _band]}},
+         "additionalProperties": False, "minProperties": 1},
+        {"type": "number", "description": "anomaly rules: the sensitivity (robust z-score)"},
+    ],
+    "description": "one of above, below, outside [lo, hi], inside [lo, hi] (anomaly: sensitivity); "
+                   "optional recovery level so a value hovering at the line does not flap",
+}
+_policy = {"enum": ["alert", "keep_state", "ignore"]}
+_str_list = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
+RULE = {
+    "type": "object",
+    "required": ["kpi"],
+    "properties": {
+        "kpi": {"type": "string", "description": "the KPI this rule watches"},
+        "type": {"enum": ["static", "change", "target", "anomaly"], "default": "static"},
+        "description": {"type": "string"},
+        "grain": {"enum": ["day", "week", "month", "quarter", "year"], "default": "week"},
+        "by": _str_list,
+        "info": _condition, "warning": _condition, "critical": _condition,
+        "severity": {"enum": ["info", "warning", "critical"], "description": "anomaly rules: severity used "
+                     "with the rule-level sensitivity"},
+        "recovery": {"oneOf": [_number, _band]},
+        "compare": {"enum": ["previous", "last_week", "last_year", "average"], "default": "previous"},
+        "periods": {"type": "integer", "minimum": 1, "description": "compare: average of the last N periods"},
+        "change": {"enum": ["percent", "absolute"], "default": "percent"},
+        "target": {"oneOf": [_number, {"type": "object", "maxProperties": 1,
+                                        "additionalProperties": {"type": "object", "additionalProperties": _number}}]},
+        "window": {"type": "integer", "minimum": 3, "description": "anomaly: trailing periods"},
+        "min_periods": {"type": "integer", "minimum": 2},
+        "seasonality": {"type": "boolean", "description": "anomaly on daily data: compare same weekdays"},
+        "sensitivity": {"oneOf": [{"enum": ["low", "medium", "high"]}, _number]},
+        "direction": {"enum": ["both", "up", "down"]},
+        "min_sample": {"type": "number", "minimum": 0},
+        "sample": {"type": "string", "description": "KPI giving the sample size (default: the ratio's denominator)"},
+        "significance": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
+        "for": {"type": "integer", "minimum": 1, "description": "consecutive breaching periods before firing"},
+        "keep_firing_for": {"type": "integer", "minimum": 0},
+        "no_data": {**_policy, "default": "ignore"},
+        "on_error": {**_policy, "default": "keep_state"},
+        "labels": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+        "message": {"type": "string"},
+        "title": {"type": "string"},
+        "enabled": {"type": "boolean"},
+    },
+    "additionalProperties": False,
+}
+
+SINK = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "type": {"type": "string", "description": "a sink plugin: console, file, slack, email, webhook, feishu, "
+                                                   "dingtalk, wecom, ..."},
+        "fallback": {"type": "string", "description": "sink used when delivery here gives up"},
+        "give_up_after": _duration,
+        "retry_initial": _duration,
+        "retry_max": _duration,
+    },
+    "additionalProperties": True,  # the plugin's own options (checked against its options_schema)
+}
+
+ROUTE = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "match": {"type": "object", "additionalProperties": {
+            "oneOf": [{"type": ["string", "number", "boolean"]}, {"type": "array"}]}},
+        "sinks": _str_list, "sink": {"type": "string"},
+        "group_by": _str_list,
+        "repeat_interval": _duration,
+        "send_resolved": {"type": "boolean"},
+        "continue": {"type": "boolean"},
+    },
+    "additionalProperties": False,
+}
+
+
+def _route(depth: int) -> dict:
+    """A route whose children nest ``depth`` levels deeper (no $ref: the fragment stays self-contained)."""
+    children = {"type": "array", "items": _route(depth - 1) if depth > 1 else {"type": "object"}}
+    return {**ROUTE, "properties": {**ROUTE["properties"], "routes": children}}
+
+
+ALERTING_SCHEMA_DEFS: dict = {
+    "rules": {"type": "object", "propertyNames": {"pattern": NAME}, "additionalProperties": RULE},
+    "sinks": {"type": "object", "propertyNames": {"pattern": NAME}, "additionalProperties": SINK},
+    "routes": _route(5),
+}

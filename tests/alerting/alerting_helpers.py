@@ -1,0 +1,91 @@
+"""Shared helpers for the alerting tests: a small in-memory project and value builders.
+
+The project is built from real dataclasses and YAML parsed with the located
+loader, so rules go through the same parsing as a spec file. Values are plain
+rows (kpi, period_start, dimensions, value) like the engine's KpiValue.
+"""
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from kpiengine.alerting.routing import parse_routing
+from kpiengine.alerting.rules import parse_rules
+from kpiengine.spec import KpiSpec, ProcessNode, Project
+from kpiengine.yamlsrc import load_yaml_text
+
+REPO = Path(__file__).resolve().parents[2]
+MONDAY = date(2026, 1, 5)
+
+
+@dataclass
+class Row:
+    kpi: str
+    period_start: date
+    dimensions: dict
+    value: float | None
+
+
+def week(i: int) -> date:
+    return MONDAY + timedelta(weeks=i)
+
+
+def make_project(folder: Path, spec_yaml: str = "") -> Project:
+    """A project with leads/visits/deals_won/revenue/conversion and the given rules/sinks/routes YAML."""
+    p = Project(name="t", folder=str(folder))
+    p.process = {
+        "sales": ProcessNode("sales", "Sales system / 銷售體系", 1, children=["closing"]),
+        "closing": ProcessNode("closing", "Closing / 成交", 2, parent="sales"),
+    }
+    p.kpis = {
+        "visits": KpiSpec("visits", "拜訪量 Visits", unit="count", model="activities", aggregate="count",
+                          process="closing", dimensions=["region"]),
+        "deals_won": KpiSpec("deals_won", "Deals won", unit="count", model="deals", aggregate="count",
+                             dimensions=["region"]),
+        "revenue": KpiSpec("revenue", "Revenue", unit="currency", model="deals", aggregate="sum",
+                           column="amount", dimensions=["region", "rep"]),
+        "conversion": KpiSpec("conversion", "轉化率 Conversion", unit="percent", formula="deals_won / visits",
+                              process="closing", owner="sales-lead@example.com", target=0.18,
+                              playbook="Call the regional lead the same day.", dimensions=["region"]),
+        "leads": KpiSpec("leads", "Leads", unit="count", model="leads", aggregate="count"),
+    }
+    if spec_yaml:
+        data, issues = load_yaml_text(textwrap.dedent(spec_yaml), str(folder / "alerts.yml"))
+        assert not issues, issues
+        p.rules = data.get("rules", {}) or {}
+        p.sinks = data.get("sinks", {}) or {}
+        p.routes = data.get("routes")
+    return p
+
+
+def rules_of(project: Project):
+    rules, issues = parse_rules(project.rules, project)
+    assert not issues, [str(i) for i in issues]
+    return rules
+
+
+def routing_of(project: Project):
+    routing, issues = parse_routing(project.sinks, project.routes)
+    assert not issues, [str(i) for i in issues]
+    return routing
+
+
+def series(kpi: str, values, start: int = 0, **dims) -> list[Row]:
+    return [Row(kpi, week(start + i), dict(dims), v) for i, v in enumerate(values) if v is not None]
+
+
+class FakeClock:
+    """A clock the test moves by hand (delivery backoff and repeat intervals without waiting)."""
+
+    def __init__(self, t: float = 1_800_000_000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
