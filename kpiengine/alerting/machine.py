@@ -64,7 +64,8 @@ class AlertState:
 def transition_between(old: AlertState, new: AlertState) -> str | None:
     if old.state != new.state:
         if new.state == "inactive":
-            return "cleared" if old.state == "pending" else None
+            # firing -> inactive happens when revised data rewrites the period that fired
+            return {"pending": "cleared", "firing": "resolved"}.get(old.state)
         return new.state
     if new.state == "firing" and old.severity != new.severity:
         up = SEVERITY_RANK.get(new.severity or "", 0) > SEVERITY_RANK.get(old.severity or "", 0)
