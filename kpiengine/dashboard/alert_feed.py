@@ -30,12 +30,15 @@ def _rules(project: Project) -> tuple[dict, str | None]:
         return {}, f"the alert rules are invalid, run `kpi validate`: {str(exc).splitlines()[0]}"
 
 
-def thresholds_of(rules: dict, grain: str) -> list[Threshold]:
+def thresholds_of(rules: dict, grain: str, project: Project | None = None) -> list[Threshold]:
     """Static limits, and target-rule limits turned into values, for rules at this grain."""
     out: list[Threshold] = []
     for rule in rules.values():
         if not getattr(rule, "enabled", True) or rule.grain != grain:
             continue
+        target = rule.target
+        if target is None and project is not None and rule.kpi in project.kpis:
+            target = project.kpis[rule.kpi].target  # a target rule without its own target uses the KPI's
         for severity, cond in rule.conditions:
             if rule.type == "static":
                 if cond.op == "above":
@@ -44,10 +47,10 @@ def thresholds_of(rules: dict, grain: str) -> list[Threshold]:
                     out.append(Threshold(rule.kpi, severity, "below", value=cond.high, rule=rule.name))
                 else:
                     out.append(Threshold(rule.kpi, severity, cond.op, low=cond.low, high=cond.high, rule=rule.name))
-            elif rule.type == "target" and isinstance(rule.target, (int, float)) and cond.op in ("above", "below"):
+            elif rule.type == "target" and isinstance(target, (int, float)) and cond.op in ("above", "below"):
                 # target rules test attainment (value / target): draw the value where it trips
                 bound = cond.low if cond.op == "above" else cond.high
-                out.append(Threshold(rule.kpi, severity, cond.op, value=bound * float(rule.target), rule=rule.name))
+                out.append(Threshold(rule.kpi, severity, cond.op, value=bound * float(target), rule=rule.name))
     return out
 
 
@@ -68,7 +71,7 @@ def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple
     """A snapshot of alerting for the dashboard, and a note when part of it is unavailable."""
     snapshot = AlertSnapshot()
     rules, note = _rules(project)
-    snapshot.thresholds = thresholds_of(rules, grain)
+    snapshot.thresholds = thresholds_of(rules, grain, project)
     try:
         from ..alerting.machine import AlertState
         from ..alerting.silences import Silence, silenced_by

@@ -446,7 +446,7 @@ def alerts_view(inputs: DashboardInputs) -> dict:
                        "dimensions": r.dimensions, "scope": _dims_text(dim_key(r.dimensions)),
                        "since": r.since, "period_start": r.period_start,
                        "value": r.value, "display": format_value(r.value, unit, fmt),
-                       "threshold": r.threshold, "threshold_display": format_value(r.threshold, unit, fmt),
+                       "threshold": r.threshold,
                        "message": r.message, "process": spec.process if spec else None})
     active.sort(key=lambda a: (a["silenced"], a["state"] != "firing", -SEVERITY_RANK.get(a["severity"], 0),
                                a["since"] or ""))

@@ -49,9 +49,9 @@ def format_short(value, unit: str = "number", fmt: str | None = None) -> str:
     value = float(value)
     if unit in ("percent", "duration") or fmt:
         return format_value(value, unit, fmt)
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e4, "k")):
+    for limit, scale, suffix in ((1e9, 1e9, "B"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
         if abs(value) >= limit:
-            return f"{value / limit:.1f}{suffix}"
+            return f"{value / scale:.1f}{suffix}"
     return format_value(value, unit)
 
 
