@@ -185,8 +185,8 @@ def render_result(project, rs, fmt: str, *, last: int | None = None) -> str:
         return json.dumps({
             "grain": rs.grain, "by": rs.by, "start": rs.start.isoformat() if rs.start else None,
             "end": rs.end.isoformat() if rs.end else None, "spec_version": rs.spec_version, "run_id": rs.run_id,
-            "rows": [{**r.to_dict(), "label": project.kpis[r.kpi].label, "unit": project.kpis[r.kpi].unit}
-                     for r in rows]}, ensure_ascii=False, indent=2)
+            "rows": [{**r.to_dict(), "label": project.kpis[r.kpi].label, "unit": project.kpis[r.kpi].unit,
+                      "process_path": project.kpi_path(r.kpi)} for r in rows]}, ensure_ascii=False, indent=2)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)

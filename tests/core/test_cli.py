@@ -156,3 +156,14 @@ def test_plugins_lists_builtins_as_json():
 def test_demo_specs_validate():
     res = CliRunner().invoke(main, ["validate", "-s", str(REPO / "kpi_specs")])
     assert res.exit_code == 0, res.output
+
+
+def test_committed_schema_file_matches_kpi_schema():
+    """kpi.schema.json (referenced by the specs' yaml-language-server lines) must not drift."""
+    committed = json.loads((REPO / "kpi.schema.json").read_text(encoding="utf-8"))
+    assert committed == json.loads(invoke("schema").output), "run: kpi schema > kpi.schema.json"
+
+
+def test_json_rows_carry_the_process_path(project):
+    out = json.loads(invoke("run", "-s", project, "--kpi", "conversion", "--format", "json", "--no-history").output)
+    assert out["rows"][0]["process_path"] == ["銷售體系 Sales", "成交 Closing"]
