@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from .compiler import CompileError, CompiledQuery, plan_queries
 from .errors import KpiEngineError, SourceError, SpecError, SpecIssue
-from .formula import evaluate, parse_formula
+from .formula import evaluate, parse_formula, references
 from .spec import GRAINS, Project
 from .validate import check_breakdown
 
@@ -200,7 +200,6 @@ class Engine:
         from .validate import leaf_models
 
         out: list[KpiValue] = []
-        cache: dict[str, dict[tuple, Any]] = {}
 
         def values_of(name: str, keys: set[tuple]) -> dict[tuple, Any]:
             kpi = self.project.kpis[name]
@@ -209,8 +208,6 @@ class Engine:
                 default = 0 if kinds.get(name) in _ADDITIVE else None
                 return {k: data.get(k, default) for k in keys}
             tree = parse_formula(kpi.formula)
-            from .formula import references
-
             inputs = {ref: values_of(ref, keys) for ref in references(tree)}
             return {k: evaluate(tree, {ref: inputs[ref][k] for ref in inputs}) for k in keys}
 
