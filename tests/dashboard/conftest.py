@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for dash_testdata (pytest runs in importlib mode)
 
-from dash_testdata import CHURN, REVENUE, VISITS, WEEKS, WON  # noqa: E402
+from dash_testdata import CHURN, REVENUE, UNIT_SPEC, VISITS, WEEKS, WON, run_kpi  # noqa: E402
 
 from kpiengine.dashboard.inputs import DashboardInputs
 from kpiengine.dashboard.options import parse_options
@@ -25,67 +24,7 @@ from kpiengine.engine import KpiValue
 from kpiengine.loader import load_project
 
 REPO = Path(__file__).resolve().parents[2]
-KPI = shutil.which("kpi", path=str(Path(sys.executable).parent)) or "kpi"
 
-UNIT_SPEC = """
-project: {name: unit-sales, timezone: UTC, default_source: wh}
-sources:
-  wh: {type: duckdb, path: ":memory:"}
-process:
-  - id: sales
-    label: 銷售體系 Sales
-    children:
-      - id: visiting
-        label: 拜訪 Visits
-      - id: closing
-        label: 成交 Closing
-models:
-  activities:
-    table: activities
-    time: happened_at
-    dimensions: {region: region, rep: rep}
-  deals:
-    table: deals
-    time: closed_at
-    dimensions: {region: region, rep: rep}
-kpis:
-  visits:
-    label: 拜訪量 Visits
-    unit: count
-    process: visiting
-    model: activities
-    aggregate: count
-    dimensions: [region, rep]
-  deals_won:
-    label: 成交數 Deals won
-    unit: count
-    process: closing
-    model: deals
-    aggregate: count
-    filter: "stage = 'won'"
-    dimensions: [region, rep]
-  revenue:
-    label: 成交金額 Revenue
-    unit: currency
-    process: closing
-    model: deals
-    aggregate: sum
-    column: amount
-  conversion:
-    label: 轉化率 Conversion
-    unit: percent
-    process: closing
-    formula: deals_won / visits
-    target: 0.18
-    dimensions: [region, rep]
-  churn:
-    label: 流失率 Churn
-    unit: percent
-    direction: lower
-    model: deals
-    aggregate: avg
-    column: churned
-"""
 
 
 @pytest.fixture(scope="session")
@@ -128,10 +67,6 @@ def make_inputs(unit_project):
 
 
 # -- the demo, built by the real commands -------------------------------------------------------------
-
-def run_kpi(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([KPI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-
 
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory):

@@ -35,7 +35,7 @@ rules:
 
 @pytest.fixture
 def project_with_rules(tmp_path):
-    from conftest import UNIT_SPEC
+    from dash_testdata import UNIT_SPEC
 
     (tmp_path / "spec.yml").write_text(UNIT_SPEC, encoding="utf-8")
     (tmp_path / "alerts.yml").write_text(RULES, encoding="utf-8")

@@ -1,0 +1,172 @@
+"""The dashboard on the demo after `kpi demo` + `kpi check`: report file and live server, real numbers.
+
+Expected numbers are computed here with plain SQL over the demo tables,
+independently of the engine's compiler.
+"""
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+import pytest
+from dash_testdata import run_kpi
+
+from kpiengine.demo import PLANTED_REGION, PLANTED_WEEK
+from kpiengine.dashboard.server import start_in_thread
+
+WEEK = PLANTED_WEEK.isoformat()
+BEFORE = (PLANTED_WEEK - timedelta(days=7)).isoformat()
+
+
+def independent_conversion(db: str, week: str) -> dict[str, float]:
+    """Won deals closed in the week / visits in the week, per region, straight from the tables."""
+    import duckdb
+
+    con = duckdb.connect(db, read_only=True)
+    try:
+        won = dict(con.execute(
+            "SELECT region, count(*) FROM deals WHERE stage = 'won' AND closed_at >= CAST(? AS DATE) "
+            "AND closed_at < CAST(? AS DATE) + INTERVAL 7 DAY GROUP BY region", [week, week]).fetchall())
+        visits = dict(con.execute(
+            "SELECT region, count(*) FROM activities WHERE kind = 'visit' AND happened_at >= CAST(? AS DATE) "
+            "AND happened_at < CAST(? AS DATE) + INTERVAL 7 DAY GROUP BY region", [week, week]).fetchall())
+    finally:
+        con.close()
+    return {r: won.get(r, 0) / visits[r] for r in visits}
+
+
+def embedded_data(html: str) -> dict:
+    match = re.search(r'<script type="application/json" id="dashboard-data">(.*?)</script>', html, re.S)
+    return json.loads(match.group(1))
+
+
+@pytest.fixture(scope="module")
+def report(demo_dir):
+    out = demo_dir["folder"] / "report.html"
+    done = run_kpi(["report", "--spec", "kpi_specs", "--html", str(out)], demo_dir["folder"], demo_dir["env"])
+    assert done.returncode == 0, done.stderr
+    return {"path": out, "stdout": done.stdout, "html": out.read_text(encoding="utf-8")}
+
+
+def test_report_is_one_small_offline_file(report):
+    html = report["html"]
+    assert report["path"].stat().st_size < 2_000_000  # small enough to mail
+    # nothing is fetched at view time: no external script, stylesheet, image, font or frame
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html, re.I)
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//", html, re.I)
+    assert "@import" not in html and "@font-face" not in html
+    assert "default-src 'none'" in html  # the page's CSP forbids any request
+    assert '"Noto Sans CJK SC"' in html and '"Microsoft YaHei"' in html and '"PingFang SC"' in html
+    assert "wrote" in report["stdout"] and "by region" in report["stdout"]
+
+
+def test_report_shows_the_planted_drop_in_its_region(report, demo_dir):
+    board = embedded_data(report["html"])
+    assert board["meta"]["current"] == WEEK and board["meta"]["by"] == "region"
+    expected = independent_conversion(str(demo_dir["db"]), WEEK)
+    before = independent_conversion(str(demo_dir["db"]), BEFORE)
+    rows = {r["name"]: r for r in board["process"]["tiles"]["conversion"]["breakdown"]}
+    for region, value in expected.items():
+        assert rows[region]["value"] == pytest.approx(value)
+    east = rows[PLANTED_REGION]
+    assert east["display"] == f"{expected[PLANTED_REGION] * 100:.1f}%"
+    assert east["change"]["text"] == f"{(expected[PLANTED_REGION] - before[PLANTED_REGION]) * 100:+.1f} pp"
+    assert east["tone"] == "bad" and east["status"] == "firing"  # kpi check fired on it
+    first = board["attention"]["items"][0]
+    assert (first["kpi"], first["scope"], first["status"]) == ("conversion", PLANTED_REGION, "firing")
+    assert "轉化率 Conversion — region east" in first["text"]
+    # why it changed: the region explains the fall, as a rate effect
+    why = board["why"]
+    assert why["kpi"] == "conversion"
+    top = min((c for c in why["contributions"] if c["kind"] == "segment"), key=lambda c: c["value"])
+    assert top["name"] == f"region {PLANTED_REGION}" and "rate effect" in top["effect"]
+    alerts = board["alerts"]
+    assert any(a["kpi"] == "conversion" and a["scope"] == PLANTED_REGION and a["state"] == "firing" for a in alerts["active"])
+    conv_trend = next(t for t in board["trends"]["kpis"] if t["kpi"] == "conversion")
+    assert any(m["period_start"] == WEEK and m["dimensions"] == {"region": PLANTED_REGION} for m in conv_trend["markers"])
+    assert conv_trend["targets"][0]["value"] == pytest.approx(0.18)
+
+
+def test_team_bubbles_are_the_reps_of_the_week(report, demo_dir):
+    import duckdb
+
+    team = embedded_data(report["html"])["team"]
+    assert team["by"] == "rep" and team["period"] == WEEK
+    con = duckdb.connect(str(demo_dir["db"]), read_only=True)
+    visits = dict(con.execute(
+        "SELECT rep_name, count(*) FROM activities WHERE kind = 'visit' AND happened_at >= CAST(? AS DATE) "
+        "AND happened_at < CAST(? AS DATE) + INTERVAL 7 DAY GROUP BY rep_name", [WEEK, WEEK]).fetchall())
+    con.close()
+    got = {b["name"]: b["x"] for b in team["bubbles"]}
+    assert got == {k: float(v) for k, v in visits.items()}
+    xs = sorted(visits.values())
+    mid = len(xs) // 2
+    assert team["median_x"] == pytest.approx(xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2)
+
+
+def _get(url: str, host: str | None = None, method: str = "GET"):
+    req = urllib.request.Request(url, method=method, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.headers.get("Content-Type"), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type"), exc.read()
+
+
+@pytest.fixture(scope="module")
+def server(demo_dir):
+    import os
+
+    old = os.environ.get("KPI_DEMO_DB")
+    os.environ["KPI_DEMO_DB"] = str(demo_dir["db"])
+    srv = start_in_thread(str(demo_dir["specs"]))
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    if old is None:
+        os.environ.pop("KPI_DEMO_DB", None)
+    else:
+        os.environ["KPI_DEMO_DB"] = old
+
+
+def test_server_json_endpoints_and_period_control(server, demo_dir):
+    assert server.server_address[0] == "127.0.0.1"
+    status, ctype, body = _get(server.url + "api/process?by=region")
+    assert status == 200 and ctype.startswith("application/json")
+    tiles = json.loads(body)["tiles"]
+    expected = independent_conversion(str(demo_dir["db"]), WEEK)
+    east = next(r for r in tiles["conversion"]["breakdown"] if r["name"] == PLANTED_REGION)
+    assert east["value"] == pytest.approx(expected[PLANTED_REGION])
+    # another period: the numbers follow
+    status, _, body = _get(server.url + f"api/process?by=region&period={BEFORE}")
+    tiles = json.loads(body)["tiles"]
+    east = next(r for r in tiles["conversion"]["breakdown"] if r["name"] == PLANTED_REGION)
+    assert east["value"] == pytest.approx(independent_conversion(str(demo_dir["db"]), BEFORE)[PLANTED_REGION])
+    for view in ("meta", "attention", "funnel", "trends", "team", "why", "alerts"):
+        status, _, body = _get(server.url + f"api/{view}")
+        assert status == 200, (view, body)
+    status, ctype, body = _get(server.url)
+    assert status == 200 and ctype.startswith("text/html") and b'data-mode="live"' in body
+
+
+def test_server_errors_are_clear_and_it_is_read_only(server):
+    status, _, body = _get(server.url + "api/dashboard?grain=fortnight")
+    assert status == 400 and "option 'grain'" in json.loads(body)["error"]
+    status, _, body = _get(server.url + "api/dashboard?by=planet")
+    assert status == 400 and "region" in json.loads(body)["error"]
+    assert _get(server.url + "api/process", method="POST")[0] == 405
+    assert _get(server.url + "api/nothing")[0] == 404
+    # DNS rebinding: a page on another site pointing its name at 127.0.0.1 gets nothing
+    assert _get(server.url + "api/dashboard", host="attacker.example:8765")[0] == 403
+
+
+def test_a_new_run_changes_the_status_stamp(server, demo_dir):
+    _, _, body = _get(server.url + "api/status")
+    before = json.loads(body)["stamp"]
+    done = run_kpi(["run", "--spec", "kpi_specs", "--kpi", "visits", "--last", "1"], demo_dir["folder"], demo_dir["env"])
+    assert done.returncode == 0, done.stderr
+    _, _, body = _get(server.url + "api/status")
+    assert json.loads(body)["stamp"] != before
