@@ -98,20 +98,15 @@ class Sink(ABC):
 
         Built-in sinks call this in ``__init__`` so a sink built outside the spec
         validator (tests, other tools) still fails with a message, not a KeyError.
+        The message names options, never their values: they hold tokens and passwords.
         """
         import jsonschema  # imported here: the interface module stays import-light
 
         validator = jsonschema.Draft202012Validator(self.options_schema)
-        errors = sorted(validator.iter_errors(self.options), key=lambda e: list(e.absolute_path))
+        errors = sorted(validator.iter_errors(self.options), key=lambda e: [str(p) for p in e.absolute_path])
         if errors:
-            err = errors[0]
-            where = ".".join(str(p) for p in err.absolute_path) or "options"
-            # err.message quotes the offending value; for a secret option that would print it
-            secret = any(str(p) in self.secret_options for p in err.absolute_path)
-            what = "has an invalid value" if secret else err.message
-            raise self.permanent(f"option '{where}' {what} (type '{self.type_name}'; "
-                                 "see its options in docs/plugins.md)" if where != "options"
-                                 else f"{err.message} (type '{self.type_name}')")
+            raise self.permanent(f"{_describe_option_error(errors[0], self.secret_options)} "
+                                 f"(sink type '{self.type_name}'; its options are in docs/plugins.md)")
 
     def secret_values(self) -> list[str]:
         """The values of secret options, for scrubbing them out of error messages."""
@@ -122,3 +117,26 @@ class Sink(ABC):
 
     def permanent(self, message: str) -> PermanentSinkError:
         return PermanentSinkError(self.name, message)
+
+
+def _describe_option_error(err, secret_options: tuple[str, ...]) -> str:
+    """A jsonschema error in words that never quote an option's value."""
+    path = [str(p) for p in err.absolute_path]
+    if path:
+        # err.message quotes the value ("'abc' does not match ..."): only for non-secret options
+        secret = any(p in secret_options for p in path)
+        return f"option '{'.'.join(path)}' " + ("has an invalid value" if secret else err.message)
+    if err.validator in ("required", "additionalProperties", "dependentRequired"):
+        return err.message  # names only
+    names = _required_names(err.validator_value)
+    if err.validator == "oneOf" and names:
+        return "give exactly one of " + ", ".join(f"'{n}'" for n in names)
+    if err.validator == "not" and names:
+        return "options " + " and ".join(f"'{n}'" for n in names) + " cannot be used together"
+    return f"options break the schema's '{err.validator}' rule"
+
+
+def _required_names(schema) -> list[str]:
+    """Option names a oneOf/not rule is about, from its ``required`` lists."""
+    parts = schema if isinstance(schema, list) else [schema]
+    return [n for part in parts if isinstance(part, dict) for n in part.get("required", [])]
