@@ -336,7 +336,7 @@ def build_demo(path: str = "demo.duckdb", *, seed: int = DEFAULT_SEED, weeks: in
     """Write the demo warehouse to ``path`` (replacing it) and describe what was written.
 
     ``weeks`` weeks of data end just before ``DEMO_END``; ``scale`` multiplies the
-    volumes (1.0 gives about 370,000 rows). The file is built under a temporary
+    volumes (1.0 gives about 400,000 rows). The file is built under a temporary
     name and renamed at the end, so an interrupted build never leaves half a warehouse.
     """
     import duckdb
@@ -354,26 +354,38 @@ def build_demo(path: str = "demo.duckdb", *, seed: int = DEFAULT_SEED, weeks: in
     if not os.path.isdir(folder):
         raise DemoError(f"cannot write the demo warehouse: folder {folder} does not exist")
     tmp = path + ".building"
-    for stale in (tmp, tmp + ".wal"):
-        if os.path.exists(stale):
-            os.remove(stale)
     began = time.perf_counter()
     try:
+        _remove_stale(tmp)
         con = duckdb.connect(tmp)
-    except duckdb.Error as exc:
+    except (OSError, duckdb.Error) as exc:
         raise DemoError(f"cannot create {tmp}: {exc}") from None
     try:
         for stmt in _RANDOM_MACROS + _config_sql() + _generation_sql(seed, start, end, float(scale)):
             con.execute(stmt)
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
         con.execute("CHECKPOINT")
+    except duckdb.Error as exc:  # disk full, out of memory: say so and leave no half-built file
+        con.close()
+        _remove_stale(tmp)
+        raise DemoError(f"building the demo warehouse failed: {exc}") from None
     finally:
         con.close()
-    os.replace(tmp, path)
-    if os.path.exists(path + ".wal"):  # a WAL left by an older file at this path is not ours
-        os.remove(path + ".wal")
+    try:
+        os.replace(tmp, path)
+        if os.path.exists(path + ".wal"):  # a WAL left by an older file at this path is not ours
+            os.remove(path + ".wal")
+    except OSError as exc:
+        raise DemoError(f"cannot replace {path} with the new warehouse: {exc}") from None
     return DemoInfo(path=path, seed=seed, weeks=weeks, scale=float(scale), start=start, end=end,
                     row_counts=counts, seconds=time.perf_counter() - began)
+
+
+def _remove_stale(tmp: str) -> None:
+    """Remove a temporary file (and its WAL) left by an interrupted build."""
+    for stale in (tmp, tmp + ".wal"):
+        if os.path.isfile(stale):
+            os.remove(stale)
 
 
 def checksum(path: str) -> str:

@@ -144,3 +144,9 @@ def test_bad_options_are_refused(tmp_path, kwargs, words):
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(DemoError, match="folder .* does not exist"):
         build_demo(str(tmp_path / "nope" / "x.duckdb"))
+
+
+def test_unwritable_target_is_a_clear_error(tmp_path):
+    (tmp_path / "x.duckdb.building").mkdir()  # something in the way of the temporary file
+    with pytest.raises(DemoError, match="x.duckdb.building"):
+        build_demo(str(tmp_path / "x.duckdb"), weeks=2, scale=0.05)
