@@ -100,3 +100,25 @@ def olist_sqlite_project(olist_rows, tmp_path_factory):
     con.close()
     folder = write_olist_spec(base / "spec", f"    type: sqlite\n    path: {db}\n")
     return load_project(folder)
+
+
+@pytest.fixture(scope="session")
+def demo_engine(tmp_path_factory):
+    """The demo warehouse (kpiengine.demo) and an Engine over the repository's kpi_specs/."""
+    import os
+
+    from kpiengine.demo import build_demo
+    from kpiengine.engine import Engine
+    from kpiengine.loader import load_project
+
+    info = build_demo(str(tmp_path_factory.mktemp("demo") / "demo.duckdb"))
+    old = os.environ.get("KPI_DEMO_DB")
+    os.environ["KPI_DEMO_DB"] = info.path
+    try:
+        project = load_project(REPO / "kpi_specs")
+    finally:
+        if old is None:
+            os.environ.pop("KPI_DEMO_DB", None)
+        else:
+            os.environ["KPI_DEMO_DB"] = old
+    return Engine(project), info

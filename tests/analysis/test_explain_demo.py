@@ -1,0 +1,95 @@
+"""`kpi explain conversion --change` on the demo warehouse names the planted region and the rate effect."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from kpiengine.explain_change import explain, explain_change, top_drivers_text
+
+
+def weekly_by_region(path, week):
+    """visits and won deals per region in the week starting ``week``, straight from the tables."""
+    con = duckdb.connect(path, read_only=True)
+    try:
+        end = week + timedelta(days=7)
+        visits = dict(con.execute("SELECT region, count(*) FROM activities WHERE kind = 'visit' "
+                                  "AND happened_at >= ? AND happened_at < ? GROUP BY region", [week, end]).fetchall())
+        won = dict(con.execute("SELECT region, count(*) FROM deals WHERE stage = 'won' "
+                               "AND closed_at >= ? AND closed_at < ? GROUP BY region", [week, end]).fetchall())
+    finally:
+        con.close()
+    return won, visits
+
+
+def test_planted_drop_is_named_with_independent_numbers(demo_engine):
+    engine, info = demo_engine
+    week, before = info.planted_week, info.planted_week - timedelta(days=7)
+    ex = explain(engine, "conversion", before, week, ["region", "channel"], grain="week")
+    best = ex.best_view()
+    top = best.split.segments[0]
+    assert best.split.dimensions == ["region"] and top.key == (info.planted_region,)
+    # independent rate effect for east: average visit share x change of its own rate
+    n0, d0 = weekly_by_region(info.path, before)
+    n1, d1 = weekly_by_region(info.path, week)
+    east = info.planted_region
+    w0, w1 = d0[east] / sum(d0.values()), d1[east] / sum(d1.values())
+    r0, r1 = n0.get(east, 0) / d0[east], n1.get(east, 0) / d1[east]
+    assert top.rate_effect == pytest.approx((w0 + w1) / 2 * (r1 - r0))
+    assert ex.before == pytest.approx(sum(n0.values()) / sum(d0.values()))
+    assert ex.after == pytest.approx(sum(n1.values()) / sum(d1.values()))
+    assert abs(top.rate_effect) > 5 * abs(top.mix_effect)
+    assert sum(s.contribution for s in best.split.segments) == pytest.approx(ex.change)
+    text = top_drivers_text(engine, "conversion", week, grain="week", by=["region"])
+    assert text.startswith("conversion -") and "week on week" in text
+    assert f"region {east} explains" in text and "rate effect" in text and "visits steady" in text
+
+
+def test_performance_goes_through_the_formula_tree(demo_engine):
+    engine, info = demo_engine
+    ex = explain(engine, "performance", info.planted_week - timedelta(days=7), info.planted_week, ["region"],
+                 grain="week")
+    kids = {d.name: d for d in ex.driver.children}
+    assert set(kids) == {"mindset", "visits", "conversion"}
+    assert sum(d.contribution for d in kids.values()) == pytest.approx(ex.change)
+    assert max(kids.values(), key=lambda d: abs(d.contribution)).name == "conversion"
+    through = [v for v in ex.views if v.through == "conversion"][0]
+    assert through.split.segments[0].key == (info.planted_region,)
+    assert sum(s.contribution for s in through.split.segments) == pytest.approx(kids["conversion"].contribution)
+
+
+def test_table_and_json_outputs(demo_engine):
+    engine, info = demo_engine
+    frm, to = (info.planted_week - timedelta(days=7)).isoformat(), info.planted_week.isoformat()
+    table = explain_change(engine, "conversion", frm, to, ["region"], "table")
+    assert "By region: rate effect" in table and info.planted_region in table
+    data = json.loads(explain_change(engine, "conversion", frm, to, ["region*channel"], "json"))
+    assert data["kpi"] == "conversion" and data["dimensions"][0]["dimensions"] == ["region", "channel"]
+    assert data["dimensions"][0]["segments"][0]["dimensions"]["region"] == info.planted_region
+    assert data["summary"].startswith("conversion")
+
+
+def test_cli_explain_and_funnel(demo_engine, monkeypatch):
+    from kpiengine.cli import main
+
+    engine, info = demo_engine
+    monkeypatch.setenv("KPI_DEMO_DB", info.path)
+    specs = engine.project.folder
+    runner = CliRunner()
+    frm, to = (info.planted_week - timedelta(days=7)).isoformat(), info.planted_week.isoformat()
+    out = runner.invoke(main, ["explain", "conversion", "--spec", specs, "--change", frm, to, "--by", "region"])
+    assert out.exit_code == 0, out.output
+    assert f"region {info.planted_region} explains" in out.output
+    out = runner.invoke(main, ["funnel", "sales_funnel", "--spec", specs, "--grain", "week", "--from", frm,
+                               "--to", to, "--format", "json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert [s["product"] for s in data["steps"]] == ["free", "traffic", "hit", "profit"]
+    for row in data["rows"]:
+        counts = [s["entities"] for s in row["steps"]]
+        assert counts == sorted(counts, reverse=True) and counts[0] > 0
+    out = runner.invoke(main, ["funnel", "nope", "--spec", specs])
+    assert out.exit_code != 0 and "unknown funnel 'nope'" in out.output and "Traceback" not in out.output
