@@ -22,18 +22,25 @@ DEFAULT_MAX_ITEMS = 20
 
 
 def format_value(value: float | None, unit: str | None = None) -> str:
-    """A KPI value as people read it: fractions as percent (0.125 -> 12.5 %), counts with separators."""
+    """A KPI value as people read it, and as the alert messages write it.
+
+    Fractions as percent (0.125 -> ``12.5 %``), thousands separated and without
+    cents from 1,000 up (381,783), durations (seconds) in s/m/h/d.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if unit == "percent":
         return f"{value * 100:,.1f} %"
-    if unit == "count" and float(value).is_integer():
-        return f"{int(value):,}"
+    if unit == "duration":
+        for size, suffix in ((86400, "d"), (3600, "h"), (60, "m")):
+            if abs(value) >= size:
+                return f"{value / size:.1f}{suffix}"
+        return f"{value:.0f}s"
+    if abs(value) >= 1000 or float(value).is_integer():
+        return f"{value:,.0f}"
     if unit == "currency":
-        return f"{value:,.2f}"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}"
-    return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.2f}"
+        return f"{value:.2f}"
+    return f"{value:.4g}"
 
 
 def format_change(change: float | None) -> str:

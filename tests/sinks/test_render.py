@@ -9,8 +9,10 @@ from kpiengine.render import (format_change, format_dimensions, format_value, to
 
 @pytest.mark.parametrize("value, unit, expected", [
     (0.125, "percent", "12.5 %"), (1.0, "percent", "100.0 %"), (1234567, "count", "1,234,567"),
-    (1234.5, "currency", "1,234.50"), (None, "percent", "n/a"), (float("nan"), None, "n/a"),
-    (42.0, None, "42"), (3.14159, "number", "3.14"), (0.012345, None, "0.01235"),
+    (381782.69, "currency", "381,783"), (12.5, "currency", "12.50"), (None, "percent", "n/a"),
+    (float("nan"), None, "n/a"), (42.0, None, "42"), (3.14159, "number", "3.142"), (0.012345, None, "0.01235"),
+    (-2500.4, "number", "-2,500"), (90, "duration", "1.5m"), (5400, "duration", "1.5h"), (172800, "duration", "2.0d"),
+    (42, "duration", "42s"),
 ])
 def test_format_value(value, unit, expected):
     assert format_value(value, unit) == expected
