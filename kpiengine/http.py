@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import ipaddress
 import json
 import re
 import socket
@@ -260,7 +261,7 @@ def _target(url: str, permanent) -> _Target:
     # Honour HTTP(S)_PROXY / NO_PROXY like urllib does: company networks often
     # reach chat webhooks only through a proxy.
     proxy = urllib.request.getproxies().get(parts.scheme)
-    if proxy and not urllib.request.proxy_bypass(parts.hostname):
+    if proxy and not _is_loopback(parts.hostname) and not urllib.request.proxy_bypass(parts.hostname):
         p = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
         if p.hostname:
             proxy_port = p.port or 8080
@@ -270,6 +271,16 @@ def _target(url: str, permanent) -> _Target:
                 target.request_path = f"http://{parts.hostname}:{port}{path}"
             target.host, target.port = p.hostname, proxy_port
     return target
+
+
+def _is_loopback(host: str) -> bool:
+    """A receiver on this machine is never reached through a proxy."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _connection(target: _Target, connect_timeout: float) -> http.client.HTTPConnection:

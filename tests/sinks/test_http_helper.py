@@ -8,7 +8,7 @@ import pytest
 
 from kpiengine.errors import PermanentSinkError, RetryableSinkError
 from kpiengine.http import parse_retry_after, post_json, redact_url
-from kpiengine.testing import Reply, closed_port
+from kpiengine.testing import RecordingHTTPServer, Reply, closed_port
 
 TOKEN = "Zq8xT2mLw9Kd4Rb7"
 SLACK_STYLE = "/services/T04ABCD12/B05EFGH34/" + TOKEN
@@ -124,3 +124,18 @@ def test_secrets_never_appear_in_error_messages(http_server):
 ])
 def test_redact_url(url, expected):
     assert redact_url(url) == expected
+
+
+def test_proxy_variables_are_honoured_but_not_for_loopback(http_server, monkeypatch):
+    # a proxy that is itself a recording server: a remote URL goes through it...
+    with RecordingHTTPServer() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        post_json("http://alerts.example.com:8080/hook?token=1", {"a": 1}, sink="t")
+        (via_proxy,) = proxy.requests
+        assert via_proxy.raw_path == "http://alerts.example.com:8080/hook?token=1"  # absolute-form request
+        assert via_proxy.json() == {"a": 1} and via_proxy.header("host") == "alerts.example.com:8080"
+        # ...while a receiver on 127.0.0.1 is contacted directly
+        post_json(http_server.url_for("/direct"), {}, sink="t")
+        assert [r.path for r in http_server.requests] == ["/direct"] and len(proxy.requests) == 1
