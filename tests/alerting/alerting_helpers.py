@@ -89,3 +89,74 @@ class FakeClock:
         self.t += seconds
 
 
+
+
+MINI_WEEKS = 6
+DROP_WEEK = MONDAY + timedelta(weeks=MINI_WEEKS - 1)  # east's conversion falls in the last week
+
+
+def build_mini_warehouse(db_path: Path) -> None:
+    """Two regions, six weeks, 200 visits a week each; east wins 40 a week, then 10 in the last week."""
+    import duckdb
+
+    con = duckdb.connect(str(db_path))
+    start = MONDAY.isoformat()
+    last = MINI_WEEKS - 1
+    # set-based generation: visits and won deals spread over Monday..Friday of each week
+    con.execute(f"""
+        CREATE TABLE activities AS
+        SELECT row_number() OVER () AS activity_id,
+               DATE '{start}' + INTERVAL (w * 7 + i % 5) DAY + INTERVAL 10 HOUR AS happened_at,
+               region, 'visit' AS kind
+        FROM range({MINI_WEEKS}) t(w), range(200) s(i), (VALUES ('east'), ('west')) r(region)""")
+    con.execute(f"""
+        CREATE TABLE deals AS
+        SELECT row_number() OVER () AS deal_id,
+               DATE '{start}' + INTERVAL (w * 7 + i % 5) DAY + INTERVAL 15 HOUR AS closed_at,
+               region, 'won' AS stage
+        FROM range({MINI_WEEKS}) t(w), range(40) s(i), (VALUES ('east'), ('west')) r(region)
+        WHERE NOT (region = 'east' AND w = {last} AND i >= 10)""")
+    con.close()
+
+
+def write_mini_project(folder: Path, db_path: Path, hook_url: str, *, timeout: float = 5.0,
+                       extra_sinks: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "project.yml").write_text(textwrap.dedent(f"""
+        project:
+          name: mini
+          default_source: warehouse
+        sources:
+          warehouse: {{type: duckdb, path: "{db_path}"}}
+        process:
+          - id: sales
+            label: Sales
+            children:
+              - id: closing
+                label: Closing
+        models:
+          activities: {{table: activities, time: happened_at, entity: activity_id, dimensions: {{region: region}}}}
+          deals: {{table: deals, time: closed_at, entity: deal_id, dimensions: {{region: region}}}}
+        kpis:
+          visits: {{label: Visits, unit: count, model: activities, aggregate: count, filter: "kind = 'visit'",
+                    process: closing}}
+          deals_won: {{label: Deals won, unit: count, model: deals, aggregate: count, filter: "stage = 'won'",
+                       process: closing}}
+          conversion: {{label: Conversion, unit: percent, formula: deals_won / visits, process: closing,
+                        playbook: Call the regional lead.}}
+    """), encoding="utf-8")
+    (folder / "alerts.yml").write_text(textwrap.dedent(f"""
+        rules:
+          conversion_drop:
+            kpi: conversion
+            type: change
+            by: [region]
+            critical: {{below: -40%}}
+            min_sample: 50
+        sinks:
+          hook: {{type: webhook, url: "{hook_url}", timeout: {timeout}, connect_timeout: 2}}
+        {extra_sinks}
+        routes:
+          sinks: [hook]
+    """), encoding="utf-8")
+    return folder
