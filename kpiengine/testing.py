@@ -119,14 +119,19 @@ class RecordedRequest:
 
 
 class RecordingHTTPServer:
-    """An HTTP server on 127.0.0.1 that records every request and answers as scripted.
+    """An HTTP(S) server on 127.0.0.1 that records every request and answers as scripted.
+
+    ``tls=True`` serves HTTPS with a self-signed certificate for 127.0.0.1
+    (``cert_file``; clients trust it through ``SSL_CERT_FILE``).
 
     ``default`` answers every request unless :meth:`script` queued replies,
     which are used one per request, in order, before falling back to ``default``.
     """
 
-    def __init__(self, default: Reply | None = None):
+    def __init__(self, default: Reply | None = None, *, tls: bool = False):
         self.default = default or Reply.ok()
+        self.tls = tls
+        self.cert_file: str | None = None  # with tls=True: the certificate clients must trust
         self.requests: list[RecordedRequest] = []
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -164,7 +169,7 @@ class RecordingHTTPServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def url_for(self, path: str) -> str:
         return self.url + (path if path.startswith("/") else "/" + path)
@@ -185,6 +190,14 @@ class RecordingHTTPServer:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls:
+            self.cert_file, key_file = self_signed_certificate()
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.cert_file, key_file)
+            # the handshake runs on the first read in the handler thread, so a client
+            # that never completes it cannot stall the accept loop
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True,
+                                                      do_handshake_on_connect=False)
         self._server.daemon_threads = True
         # a short poll interval keeps stop() (and so each test's teardown) fast
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},

@@ -139,3 +139,17 @@ def test_proxy_variables_are_honoured_but_not_for_loopback(http_server, monkeypa
         # ...while a receiver on 127.0.0.1 is contacted directly
         post_json(http_server.url_for("/direct"), {}, sink="t")
         assert [r.path for r in http_server.requests] == ["/direct"] and len(proxy.requests) == 1
+
+
+def test_https_with_an_untrusted_certificate_is_permanent():
+    with RecordingHTTPServer(tls=True) as server:
+        with pytest.raises(PermanentSinkError, match="TLS certificate rejected") as err:
+            post_json(server.url_for(SLACK_STYLE), {}, sink="t")
+        assert TOKEN not in str(err.value) and server.requests == []
+
+
+def test_https_trusting_a_private_ca_through_ssl_cert_file(monkeypatch):
+    with RecordingHTTPServer(tls=True) as server:
+        monkeypatch.setenv("SSL_CERT_FILE", server.cert_file)
+        response = post_json(server.url_for("/hook"), {"加密": True}, sink="t")
+        assert response.status == 200 and server.requests[0].json() == {"加密": True}
