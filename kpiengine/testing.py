@@ -307,8 +307,8 @@ class SMTPTestServer:
     from the first byte (port 465 style). ``user``/``password`` enable AUTH
     LOGIN and PLAIN and make it required. :meth:`script` queues SMTP replies for
     the next messages (e.g. ``"451 4.3.0 try later"``, ``"554 5.7.1 rejected"``,
-    or ``"disconnect"`` to drop the connection); accepted messages land in
-    ``messages``.
+    or ``"disconnect"`` to drop the connection); ``refuse_recipients`` maps an
+    address to the reply its RCPT TO gets. Accepted messages land in ``messages``.
     """
 
     def __init__(self, *, starttls: bool = False, implicit_tls: bool = False,
@@ -319,6 +319,8 @@ class SMTPTestServer:
         self.password = password
         self.require_tls = starttls if require_tls is None else require_tls
         self.messages: list[RecordedMail] = []
+        #: recipient address -> SMTP reply to its RCPT TO, e.g. {"gone@example.com": "550 5.1.1 no such user"}
+        self.refuse_recipients: dict[str, str] = {}
         self.auth_attempts: list[tuple[str, str, bool]] = []  # (mechanism, login, success)
         self.cert_file: str | None = None
         self._script: deque[str] = deque()
@@ -345,6 +347,13 @@ class SMTPTestServer:
         owner = self
 
         class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+                reply = owner.refuse_recipients.get(address)
+                if reply:
+                    return reply
+                envelope.rcpt_tos.append(address)
+                return "250 2.1.5 OK"
+
             async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd naming)
                 with owner._lock:
                     reply = owner._script.popleft() if owner._script else None

@@ -141,3 +141,31 @@ def test_silent_server_times_out(notification):
 def test_starttls_and_ssl_together_is_a_config_error():
     with pytest.raises(PermanentSinkError, match="sink 'mail'"):
         EmailSink("mail", {"host": "h", "from": "a@b.c", "to": "d@e.f", "starttls": True, "ssl": True})
+
+
+def _plain_options(server, to):
+    return {"host": server.host, "port": server.port, "from": "kpi@example.com", "to": to, "timeout": 5}
+
+
+def test_all_recipients_permanently_refused(notification):
+    with SMTPTestServer() as server:
+        server.refuse_recipients = {"gone@example.com": "550 5.1.1 no such user"}
+        with pytest.raises(PermanentSinkError, match=r"gone@example.com \(550 5.1.1 no such user\)"):
+            EmailSink("mail", _plain_options(server, "gone@example.com")).send(notification)
+        assert server.messages == []
+
+
+def test_all_recipients_temporarily_refused_is_retryable(notification):
+    with SMTPTestServer() as server:
+        server.refuse_recipients = {"full@example.com": "452 4.2.2 mailbox full"}
+        with pytest.raises(RetryableSinkError, match="temporarily refused"):
+            EmailSink("mail", _plain_options(server, "full@example.com")).send(notification)
+
+
+def test_partly_refused_counts_as_delivered_and_is_logged(notification, caplog):
+    with SMTPTestServer() as server:
+        server.refuse_recipients = {"gone@example.com": "550 5.1.1 no such user"}
+        with caplog.at_level("WARNING"):
+            EmailSink("mail", _plain_options(server, ["ok@example.com", "gone@example.com"])).send(notification)
+        assert server.messages[0].rcpt_tos == ["ok@example.com"]  # a retry would send ok@ a duplicate
+        assert "1 recipient(s) refused" in caplog.text and "gone@example.com (550)" in caplog.text
