@@ -177,6 +177,7 @@ class RecordingHTTPServer:
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> "RecordingHTTPServer":
         owner = self
+        self._stopping.clear()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
