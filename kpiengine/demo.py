@@ -244,9 +244,13 @@ def _generation_sql(seed: int, start: date, end: date, scale: float) -> list[str
             FROM act_cells a, range(a.n) t(k)""",
         # Each activity goes to one of the region's ~LEAD_WINDOW_DAYS most recent leads:
         # the ASOF join finds the newest lead before the activity, then we step back at random.
+        # (Leads sharing a region and a second are collapsed first: an ASOF match among ties
+        # is not deterministic.)
         f"""CREATE TEMP TABLE act_lead AS
+            WITH lead_times AS (
+              SELECT region, created_at, max(region_seq) AS region_seq FROM leads GROUP BY region, created_at)
             SELECT a.*, greatest(1, l.region_seq - floor(rnd({s}, 23, a.key) * {lead_window}))::INTEGER AS pick
-            FROM act_raw a ASOF JOIN leads l ON a.region = l.region AND a.happened_at >= l.created_at""",
+            FROM act_raw a ASOF JOIN lead_times l ON a.region = l.region AND a.happened_at >= l.created_at""",
         f"""CREATE TABLE activities AS
             SELECT row_number() OVER (ORDER BY a.happened_at, a.region_idx, a.kind_idx, a.k)::INTEGER AS activity_id,
                    l.rep_id, l.rep_name, l.lead_id, a.kind, a.happened_at, a.region, l.channel, l.grade, l.product_tier,
@@ -358,6 +362,7 @@ def build_demo(path: str = "demo.duckdb", *, seed: int = DEFAULT_SEED, weeks: in
     try:
         _remove_stale(tmp)
         con = duckdb.connect(tmp)
+        con.execute("SET enable_progress_bar = false")  # DuckDB draws one on long queries, even in pipes
     except (OSError, duckdb.Error) as exc:
         raise DemoError(f"cannot create {tmp}: {exc}") from None
     try:
@@ -400,6 +405,7 @@ def checksum(path: str) -> str:
     digest = hashlib.md5()
     con = duckdb.connect(path, read_only=True)
     try:
+        con.execute("SET enable_progress_bar = false")
         for table in TABLES:
             part = con.execute(
                 f"SELECT md5(string_agg(t::VARCHAR, '|' ORDER BY {keys[table]})) FROM {table} t").fetchone()[0]
