@@ -126,3 +126,39 @@ def test_engine_totals_match_independent_numbers(engine_rows, independent):
         won = sum(independent["won"][(week, r)] for r in REGIONS)
         assert overall[("visits", week)] == visits
         assert overall[("conversion", week)] == pytest.approx(won / visits, rel=1e-12)
+
+
+def test_engine_revenue_retention_and_referrals_match_independent_numbers(demo_info, demo_con, specs_dir,
+                                                                          monkeypatch):
+    from decimal import Decimal
+
+    from kpiengine.engine import Engine
+    from kpiengine.loader import load_project
+
+    revenue: dict = defaultdict(Decimal)
+    for t, region, amount in demo_con.execute(
+            "SELECT closed_at, region, amount FROM deals WHERE stage = 'won'").fetchall():
+        revenue[(monday(t), region)] += amount
+    ordering, returning = defaultdict(set), defaultdict(set)
+    for t, region, customer, repeat in demo_con.execute(
+            "SELECT ordered_at, region, customer_id, is_repeat FROM orders").fetchall():
+        ordering[(monday(t), region)].add(customer)
+        if repeat:
+            returning[(monday(t), region)].add(customer)
+    new, referred = Counter(), Counter()
+    for t, region, ref in demo_con.execute("SELECT first_order_at, region, referred_by FROM customers").fetchall():
+        new[(monday(t), region)] += 1
+        referred[(monday(t), region)] += ref is not None
+
+    monkeypatch.setenv("KPI_DEMO_DB", demo_info.path)
+    rs = Engine(load_project(specs_dir)).compute(
+        kpis=["revenue", "retention_rate", "referrals", "referral_rate"], grain="week", by=["region"])
+    got = {(r.kpi, r.period_start, r.dimensions["region"]): r.value for r in rs.rows}
+    for key, amount in revenue.items():
+        assert got[("revenue", *key)] == pytest.approx(float(amount), abs=0.005)
+    for key, customers in ordering.items():
+        assert got[("retention_rate", *key)] == pytest.approx(len(returning[key]) / len(customers), rel=1e-12)
+    for key, n in new.items():
+        assert got[("referrals", *key)] == referred[key]
+        assert got[("referral_rate", *key)] == pytest.approx(referred[key] / n, rel=1e-12)
+    assert sum(referred.values()) > 0.1 * sum(new.values())  # referrals are a real share, not a trickle
