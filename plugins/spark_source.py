@@ -1,0 +1,238 @@
+"""Apache Spark SQL through PySpark: catalog (Hive) tables, or CSV/Parquet files registered as views.
+
+One SparkSession serves the whole process (starting a JVM takes seconds and
+Spark allows one active context anyway). Static settings (``master``,
+``app_name``, ``hive``, non-``spark.sql.*`` ``conf`` keys) therefore come from
+the first Spark source connected; ``spark.sql.*`` settings and the session time
+zone are runtime settings applied by every source when it connects.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import re
+import threading
+
+from kpiengine import hookimpl
+from kpiengine.errors import SourceError
+from kpiengine.sources import QueryResult, Source
+
+_TIMEOUT_HINT = "raise `timeout` on the run or narrow the date range"
+
+# Settings for a small local engine: no web UI (nothing listens on a port), few shuffle
+# partitions (the default 200 makes tiny aggregations slow), and ANSI mode off so that
+# division by zero and unparsable dates give NULL as on the other engines instead of failing.
+_DEFAULT_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.ansi.enabled": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+}
+
+_session = None
+_session_lock = threading.Lock()
+_job_ids = itertools.count(1)
+
+
+def shared_session(master: str = "local[2]", app_name: str = "kpiengine", conf: dict | None = None,
+                   hive: bool = False):
+    """The process-wide SparkSession, created on first use with these settings."""
+    global _session
+    with _session_lock:
+        if _session is not None and not _session.sparkContext._jsc.sc().isStopped():
+            return _session
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.master(master).appName(app_name)
+        for key, value in {**_DEFAULT_CONF, **{k: _conf_value(v) for k, v in (conf or {}).items()}}.items():
+            builder = builder.config(key, value)
+        if hive:
+            builder = builder.enableHiveSupport()
+        # Spark warns that the host name resolves to a loopback address unless told which to use.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        _session = builder.getOrCreate()
+        _session.sparkContext.setLogLevel("ERROR")
+        _quiet_query_error_loggers()
+        return _session
+
+
+def _quiet_query_error_loggers() -> None:
+    # PySpark 4 logs every failed query with its JVM stack trace as JSON on stderr; the
+    # SourceError raised here already says what failed, so the log is only noise.
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # PySpark 3 has no such logging
+        return
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+def _conf_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class SparkSource(Source):
+    type_name = "spark"
+    dialect = "spark"
+    description = "Apache Spark SQL (PySpark): catalog tables, or CSV/Parquet files registered as views."
+    secret_options = ()
+    options_schema = {
+        "type": "object",
+        "properties": {
+            "master": {"type": "string", "default": "local[2]", "description": "e.g. local[2], spark://host:7077, yarn"},
+            "app_name": {"type": "string", "default": "kpiengine"},
+            "conf": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]},
+                     "description": "Spark configuration, e.g. spark.sql.shuffle.partitions: 8"},
+            "hive": {"type": "boolean", "default": False, "description": "use the Hive metastore catalog"},
+            "database": {"type": "string", "description": "catalog database for unqualified table names"},
+            "timezone": {"type": "string", "default": "UTC",
+                         "description": "spark.sql.session.timeZone (set it to the project time zone)"},
+            "tables": {
+                "type": "object",
+                "description": "views over files: name -> {path, format, options}",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "path": {"type": "string"},
+                        "format": {"enum": ["csv", "parquet"]},
+                        "options": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+                    },
+                    "required": ["path", "format"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "additionalProperties": False,
+    }
+
+    def __init__(self, name, options):
+        super().__init__(name, options)
+        self._spark = None
+        self._views: list[str] = []
+
+    def connect(self) -> None:
+        o = self.options
+        try:
+            self._spark = shared_session(o.get("master", "local[2]"), o.get("app_name", "kpiengine"),
+                                         o.get("conf"), bool(o.get("hive", False)))
+        except Exception as exc:  # py4j / JVM start-up failures have no common base class
+            raise self.error(f"cannot start Spark: {_first_line(exc)}",
+                             hint="Spark needs Java 17+ (`java -version`, or set JAVA_HOME) "
+                                  "and a reachable `master`") from None
+        runtime = {k: v for k, v in (o.get("conf") or {}).items() if k.startswith("spark.sql.")}
+        runtime["spark.sql.session.timeZone"] = o.get("timezone", "UTC")
+        try:
+            for key, value in runtime.items():
+                self._spark.conf.set(key, _conf_value(value))
+            if o.get("database"):
+                self._spark.catalog.setCurrentDatabase(o["database"])
+            for view, table in (o.get("tables") or {}).items():
+                self._register_view(view, table)
+        except Exception as exc:
+            self.close()
+            if isinstance(exc, SourceError):
+                raise
+            raise self.error(f"cannot prepare the Spark session: {_first_line(exc)}",
+                             hint="check `conf`, `timezone` and `database`") from None
+
+    def _register_view(self, view: str, table: dict) -> None:
+        path, fmt = table["path"], table["format"]
+        if "://" not in path and not os.path.exists(path):
+            raise self.error(f"table {view!r}: file {path!r} does not exist",
+                             hint="fix `tables.<name>.path` (relative paths start at the working directory)")
+        reader = self._spark.read.format(fmt)
+        options = {"header": "true", "inferSchema": "true"} if fmt == "csv" else {}
+        options.update({k: _conf_value(v) for k, v in (table.get("options") or {}).items()})
+        try:
+            reader.options(**options).load(path).createOrReplaceTempView(view)
+        except Exception as exc:
+            raise self.error(f"table {view!r}: cannot read {fmt} at {path!r}: {_first_line(exc)}",
+                             hint="check `format` and `options` of the table") from None
+        self._views.append(view)
+
+    def execute(self, sql: str, *, timeout: float | None = None) -> QueryResult:
+        if self._spark is None:
+            self.connect()
+        context = self._spark.sparkContext
+        group = f"kpiengine-{self.name}-{next(_job_ids)}"
+        fired, done = threading.Event(), threading.Event()
+
+        def cancel_when_late():
+            if done.wait(timeout):
+                return
+            fired.set()
+            # cancelJobGroup only reaches jobs already submitted; a query still being planned
+            # submits its jobs later, so keep cancelling until execute() gives up.
+            while not done.is_set():
+                context.cancelJobGroup(group)
+                done.wait(0.2)
+
+        watchdog = threading.Thread(target=cancel_when_late, daemon=True) if timeout else None
+        # Job groups are per thread: everything this query starts belongs to `group`.
+        context.setJobGroup(group, f"kpiengine source {self.name}", interruptOnCancel=True)
+        try:
+            if watchdog:
+                watchdog.start()
+            frame = self._spark.sql(sql)
+            rows = frame.collect()  # Row is a tuple: no second copy
+            columns = list(frame.columns)
+        except Exception as exc:
+            if fired.is_set():
+                raise self.error(f"query cancelled after the {timeout:g}s timeout", hint=_TIMEOUT_HINT) from None
+            raise self._query_error(exc) from None
+        finally:
+            done.set()
+            if watchdog:
+                watchdog.join()
+            context.setLocalProperty("spark.jobGroup.id", None)
+        return QueryResult(columns, rows)
+
+    def _query_error(self, exc: Exception):
+        text = _first_line(exc)
+        if "TABLE_OR_VIEW_NOT_FOUND" in text:
+            return self.error(f"query failed: {text}",
+                              hint="check the model's `table:`; files must be listed under the source's `tables:`")
+        if "UNRESOLVED_COLUMN" in text:
+            return self.error(f"query failed: {text}",
+                              hint="check the column names used by the model, its dimensions and KPIs")
+        return self.error(f"query failed: {text}")
+
+    def table_columns(self, table: str) -> list[str] | None:
+        if self._spark is None:
+            self.connect()
+        try:
+            return list(self._spark.table(table).columns) or None
+        except Exception as exc:
+            if "TABLE_OR_VIEW_NOT_FOUND" in str(exc):
+                return None
+            raise self.error(f"cannot read the columns of {table!r}: {_first_line(exc)}") from None
+
+    def close(self) -> None:
+        # The session is shared by the process: only this source's views go away.
+        if self._spark is not None:
+            for view in self._views:
+                try:
+                    self._spark.catalog.dropTempView(view)
+                except Exception:  # session already stopped: the views are gone with it
+                    pass
+        self._views = []
+        self._spark = None
+
+
+def _first_line(exc: Exception) -> str:
+    """The useful part of a Spark error: its first real line, without py4j's wrapper or the JVM stack."""
+    for line in str(exc).splitlines():
+        line = line.strip().lstrip(": ")
+        if not line or line.startswith("An error occurred while calling"):
+            continue
+        line = re.sub(r"^(\w+\.)+\w+(Exception|Error): ", "", line)  # drop the Java class name
+        return line if len(line) <= 600 else line[:600] + " ..."
+    return type(exc).__name__
+
+
+@hookimpl
+def kpiengine_source_types():
+    return [SparkSource]
