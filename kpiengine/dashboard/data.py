@@ -151,10 +151,13 @@ def _breakdown_rows(inputs: DashboardInputs, kpi: str, current, previous) -> lis
             "status": alert_status(inputs, kpi, dims),
             "weight": weights.get(key, 0.0),
             "magnitude": severity_of_change(delta, spec.unit) * weights.get(key, 0.0),
+            "additive": volume_kpi(inputs.project, kpi) == kpi,
             "spark": [v for _, v in table.series(kpi, key, _spark_periods(table, current, inputs.options.spark_periods))],
         })
     rows.sort(key=lambda r: (-STATUS_RANK[r["status"]], r["tone"] != "bad",
                              -r["magnitude"] if r["tone"] == "bad" else 0, r["name"]))
+    for r in rows:
+        r["notable"] = _notable(r)
     return rows
 
 
@@ -261,8 +264,8 @@ def attention_view(inputs: DashboardInputs, process: dict | None = None, limit: 
                 "process": tile["process"], "value": c["value"], "display": c["display"],
                 "change": c["change"], "status": c["status"], "tone": c["tone"],
                 "magnitude": c["magnitude"],
-                "text": f"{tile['label']}{where}: {c['display']} ({c['change']['text']} vs "
-                        f"{period_label(previous, grain)}, was {c['previous_display']})",
+                "text": f"{tile['label']}{where}: {c['display']} ({c['change']['text']} vs previous {grain}, "
+                        f"was {c['previous_display']})",
             })
     items.sort(key=lambda i: (-STATUS_RANK[i["status"]], -i["magnitude"]))
     return {"items": items[:limit], "total": len(items)}
@@ -293,6 +296,8 @@ def trends_view(inputs: DashboardInputs, kpis: list[str] | None = None) -> dict:
         hidden = 0
         table = inputs.breakdown
         if table and table.has(kpi):
+            if volume_kpi(project, kpi) == kpi:
+                series = []  # a sum's total dwarfs its parts on one axis; the tile shows the total
             keys = [k for k in table.keys(kpi) if k]
             # keep the largest values at the current period so the chart stays readable
             keys.sort(key=lambda k: -(abs(table.get(kpi, current, k) or 0)))
@@ -307,6 +312,7 @@ def trends_view(inputs: DashboardInputs, kpis: list[str] | None = None) -> dict:
                       for t in inputs.alerts.thresholds if t.kpi == kpi]
         out.append({"kpi": kpi, "label": spec.label, "unit": spec.unit, "direction": spec.direction,
                     "format": spec.format, "process": spec.process, "series": series, "hidden_series": hidden,
+                    "has_total": bool(series) and series[0]["name"] == "total",
                     "thresholds": thresholds, "targets": _targets(spec, opts.by), "markers": markers})
     return {"periods": [p.isoformat() for p in periods], "kpis": out}
 
@@ -314,11 +320,14 @@ def trends_view(inputs: DashboardInputs, kpis: list[str] | None = None) -> dict:
 # -- team bubbles ----------------------------------------------------------------------------
 
 QUADRANTS = {
-    "star": "High visits, high conversion: keep going",
-    "more_visits": "Converts well, visits too few: more visits",
-    "better_conversion": "Visits a lot, converts poorly: coach the close",
-    "both": "Few visits, low conversion: coach and plan",
+    "star": "Stars: keep going",
+    "more_visits": "Needs more visits",
+    "better_conversion": "Needs better conversion",
+    "both": "Needs coaching on both",
 }
+
+
+LABELLED_BUBBLES = 12
 
 
 def team_view(inputs: DashboardInputs) -> dict:
@@ -358,9 +367,16 @@ def team_view(inputs: DashboardInputs) -> dict:
                                           f"in {period_label(period, opts.grain)}"}
     mx = statistics.median(b["x"] for b in bubbles)
     my = statistics.median(b["y"] for b in bubbles)
+    span_x = (max(b["x"] for b in bubbles) - min(b["x"] for b in bubbles)) or 1.0
+    span_y = (max(b["y"] for b in bubbles) - min(b["y"] for b in bubbles)) or 1.0
     for b in bubbles:
         hi_x, hi_y = b["x"] >= mx, b["y"] >= my
         b["quadrant"] = "star" if hi_x and hi_y else "more_visits" if hi_y else "better_conversion" if hi_x else "both"
+        b["distance"] = ((b["x"] - mx) / span_x) ** 2 + ((b["y"] - my) / span_y) ** 2
+    # names are printed for the bubbles farthest from the medians (the ones to talk to);
+    # the crowd in the middle keeps its names in the tooltip
+    for b in sorted(bubbles, key=lambda b: -b["distance"])[:LABELLED_BUBBLES]:
+        b["labelled"] = True
     bubbles.sort(key=lambda b: -b["size"])  # big bubbles drawn first so small ones stay clickable
     return {"by": opts.bubble_by, "period": period.isoformat() if period else None,
             "period_label": period_label(period, opts.grain), "x": axis["x"], "y": axis["y"], "size": axis["size"],
@@ -414,7 +430,8 @@ def funnel_view(inputs: DashboardInputs) -> dict:
                 "total": funnel_stages(f.steps, by_value.get("", []), f.median_seconds.get(p.isoformat())),
                 "breakdown": [{"name": k, "stages": funnel_stages(f.steps, v)} for k, v in sorted(by_value.items()) if k],
             })
-        out.append({"name": f.name, "label": f.label, "by": f.by, "steps": f.steps, "columns": columns})
+        out.append({"name": f.name, "label": f.label, "by": f.by, "steps": f.steps, "columns": columns,
+                    "view": f.view, "attribution": f.attribution})
     return {"funnels": out}
 
 
@@ -471,6 +488,7 @@ def meta_view(inputs: DashboardInputs) -> dict:
         "current": current.isoformat() if current else None, "current_label": period_label(current, opts.grain),
         "previous": previous.isoformat() if previous else None, "previous_label": period_label(previous, opts.grain),
         "options": opts.to_json(), "source": inputs.source, "notes": inputs.notes,
+        "alerts_available": inputs.alerts.available,
         "kpis": [{"kpi": k, "label": s.label, "unit": s.unit, "direction": s.direction} for k, s in project.kpis.items()],
         "funnels": list(project.funnels or {}),
     }

@@ -12,6 +12,12 @@ from .inputs import DashboardInputs, FunnelData
 from .options import DashboardOptions
 
 
+ATTRIBUTION = {
+    "event": "each stage counted in the period it happened",
+    "cohort": "each stage counted in the period the entity entered (recent cohorts are still maturing)",
+}
+
+
 def _entry_dimensions(project: Project, funnel) -> list[str]:
     model = project.models.get(funnel.steps[0].model)
     return list(model.dimensions) if model else []
@@ -35,16 +41,19 @@ def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardI
     for name in names:
         spec = specs[name]
         data = FunnelData(name=name, label=spec.label or name,
-                          steps=[{"id": s.name, "label": s.label or s.name, "tier": s.product} for s in spec.steps])
+                          steps=[{"id": s.name, "label": s.label or s.name, "tier": s.product} for s in spec.steps],
+                          view=options.funnel_view, attribution=ATTRIBUTION[options.funnel_view])
         try:
-            total = run_funnel(loader.engine(), name, options.grain, [], options.start, options.end)
+            total = run_funnel(loader.engine(), name, options.grain, [], options.start, options.end,
+                               view=options.funnel_view)
             for row in total.rows:
                 key = row.period_start.isoformat()
                 data.counts.setdefault(key, {})[""] = [s.entities for s in row.steps]
                 data.median_seconds[key] = [s.median_seconds for s in row.steps]
             if options.by and options.by in _entry_dimensions(project, spec):
                 data.by = options.by
-                split = run_funnel(loader.engine(), name, options.grain, [options.by], options.start, options.end)
+                split = run_funnel(loader.engine(), name, options.grain, [options.by], options.start,
+                                   options.end, view=options.funnel_view)
                 for row in split.rows:
                     value = row.dimensions.get(options.by)
                     data.counts.setdefault(row.period_start.isoformat(), {})["∅" if value is None else (str(value) or "(blank)")] = \

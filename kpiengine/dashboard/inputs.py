@@ -69,6 +69,8 @@ class FunnelData:
     counts: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
     by: str | None = None
     median_seconds: dict[str, list[float | None]] = field(default_factory=dict)  # period -> per step
+    view: str = "event"  # event: each step counted in the period it happened; cohort: by entry period
+    attribution: str = ""
 
 
 @dataclass

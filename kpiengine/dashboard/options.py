@@ -34,6 +34,9 @@ class DashboardOptions:
     kpi: str | None = None  # focus KPI for "why it changed"
     node: str | None = None  # selected process node
     funnel: str | None = None
+    # Event view by default: this week's leads, visits and deals side by side. A cohort
+    # view puts the latest, still-young cohort next to finished ones and looks like a collapse.
+    funnel_view: str = "event"
     bubble_by: str | None = None
     bubble_x: str | None = None
     bubble_y: str | None = None
@@ -130,9 +133,13 @@ def parse_options(project: Project, raw: dict) -> DashboardOptions:
     funnel = raw.get("funnel")
     if funnel is not None and funnel not in (project.funnels or {}):
         raise DashboardError(f"option 'funnel': unknown funnel {funnel!r}; known: {', '.join(project.funnels or {}) or '(none)'}")
+    funnel_view = raw.get("funnel_view", "event")
+    if funnel_view not in ("event", "cohort"):
+        raise DashboardError(f"option 'funnel_view': {funnel_view!r}; use event (steps counted when they happen) "
+                             "or cohort (steps counted in the period the entity entered)")
     return DashboardOptions(
         grain=grain, by=by, period=_date("period", raw.get("period")), compare=_date("compare", raw.get("compare")),
-        start=start, end=end, kpi=kpi, node=node, funnel=funnel, bubble_by=bubble_by,
+        start=start, end=end, kpi=kpi, node=node, funnel=funnel, funnel_view=funnel_view, bubble_by=bubble_by,
         bubble_x=_pick(project, raw.get("bubble_x"), BUBBLE_X, "bubble_x"),
         bubble_y=_pick(project, raw.get("bubble_y"), BUBBLE_Y, "bubble_y"),
         bubble_size=_pick(project, raw.get("bubble_size"), BUBBLE_SIZE, "bubble_size"),

@@ -74,6 +74,16 @@
     return change.abs > 0 ? '▲ ' : '▼ ';
   }
   function badge(status) { return h('span', { class: 'badge ' + status, text: status }); }
+  // Axis ticks at 1, 2 or 5 times a power of ten, so axes read 0, 50, 100 rather than 0, 47.3, 94.6.
+  function niceTicks(lo, hi, count) {
+    var raw = (hi - lo) / (count || 4);
+    if (!(raw > 0)) return [lo];
+    var mag = Math.pow(10, Math.floor(Math.log(raw) / Math.LN10));
+    var step = [1, 2, 2.5, 5, 10].map(function (m) { return m * mag; }).filter(function (st) { return st >= raw; })[0];
+    var out = [];
+    for (var v = Math.ceil(lo / step - 1e-9) * step; v <= hi + 1e-9 * step; v += step) out.push(Math.round(v / step) * step);
+    return out;
+  }
   function niceRange(lo, hi) {
     if (lo === hi) { lo = lo === 0 ? 0 : lo * 0.9; hi = hi === 0 ? 1 : hi * 1.1; }
     var pad = (hi - lo) * 0.08;
@@ -115,14 +125,14 @@
     var n = periods.length;
     function x(i) { return L + (n === 1 ? (W - L - R) / 2 : i * (W - L - R) / (n - 1)); }
     function y(v) { return T + (1 - (v - r[0]) / (r[1] - r[0])) * (H - T - B); }
-    for (var k = 0; k <= 4; k++) {
-      var v = r[0] + (r[1] - r[0]) * k / 4;
+    niceTicks(r[0], r[1], 4).forEach(function (v) {
       svg.appendChild(s('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: '#eaeef2' }));
       svg.appendChild(s('text', { x: L - 4, y: y(v) + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#5b636e',
         text: fmt(v, trend.unit) }));
-    }
+    });
     [0, Math.floor((n - 1) / 2), n - 1].filter(function (i, j, a) { return a.indexOf(i) === j; }).forEach(function (i) {
-      svg.appendChild(s('text', { x: x(i), y: H - 8, 'text-anchor': 'middle', 'font-size': 10, fill: '#5b636e',
+      var anchor = n > 1 && i === 0 ? 'start' : n > 1 && i === n - 1 ? 'end' : 'middle';
+      svg.appendChild(s('text', { x: x(i), y: H - 8, 'text-anchor': anchor, 'font-size': 10, fill: '#5b636e',
         text: periods[i].slice(5) }));
     });
     // the current period: a light band so the eye finds "now"
@@ -153,18 +163,16 @@
         s('title', { text: t.name + ' ' + fmt(t.value, trend.unit) })));
       svg.appendChild(s('text', { x: L + 4, y: y(t.value) - 3, 'font-size': 9, fill: '#1a7f37', text: t.name + ' ' + fmt(t.value, trend.unit) }));
     });
-    var multi = trend.series.length > 1;
     trend.series.forEach(function (sr, si) {
-      // with a breakdown the total is drawn thin and grey behind the segments
-      var col = multi ? (si === 0 ? '#8c959f' : PALETTE[(si - 1) % PALETTE.length]) : PALETTE[0];
+      var col = seriesColour(trend, si), totalLine = trend.has_total && si === 0 && trend.series.length > 1;
       var d = '', pen = false;
       sr.points.forEach(function (p, i) {
         if (!isNum(p.value)) { pen = false; return; }
         d += (pen ? 'L' : 'M') + x(i).toFixed(1) + ',' + y(p.value).toFixed(1);
         pen = true;
       });
-      svg.appendChild(s('path', { d: d, fill: 'none', stroke: col, 'stroke-width': multi && si === 0 ? 1 : 2,
-        'stroke-dasharray': multi && si === 0 ? '3,2' : null, class: 'series' }, s('title', { text: sr.name })));
+      svg.appendChild(s('path', { d: d, fill: 'none', stroke: col, 'stroke-width': totalLine ? 1.5 : 2,
+        'stroke-dasharray': totalLine ? '4,2' : null, class: 'series' }, s('title', { text: sr.name })));
       var last = sr.points[sr.points.length - 1];
       if (last && isNum(last.value)) {
         svg.appendChild(s('circle', { cx: x(n - 1), cy: y(last.value), r: 3, fill: col },
@@ -174,26 +182,38 @@
     return svg;
   }
 
+  // With a breakdown the total of a rate is drawn grey and dashed behind its segments.
+  function seriesColour(trend, si) {
+    if (trend.series.length < 2) return PALETTE[0];
+    if (trend.has_total) return si === 0 ? '#57606a' : PALETTE[(si - 1) % PALETTE.length];
+    return PALETTE[si % PALETTE.length];
+  }
+
   function legend(trend) {
     if (trend.series.length < 2) return null;
     return h('div', { class: 'legend' }, trend.series.map(function (sr, si) {
-      return h('span', { style: '--c:' + (si === 0 ? '#8c959f' : PALETTE[(si - 1) % PALETTE.length]), text: sr.name });
+      return h('span', { style: '--c:' + seriesColour(trend, si), text: sr.name });
     }));
   }
 
   function bubbleChart(t) {
     var W = 640, H = 400, L = 60, R = 16, T = 16, B = 40;
     var xs = t.bubbles.map(function (b) { return b.x; }), ys = t.bubbles.map(function (b) { return b.y; });
-    var xr = [0, Math.max.apply(null, xs) * 1.1 || 1], yr = [0, Math.max.apply(null, ys) * 1.15 || 1];
+    var xr = niceRange(Math.min.apply(null, xs), Math.max.apply(null, xs));
+    var yr = niceRange(Math.min.apply(null, ys), Math.max.apply(null, ys));
+    var ySpan = yr[1] - yr[0];
+    yr[1] += ySpan * 0.1;  // room for the quadrant captions above and below the bubbles
+    yr[0] -= ySpan * 0.1;
     var maxSize = Math.max.apply(null, t.bubbles.map(function (b) { return b.size; })) || 1;
     function x(v) { return L + (v - xr[0]) / (xr[1] - xr[0]) * (W - L - R); }
     function y(v) { return T + (1 - (v - yr[0]) / (yr[1] - yr[0])) * (H - T - B); }
     var svg = s('svg', { class: 'chart bubbles', viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'team bubble chart' });
-    for (var k = 0; k <= 4; k++) {
-      var xv = xr[0] + (xr[1] - xr[0]) * k / 4, yv = yr[0] + (yr[1] - yr[0]) * k / 4;
+    niceTicks(xr[0], xr[1], 5).forEach(function (xv) {
       svg.appendChild(s('text', { x: x(xv), y: H - B + 14, 'text-anchor': 'middle', 'font-size': 10, fill: '#5b636e', text: fmt(xv, t.x.unit) }));
+    });
+    niceTicks(yr[0], yr[1], 5).filter(function (yv) { return yv >= 0 || Math.min.apply(null, ys) < 0; }).forEach(function (yv) {
       svg.appendChild(s('text', { x: L - 4, y: y(yv) + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#5b636e', text: fmt(yv, t.y.unit) }));
-    }
+    });
     svg.appendChild(s('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: '#8c959f' }));
     svg.appendChild(s('line', { x1: L, x2: L, y1: T, y2: H - B, stroke: '#8c959f' }));
     svg.appendChild(s('text', { x: (L + W - R) / 2, y: H - 6, 'text-anchor': 'middle', 'font-size': 12, fill: '#1f2328', text: t.x.label + ' →' }));
@@ -212,12 +232,12 @@
         fill: QUAD_COLOURS[q], 'font-weight': 600, text: t.quadrants[q] + ' (' + t.counts[q] + ')' }));
     });
     t.bubbles.forEach(function (b) {
-      var rad = 5 + 20 * Math.sqrt(Math.max(0, b.size) / maxSize);
+      var rad = 4 + 16 * Math.sqrt(Math.max(0, b.size) / maxSize);
       var g = s('g', { class: 'bubble', 'data-name': b.name, 'data-quadrant': b.quadrant });
       g.appendChild(s('circle', { cx: x(b.x), cy: y(b.y), r: rad, fill: QUAD_COLOURS[b.quadrant], 'fill-opacity': 0.35,
         stroke: QUAD_COLOURS[b.quadrant] }, s('title', { text: b.name + ': ' + t.x.label + ' ' + b.x_display + ', ' +
         t.y.label + ' ' + b.y_display + (t.size ? ', ' + t.size.label + ' ' + b.size_display : '') })));
-      g.appendChild(s('text', { x: x(b.x), y: y(b.y) + 3, 'text-anchor': 'middle', 'font-size': 9, fill: '#1f2328', text: b.name }));
+      if (b.labelled) g.appendChild(s('text', { x: x(b.x), y: y(b.y) - rad - 2, 'text-anchor': 'middle', 'font-size': 10, fill: '#1f2328', text: b.name }));
       svg.appendChild(g);
     });
     return svg;
@@ -275,7 +295,7 @@
 
   function tile(t) {
     return h('div', { class: 'tile status-' + t.status, 'data-kpi': t.kpi, title: t.description || t.label }, [
-      h('div', { class: 'lbl' }, [h('span', { class: 'dot ' + t.status, title: 'alert status: ' + t.status }), ' ', t.label]),
+      h('div', { class: 'lbl' }, [state.data.meta.alerts_available ? h('span', { class: 'dot ' + t.status, title: 'alert status: ' + t.status }) : null, ' ', t.label]),
       h('div', { class: 'val', text: t.short }),
       h('div', { class: 'chg ' + t.tone, text: arrow(t.change) + t.change.text }),
       sparkline(t.spark.map(function (p) { return p.value; }), t.tone),
@@ -321,12 +341,14 @@
   }
 
   function breakdownTable(t, by) {
+    var alerts = state.data.meta.alerts_available;
     var tbl = h('table', { class: 'data breakdown' }, h('tr', null, [h('th', { text: by }), h('th', { class: 'num', text: 'value' }),
-      h('th', { class: 'num', text: 'previous' }), h('th', { class: 'num', text: 'change' }), h('th', { text: 'alert' }), h('th', { text: 'trend' })]));
+      h('th', { class: 'num', text: 'previous' }), h('th', { class: 'num', text: 'change' }), alerts ? h('th', { text: 'alert' }) : null,
+      h('th', { text: 'trend' })]));
     t.breakdown.forEach(function (r) {
-      tbl.appendChild(h('tr', { class: r.tone === 'bad' ? 'bad-row' : '', 'data-name': r.name }, [
+      tbl.appendChild(h('tr', { class: r.notable || r.status === 'firing' ? 'bad-row' : '', 'data-name': r.name }, [
         h('td', { text: r.name }), h('td', { class: 'num', text: r.display }), h('td', { class: 'num', text: r.previous_display }),
-        h('td', { class: 'num ' + r.tone, text: arrow(r.change) + r.change.text }), h('td', null, badge(r.status)),
+        h('td', { class: 'num ' + r.tone, text: arrow(r.change) + r.change.text }), alerts ? h('td', null, badge(r.status)) : null,
         h('td', null, sparkline(r.spark, r.tone))]));
     });
     return tbl;
@@ -346,7 +368,7 @@
     n.subtree_kpis.forEach(function (k) {
       var t = p.tiles[k];
       var left = h('div', null, [
-        h('div', { style: 'font-weight:600' }, [t.label, ' ', badge(t.status)]),
+        h('div', { style: 'font-weight:600' }, [t.label, ' ', d.meta.alerts_available ? badge(t.status) : null]),
         h('div', { class: 'big', text: t.display }),
         h('div', { class: t.tone, text: arrow(t.change) + t.change.text + ' vs ' + d.meta.previous_label + ' (' + t.previous_display + ')' }),
         h('div', { class: 'meta', text: (t.direction === 'lower' ? 'lower is better' : 'higher is better') + (t.owner ? ' · owner ' + t.owner : '') +
@@ -383,7 +405,7 @@
       var width = maxTop && isNum(st.entities) ? Math.max(1, 100 * st.entities / maxTop) : 0;
       c.appendChild(h('div', { class: 'funnel-step', 'data-step': st.id }, [
         h('div', { class: 'cap' }, [h('span', { text: st.label }), st.tier ? h('span', { class: 'tier', text: st.tier }) : null]),
-        h('div', { class: 'bar', style: 'width:' + width + '%', text: st.display }),
+        h('div', { class: 'barrow' }, [h('div', { class: 'bar', style: 'width:' + (width * 0.8) + '%' }), h('span', { class: 'n', text: st.display })]),
         i > 0 ? h('div', { class: 'conv', text: st.from_previous_display + ' of previous step · ' + st.from_top_display + ' of top' +
           (st.median_display ? ' · median ' + st.median_display : '') }) : null
       ]));
@@ -396,6 +418,7 @@
     if (f.empty) { b.appendChild(empty(f.reason)); return; }
     f.funnels.forEach(function (fn) {
       b.appendChild(h('h3', { text: fn.label }));
+      if (fn.attribution) b.appendChild(h('div', { class: 'note', text: 'Counting: ' + fn.attribution + '.' }));
       var maxTop = 0;
       fn.columns.forEach(function (c) { if (c.total[0] && isNum(c.total[0].entities)) maxTop = Math.max(maxTop, c.total[0].entities); });
       b.appendChild(h('div', { class: 'funnel-cols' }, fn.columns.map(function (c) { return funnelColumn(c, maxTop); })));

@@ -1,0 +1,165 @@
+"""The dashboard in a real headless Chromium, on the demo after `kpi demo` + `kpi check`.
+
+Screenshots for review are written to $KPIENGINE_ARTIFACTS (default: out/dashboard/
+in the repository, which git ignores).
+"""
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from browser import Browser, require_browser
+from dash_testdata import run_kpi
+
+from kpiengine.dashboard.server import start_in_thread
+from kpiengine.demo import PLANTED_REGION, PLANTED_WEEK
+from kpiengine.loader import load_project
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("KPIENGINE_ARTIFACTS") or REPO / "out" / "dashboard")
+BEFORE = (PLANTED_WEEK - timedelta(days=7)).isoformat()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_browser()
+    b = Browser()
+    yield b
+    b.quit()
+
+
+@pytest.fixture(scope="module")
+def live(demo_dir):
+    old = os.environ.get("KPI_DEMO_DB")
+    os.environ["KPI_DEMO_DB"] = str(demo_dir["db"])
+    srv = start_in_thread(str(demo_dir["specs"]))
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    if old is None:
+        os.environ.pop("KPI_DEMO_DB", None)
+    else:
+        os.environ["KPI_DEMO_DB"] = old
+
+
+def severe(entries: list[dict]) -> list[dict]:
+    return [e for e in entries if e.get("level") == "SEVERE"]
+
+
+def tile_value(browser, node: str, kpi: str) -> str:
+    return browser.driver.execute_script(
+        "return document.querySelector(`#process .node[data-node='${arguments[0]}'] "
+        ".tiles > .tile[data-kpi='${arguments[1]}'] .val`).textContent", node, kpi)
+
+
+def east_row(browser, kpi: str) -> list[str]:
+    return browser.driver.execute_script(
+        "var r = document.querySelector(`#detail .detail-kpi[data-kpi='${arguments[0]}'] tr[data-name='${arguments[1]}']`);"
+        "return r ? Array.from(r.cells).map(c => c.textContent) : null;", kpi, PLANTED_REGION)
+
+
+def test_live_page_renders_the_demo_with_no_errors_and_no_outside_requests(browser, live, demo_dir):
+    browser.open(live.url)
+    assert severe(browser.console()) == []
+    host = urlsplit(live.url).netloc
+    urls = browser.requested_urls()
+    assert urls, "the network log is empty: the check would prove nothing"
+    outside = [u for u in urls if not (u.startswith("data:") or urlsplit(u).netloc == host)]
+    assert outside == []
+    resources = browser.driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert all(urlsplit(u).netloc == host for u in resources)
+
+    project = load_project(demo_dir["specs"])
+    d = browser.driver
+    nodes = d.execute_script("return Array.from(document.querySelectorAll('#process .node')).map(n => n.dataset.node)")
+    assert set(nodes) == set(project.process)  # every level-1, 2 and 3 process is drawn
+    # the bubble chart: one bubble per rep, with the median lines
+    bubbles = d.execute_script("return document.querySelectorAll('#team svg g.bubble').length")
+    team = d.execute_script("return fetch('/api/team').then(r => r.json())")
+    assert bubbles == len(team["bubbles"]) > 10
+    assert d.execute_script("return document.querySelectorAll('#team svg line.median').length") == 2
+    # the funnel: each stage drawn with its volume (when the spec has funnels)
+    if project.funnels:
+        steps = d.execute_script("return document.querySelectorAll('#funnel .funnel-step').length")
+        assert steps >= 2 * 2  # two periods side by side, at least two stages
+    else:
+        assert "no funnel" in d.find_element("css selector", "#funnel .empty").text
+    # the planted drop is the first thing on the page
+    first = d.find_element("css selector", "#attention li").text
+    assert "firing" in first and "region east" in first and "轉化率" in first
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "dashboard-live.png"
+    browser.screenshot(str(shot))
+    assert shot.stat().st_size > 50_000
+    print(f"screenshot: {shot}")
+
+
+def test_clicking_a_process_shows_its_kpis(browser, live):
+    browser.open(live.url)
+    d = browser.driver
+    d.find_element("css selector", "#process .node[data-node='lead_generation'] .node-head").click()
+    assert "Lead generation" in d.find_element("css selector", "#detail h2").text
+    shown = d.execute_script("return Array.from(document.querySelectorAll('#detail .detail-kpi')).map(e => e.dataset.kpi)")
+    assert "leads" in shown and "conversion" not in shown
+    d.find_element("css selector", "#process .node[data-node='closing'] .node-head").click()
+    shown = d.execute_script("return Array.from(document.querySelectorAll('#detail .detail-kpi')).map(e => e.dataset.kpi)")
+    assert "conversion" in shown and "leads" not in shown
+    row = east_row(browser, "conversion")
+    assert row[0] == PLANTED_REGION and row[3].startswith("▼")  # conversion fell there
+    # the trends follow the selection
+    charts = d.execute_script("return Array.from(document.querySelectorAll('#trends .chart-card')).map(e => e.dataset.kpi)")
+    assert "conversion" in charts and "leads" not in charts
+
+
+def test_changing_the_period_updates_the_numbers(browser, live, demo_dir):
+    from selenium.webdriver.support.ui import Select
+
+    browser.open(live.url)
+    d = browser.driver
+    now = tile_value(browser, "closing", "conversion")
+    ready = d.execute_script("return document.body.getAttribute('data-ready')")
+    Select(d.find_element("css selector", "select[name='period']")).select_by_value(BEFORE)
+    browser.wait_ready(previous=ready)
+    before = tile_value(browser, "closing", "conversion")
+    assert before != now
+    # the page shows exactly what the API says for that period, formatted by unit
+    tiles = d.execute_script(f"return fetch('/api/process?period={BEFORE}').then(r => r.json())")["tiles"]
+    assert before == tiles["conversion"]["short"]
+    assert re.fullmatch(r"\d+\.\d%", before)
+    assert "period=" + BEFORE in d.current_url  # the choice is kept in the address, so refresh keeps it
+    assert severe(browser.console()) == []
+
+
+def test_breakdown_control_reloads_by_another_dimension(browser, live):
+    from selenium.webdriver.support.ui import Select
+
+    browser.open(live.url)
+    d = browser.driver
+    ready = d.execute_script("return document.body.getAttribute('data-ready')")
+    Select(d.find_element("css selector", "select[name='by']")).select_by_value("channel")
+    browser.wait_ready(previous=ready)
+    d.find_element("css selector", "#process .node[data-node='closing'] .node-head").click()
+    header = d.execute_script("return document.querySelector(`#detail .detail-kpi[data-kpi='conversion'] th`).textContent")
+    assert header == "channel"
+
+
+def test_offline_report_opens_from_a_file_without_any_request(browser, demo_dir, tmp_path):
+    out = tmp_path / "report.html"
+    done = run_kpi(["report", "--spec", "kpi_specs", "--html", str(out)], demo_dir["folder"], demo_dir["env"])
+    assert done.returncode == 0, done.stderr
+    browser.driver.get_log("performance")  # drop earlier pages' events
+    browser.open(out.as_uri())
+    assert severe(browser.console()) == []
+    urls = browser.requested_urls()
+    assert [u for u in urls if not (u.startswith("file:") or u.startswith("data:"))] == []
+    d = browser.driver
+    assert d.execute_script("return document.querySelectorAll('#process .tile').length") > 10
+    assert d.execute_script("return document.querySelectorAll('#team svg g.bubble').length") > 10
+    assert "offline report" in d.find_element("css selector", "#source").text
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.screenshot(str(ARTIFACTS / "dashboard-report.png"))
