@@ -101,7 +101,7 @@ def _funnel(spec, name, grain, by, start, end, view, fmt, show_sql):
         dialect = engine.dialect_of(f.source)
         q = compile_funnel(project, f, grain, list(f.breakdown if by_list is None else by_list), start_d, end_d,
                            view or f.view, dialect)
-        click.echo(q.sql(dialect=dialect, pretty=True))
+        click.echo(q.sql(pretty=True))
         return
     result = run_funnel(engine, name, grain=grain, by=by_list, start=start_d, end=end_d, view=view)
     if fmt == "json":

@@ -12,14 +12,17 @@ Shape of the query (CTEs; no join multiplies rows):
   (entry period for the cohort view, the step's own period for the event view)
   and the seconds since the previous step.
 * the result: GROUP BY period, breakdown, step: distinct entities and the exact
-  median time, from ROW_NUMBER()/COUNT() windows (``2*rn BETWEEN n AND n+2`` picks
-  the one or two middle rows), which every tested engine supports, unlike MEDIAN.
+  median time: the engine's median aggregate where it has one (DuckDB MEDIAN,
+  PostgreSQL PERCENTILE_CONT, Spark PERCENTILE), else ROW_NUMBER()/COUNT()
+  windows where ``2*rn BETWEEN n AND n+2`` picks the one or two middle rows
+  (SQLite, MySQL/MariaDB and any other engine with window functions).
 
 Times are compared as epoch seconds computed per dialect, so windows behave the
 same everywhere.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import sqlglot
@@ -84,13 +87,22 @@ def _entry_cte(project: Project, funnel, dims: list[str], dialect: str) -> exp.S
         return (exp.select(_col("ent"), exp.alias_(exp.Min(this=_col("ts")), "t"),
                            exp.alias_(exp.Min(this=_col("ep")), "e"))
                 .from_(events.subquery("x")).group_by(_col("ent")))
-    # Breakdown values of the entity's first entry event: ROW_NUMBER() = 1 per entity.
-    order = [exp.Ordered(this=_col("ep"))]
-    for d in dims:  # deterministic tie-break between simultaneous entries
-        order.append(exp.Ordered(this=exp.Case(ifs=[exp.If(this=exp.Is(this=_col(f"d_{d}"), expression=exp.Null()),
-                                                           true=exp.Literal.number(0))],
-                                               default=exp.Literal.number(1))))
-        order.append(exp.Ordered(this=_col(f"d_{d}")))
+    # Breakdown values of the entity's first entry event. Simultaneous entries are
+    # broken the same way everywhere: by time, then NULL first, then the values.
+    keys: list[exp.Expression] = [_col("ep")]
+    for d in dims:
+        keys.append(exp.Case(ifs=[exp.If(this=exp.Is(this=_col(f"d_{d}"), expression=exp.Null()),
+                                         true=exp.Literal.number(0))], default=exp.Literal.number(1)))
+        keys.append(_col(f"d_{d}"))
+    if dialect == "duckdb":
+        # One hash aggregate instead of a window sort: ARG_MIN_NULL keeps NULL values (a group of their own).
+        key = exp.Tuple(expressions=keys)
+        return (exp.select(_col("ent"), exp.alias_(exp.Min(this=_col("ts")), "t"),
+                           exp.alias_(exp.Min(this=_col("ep")), "e"),
+                           *[exp.alias_(exp.Anonymous(this="ARG_MIN_NULL", expressions=[_col(f"d_{d}"), key.copy()]),
+                                        f"d_{d}") for d in dims])
+                .from_(events.subquery("x")).group_by(_col("ent")))
+    order = [exp.Ordered(this=k) for k in keys]
     rn = exp.Window(this=exp.RowNumber(), partition_by=[_col("ent")], order=exp.Order(expressions=order))
     ranked = exp.select(exp.Star(), exp.alias_(rn, "rn")).from_(events.subquery("x"))
     return (exp.select(_col("ent"), exp.alias_(_col("ts"), "t"), exp.alias_(_col("ep"), "e"),
@@ -131,7 +143,8 @@ def _with_steps(project: Project, funnel, dims: list[str], dialect: str) -> tupl
     n = len(funnel.steps)
     # s1 carries the entry epoch as e1 too, so every s<k> can measure the window from the entry.
     first = ctes[0][1]
-    first.select(exp.alias_(exp.Min(this=_col("ep")) if not dims else _col("ep"), "e1"), copy=False)
+    grouped = not dims or dialect == "duckdb"
+    first.select(exp.alias_(exp.Min(this=_col("ep")) if grouped else _col("ep"), "e1"), copy=False)
     for k in range(2, n + 1):
         ctes.append((f"s{k}", _later_cte(project, funnel, k, dialect)))
     cols = [exp.alias_(_col("ent", "s1"), "ent"), exp.alias_(_col("t", "s1"), "t1"),
@@ -155,16 +168,84 @@ def _reached(funnel, k: int) -> exp.Expression | None:
     return exp.and_(*[_not_null(_col(f"e{j}")) for j in range(2, k + 1)])
 
 
+def _native_median(value: exp.Expression, dialect: str) -> exp.Expression | None:
+    """The engine's exact median aggregate where it has one; None means use the portable window form."""
+    if dialect == "duckdb":
+        return exp.Anonymous(this="MEDIAN", expressions=[value])
+    if dialect in ("postgres", "redshift"):
+        return exp.WithinGroup(this=exp.PercentileCont(this=exp.Literal.number(0.5)),
+                               expression=exp.Order(expressions=[exp.Ordered(this=value)]))
+    if dialect in ("spark", "databricks"):
+        return exp.Anonymous(this="PERCENTILE", expressions=[value, exp.Literal.number(0.5)])
+    return None
+
+
 def _date_literal(d: date, dialect: str) -> exp.Expression:
     text = exp.Literal.string(d.isoformat())
     return text if dialect == "sqlite" else exp.cast(text, "date")
 
 
+@dataclass
+class CompiledFunnel:
+    """The funnel query and the shape of its rows.
+
+    Long rows are (period_start, d_<dim>..., step, entities, median_seconds); wide
+    rows (cohort view on engines with a median aggregate: one GROUP BY over the
+    entities) are (period_start, d_<dim>..., n_1..n_N, m_2..m_N). :meth:`long_rows`
+    gives the long form either way.
+    """
+
+    expression: exp.Select
+    dialect: str
+    steps: int
+    by: list[str]
+    wide: bool
+
+    def sql(self, pretty: bool = False) -> str:
+        return self.expression.sql(dialect=self.dialect, pretty=pretty)
+
+    def long_rows(self, rows) -> list[tuple]:
+        if not self.wide:
+            return list(rows)
+        nd, n = len(self.by), self.steps
+        out = []
+        for r in rows:
+            head = tuple(r[:1 + nd])
+            counts, medians = r[1 + nd:1 + nd + n], (None,) + tuple(r[1 + nd + n:1 + nd + 2 * n - 1])
+            out += [head + (k + 1, counts[k], medians[k]) for k in range(n)]
+        return out
+
+
 def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: date | None, end: date | None,
-                   view: str, dialect: str) -> exp.Select:
-    """Rows (period_start, d_<dim>..., step, entities, median_seconds) for every period and breakdown."""
+                   view: str, dialect: str) -> CompiledFunnel:
+    """The funnel's query for ``dialect``: per period and breakdown, entities and median time per step."""
     ctes, ent = _with_steps(project, funnel, by, dialect)
     n = len(funnel.steps)
+    where = []
+    if start is not None:
+        where.append(exp.GTE(this=_col("period_start"), expression=_date_literal(start, dialect)))
+    if end is not None:
+        where.append(exp.LT(this=_col("period_start"), expression=_date_literal(end, dialect)))
+    if view == "cohort" and _native_median(_col("x"), dialect) is not None:
+        # Every step is attributed to the entry period: one GROUP BY over the entities, no union.
+        period = period_start_expr(_col("t1"), grain, dialect, project.timezone)
+        cols: list[exp.Expression] = [exp.alias_(period, "period_start"), *[_col(f"d_{d}") for d in by],
+                                      exp.alias_(exp.Count(this=exp.Star()), "n_1")]
+        for k in range(2, n + 1):
+            cols.append(exp.alias_(exp.Count(this=exp.Case(ifs=[exp.If(this=_reached(funnel, k),
+                                                                       true=exp.Literal.number(1))])), f"n_{k}"))
+        for k in range(2, n + 1):
+            gap = exp.Sub(this=_col(f"e{k}"), expression=_col(f"e{k - 1}" if funnel.ordered else "e1"))
+            cols.append(exp.alias_(_native_median(exp.Case(ifs=[exp.If(this=_reached(funnel, k), true=gap)]),
+                                                  dialect), f"m_{k}"))
+        inner = exp.select(*cols).from_("ent").group_by(period.copy(), *[_col(f"d_{d}") for d in by])
+        final = exp.select(exp.Star()).from_(inner.subquery("w"))
+        if where:
+            final = final.where(exp.and_(*where))
+        final = final.order_by(_col("period_start"), *[_col(f"d_{d}") for d in by])
+        for name, q in ctes + [("ent", ent)]:
+            final = final.with_(name, as_=q, copy=False)
+        return CompiledFunnel(final, dialect, n, list(by), wide=True)
     branches = []
     for k in range(1, n + 1):
         anchor_t = _col("t1") if view == "cohort" or k == 1 else _col(f"t{k}")
@@ -184,16 +265,24 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
     for b in branches[1:]:
         union = exp.union(union, b, distinct=False)
     part = [_col("step"), _col("period_start"), *[_col(f"d_{d}") for d in by]]
+    native = _native_median(_col("gap"), dialect)
+    if native is not None:
+        # One GROUP BY with the engine's exact median aggregate: no window sort needed.
+        final = exp.select(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"),
+                           exp.alias_(exp.Count(this=exp.Star()), "entities"), exp.alias_(native, "median_seconds")) \
+            .from_(union.subquery("u"))
+        if where:
+            final = final.where(exp.and_(*where))
+        final = (final.group_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"))
+                 .order_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step")))
+        for name, q in ctes + [("ent", ent)]:
+            final = final.with_(name, as_=q, copy=False)
+        return CompiledFunnel(final, dialect, n, list(by), wide=False)
     rn = exp.Window(this=exp.RowNumber(), partition_by=[p.copy() for p in part],
                     order=exp.Order(expressions=[exp.Ordered(this=_col("gap"))]))
     cnt = exp.Window(this=exp.Count(this=_col("gap")), partition_by=[p.copy() for p in part])
     ranked = exp.select(*[p.copy() for p in part], _col("gap"), exp.alias_(rn, "rn"), exp.alias_(cnt, "n")) \
         .from_(union.subquery("u"))
-    where = []
-    if start is not None:
-        where.append(exp.GTE(this=_col("period_start"), expression=_date_literal(start, dialect)))
-    if end is not None:
-        where.append(exp.LT(this=_col("period_start"), expression=_date_literal(end, dialect)))
     if where:
         ranked = ranked.where(exp.and_(*where))
     two_rn = exp.Mul(this=exp.Literal.number(2), expression=_col("rn"))
@@ -207,7 +296,7 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
              .order_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step")))
     for name, q in ctes + [("ent", ent)]:
         final = final.with_(name, as_=q, copy=False)
-    return final
+    return CompiledFunnel(final, dialect, n, list(by), wide=False)
 
 
 def entity_query(project: Project, funnel, dims: list[str], dialect: str) -> exp.Select:

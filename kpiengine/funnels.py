@@ -402,14 +402,14 @@ def run_funnel(engine, name: str, grain: str = "month", by: list[str] | None = N
     except (ValueError, KpiEngineError) as exc:
         raise SpecError([SpecIssue(f"funnel '{name}': {exc}", funnel.location, getattr(exc, "hint", None),
                                    code="compile")]) from None
-    sql = query.sql(dialect=dialect)
+    sql = query.sql()
     source = engine.open_source(funnel.source)
     try:
         source.connect()
         result = source.execute(sql, timeout=getattr(engine, "timeout", None))
     finally:
         source.close()
-    return assemble(funnel, view, grain, by, result.rows, sql)
+    return assemble(funnel, view, grain, by, query.long_rows(result.rows), sql)
 
 
 def _check_request(project: Project, funnel: FunnelSpec, grain: str, by: list[str], view: str) -> None:
