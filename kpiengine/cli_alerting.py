@@ -97,9 +97,12 @@ def _print_check(result) -> None:
                                  "change", "note"], [_alert_row(a) for a in active]))
     if result.notifications:
         verb = "would send" if result.dry_run else "queued"
-        click.echo(f"\n{verb} {len(result.notifications)} notification(s):")
+        by_key: dict[str, tuple[object, list[str]]] = {}
         for sink, n in result.notifications:
-            click.echo(f"\n--- to {sink} (route {n.route}) ---")
+            by_key.setdefault(n.idempotency_key, (n, []))[1].append(sink)
+        click.echo(f"\n{verb} {len(by_key)} notification(s):")
+        for n, sinks in by_key.values():
+            click.echo(f"\n--- to {', '.join(sinks)} (route {n.route}) ---")
             click.echo(to_text(n).rstrip())
     if result.delivery:
         d = result.delivery

@@ -11,7 +11,7 @@ import string
 from typing import Any
 
 FIELDS = ("kpi", "kpi_label", "rule", "severity", "status", "period", "value", "baseline", "change",
-          "threshold", "process_path", "owner", "playbook", "dimensions", "description", "sample",
+          "threshold", "condition", "process_path", "owner", "playbook", "dimensions", "description", "sample",
           "p_value", "unit")
 
 
