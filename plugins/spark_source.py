@@ -42,7 +42,7 @@ def shared_session(master: str = "local[2]", app_name: str = "kpiengine", conf: 
     """The process-wide SparkSession, created on first use with these settings."""
     global _session
     with _session_lock:
-        if _session is not None and not _session.sparkContext._jsc.sc().isStopped():
+        if _session is not None and _alive(_session):
             return _session
         from pyspark.sql import SparkSession
 
@@ -68,6 +68,13 @@ def _quiet_query_error_loggers() -> None:
         return
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+def _alive(session) -> bool:
+    try:
+        return not session.sparkContext._jsc.sc().isStopped()
+    except Exception:  # stopped sessions drop their JVM handles
+        return False
 
 
 def _conf_value(value) -> str:
