@@ -15,7 +15,7 @@ from importlib import resources
 from ..spec import Project
 from .collect import collect
 from .data import build_dashboard
-from .options import DashboardOptions
+from .options import DashboardError, DashboardOptions
 
 _PLACEHOLDER = re.compile(r"/\*__(CSS|JS)__\*/|__(TITLE|MODE|LANG|DATA)__")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -58,7 +58,11 @@ def write_report(project: Project, options: DashboardOptions, path: str | os.Pat
     data = build_dashboard(collect(project, options))
     html = render_page(project, mode="report", data=data)
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(html)
-    os.replace(tmp, path)  # never leave a half-written report behind
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(html)
+        os.replace(tmp, path)  # never leave a half-written report behind
+    except OSError as exc:
+        raise DashboardError(f"cannot write the report to {path}: {exc.strerror or exc}; "
+                             "check that the folder exists and is writable") from None
     return data

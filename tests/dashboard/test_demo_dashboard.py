@@ -170,3 +170,26 @@ def test_a_new_run_changes_the_status_stamp(server, demo_dir):
     assert done.returncode == 0, done.stderr
     _, _, body = _get(server.url + "api/status")
     assert json.loads(body)["stamp"] != before
+
+
+def test_funnel_counts_each_stage_in_the_week_it_happened(report, demo_dir):
+    import duckdb
+
+    funnel = embedded_data(report["html"])["funnel"]["funnels"][0]
+    assert [s["tier"] for s in funnel["steps"]] == ["free", "traffic", "hit", "profit"]
+    previous, current = funnel["columns"]
+    assert (previous["period"], current["period"]) == (BEFORE, WEEK)
+    con = duckdb.connect(str(demo_dir["db"]), read_only=True)
+    leads = con.execute("SELECT count(*) FROM leads WHERE created_at >= CAST(? AS DATE) "
+                        "AND created_at < CAST(? AS DATE) + INTERVAL 7 DAY", [WEEK, WEEK]).fetchone()[0]
+    # a lead's first visit on or after it came in, within the funnel's 60-day window, counted in its week
+    visited = con.execute(
+        "WITH v AS (SELECT l.lead_id, min(a.happened_at) AS t FROM leads l JOIN activities a ON a.lead_id = l.lead_id "
+        "AND a.kind = 'visit' AND a.happened_at >= l.created_at AND a.happened_at <= l.created_at + INTERVAL 60 DAY "
+        "GROUP BY 1) SELECT count(*) FROM v WHERE t >= CAST(? AS DATE) AND t < CAST(? AS DATE) + INTERVAL 7 DAY",
+        [WEEK, WEEK]).fetchone()[0]
+    con.close()
+    lead, visit = current["total"][0], current["total"][1]
+    assert (lead["entities"], visit["entities"]) == (leads, visited)
+    assert visit["from_previous"] == pytest.approx(visited / leads)
+    assert PLANTED_REGION in {r["name"] for r in current["breakdown"]}
