@@ -166,27 +166,63 @@ def _eval_periods(rule: Rule, states: dict[str, AlertState], period: date) -> li
     return out
 
 
+def engine_explainer(project):
+    """Top drivers of a KPI's change for one period, from the root-cause module."""
+    from ..engine import Engine
+    from ..explain_change import top_drivers_text
+
+    engine = Engine(project)
+    return lambda rule, period: top_drivers_text(engine, rule.kpi, period, grain=rule.grain,
+                                                 by=list(rule.by) or None)
+
+
+def _drivers(rules_batches: list[_Batch], project, explainer, result: CheckResult) -> dict[str, str]:
+    """For rules with ``explain: true`` that breach now: one root-cause line, computed before the lock."""
+    out = {}
+    for b in rules_batches:
+        if b.error or b.table is None:
+            continue
+        for rule in b.rules:
+            if not rule.explain:
+                continue
+            spec = project.kpis.get(rule.kpi)
+            breaching = [o for o in evaluate(rule, b.table, b.period, spec)
+                         if o.status == "value" and o.significant is not False and rule.classify(o.measure)]
+            if not breaching:
+                continue
+            try:
+                out[rule.name] = explainer(rule, b.period)
+            except Exception as exc:  # the alert matters more than its explanation
+                result.warnings.append(f"rule '{rule.name}': could not explain the change: {exc}")
+    return out
+
+
 def run_check(project, *, rule_names: list[str] | None = None, period: date | None = None,
               dry_run: bool = False, deliver: bool = True, budget: float = 30.0,
               fetch: Fetch | None = None, now: float | None = None, sink_factory=build_sink,
-              routing: Routing | None = None, clock=time.time, sleep=time.sleep) -> CheckResult:
+              routing: Routing | None = None, clock=time.time, sleep=time.sleep, explainer=None) -> CheckResult:
     result = CheckResult(dry_run=dry_run)
     now = clock() if now is None else now
     rules = select_rules(project, rule_names)
     routing = routing or load_routing(project)
-    fetch = fetch or engine_fetch(project, record=not dry_run, warnings=result.warnings)
+    if fetch is None:
+        fetch = engine_fetch(project, record=not dry_run, warnings=result.warnings)
+        explainer = explainer or engine_explainer(project)
     batches = _batches(project, rules)
     today = today_in(project, now)
     for b in batches:
         _load_values(b, fetch, period, today)
         if b.error:
             result.errors.append(f"{', '.join(r.name for r in b.rules)}: {b.error}")
+    drivers = _drivers(batches, project, explainer, result) if explainer else {}
 
     con = connect(history_file(project))
     store = AlertStore(con)
     try:
         with immediate(con, rollback=dry_run):
             _advance_all(project, store, batches, result, now)
+            for view in result.alerts:
+                view.drivers = drivers.get(view.rule.name)
             if rule_names is None and not dry_run:
                 store.forget_rules(set(rules))
             _route_and_enqueue(project, store, routing, result, now)

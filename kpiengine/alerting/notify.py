@@ -33,6 +33,7 @@ class AlertView:
     silenced_by: int | None = None
     inhibited: bool = False
     template_error: str | None = None
+    drivers: str | None = None  # "region east explains 72 % of it" (rules with explain: true)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -84,6 +85,7 @@ def message_fields(view: AlertView, project=None) -> dict[str, Any]:
         "dimensions": ", ".join(f"{k}={v}" for k, v in st.dimensions.items()),
         "sample": "n/a" if st.sample is None else f"{st.sample:g}",
         "p_value": "n/a" if st.p_value is None else f"{st.p_value:.3g}", "unit": unit or "",
+        "drivers": view.drivers or "",
     }
     for k, v in st.dimensions.items():
         fields.setdefault(k, "(none)" if v is None else str(v))
@@ -167,6 +169,8 @@ def build_notification(group: Group, project, now: float) -> Notification:
     else:
         title = f"{what}: {len(items)} alert{'s' if len(items) > 1 else ''} resolved"
     summary = [f"{len(firing)} firing, {len(items) - len(firing)} resolved; route {group.route.name}"]
+    for drivers in dict.fromkeys(v.drivers for v, s in group.items if v.drivers and s == "firing"):
+        summary.append(f"Why: {drivers}")
     created = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds")
     identity = json.dumps([group.route.name, group.key, [(i.rule, i.dimensions, i.status, i.severity,
                                                           i.period_start) for i in items], now],

@@ -42,7 +42,7 @@ RULE_KEYS = {
     "kpi", "type", "grain", "by", "description", "compare", "periods", "change", "target", "window",
     "seasonality", "sensitivity", "direction", "min_periods", "min_sample", "sample", "significance",
     "for", "keep_firing_for", "no_data", "on_error", "labels", "message", "title", "enabled",
-    "recovery", "severity", *SEVERITIES,
+    "recovery", "severity", "explain", *SEVERITIES,
 }
 DEFAULT_NO_DATA = "ignore"     # a period without data is treated as "condition not met"
 DEFAULT_ON_ERROR = "keep_state"  # a failed query changes nothing: no flapping on warehouse outages
@@ -119,6 +119,7 @@ class Rule:
     message: str | None = None
     title: str | None = None
     enabled: bool = True
+    explain: bool = False  # attach the top drivers of the change (root cause) to the message
     location: Location | None = None
 
     def classify(self, measure: float, firing_severity: str | None = None) -> Condition | None:
@@ -360,6 +361,7 @@ def parse_rule(ctx: _Ctx, name: str, node: Any, project=None, check_keys: bool =
     rule.no_data = _choice(ctx, node, "no_data", where, POLICIES, DEFAULT_NO_DATA)
     rule.on_error = _choice(ctx, node, "on_error", where, POLICIES, DEFAULT_ON_ERROR)
     rule.enabled = bool(node.get("enabled", True))
+    rule.explain = bool(node.get("explain", False))
     if "min_sample" in node:
         rule.min_sample = _number(ctx, node, "min_sample", where, minimum=0)
     if "sample" in node:

@@ -62,6 +62,7 @@ RULE = {
         "message": {"type": "string"},
         "title": {"type": "string"},
         "enabled": {"type": "boolean"},
+        "explain": {"type": "boolean", "description": "add the top drivers of the change to the message"},
     },
     "additionalProperties": False,
 }

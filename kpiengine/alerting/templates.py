@@ -12,7 +12,7 @@ from typing import Any
 
 FIELDS = ("kpi", "kpi_label", "rule", "severity", "status", "period", "value", "baseline", "change",
           "threshold", "condition", "process_path", "owner", "playbook", "dimensions", "description", "sample",
-          "p_value", "unit")
+          "p_value", "unit", "drivers")
 
 
 class _SafeFormatter(string.Formatter):

@@ -240,3 +240,29 @@ def test_default_period_is_latest_complete_with_data(tmp_path, fetch_rows):
     res = run_check(project, fetch=fetch_rows(series("visits", [80, 40])), clock=clock, sleep=clock.sleep)
     assert res.periods["low"] == week(1)  # the data ends there, long before today
     assert res.alerts[0].state.state == "firing"
+
+
+def test_explain_attaches_drivers_and_a_failing_explainer_never_blocks_the_alert(tmp_path, fetch_rows):
+    clock = FakeClock()
+    rules = DROP_RULES.replace("    by: [region]\n", "    by: [region]\n    explain: true\n", 1)
+    project = make_project(tmp_path, spec(tmp_path, rules))
+    fetch = fetch_rows(twenty_regions(regions=["east", "west"]))
+    calls = []
+
+    def explainer(rule, period):
+        calls.append((rule.name, period))
+        return "region east explains 50 % of it"
+
+    run_check(project, period=week(2), fetch=fetch, clock=clock, sleep=clock.sleep, explainer=explainer)
+    assert calls == [("conversion_drop", week(2))]  # once per rule, not per region
+    [n] = lines(tmp_path / "critical.jsonl")
+    assert "Why: region east explains 50 % of it" in n["text"]
+
+    def broken(rule, period):
+        raise RuntimeError("warehouse went away")
+
+    project2 = make_project(tmp_path / "b", spec(tmp_path / "b", rules))
+    (tmp_path / "b").mkdir(exist_ok=True)
+    res = run_check(project2, period=week(2), fetch=fetch, clock=clock, sleep=clock.sleep, explainer=broken)
+    assert len(res.notifications) == 1 and res.delivery.delivered
+    assert any("could not explain the change: warehouse went away" in w for w in res.warnings)

@@ -81,6 +81,8 @@ def test_check_finds_the_planted_drop_and_nothing_else(demo):
     assert f"{(value - baseline) / baseline * 100:+.1f} %" in item["message"]
     assert "Sales system / 銷售體系 > Closing / 成交" in item["message"]
     assert item["playbook"].startswith("1. Find where it fell")
+    # explain: true puts the root cause next to the symptom
+    assert f"region {PLANTED_REGION} explains" in conv_msgs[0]["text"]
     assert "轉化率 Conversion" in proc.stderr  # the console sink (stream: stderr)
 
 
