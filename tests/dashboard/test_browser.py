@@ -163,3 +163,26 @@ def test_offline_report_opens_from_a_file_without_any_request(browser, demo_dir,
     assert "offline report" in d.find_element("css selector", "#source").text
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.screenshot(str(ARTIFACTS / "dashboard-report.png"))
+
+
+def test_totals_only_and_explain_controls(browser, live):
+    from selenium.webdriver.support.ui import Select
+
+    browser.open(live.url + "?node=closing")
+    d = browser.driver
+    assert "Closing" in d.find_element("css selector", "#detail h2").text  # the address keeps the selection
+    ready = d.execute_script("return document.body.getAttribute('data-ready')")
+    Select(d.find_element("css selector", "select[name='by']")).select_by_value("none")
+    ready = browser.wait_ready(previous=ready)
+    assert d.execute_script("return document.querySelectorAll('#detail table.breakdown').length") == 0
+    assert "by=none" in d.current_url
+    Select(d.find_element("css selector", "#why select[name='kpi']")).select_by_value("performance")
+    ready = browser.wait_ready(previous=ready)
+    assert "Performance" in d.find_element("css selector", "#why h2").text
+    drivers = d.execute_script("return Array.from(document.querySelectorAll('#why .why-row')).map(r => r.dataset.name)")
+    assert len(drivers) == 3 and any("Mindset" in n for n in drivers)  # performance = mindset * visits * conversion
+    Select(d.find_element("css selector", "#why select[name='kpi']")).select_by_value("revenue")
+    browser.wait_ready(previous=ready)  # a sum without a breakdown has nothing to split: the panel says so
+    assert d.find_element("css selector", "#why h2").text == "Why it changed"
+    assert "breakdown" in d.find_element("css selector", "#why .empty").text
+    assert severe(browser.console()) == []

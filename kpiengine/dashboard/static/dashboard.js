@@ -270,10 +270,11 @@
     var c = document.getElementById('controls');
     while (c.firstChild) c.removeChild(c.firstChild);
     if (MODE !== 'live') return;
-    function set(key) { return function (ev) { state.params[key] = ev.target.value; if (key !== 'period') delete state.params.period; load(); }; }
+    // a period of one grain means nothing at another: changing the grain starts from the latest period
+    function set(key) { return function (ev) { state.params[key] = ev.target.value; if (key === 'grain') delete state.params.period; load(); }; }
     c.appendChild(select('grain', 'Grain', m.grains.map(function (g) { return [g, g]; }), m.grain, set('grain')));
     c.appendChild(select('period', 'Period', m.periods.slice().reverse().map(function (p) { return [p.value, p.label]; }), m.current, set('period')));
-    c.appendChild(select('by', 'Breakdown', [['', 'total only']].concat(m.dimensions.map(function (x) { return [x, x]; })), m.by, set('by')));
+    c.appendChild(select('by', 'Breakdown', [['none', 'total only']].concat(m.dimensions.map(function (x) { return [x, x]; })), m.by || 'none', set('by')));
     c.appendChild(select('bubble_by', 'Bubbles by', m.dimensions.map(function (x) { return [x, x]; }), m.options.bubble_by, set('bubble_by')));
     c.appendChild(h('label', null, ['From', h('input', { type: 'date', name: 'start', value: m.options.start || '', onchange: set('start') })]));
     c.appendChild(h('label', null, ['To', h('input', { type: 'date', name: 'end', value: m.options.end || '', onchange: set('end') })]));
@@ -325,6 +326,7 @@
 
   function defaultNode(p) {
     if (state.node && p.nodes[state.node]) return state.node;
+    if (state.params.node && p.nodes[state.params.node]) return state.params.node;
     var att = state.data.attention.items[0];
     if (att && att.process && p.nodes[att.process]) return att.process;
     return p.roots[0];
@@ -333,6 +335,7 @@
   function selectNode(id) {
     if (!id || !state.data.process.nodes[id]) return;
     state.node = id;
+    if (MODE === 'live') { state.params.node = id; keepAddress(); }
     document.querySelectorAll('#process .node').forEach(function (e) {
       e.classList.toggle('selected', e.getAttribute('data-node') === id);
     });
@@ -438,6 +441,7 @@
 
   function renderTeam(d) {
     var b = body('team'), t = d.team;
+    document.querySelector('#team h2').textContent = 'Team';
     if (t.empty) { b.appendChild(empty(t.reason)); return; }
     document.querySelector('#team h2').textContent = 'Team: ' + t.y.label + ' vs ' + t.x.label + ' by ' + t.by;
     b.appendChild(h('div', { class: 'note', text: t.period_label + '. One bubble per ' + t.by + (t.size ? ', size = ' + t.size.label : '') +
@@ -447,8 +451,12 @@
 
   function renderWhy(d) {
     var b = body('why'), w = d.why;
+    document.querySelector('#why h2').textContent = w.empty ? 'Why it changed' : 'Why ' + w.label + ' changed';
+    if (MODE === 'live') {
+      b.appendChild(h('div', { class: 'controls' }, select('kpi', 'Explain', [['', 'the worst mover']].concat(d.meta.kpis.map(function (k) {
+        return [k.kpi, k.label]; })), d.meta.options.kpi, function (ev) { state.params.kpi = ev.target.value; load(); })));
+    }
     if (w.empty) { b.appendChild(empty(w.reason)); return; }
-    document.querySelector('#why h2').textContent = 'Why ' + w.label + ' changed';
     b.appendChild(h('div', { class: 'why-summary' }, [h('b', { text: w.label + ': ' + w.from_display + ' → ' + w.to_display + ' (' + w.change_text + ')' }),
       h('div', { class: 'note', text: w.from_label + ' → ' + w.to_label })]));
     if (w.summary) b.appendChild(h('div', { class: 'why-summary', text: w.summary }));
@@ -519,9 +527,14 @@
     return q.join('&');
   }
 
-  function load() {
+  function keepAddress() {
     var qs = query();
     if (window.history && window.history.replaceState) window.history.replaceState(null, '', qs ? '?' + qs : window.location.pathname);
+  }
+
+  function load() {
+    var qs = query();
+    keepAddress();
     document.body.setAttribute('data-loading', '1');
     return fetch('/api/dashboard' + (qs ? '?' + qs : ''), { cache: 'no-store' }).then(function (r) {
       return r.json().then(function (j) { return [r.ok, j]; });
