@@ -1,7 +1,7 @@
 """The demo warehouse: deterministic, shaped like a real sales warehouse, with bad options refused clearly."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
