@@ -1,0 +1,252 @@
+"""Same spec, same rows, five engines: the KPI values must agree, and DuckDB's must be right.
+
+(1) DuckDB's values equal values computed here in plain Python from the
+generated rows (null-safe grouping: None is a group of its own; division by
+zero gives None; weeks start on Monday). (2) SQLite, PostgreSQL, MariaDB and
+Spark give the same values as DuckDB within 1e-9 relative.
+"""
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import yaml
+
+from kpiengine.engine import Engine
+from kpiengine.loader import load_project
+
+REL_TOL = 1e-9
+
+# -- the spec ------------------------------------------------------------------------------------
+MODELS = {
+    "visits": {"table": "ce_visits", "time": "ts", "entity": "visit_id",
+               "dimensions": {"region": "region", "channel": "channel"}},
+    "deals": {"table": "ce_deals", "time": "ts", "entity": "deal_id", "dimensions": {"region": "region"}},
+    "leads": {"table": "ce_leads", "time": "created", "time_format": "%d-%m-%Y", "entity": "lead_id",
+              "dimensions": {"region": "region"}},
+}
+KPIS = {
+    "visits": {"model": "visits", "aggregate": "count"},
+    "timed_visits": {"model": "visits", "aggregate": "count", "column": "duration"},
+    "visitors": {"model": "visits", "aggregate": "count_distinct", "column": "lead_id"},
+    "mobile_visits": {"model": "visits", "aggregate": "count", "filter": "channel = 'mobile'"},
+    "total_duration": {"model": "visits", "aggregate": "sum", "column": "duration"},
+    "avg_duration": {"model": "visits", "aggregate": "avg", "column": "duration"},
+    "shortest_visit": {"model": "visits", "aggregate": "min", "column": "duration"},
+    "longest_web_visit": {"model": "visits", "aggregate": "max", "column": "duration", "filter": "channel = 'web'"},
+    "deals": {"model": "deals", "aggregate": "count"},
+    "deals_won": {"model": "deals", "aggregate": "count", "filter": "stage = 'won'"},
+    "won_amount": {"model": "deals", "aggregate": "sum", "column": "amount", "filter": "stage = 'won'"},
+    "avg_won_amount": {"model": "deals", "aggregate": "avg", "column": "amount", "filter": "stage = 'won'"},
+    "biggest_deal": {"model": "deals", "aggregate": "max", "column": "amount"},
+    "leads": {"model": "leads", "aggregate": "count"},
+    "lead_sources": {"model": "leads", "aggregate": "count_distinct", "column": "source"},
+    "conversion": {"formula": "deals_won / visits"},
+    "win_rate": {"formula": "deals_won / deals"},
+    "lead_to_deal": {"formula": "deals / leads"},
+    "score": {"formula": "avg_duration * visits * conversion"},
+    "revenue_per_visit": {"formula": "(won_amount - 0) / visits"},
+}
+FORMULAS = {  # the same formulas, written out in Python
+    "conversion": lambda v: _div(v["deals_won"], v["visits"]),
+    "win_rate": lambda v: _div(v["deals_won"], v["deals"]),
+    "lead_to_deal": lambda v: _div(v["deals"], v["leads"]),
+    "score": lambda v: _mul(_mul(v["avg_duration"], v["visits"]), _div(v["deals_won"], v["visits"])),
+    "revenue_per_visit": lambda v: _div(v["won_amount"], v["visits"]),
+}
+
+# (grain, breakdown, start, end): every grain, with and without the NULL-bearing dimension,
+# and one date range whose edges fall on a Monday 00:00.
+REQUESTS = [
+    ("day", [], None, None),
+    ("week", [], None, None),
+    ("month", [], None, None),
+    ("day", ["region"], None, None),
+    ("week", ["region"], None, None),
+    ("month", ["region"], None, None),
+    ("week", ["region"], date(2026, 1, 5), date(2026, 2, 23)),
+]
+REQUEST_IDS = [f"{g}-{'+'.join(b) or 'total'}" + ("-range" if s else "") for g, b, s, _ in REQUESTS]
+
+
+def write_spec(folder, source: dict) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "project": {"name": "crossengine", "timezone": "UTC", "default_source": "wh"},
+        "sources": {"wh": source},
+        "models": MODELS,
+        "kpis": {name: {"label": name.replace("_", " "), **body} for name, body in KPIS.items()},
+    }
+    (folder / "spec.yml").write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return str(folder)
+
+
+def compute_all(folder: str) -> dict[int, dict[tuple, float | None]]:
+    """Engine values for every request, keyed by (kpi, period_start, dimension values)."""
+    engine = Engine(load_project(folder))
+    out = {}
+    for i, (grain, by, start, end) in enumerate(REQUESTS):
+        rs = engine.compute(kpis=list(KPIS), grain=grain, by=by, start=start, end=end)
+        values = {}
+        for row in rs.rows:
+            key = (row.kpi, row.period_start, tuple(row.dimensions[d] for d in by))
+            assert key not in values, f"duplicate row {key}"
+            values[key] = row.value
+        out[i] = values
+    return out
+
+
+# -- the independent reference ---------------------------------------------------------------------
+def _div(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _mul(a, b):
+    return None if a is None or b is None else a * b
+
+
+def _period(moment: datetime, grain: str) -> date:
+    d = moment.date()
+    if grain == "day":
+        return d
+    if grain == "week":
+        return d - timedelta(days=d.isoweekday() - 1)  # Monday
+    return date(d.year, d.month, 1)
+
+
+def _model_rows(dataset, model: str):
+    """(event time, row) pairs of a model, with text dates read day-first."""
+    if model == "visits":
+        return [(v.ts, v) for v in dataset.visits]
+    if model == "deals":
+        return [(d.ts, d) for d in dataset.deals]
+    return [(datetime.strptime(ld.created, "%d-%m-%Y"), ld) for ld in dataset.leads]
+
+
+def _aggregate(spec: dict, rows: list) -> float | int | None:
+    column, wanted = spec.get("column"), spec.get("filter")
+    if wanted:  # the filters used above are all "<column> = '<text>'"
+        col, text = wanted.split(" = ")
+        rows = [r for r in rows if getattr(r, col) == text.strip("'")]
+    if spec["aggregate"] == "count":
+        return len(rows) if column is None else sum(getattr(r, column) is not None for r in rows)
+    values = [getattr(r, column) for r in rows if getattr(r, column) is not None]
+    if spec["aggregate"] == "count_distinct":
+        return len(set(values))
+    if spec["aggregate"] == "sum":
+        return float(sum(values, Decimal(0))) if values and isinstance(values[0], Decimal) else float(math.fsum(values))
+    if not values:
+        return None
+    if spec["aggregate"] == "avg":
+        return float(sum(Decimal(str(x)) for x in values) / len(values))
+    return float(min(values) if spec["aggregate"] == "min" else max(values))
+
+
+def python_values(dataset, grain, by, start, end) -> dict[tuple, float | None]:
+    groups: dict[str, dict[tuple, list]] = {}
+    for model in MODELS:
+        for moment, row in _model_rows(dataset, model):
+            if moment is None:
+                continue  # rows without a time belong to no period
+            if (start and moment < datetime.combine(start, datetime.min.time())) or \
+                    (end and moment >= datetime.combine(end, datetime.min.time())):
+                continue
+            key = (_period(moment, grain),) + tuple(getattr(row, d) for d in by)
+            groups.setdefault(model, {}).setdefault(key, []).append(row)
+    aggregates = {name: {key: _aggregate(spec, rows) for key, rows in groups[spec["model"]].items()}
+                  for name, spec in KPIS.items() if "model" in spec}
+    out = {}
+    for name, per_key in aggregates.items():
+        for key, value in per_key.items():
+            out[(name, key[0], key[1:])] = value
+    additive = {n for n, s in KPIS.items() if s.get("aggregate") in ("count", "count_distinct", "sum")}
+    inputs = {"conversion": ["visits", "deals"], "win_rate": ["deals"], "lead_to_deal": ["deals", "leads"],
+              "score": ["visits", "deals"], "revenue_per_visit": ["visits", "deals"]}
+    for name, models in inputs.items():
+        keys = set().union(*(groups[m].keys() for m in models))
+        for key in keys:
+            values = {k: aggregates[k].get(key, 0 if k in additive else None) for k in aggregates}
+            out[(name, key[0], key[1:])] = FORMULAS[name](values)
+    return out
+
+
+# -- comparison -----------------------------------------------------------------------------------
+def assert_same(got: dict, expected: dict, what: str) -> None:
+    missing = sorted(set(expected) - set(got), key=str)[:5]
+    extra = sorted(set(got) - set(expected), key=str)[:5]
+    assert not missing and not extra, f"{what}: missing rows {missing}, unexpected rows {extra}"
+    wrong = []
+    for key, want in expected.items():
+        have = got[key]
+        if want is None or have is None:
+            ok = want is None and have is None
+        else:
+            ok = math.isclose(float(have), float(want), rel_tol=REL_TOL, abs_tol=1e-12)
+        if not ok:
+            wrong.append(f"{key}: expected {want!r}, got {have!r}")
+    assert not wrong, f"{what}: {len(wrong)} wrong values, e.g.\n" + "\n".join(wrong[:10])
+
+
+# -- engines ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def duckdb_values(duckdb_warehouse, tmp_path_factory):
+    folder = write_spec(tmp_path_factory.mktemp("spec_duckdb"), {"type": "duckdb", "path": duckdb_warehouse["path"]})
+    return compute_all(folder)
+
+
+_cache: dict[str, dict] = {}
+
+
+def engine_values(engine: str, request, tmp_path_factory) -> dict:
+    """Values of one engine for every request, computed once per test session."""
+    if engine not in _cache:
+        if engine == "sqlite":
+            source = {"type": "sqlite", "path": request.getfixturevalue("sqlite_warehouse")}
+        elif engine == "postgres":
+            source = {"type": "postgres", **request.getfixturevalue("postgres_warehouse")}
+        elif engine == "mariadb":
+            source = {"type": "mysql", **request.getfixturevalue("mysql_warehouse")}
+        else:
+            request.getfixturevalue("spark")
+            parquet = request.getfixturevalue("duckdb_warehouse")["parquet"]
+            source = {"type": "spark", "tables": {name: {"path": path, "format": "parquet"}
+                                                  for name, path in parquet.items()}}
+        _cache[engine] = compute_all(write_spec(tmp_path_factory.mktemp(f"spec_{engine}"), source))
+    return _cache[engine]
+
+
+def test_reference_data_hits_the_edge_cases(dataset):
+    """Guard against a generator change silently dropping the cases this harness exists for."""
+    stamps = [v.ts for v in dataset.visits if v.ts] + [d.ts for d in dataset.deals]
+    assert sum(t.time() == datetime.min.time() for t in stamps) > 50
+    assert sum(t.hour == 23 and t.minute == 59 and t.second == 59 for t in stamps) > 50
+    assert {t.isoweekday() for t in stamps} >= {1, 7}
+    assert {t.year for t in stamps} == {2025, 2026}
+    assert any(v.region is None for v in dataset.visits) and any(d.region is None for d in dataset.deals)
+    assert any(v.ts is None for v in dataset.visits) and any(v.duration is None for v in dataset.visits)
+    assert any(d.region == "north" for d in dataset.deals) and not any(v.region == "north" for v in dataset.visits)
+    assert any(int(ld.created[:2]) <= 12 and ld.created[:2] != ld.created[3:5] for ld in dataset.leads)
+
+
+@pytest.mark.parametrize("index", range(len(REQUESTS)), ids=REQUEST_IDS)
+def test_duckdb_matches_python(dataset, duckdb_values, index):
+    grain, by, start, end = REQUESTS[index]
+    expected = python_values(dataset, grain, by, start, end)
+    assert_same(duckdb_values[index], expected, f"duckdb {REQUEST_IDS[index]}")
+    if by:  # the zero-denominator group really is there, and gives None
+        north = [v for (k, _, dims), v in expected.items() if k == "conversion" and dims == ("north",)]
+        assert north and all(v is None for v in north)
+
+
+@pytest.mark.parametrize("engine", [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mysql),
+    pytest.param("spark", marks=pytest.mark.spark),
+])
+@pytest.mark.parametrize("index", range(len(REQUESTS)), ids=REQUEST_IDS)
+def test_engine_matches_duckdb(engine, index, duckdb_values, request, tmp_path_factory):
+    got = engine_values(engine, request, tmp_path_factory)[index]
+    assert_same(got, duckdb_values[index], f"{engine} vs duckdb {REQUEST_IDS[index]}")
