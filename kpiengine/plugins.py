@@ -57,7 +57,11 @@ class PluginRegistry:
         self._collect("sink", "kpiengine_sink_types", self.sink_types)
 
     def _collect(self, kind: str, hook_name: str, into: dict[str, type]) -> None:
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        # Built-in plugins claim their type names first, so a third-party plugin earlier on
+        # sys.path cannot silently take over "postgres" (it is reported as the duplicate instead).
+        impls = sorted(impls, key=lambda i: self._dists.get(i.plugin_name, (None, None))[0] != "kpiengine")
+        for impl in impls:
             plugin_name = impl.plugin_name
             try:
                 classes = impl.function() or []
