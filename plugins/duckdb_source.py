@@ -13,6 +13,7 @@ class DuckDBSource(Source):
     dialect = "duckdb"
     description = "Embedded DuckDB database file (default); reads CSV and Parquet files too."
     supports_files = True
+    secret_options = ()  # a file path and tuning knobs: nothing to hide
     options_schema = {
         "type": "object",
         "properties": {
