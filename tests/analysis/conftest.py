@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+import statistics
+from collections import defaultdict
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -122,3 +125,63 @@ def demo_engine(tmp_path_factory):
         else:
             os.environ["KPI_DEMO_DB"] = old
     return Engine(project), info
+
+
+@pytest.fixture(scope="session")
+def olist_expected(olist_rows):
+    """independent(days, view="cohort", by_origin=True) -> {(month, origin): [leads, won, [seconds to win]]}."""
+
+    def independent(days: int, view: str = "cohort", by_origin: bool = True):
+        leads, deals = olist_rows
+        won_at = defaultdict(list)
+        for mql, won_date, _ in deals:
+            won_at[mql].append(datetime.strptime(won_date, "%d-%m-%Y %H:%M"))
+        entry = {}
+        for mql, contact, origin in leads:
+            t = datetime.strptime(contact, "%d-%m-%Y")
+            if mql not in entry or t < entry[mql][0]:
+                entry[mql] = (t, origin)
+        out = defaultdict(lambda: [0, 0, []])
+        for mql, (t, origin) in entry.items():
+            month = date(t.year, t.month, 1)
+            out[(month, origin if by_origin else None)][0] += 1
+            hits = [w for w in won_at.get(mql, []) if t <= w <= t + timedelta(days=days)]
+            if hits:
+                w = min(hits)
+                when = month if view == "cohort" else date(w.year, w.month, 1)
+                cell = out[(when, origin if by_origin else None)]
+                cell[1] += 1
+                cell[2].append((w - t).total_seconds())
+        return out
+
+    return independent
+
+
+@pytest.fixture(scope="session")
+def olist_check():
+    """check(result, expected, by_origin=True): a FunnelResult equals the independent numbers."""
+
+    def check(result, expected, by_origin: bool = True):
+        got = {}
+        for row in result.rows:
+            key = (row.period_start, row.dimensions.get("origin") if by_origin else None)
+            got[key] = row
+        assert set(got) == set(expected)
+        for key, (n_leads, n_won, gaps) in expected.items():
+            lead, won = got[key].steps
+            assert (lead.entities, won.entities) == (n_leads, n_won), key
+            if n_leads:
+                assert won.conversion_from_previous == pytest.approx(n_won / n_leads)
+                assert won.drop_off == n_leads - n_won
+            if gaps:
+                assert won.median_seconds == pytest.approx(statistics.median(gaps)), key
+            else:
+                assert won.median_seconds is None
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def olist_files(olist_rows):
+    """Paths of the two Olist CSV files and the spec writer, for tests on other engines."""
+    return {"leads": OLIST / LEADS_CSV, "deals": OLIST / DEALS_CSV, "write_spec": write_olist_spec}
