@@ -9,6 +9,7 @@ page can say why a panel is blank instead of showing nothing.
 """
 from __future__ import annotations
 
+import math
 import statistics
 from datetime import date
 
@@ -112,6 +113,37 @@ def volume_kpi(project, kpi: str) -> str | None:
     return parts[1] if parts else None
 
 
+COUNTS = ("count", "count_distinct")
+
+
+def confidence(project, table: ValueTable, kpi: str, key, current, previous) -> float:
+    """How sure we are that a move is more than chance, from 0 to 1 (1 from three standard errors on).
+
+    Counts are treated as Poisson (z = |c - p| / sqrt(c + p)); a ratio of two
+    counts (conversion = deals_won / visits) gets the two-proportion z-test.
+    Other KPIs carry no sample size here and keep full weight. A rep going
+    from 2 lost deals to 8 (z = 1.9) is damped; a region losing 60 % of its
+    deals (z > 5) is not.
+    """
+    spec = project.kpis[kpi]
+    if not spec.is_formula and spec.aggregate in COUNTS:
+        c, p = table.get(kpi, current, key), table.get(kpi, previous, key)
+        if c is None or p is None or c + p <= 0:
+            return 1.0
+        return min(1.0, abs(c - p) / math.sqrt(c + p) / 3.0)
+    parts = ratio_parts(spec)
+    if parts and all(n in project.kpis and not project.kpis[n].is_formula and project.kpis[n].aggregate in COUNTS
+                     for n in parts):
+        a1, b1 = table.get(parts[0], current, key), table.get(parts[1], current, key)
+        a0, b0 = table.get(parts[0], previous, key), table.get(parts[1], previous, key)
+        if None in (a0, a1, b0, b1) or b0 <= 0 or b1 <= 0:
+            return 1.0
+        pooled = (a0 + a1) / (b0 + b1)
+        se = math.sqrt(pooled * (1 - pooled) * (1 / b0 + 1 / b1)) if 0 < pooled < 1 else 0.0
+        return 1.0 if se == 0 else min(1.0, abs(a1 / b1 - a0 / b0) / se / 3.0)
+    return 1.0
+
+
 def segment_weights(inputs: DashboardInputs, kpi: str, keys: list[DimKey], current, previous) -> dict:
     """Each segment's share of the volume behind a KPI (both periods), to rank moves by their impact.
 
@@ -150,7 +182,8 @@ def _breakdown_rows(inputs: DashboardInputs, kpi: str, current, previous) -> lis
             "change": delta, "tone": tone(delta, spec.direction, spec.unit),
             "status": alert_status(inputs, kpi, dims),
             "weight": weights.get(key, 0.0),
-            "magnitude": severity_of_change(delta, spec.unit) * weights.get(key, 0.0),
+            "magnitude": severity_of_change(delta, spec.unit) * weights.get(key, 0.0)
+            * confidence(inputs.project, table, kpi, key, current, previous),
             "additive": volume_kpi(inputs.project, kpi) == kpi,
             "spark": [v for _, v in table.series(kpi, key, _spark_periods(table, current, inputs.options.spark_periods))],
         })
@@ -191,7 +224,7 @@ def kpi_tile(inputs: DashboardInputs, kpi: str, current: date | None, previous: 
         "has_data": table.has(kpi),
         "spark": [{"period": p.isoformat(), "value": v} for p, v in table.series(kpi, None, spark_periods)],
         "breakdown": breakdown,
-        "magnitude": severity_of_change(delta, spec.unit),
+        "magnitude": severity_of_change(delta, spec.unit) * confidence(inputs.project, table, kpi, (), current, previous),
         "worst": next((r for r in breakdown if r["status"] != "ok" or _notable(r)), None),
     }
 
@@ -254,7 +287,7 @@ def attention_view(inputs: DashboardInputs, process: dict | None = None, limit: 
         candidates.append({"scope": "total", "dimensions": {}, "value": tile["value"], "display": tile["display"],
                            "previous_display": tile["previous_display"], "change": tile["change"],
                            "magnitude": tile["magnitude"],
-                           "tone": tile["tone"], "status": tile["status"] if not tile["breakdown"] else "ok"})
+                           "tone": tile["tone"], "status": _exact_status(inputs, tile["kpi"], {})})
         for c in candidates:
             if not _notable(c) and c["status"] not in ("firing", "pending"):
                 continue
@@ -267,8 +300,43 @@ def attention_view(inputs: DashboardInputs, process: dict | None = None, limit: 
                 "text": f"{tile['label']}{where}: {c['display']} ({c['change']['text']} vs previous {grain}, "
                         f"was {c['previous_display']})",
             })
+    items += _uncovered_alerts(inputs, process)
     items.sort(key=lambda i: (-STATUS_RANK[i["status"]], -i["magnitude"]))
     return {"items": items[:limit], "total": len(items)}
+
+
+def _exact_status(inputs: DashboardInputs, kpi: str, dimensions: dict) -> str:
+    """The state of the alerts on exactly these dimension values (the total: no dimensions)."""
+    best = "ok"
+    for r in inputs.alerts.active:
+        if r.kpi == kpi and r.dimensions == dimensions and r.state in ("firing", "pending"):
+            state = "silenced" if r.silenced else r.state
+            best = state if STATUS_RANK[state] > STATUS_RANK[best] else best
+    return best
+
+
+def _uncovered_alerts(inputs: DashboardInputs, process: dict) -> list[dict]:
+    """Firing and pending alerts the current breakdown does not show (say by region while viewing by rep)."""
+    out = []
+    by = inputs.options.by
+    for r in inputs.alerts.active:
+        if r.silenced or r.state not in ("firing", "pending") or not r.dimensions:
+            continue
+        tile = process["tiles"].get(r.kpi)
+        if tile is None:
+            continue
+        if by in r.dimensions and any(row["dimensions"].get(by) == r.dimensions[by] for row in tile["breakdown"]):
+            continue  # its breakdown row is already a candidate
+        spec = inputs.project.kpis[r.kpi]
+        scope = _dims_text(dim_key(r.dimensions))
+        where = ", ".join(f"{k} {v}" for k, v in r.dimensions.items())
+        out.append({"kpi": r.kpi, "label": spec.label, "scope": scope, "dimensions": dict(r.dimensions),
+                    "process": spec.process, "value": r.value, "display": format_value(r.value, spec.unit, spec.format),
+                    "change": {"abs": None, "rel": None, "text": ""}, "status": r.state, "tone": "bad",
+                    "magnitude": 1.0,
+                    "text": f"{spec.label} — {where}: {format_value(r.value, spec.unit, spec.format)} "
+                            f"({r.severity} alert {r.rule}, since {r.since or '?'})"})
+    return out
 
 
 # -- trends ----------------------------------------------------------------------------------

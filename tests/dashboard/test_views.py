@@ -234,3 +234,34 @@ def test_empty_history_gives_explained_empty_panels(unit_project):
     assert board["process"]["tiles"]["visits"]["change"]["text"] == "no data"
     assert board["team"]["empty"] and board["why"]["empty"] and board["funnel"]["empty"]
     assert board["meta"]["notes"]["values"].startswith("no KPI values")
+
+
+def test_confidence_damps_moves_that_chance_explains(unit_project):
+    from kpiengine.dashboard.values import ValueTable
+    from kpiengine.engine import KpiValue
+
+    w0, w1 = WEEKS[1], WEEKS[2]
+    rows = [KpiValue("deals_won", "week", w0, {}, 2), KpiValue("deals_won", "week", w1, {}, 8),
+            KpiValue("visits", "week", w0, {}, 400), KpiValue("visits", "week", w1, {}, 400)]
+    table = ValueTable(rows)
+    # 2 -> 8 won deals: z = 6 / sqrt(10) = 1.897, a weight of z / 3
+    assert data.confidence(unit_project, table, "deals_won", (), w1, w0) == pytest.approx(6 / 10 ** 0.5 / 3)
+    # conversion 0.5 % -> 2 % on 400 visits each: two-proportion z with the pooled rate 10 / 800
+    p = 10 / 800
+    z = (8 / 400 - 2 / 400) / (p * (1 - p) * (2 / 400)) ** 0.5
+    assert data.confidence(unit_project, table, "conversion", (), w1, w0) == pytest.approx(min(1.0, z / 3))
+    assert data.confidence(unit_project, table, "revenue", (), w1, w0) == 1.0  # no sample size: full weight
+
+
+def test_alerts_on_another_breakdown_still_head_the_attention_list(make_inputs):
+    inputs = make_inputs(by="none")
+    inputs.alerts = AlertSnapshot(available=True, active=[
+        AlertRecord(rule="conv_drop", kpi="conversion", state="firing", severity="critical",
+                    dimensions={"region": "east"}, value=0.0762, since="2026-10-26")])
+    att = data.attention_view(inputs)
+    first = att["items"][0]
+    assert first["status"] == "firing" and first["dimensions"] == {"region": "east"}
+    assert first["text"] == "轉化率 Conversion — region east: 7.6% (critical alert conv_drop, since 2026-10-26)"
+    # the total is not what fired: its own line carries no alert state
+    total = next(i for i in att["items"] if i["kpi"] == "conversion" and i["scope"] == "total")
+    assert total["status"] == "ok"

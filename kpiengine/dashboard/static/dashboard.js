@@ -300,7 +300,9 @@
       h('div', { class: 'val', text: t.short }),
       h('div', { class: 'chg ' + t.tone, text: arrow(t.change) + t.change.text }),
       sparkline(t.spark.map(function (p) { return p.value; }), t.tone),
-      t.worst ? h('div', { class: 'worst', text: '⚠ ' + t.worst.name + ' ' + t.worst.display + ' (' + t.worst.change.text + ')' }) : null
+      t.worst ? h('div', { class: 'worst', title: (state.data.meta.by || '') + ' ' + t.worst.name + ': ' + t.worst.display + ', ' +
+        t.worst.change.text + ' vs previous (' + t.worst.previous_display + ')',
+        text: '⚠ ' + t.worst.name + ' ' + t.worst.display + ' (' + t.worst.change.text + ')' }) : null
     ]);
   }
 
