@@ -39,6 +39,13 @@ VIEWS = {
 LOCAL_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
+def error_page(message: str) -> str:
+    text = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>kpi serve: the spec has problems</title></head>"
+            "<body style='font-family:system-ui,sans-serif;margin:2em'><h1>The spec has problems</h1>"
+            f"<p>Fix them and refresh this page.</p><pre style='white-space:pre-wrap'>{text}</pre></body></html>")
+
+
 def host_of(header: str) -> str:
     """The host name of a Host header, without the port ("[::1]:8765" -> "[::1]")."""
     header = header.strip()
@@ -105,7 +112,11 @@ class DashboardHandler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
             if url.path in ("/", "/index.html"):
-                project = self.server.load_project()
+                try:
+                    project = self.server.load_project()
+                except KpiEngineError as exc:  # a broken spec: say so on the page, the next refresh retries
+                    self._send(400, error_page(str(exc)).encode("utf-8"), "text/html; charset=utf-8")
+                    return
                 self._send(200, render_page(project, mode="live").encode("utf-8"), "text/html; charset=utf-8")
             elif url.path == "/api/status":
                 self._json(200, {"stamp": status_stamp(self.server.load_project())})

@@ -193,3 +193,25 @@ def test_funnel_counts_each_stage_in_the_week_it_happened(report, demo_dir):
     assert (lead["entities"], visit["entities"]) == (leads, visited)
     assert visit["from_previous"] == pytest.approx(visited / leads)
     assert PLANTED_REGION in {r["name"] for r in current["breakdown"]}
+
+
+def test_a_broken_spec_is_reported_on_the_page_and_recovers(demo_dir, tmp_path):
+    import shutil
+
+    specs = tmp_path / "kpi_specs"
+    shutil.copytree(demo_dir["specs"], specs, ignore=shutil.ignore_patterns(".kpiengine"))
+    srv = start_in_thread(str(specs))
+    try:
+        sales = specs / "sales.yml"
+        good = sales.read_text(encoding="utf-8")
+        sales.write_text(good.replace("formula: deals_won / visits", "formula: deals_won / visitz"), encoding="utf-8")
+        status, ctype, body = _get(srv.url)
+        assert status == 400 and ctype.startswith("text/html")
+        assert "visitz" in body.decode() and "sales.yml:" in body.decode()  # located: file and line
+        status, _, body = _get(srv.url + "api/dashboard")
+        assert status == 400 and "visitz" in json.loads(body)["error"]
+        sales.write_text(good, encoding="utf-8")  # fixed: the next request works, no restart
+        assert _get(srv.url)[0] == 200
+    finally:
+        srv.shutdown()
+        srv.server_close()
