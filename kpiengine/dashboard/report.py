@@ -30,8 +30,12 @@ def _html_escape(text: str) -> str:
 
 
 def embed_json(data) -> str:
-    """JSON safe inside <script type="application/json">: no '</' can close the element early."""
-    return json.dumps(data, ensure_ascii=False, default=str).replace("</", "<\\/").replace("<!--", "<\\!--")
+    """JSON safe inside <script type="application/json">: every '<' is written as \\u003c.
+
+    No spec text can then close the element (</script>) or open a comment; JSON
+    parsers read \\u003c back as '<'.
+    """
+    return json.dumps(data, ensure_ascii=False, default=str).replace("<", "\\u003c")
 
 
 def page_language(project: Project) -> str:
