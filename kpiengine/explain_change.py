@@ -31,6 +31,7 @@ class SplitView:
 
     split: DimensionSplit
     through: str | None = None
+    unit: str | None = None  # unit of the segments' own values (the rate's KPI unit for ratio splits)
 
     def to_dict(self) -> dict:
         return dict(self.split.to_dict(), through=self.through)
@@ -116,12 +117,26 @@ def _tree_for(project, kpi: str) -> tuple[Node, dict[str, Any]]:
 
         return formula_tree(spec.formula, expand=expand, name=kpi), {}
     if spec.aggregate == "avg":
-        num, den = copy.copy(spec), copy.copy(spec)
-        num.name, num.aggregate = f"{kpi}__sum", "sum"
-        den.name, den.aggregate = f"{kpi}__count", "count"
-        tree = Node("product", name=kpi, terms=[(1, Node("leaf", name=num.name)), (-1, Node("leaf", name=den.name))])
-        return tree, {num.name: num, den.name: den}
+        return _avg_as_ratio(kpi, name=kpi), {}
     return Node("leaf", name=kpi), {}
+
+
+def _avg_as_ratio(kpi: str, name: str | None = None) -> Node:
+    return Node("product", name=name, terms=[(1, Node("leaf", name=f"{kpi}__sum")),
+                                             (-1, Node("leaf", name=f"{kpi}__count"))])
+
+
+def _avg_helpers(project, names: Sequence[str]) -> dict[str, Any]:
+    """sum and count KPIs behind every `avg` KPI in ``names``: an average is split as a ratio."""
+    out = {}
+    for n in names:
+        spec = project.kpis.get(n)
+        if spec is not None and not spec.is_formula and spec.aggregate == "avg":
+            num, den = copy.copy(spec), copy.copy(spec)
+            num.name, num.aggregate = f"{n}__sum", "sum"
+            den.name, den.aggregate = f"{n}__count", "count"
+            out[num.name], out[den.name] = num, den
+    return out
 
 
 def _additive(node: Node, project, helpers) -> bool:
@@ -147,6 +162,9 @@ def _ratio_parts(node: Node) -> tuple[Node, Node] | None:
 
 
 def _split(node: Node, dims: list[str], seg0: dict, seg1: dict, project, helpers) -> DimensionSplit | None:
+    spec = project.kpis.get(node.name) if node.kind == "leaf" else None
+    if spec is not None and not spec.is_formula and spec.aggregate == "avg":
+        node = _avg_as_ratio(node.name)
     if _additive(node, project, helpers):
         return split_additive(dims, {k: evaluate(node, v) for k, v in seg0.items()},
                               {k: evaluate(node, v) for k, v in seg1.items()})
@@ -193,6 +211,7 @@ def explain(engine, kpi: str, from_period, to_period, by: Sequence[str] = (), *,
     grain = grain or g0 or g1 or "week"
     p0, p1 = python_period_start(p0, grain), python_period_start(p1, grain)
     tree, helpers = _tree_for(project, name)
+    helpers.update(_avg_helpers(project, [name] + leaves(tree)))
     if helpers:
         widened = copy.copy(project)
         widened.kpis = {**project.kpis, **helpers}
@@ -200,7 +219,7 @@ def explain(engine, kpi: str, from_period, to_period, by: Sequence[str] = (), *,
 
         engine = Engine(widened, registry=engine.registry, timeout=getattr(engine, "timeout", None))
     spec = project.kpis[name]
-    fetch = _Fetcher(engine, list(dict.fromkeys([name] + leaves(tree))), grain)
+    fetch = _Fetcher(engine, list(dict.fromkeys([name] + leaves(tree) + list(helpers))), grain)
     total0, total1 = fetch.values([], p0).get((), {}), fetch.values([], p1).get((), {})
     ex = Explanation(name, spec.label, spec.unit, grain, p0, p1, total0.get(name), total1.get(name))
     if spec.is_formula:
@@ -231,8 +250,8 @@ def _views(fetch, tree, dims, p0, p1, ex: Explanation, project, helpers, min_sha
     top = make(tree)
     if top(dims[:1]) is not None:
         if len(dims) == 2:
-            return [SplitView(split_pairs(dims, top, max_segments=max_segments, min_share=min_share))]
-        return [SplitView(group_other(top(dims), min_share, max_segments))]
+            return [SplitView(split_pairs(dims, top, max_segments=max_segments, min_share=min_share), None, ex.unit)]
+        return [SplitView(group_other(top(dims), min_share, max_segments), None, ex.unit)]
     # Not splittable as a whole (e.g. a product): split each direct input, in units of the KPI's change.
     views: list[SplitView] = []
     if ex.driver is None or tree.kind not in ("sum", "product"):
@@ -248,7 +267,8 @@ def _views(fetch, tree, dims, p0, p1, ex: Explanation, project, helpers, min_sha
         scale = drv.contribution / drv.change
         split = split_pairs(dims, build, max_segments=max_segments, min_share=min_share) if len(dims) == 2 \
             else group_other(build(dims), min_share, max_segments)
-        views.append(SplitView(split.scaled(scale), through=drv.name))
+        through = project.kpis.get(drv.name)
+        views.append(SplitView(split.scaled(scale), through=drv.name, unit=through.unit if through else None))
     return views
 
 
@@ -344,7 +364,7 @@ def to_table(ex: Explanation) -> str:
         for seg in s.segments:
             label = f"{OTHER} ({seg.members} values)" if seg.status == "grouped" else seg.label
             share = seg.contribution / ex.change if ex.change else None
-            seg_unit = "percent" if s.kind == "ratio" else None
+            seg_unit = view.unit
             row = [label, _fmt(seg.before, seg_unit), _fmt(seg.after, seg_unit)]
             if s.kind == "ratio":
                 row += [_fmt(seg.share_before, "percent"), _fmt(seg.share_after, "percent"),

@@ -93,3 +93,31 @@ def test_cli_explain_and_funnel(demo_engine, monkeypatch):
         assert counts == sorted(counts, reverse=True) and counts[0] > 0
     out = runner.invoke(main, ["funnel", "nope", "--spec", specs])
     assert out.exit_code != 0 and "unknown funnel 'nope'" in out.output and "Traceback" not in out.output
+
+
+def test_average_kpi_is_split_as_sum_over_count(demo_engine):
+    engine, info = demo_engine
+    week, before = info.planted_week, info.planted_week - timedelta(days=7)
+    ex = explain(engine, "mindset", before, week, ["region"], grain="week")
+    con = duckdb.connect(info.path, read_only=True)
+    try:
+        scores = {w: con.execute("SELECT region, sum(score), count(score) FROM rep_mindset WHERE week_start = ? "
+                                 "GROUP BY region", [w]).fetchall() for w in (before, week)}
+    finally:
+        con.close()
+    avg = {w: float(sum(r[1] for r in rows)) / sum(r[2] for r in rows) for w, rows in scores.items()}
+    assert (ex.before, ex.after) == (pytest.approx(avg[before]), pytest.approx(avg[week]))
+    split = ex.views[0].split
+    assert split.kind == "ratio"
+    assert sum(s.contribution for s in split.segments) == pytest.approx(ex.change)
+    perf = explain(engine, "performance", before, week, ["region"], grain="week")
+    assert {v.through for v in perf.views} == {"mindset", "visits", "conversion"}
+
+
+def test_periods_without_data_give_an_undefined_change(demo_engine):
+    engine, info = demo_engine
+    ex = explain(engine, "conversion", "2020-01-06", "2020-01-13", ["region"], grain="week")
+    assert ex.change is None and ex.views == []
+    assert "change not defined" in top_drivers_text(ex)
+    table = explain_change(engine, "conversion", "2020-W02", "2020-W03", ["region"], "table")
+    assert "note:" in table and "not defined" in table
