@@ -12,7 +12,7 @@ that period (``prior``), so re-runs neither double-count nor re-announce.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -48,8 +48,12 @@ class AlertState:
     note: str = ""
     prior: dict | None = None  # the state before last_period was evaluated
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self, *, with_prior: bool = True) -> dict:
+        # a flat copy: dataclasses.asdict deep-copies recursively and dominated evaluation time
+        d = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        d["dimensions"] = dict(self.dimensions)
+        d["prior"] = dict(self.prior) if (with_prior and self.prior) else None
+        return d
 
     @classmethod
     def from_dict(cls, data: dict) -> "AlertState":
@@ -83,9 +87,7 @@ def advance(rule: Rule, prev: AlertState, outcome: Outcome) -> tuple[AlertState,
     else:
         base = prev
     new = _step(rule, base, outcome)
-    snapshot = base.to_dict()
-    snapshot["prior"] = None
-    new.prior = snapshot
+    new.prior = base.to_dict(with_prior=False)
     new.last_period = period
     return new, transition_between(prev, new)
 

@@ -23,6 +23,7 @@ See docs/alerting.md for every field. The loader calls :func:`validate_alerting`
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -487,8 +488,12 @@ def _check_against_project(ctx: _Ctx, rule: Rule, node: dict, project) -> None:
 def denominator_of(spec) -> str | None:
     """For a ratio KPI ``a / b`` the KPI named b (the sample size of a rate); else None."""
     formula = getattr(spec, "formula", None)
-    if not formula:
-        return None
+    return _denominator(formula) if formula else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _denominator(formula: str) -> str | None:
+    # cached: evaluation asks once per dimension value and period, parsing is the slow part
     try:
         try:
             from ..formula import parse_formula  # the integrator's parser, when present
