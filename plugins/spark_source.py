@@ -96,7 +96,8 @@ class SparkSource(Source):
             "hive": {"type": "boolean", "default": False, "description": "use the Hive metastore catalog"},
             "database": {"type": "string", "description": "catalog database for unqualified table names"},
             "timezone": {"type": "string", "default": "UTC",
-                         "description": "spark.sql.session.timeZone (set it to the project time zone)"},
+                         "description": "spark.sql.session.timeZone: the zone stored timestamps are in. Keep "
+                                        "UTC for UTC data; the project time zone is applied by the compiled SQL"},
             "tables": {
                 "type": "object",
                 "description": "views over files: name -> {path, format, options}",

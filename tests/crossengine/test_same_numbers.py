@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -69,12 +70,17 @@ REQUESTS = [
     ("week", ["region"], date(2026, 1, 5), date(2026, 2, 23)),
 ]
 REQUEST_IDS = [f"{g}-{'+'.join(b) or 'total'}" + ("-range" if s else "") for g, b, s, _ in REQUESTS]
+# Project time zones other than UTC (only engines with IANA zones: DuckDB, PostgreSQL, Spark): a
+# negative offset that moves midnight-UTC events to the previous day and crosses a DST change on
+# 2026-03-08, and a half-hour offset. A subset of the requests keeps Spark's share of the run short.
+ZONES = ["America/New_York", "Asia/Kolkata"]
+ZONE_REQUESTS = [0, 4, 6]
 
 
-def write_spec(folder, source: dict) -> str:
+def write_spec(folder, source: dict, timezone: str = "UTC") -> str:
     folder.mkdir(parents=True, exist_ok=True)
     spec = {
-        "project": {"name": "crossengine", "timezone": "UTC", "default_source": "wh"},
+        "project": {"name": "crossengine", "timezone": timezone, "default_source": "wh"},
         "sources": {"wh": source},
         "models": MODELS,
         "kpis": {name: {"label": name.replace("_", " "), **body} for name, body in KPIS.items()},
@@ -83,11 +89,12 @@ def write_spec(folder, source: dict) -> str:
     return str(folder)
 
 
-def compute_all(folder: str) -> dict[int, dict[tuple, float | None]]:
-    """Engine values for every request, keyed by (kpi, period_start, dimension values)."""
+def compute_all(folder: str, indexes=range(len(REQUESTS))) -> dict[int, dict[tuple, float | None]]:
+    """Engine values for the requests at ``indexes``, keyed by (kpi, period_start, dimension values)."""
     engine = Engine(load_project(folder))
     out = {}
-    for i, (grain, by, start, end) in enumerate(REQUESTS):
+    for i in indexes:
+        grain, by, start, end = REQUESTS[i]
         rs = engine.compute(kpis=list(KPIS), grain=grain, by=by, start=start, end=end)
         values = {}
         for row in rs.rows:
@@ -125,6 +132,13 @@ def _model_rows(dataset, model: str):
     return [(datetime.strptime(ld.created, "%d-%m-%Y"), ld) for ld in dataset.leads]
 
 
+def _local(moment: datetime, timezone: str) -> datetime:
+    """Stored times are UTC; periods and the date range are read on the project's wall clock."""
+    if timezone == "UTC":
+        return moment
+    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
+
+
 def _aggregate(spec: dict, rows: list) -> float | int | None:
     column, wanted = spec.get("column"), spec.get("filter")
     if wanted:  # the filters used above are all "<column> = '<text>'"
@@ -144,12 +158,13 @@ def _aggregate(spec: dict, rows: list) -> float | int | None:
     return float(min(values) if spec["aggregate"] == "min" else max(values))
 
 
-def python_values(dataset, grain, by, start, end) -> dict[tuple, float | None]:
+def python_values(dataset, grain, by, start, end, timezone: str = "UTC") -> dict[tuple, float | None]:
     groups: dict[str, dict[tuple, list]] = {}
     for model in MODELS:
         for moment, row in _model_rows(dataset, model):
             if moment is None:
                 continue  # rows without a time belong to no period
+            moment = _local(moment, timezone)
             if (start and moment < datetime.combine(start, datetime.min.time())) or \
                     (end and moment >= datetime.combine(end, datetime.min.time())):
                 continue
@@ -191,18 +206,19 @@ def assert_same(got: dict, expected: dict, what: str) -> None:
 
 # -- engines ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def duckdb_values(duckdb_warehouse, tmp_path_factory):
-    folder = write_spec(tmp_path_factory.mktemp("spec_duckdb"), {"type": "duckdb", "path": duckdb_warehouse["path"]})
-    return compute_all(folder)
+def duckdb_values(request, tmp_path_factory):
+    return engine_values("duckdb", request, tmp_path_factory)
 
 
-_cache: dict[str, dict] = {}
+_cache: dict[tuple[str, str], dict] = {}
 
 
-def engine_values(engine: str, request, tmp_path_factory) -> dict:
-    """Values of one engine for every request, computed once per test session."""
-    if engine not in _cache:
-        if engine == "sqlite":
+def engine_values(engine: str, request, tmp_path_factory, timezone: str = "UTC") -> dict:
+    """Values of one engine for every request (a subset in other zones), computed once per session."""
+    if (engine, timezone) not in _cache:
+        if engine == "duckdb":
+            source = {"type": "duckdb", "path": request.getfixturevalue("duckdb_warehouse")["path"]}
+        elif engine == "sqlite":
             source = {"type": "sqlite", "path": request.getfixturevalue("sqlite_warehouse")}
         elif engine == "postgres":
             source = {"type": "postgres", **request.getfixturevalue("postgres_warehouse")}
@@ -213,8 +229,9 @@ def engine_values(engine: str, request, tmp_path_factory) -> dict:
             parquet = request.getfixturevalue("duckdb_warehouse")["parquet"]
             source = {"type": "spark", "tables": {name: {"path": path, "format": "parquet"}
                                                   for name, path in parquet.items()}}
-        _cache[engine] = compute_all(write_spec(tmp_path_factory.mktemp(f"spec_{engine}"), source))
-    return _cache[engine]
+        folder = write_spec(tmp_path_factory.mktemp(f"spec_{engine}"), source, timezone)
+        _cache[engine, timezone] = compute_all(folder, range(len(REQUESTS)) if timezone == "UTC" else ZONE_REQUESTS)
+    return _cache[engine, timezone]
 
 
 def test_reference_data_hits_the_edge_cases(dataset):
@@ -250,3 +267,26 @@ def test_duckdb_matches_python(dataset, duckdb_values, index):
 def test_engine_matches_duckdb(engine, index, duckdb_values, request, tmp_path_factory):
     got = engine_values(engine, request, tmp_path_factory)[index]
     assert_same(got, duckdb_values[index], f"{engine} vs duckdb {REQUEST_IDS[index]}")
+
+
+@pytest.mark.parametrize("timezone", ZONES)
+@pytest.mark.parametrize("index", ZONE_REQUESTS, ids=[REQUEST_IDS[i] for i in ZONE_REQUESTS])
+def test_duckdb_matches_python_in_project_time_zone(dataset, timezone, index, request, tmp_path_factory):
+    grain, by, start, end = REQUESTS[index]
+    got = engine_values("duckdb", request, tmp_path_factory, timezone)[index]
+    expected = python_values(dataset, grain, by, start, end, timezone)
+    assert_same(got, expected, f"duckdb {timezone} {REQUEST_IDS[index]}")
+    # The zone really moves events: the UTC answer differs.
+    assert expected != python_values(dataset, grain, by, start, end)
+
+
+@pytest.mark.parametrize("engine", [
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("spark", marks=pytest.mark.spark),
+])
+@pytest.mark.parametrize("timezone", ZONES)
+@pytest.mark.parametrize("index", ZONE_REQUESTS, ids=[REQUEST_IDS[i] for i in ZONE_REQUESTS])
+def test_engine_matches_duckdb_in_project_time_zone(engine, timezone, index, request, tmp_path_factory):
+    got = engine_values(engine, request, tmp_path_factory, timezone)[index]
+    want = engine_values("duckdb", request, tmp_path_factory, timezone)[index]
+    assert_same(got, want, f"{engine} vs duckdb {timezone} {REQUEST_IDS[index]}")
