@@ -266,3 +266,35 @@ def test_explain_attaches_drivers_and_a_failing_explainer_never_blocks_the_alert
     res = run_check(project2, period=week(2), fetch=fetch, clock=clock, sleep=clock.sleep, explainer=broken)
     assert len(res.notifications) == 1 and res.delivery.delivered
     assert any("could not explain the change: warehouse went away" in w for w in res.warnings)
+
+
+def test_skipped_checks_are_caught_up_in_order(tmp_path, fetch_rows):
+    clock = FakeClock()
+    rules = "rules:\n  low:\n    kpi: visits\n    for: 2\n    warning: {below: 50}\n"
+    project = make_project(tmp_path, spec(tmp_path, rules))
+    fetch = fetch_rows(series("visits", [80, 80, 40, 40, 80, 80]))
+    run_check(project, period=week(1), fetch=fetch, clock=clock, sleep=clock.sleep)
+    # weeks 2..4 were never checked: they are replayed, so the firing in week 3 and the
+    # resolve in week 4 are both recorded, in order
+    res = run_check(project, period=week(4), fetch=fetch, clock=clock, sleep=clock.sleep)
+    assert res.alerts[0].state.state == "resolved"
+    con = connect(history_file(project))
+    events = [(r[0], r[1]) for r in con.execute("SELECT period, transition FROM alert_events ORDER BY id")]
+    con.close()
+    assert events == [(str(week(2)), "pending"), (str(week(3)), "firing"), (str(week(4)), "resolved")]
+    # nothing was ever notified as firing on the route, so no "resolved" message either
+    assert lines(tmp_path / "all.jsonl") == []
+
+
+def test_removed_rules_are_forgotten(tmp_path, fetch_rows):
+    clock = FakeClock()
+    rules = "rules:\n  low:\n    kpi: visits\n    warning: {below: 50}\n"
+    project = make_project(tmp_path, spec(tmp_path, rules))
+    fetch = fetch_rows(series("visits", [40]))
+    run_check(project, period=week(0), fetch=fetch, clock=clock, sleep=clock.sleep)
+    project.rules = {}
+    res = run_check(project, period=week(0), fetch=fetch, clock=clock, sleep=clock.sleep)
+    assert res.alerts == [] and res.exit_code() == 0
+    con = connect(history_file(project))
+    assert con.execute("SELECT count(*) FROM alert_state").fetchone()[0] == 0
+    con.close()
