@@ -3,15 +3,18 @@
 Module map (one job each):
 
 * ``rules.py``      parse and validate the ``rules:`` section (located errors)
+* ``schema.py``     JSON Schema fragments of ``rules``, ``sinks`` and ``routes`` (``kpi schema``)
 * ``routing.py``    the ``routes:`` tree and the sink settings of ``sinks:``
 * ``periods.py``    period arithmetic for baselines (previous, last week, last year)
 * ``evaluate.py``   pure rule evaluation: values in, one outcome per dimension value out
 * ``machine.py``    the pure state machine (inactive / pending / firing / resolved)
 * ``templates.py``  message templates that can never swallow an alert
+* ``notify.py``     alert states -> grouped notifications, and when to (re)send
 * ``state.py``      the state machine persisted in the SQLite history file
 * ``silences.py``   silences and inhibition
 * ``outbox.py``     persistent outbox: retries, backoff, leases, fallback sink
 * ``check.py``      ``kpi check``: compute, evaluate, transition, route, enqueue, deliver
+* ``simulate.py``   replay rules over periods in memory (shared by test and backtest)
 * ``unittest.py``   ``kpi test``: promtool-style rule tests in ``*.test.yml``
 * ``backtest.py``   ``kpi backtest``: replay a rule over past periods
 """
