@@ -121,3 +121,29 @@ def test_periods_without_data_give_an_undefined_change(demo_engine):
     assert "change not defined" in top_drivers_text(ex)
     table = explain_change(engine, "conversion", "2020-W02", "2020-W03", ["region"], "table")
     assert "note:" in table and "not defined" in table
+
+
+def test_demo_funnel_kpis_match_the_funnel(demo_engine):
+    import copy
+
+    from kpiengine.engine import Engine
+    from kpiengine.funnels import attach_funnels, run_funnel
+    from kpiengine.validate import validate_project
+
+    engine, info = demo_engine
+    project = copy.deepcopy(engine.project)
+    attach_funnels(project)
+    assert validate_project(project) == []
+    start, end = info.planted_week - timedelta(days=21), info.planted_week + timedelta(days=7)
+    rs = Engine(project).compute(["sales_funnel_visit", "sales_funnel_proposal_rate", "sales_funnel_won_from_top"],
+                                 grain="week", by=["region"], start=start, end=end)
+    funnel = run_funnel(engine, "sales_funnel", grain="week", by=["region"], start=start, end=end)
+    assert len(funnel.rows) == 4 * 5
+    for row in funnel.rows:
+        region = row.dimensions["region"]
+        visit, proposal, won = row.steps[1], row.steps[2], row.steps[3]
+        assert rs.value("sales_funnel_visit", row.period_start, region=region) == visit.entities
+        assert rs.value("sales_funnel_proposal_rate", row.period_start, region=region) == \
+            pytest.approx(proposal.conversion_from_previous)
+        assert rs.value("sales_funnel_won_from_top", row.period_start, region=region) == \
+            pytest.approx(won.conversion_from_top)

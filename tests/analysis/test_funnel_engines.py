@@ -205,3 +205,21 @@ def test_synthetic_funnels_same_on_spark(synth_duckdb, spark, tmp_path):
     tables = {"events": {"path": str(csv_path), "format": "csv", "options": {"header": True}}}
     project = synth_spec(tmp_path, {"type": "spark", "master": "local[2]", "tables": tables}, text_time=True)
     assert_same(project, reference, grains=("week",))  # one grain: Spark's per-query overhead is seconds
+
+
+@pytest.mark.parametrize("fixture", [
+    "olist_sqlite_project",
+    pytest.param("pg_olist", marks=pytest.mark.postgres),
+    pytest.param("mysql_olist", marks=pytest.mark.mysql),
+])
+def test_funnel_kpis_on_other_engines(fixture, request, olist_expected):
+    import copy
+
+    from kpiengine.funnels import attach_funnels
+
+    project = copy.deepcopy(request.getfixturevalue(fixture))
+    attach_funnels(project)
+    rs = Engine(project).compute(["won_30d_lead", "won_30d_won_rate"], grain="month", by=["origin"])
+    for (month, origin), (n_leads, n_won, _) in olist_expected(30).items():
+        assert rs.value("won_30d_lead", month, origin=origin) == n_leads
+        assert rs.value("won_30d_won_rate", month, origin=origin) == pytest.approx(n_won / n_leads)
