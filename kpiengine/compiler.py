@@ -127,10 +127,11 @@ def _timestamp_literal(d: date, dialect: str) -> exp.Expression:
     return exp.cast(text, "timestamp")
 
 
-def _conditional(value: exp.Expression, condition: exp.Expression | None) -> exp.Expression:
+def _conditional(value: exp.Expression, condition: exp.Expression | None, *, copy: bool = False
+                 ) -> exp.Expression:
     if condition is None:
         return value
-    return exp.Case(ifs=[exp.If(this=condition.copy(), true=value)])
+    return exp.Case(ifs=[exp.If(this=condition.copy() if copy else condition, true=value)])
 
 
 def aggregate_columns(kpi: KpiSpec, dialect: str, prefix: str) -> tuple[list[exp.Expression], AggregateColumn]:
@@ -148,7 +149,7 @@ def aggregate_columns(kpi: KpiSpec, dialect: str, prefix: str) -> tuple[list[exp
         exprs = [exp.Sum(this=_conditional(col, cond))]
     elif agg == "avg":
         # Averages are SUM / COUNT divided in Python: MySQL rounds AVG of integers to 4 decimals.
-        exprs = [exp.Sum(this=_conditional(col, cond)), exp.Count(this=_conditional(col.copy(), cond))]
+        exprs = [exp.Sum(this=_conditional(col, cond)), exp.Count(this=_conditional(col.copy(), cond, copy=True))]
     elif agg == "min":
         exprs = [exp.Min(this=_conditional(col, cond))]
     elif agg == "max":
@@ -158,7 +159,8 @@ def aggregate_columns(kpi: KpiSpec, dialect: str, prefix: str) -> tuple[list[exp
     else:
         raise CompileError(f"KPI '{kpi.name}': unknown aggregate '{agg}'")
     aliases = [f"{prefix}_{i}" if len(exprs) > 1 else prefix for i in range(len(exprs))]
-    return ([exp.alias_(e, a) for e, a in zip(exprs, aliases)],
+    # Freshly built trees: aliasing them needs no defensive copy (copies dominate compile time).
+    return ([exp.alias_(e, a, copy=False) for e, a in zip(exprs, aliases)],
             AggregateColumn(kpi=kpi.name, aggregate=agg, aliases=aliases))
 
 

@@ -9,6 +9,7 @@ and a zero denominator gives None, never an error or infinity.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -25,7 +26,16 @@ class FormulaError(ValueError):
 
 
 def parse_formula(text: str) -> exp.Expression:
-    """Parse and restrict a formula; raises FormulaError with a hint."""
+    """Parse and restrict a formula; raises FormulaError with a hint.
+
+    The result is cached and shared: treat it as read-only (every function in
+    this module only reads it).
+    """
+    return _parse_formula_cached(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_formula_cached(text: str) -> exp.Expression:
     if not isinstance(text, str) or not text.strip():
         raise FormulaError("formula is empty", "write e.g. `deals_won / visits`")
     if ";" in text:

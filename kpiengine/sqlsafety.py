@@ -7,6 +7,8 @@ filter can never end its clause, add a statement, or change data.
 """
 from __future__ import annotations
 
+import functools
+
 import sqlglot
 from sqlglot import exp
 
@@ -106,5 +108,15 @@ def check_select(text: str, dialect: str = "duckdb") -> list[str]:
 
 
 def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expression:
-    """Parse an expression already checked by :func:`check_expression`."""
+    """Parse an expression already checked by :func:`check_expression`.
+
+    Returns a fresh tree the caller may insert into a query: parsing is cached
+    (a spec's filters are compiled again for every grain and breakdown), and a
+    copy of a parsed tree is much cheaper than parsing it again.
+    """
+    return _parse_cached(text, dialect).copy()
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str, dialect: str) -> exp.Expression:
     return sqlglot.parse_one(text, read=dialect)
