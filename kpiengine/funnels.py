@@ -41,8 +41,8 @@ _STEP_KEYS = {"name", "label", "model", "filter", "entity", "within", "product",
 _FUNNEL_KEYS = {"label", "description", "entity", "steps", "window", "ordered", "breakdown", "view", "owner",
                 "process", "kpis"}
 
-_duration_schema = {"oneOf": [{"type": "number", "minimum": 0, "description": "days"},
-                              {"type": "string", "pattern": _DURATION.pattern}]}
+# Durations are checked by parse_duration (precise message); the schema only says what is accepted.
+_duration_schema = {"type": ["number", "string"], "examples": ["30d", "12h", "2w", 30]}
 FUNNELS_SCHEMA_DEFS: dict[str, Any] = {
     "funnels": {
         "type": "object",
@@ -145,8 +145,13 @@ def _loc(node: Any, key: Any = None) -> Location | None:
     return getattr(node, "loc", None)
 
 
-def parse_funnels(project: Project) -> tuple[dict[str, FunnelSpec], list[SpecIssue]]:
-    """Parse and check every funnel; return the valid ones and every problem found."""
+def parse_funnels(project: Project, *, schema_checked: bool = False
+                  ) -> tuple[dict[str, FunnelSpec], list[SpecIssue]]:
+    """Parse and check every funnel; return the valid ones and every problem found.
+
+    ``schema_checked``: the section already passed FUNNELS_SCHEMA_DEFS (the loader
+    does that), so unknown keys and values outside the enums are not reported twice.
+    """
     from .sqlsafety import check_expression
 
     out: dict[str, FunnelSpec] = {}
@@ -165,7 +170,7 @@ def parse_funnels(project: Project) -> tuple[dict[str, FunnelSpec], list[SpecIss
             issue("must be a mapping with `steps:`", where, "see docs/funnels.md")
             continue
         for key in body:
-            if key not in _FUNNEL_KEYS:
+            if key not in _FUNNEL_KEYS and not schema_checked:
                 issue(f"unknown key '{key}'", _loc(body, key), f"allowed: {', '.join(sorted(_FUNNEL_KEYS))}")
         window = None
         if body.get("window") is not None:
@@ -178,7 +183,7 @@ def parse_funnels(project: Project) -> tuple[dict[str, FunnelSpec], list[SpecIss
             issue("ordered must be true or false", _loc(body, "ordered"))
             ordered = True
         view = body.get("view", "cohort")
-        if view not in VIEWS:
+        if view not in VIEWS and not schema_checked:
             issue(f"view '{view}' is not one of {', '.join(VIEWS)}", _loc(body, "view"),
                   "cohort counts by the entry date (default); event counts each step when it happened")
         steps_node = body.get("steps")
@@ -195,7 +200,7 @@ def parse_funnels(project: Project) -> tuple[dict[str, FunnelSpec], list[SpecIss
                 issue(f"step {i + 1} must be a mapping", sloc)
                 continue
             for key in st:
-                if key not in _STEP_KEYS:
+                if key not in _STEP_KEYS and not schema_checked:
                     issue(f"step {i + 1}: unknown key '{key}'", _loc(st, key),
                           f"allowed: {', '.join(sorted(_STEP_KEYS))}")
             sname = str(st.get("name") or "")
@@ -243,7 +248,7 @@ def parse_funnels(project: Project) -> tuple[dict[str, FunnelSpec], list[SpecIss
                         issue(f"step '{sname}': within: {exc}", _loc(st, "within"),
                               "write e.g. `14d`, `12h` or a number of days")
             product = st.get("product")
-            if product is not None and product not in PRODUCTS:
+            if product is not None and product not in PRODUCTS and not schema_checked:
                 issue(f"step '{sname}': product '{product}' is not one of {', '.join(PRODUCTS)}",
                       _loc(st, "product"), "the product matrix: free, traffic, hit, profit, brand")
             steps.append(FunnelStep(sname, model.name, str(entity or ""), str(st.get("label") or sname),
@@ -282,8 +287,8 @@ def parse_funnels(project: Project) -> tuple[dict[str, FunnelSpec], list[SpecIss
 
 
 def validate_funnels(project: Project) -> list[SpecIssue]:
-    """Called by the loader's validation: every problem in the `funnels:` section."""
-    return parse_funnels(project)[1]
+    """Called by the loader's validation (after the JSON Schema): every other problem in `funnels:`."""
+    return parse_funnels(project, schema_checked=True)[1]
 
 
 def get_funnel(project: Project, name: str) -> FunnelSpec:

@@ -195,14 +195,14 @@ def test_bad_funnels_are_located_errors(tmp_path):
     (tmp_path / "bad.yml").write_text(BAD)
     with pytest.raises(SpecError) as info:
         load_project(tmp_path)
-    found = [i for i in info.value.issues if i.code == "funnel"]
+    found = info.value.issues  # funnel checks and the JSON Schema (unknown keys, enums)
     text = "\n".join(str(i) for i in found)
     def line_of(fragment):
         return next(i.location.line for i in found if fragment in i.message)
     assert line_of("breakdown 'channel'") == 9 and "available: region" in text
     assert line_of("first step cannot have `within:`") == 11
     assert line_of("unknown model 'evnts'") == 12 and "did you mean 'events'" in text
-    assert line_of("product 'gold'") == 13
+    assert line_of("product 'gold'") == 13 and "free, traffic, hit, profit, brand" in text
     assert line_of("has no `entity:`") == 13
     assert line_of("step 'd'") == 14
     assert "funnel 'g': needs `steps:` with two or more steps" in text
@@ -217,3 +217,25 @@ def test_unknown_funnel_and_bad_breakdown_are_clear(tmp_path):
     assert "did you mean 'f'" in str(info.value)
     with pytest.raises(SpecError, match="cannot break down by 'kind'"):
         run_funnel(engine, "f", by=["kind"])
+
+
+def test_durations_and_checks_without_the_schema():
+    from kpiengine.funnels import parse_duration, parse_funnels
+    from kpiengine.spec import ModelSpec, Project
+
+    assert parse_duration("30d") == parse_duration("30 days") == parse_duration(30) == 30 * 86400
+    assert parse_duration("12h") == 12 * 3600 and parse_duration("2w") == 14 * 86400
+    assert parse_duration("90m") == 90 * 60 and parse_duration("45 seconds") == 45
+    for bad in ("soon", "-3d", True):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+    project = Project(name="p", folder=".", default_source="wh")
+    project.models["events"] = ModelSpec("events", "wh", table="events", time="ts", entity="uid")
+    project.funnels = {"f": {"colour": 1, "window": "soon", "view": "weekly",
+                             "steps": [{"name": "a", "model": "events"},
+                                       {"name": "b", "model": "events", "product": "gold"}]}}
+    funnels, issues = parse_funnels(project)
+    text = "\n".join(str(i) for i in issues)
+    assert not funnels
+    assert "unknown key 'colour'" in text and "window: 'soon' is not a duration" in text
+    assert "view 'weekly'" in text and "product 'gold'" in text
