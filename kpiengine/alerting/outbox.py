@@ -117,7 +117,11 @@ class Outbox:
         return self.con.execute("SELECT count(*) FROM alert_outbox WHERE status = 'pending'").fetchone()[0]
 
     def next_due(self) -> float | None:
-        row = self.con.execute("SELECT min(next_attempt_at) FROM alert_outbox WHERE status = 'pending'").fetchone()
+        """When a pending row may next be tried: a row leased by another live process waits for its lease,
+        so a second deliverer leaves instead of polling while the first one is sending."""
+        row = self.con.execute(
+            "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM alert_outbox "
+            "WHERE status = 'pending'").fetchone()
         return row[0]
 
     def deliver(self, budget: float = 30.0) -> DeliveryReport:
