@@ -9,7 +9,6 @@ import json
 import os
 import sys
 import time
-from datetime import date
 
 import click
 

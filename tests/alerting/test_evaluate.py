@@ -8,7 +8,7 @@ import pytest
 
 from kpiengine.alerting.evaluate import ValueTable, dims_key, evaluate, two_proportion_p
 
-from alerting_helpers import make_project, rules_of, series, week
+from alerting_helpers import rules_of, series, week
 
 EAST = dims_key({"region": "east"})
 

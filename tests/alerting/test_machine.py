@@ -1,7 +1,6 @@
 """The state machine: every transition, hold, hysteresis, policies, re-runs and restarts."""
 from __future__ import annotations
 
-from datetime import date
 
 import pytest
 
