@@ -476,13 +476,19 @@ def _check_against_project(ctx: _Ctx, rule: Rule, node: dict, project) -> None:
             ctx.err(f"{where}: `min_sample`/`significance` need the sample size: KPI '{rule.kpi}' is not a "
                     f"ratio a / b", loc_in(node, "min_sample" if "min_sample" in node else "significance"),
                     hint="add `sample: <KPI counting the denominator>` to the rule")
-    if spec is not None and rule.by and getattr(spec, "dimensions", None):
-        missing = [d for d in rule.by if d not in spec.dimensions]
-        if missing and not getattr(spec, "is_formula", False) and getattr(spec, "model", None):
-            model = getattr(project, "models", {}).get(spec.model)
-            if model is not None and any(d not in model.dimensions for d in missing):
-                ctx.err(f"{where}: KPI '{rule.kpi}' has no dimension {', '.join(missing)}",
-                        loc_in(node, "by"), hint=f"its dimensions: {', '.join(model.dimensions)}")
+    if rule.by and getattr(project, "models", None):
+        try:
+            from ..validate import check_breakdown
+        except ImportError:
+            return
+        names = [rule.kpi] + ([rule.sample or denominator_of(spec)] if rule.min_sample is not None
+                              or rule.significance is not None else [])
+        for name in (n for n in names if n in kpis):
+            issues = check_breakdown(project, [name], rule.by)
+            for issue in issues:
+                ctx.err(f"{where}: {issue.message}", loc_in(node, "by"), hint=issue.hint)
+            if issues:
+                break  # the sample KPI would repeat the same complaint
 
 
 def denominator_of(spec) -> str | None:
