@@ -143,3 +143,12 @@ def test_backtest_command(mini):
     assert r.exit_code != 0 and "unknown rule(s): nope" in r.output
     r = kpi("backtest", "conversion_drop", "-s", spec, "--from", "2026-02-16", "--to", MONDAY)
     assert r.exit_code != 0 and "range is empty" in r.output
+
+
+def test_validate_catches_a_breakdown_the_kpi_cannot_do(mini):
+    spec, _server = mini
+    (spec / "alerts.yml").write_text((spec / "alerts.yml").read_text().replace("by: [region]", "by: [regoin]"))
+    r = kpi("validate", "-s", spec)
+    assert r.exit_code != 0
+    assert "rule 'conversion_drop': KPI 'conversion' cannot be broken down by 'regoin'" in r.output
+    assert "did you mean 'region'?" in r.output and "alerts.yml:" in r.output
