@@ -309,7 +309,9 @@
   function nodeCard(p, id) {
     var n = p.nodes[id];
     var card = h('div', { class: 'node status-' + n.status + (state.node === id ? ' selected' : ''), 'data-node': id,
-      onclick: function (ev) { ev.stopPropagation(); selectNode(id); } }, [
+      tabindex: 0, role: 'button', 'aria-label': n.label,
+      onclick: function (ev) { ev.stopPropagation(); selectNode(id); },
+      onkeydown: function (ev) { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); ev.stopPropagation(); selectNode(id); } } }, [
       h('div', { class: 'node-head' }, [h('span', { class: 'dot ' + n.status }), n.label,
         h('span', { class: 'level', text: 'L' + n.level }),
         n.attention ? h('span', { class: 'attn', text: n.attention + ' need attention' }) : null]),
