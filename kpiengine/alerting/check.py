@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import KpiEngineError
 from . import periods as P
-from .evaluate import ValueTable, error_outcomes, evaluate, sample_kpi
+from .evaluate import ValueTable, dims_key, error_outcomes, evaluate, sample_kpi
 from .machine import AlertState, advance
 from .notify import AlertView, Group, build_notification, group_key, needs_notification
 from .outbox import DeliveryReport, Outbox, enqueue
@@ -61,21 +61,31 @@ class CheckResult:
 
 
 def engine_fetch(project, *, record: bool = True, warnings: list[str] | None = None) -> Fetch:
-    """Values from the warehouse through the engine; each result is also stored in history."""
+    """Values from the warehouse through the engine, stored in history, completed from history.
+
+    Periods the warehouse no longer returns (purged partitions, a table that keeps
+    only recent weeks) are taken from the local history store, so change and
+    anomaly baselines survive without any cloud service.
+    """
     from ..engine import Engine
 
     engine = Engine(project)
 
     def fetch(grain, by, kpis, start, end):
         rs = engine.compute(kpis=kpis, grain=grain, by=by, start=start, end=end)
-        if record:
-            try:
-                from ..history import HistoryStore
-                HistoryStore.for_project(project).record_run(project, rs)
-            except Exception as exc:  # the check itself must not fail because history is read-only
-                if warnings is not None:
-                    warnings.append(f"could not record the run in history: {exc}")
-        return rs.rows
+        rows = list(rs.rows)
+        try:
+            from ..history import HistoryStore
+            store = HistoryStore.for_project(project)
+            if record:
+                store.record_run(project, rs)
+            fresh = {(r.kpi, r.period_start, dims_key(r.dimensions)) for r in rows}
+            rows += [r for r in store.values(kpis=kpis, grain=grain, by=by, start=start, end=end)
+                     if (r.kpi, r.period_start, dims_key(r.dimensions)) not in fresh]
+        except Exception as exc:  # history is a help here, not a requirement
+            if warnings is not None:
+                warnings.append(f"history store unavailable ({exc}); using warehouse values only")
+        return rows
 
     return fetch
 

@@ -152,3 +152,23 @@ def test_validate_catches_a_breakdown_the_kpi_cannot_do(mini):
     assert r.exit_code != 0
     assert "rule 'conversion_drop': KPI 'conversion' cannot be broken down by 'regoin'" in r.output
     assert "did you mean 'region'?" in r.output and "alerts.yml:" in r.output
+
+
+def test_baselines_come_from_history_when_the_warehouse_forgot_them(mini, tmp_path):
+    import duckdb
+
+    from kpiengine.alerting.check import run_check
+    from kpiengine.loader import load_project
+
+    spec, server = mini
+    before = kpi("check", "-s", spec, "--period", "2026-02-02")  # week 4: quiet, values go to history
+    assert before.exit_code == 0, before.output
+    con = duckdb.connect(str(tmp_path / "mini.duckdb"))
+    con.execute(f"DELETE FROM activities WHERE happened_at < DATE '{DROP_WEEK}'")  # keep only the last week
+    con.execute(f"DELETE FROM deals WHERE closed_at < DATE '{DROP_WEEK}'")
+    con.close()
+    result = run_check(load_project(spec), period=DROP_WEEK)
+    east = next(a for a in result.alerts if a.state.dimensions == {"region": "east"})
+    assert east.state.state == "firing"
+    assert east.state.baseline == pytest.approx(40 / 200)  # week 4's conversion, read back from history
+    assert len(server.requests) == 1
