@@ -74,7 +74,7 @@ def check(spec, rules, period, dry_run, warn_ok, no_send, delivery_timeout, fmt)
             raise
         _fail(f"internal error: {exc!r} (set KPIENGINE_DEBUG=1 for a traceback; please report it)")
     if fmt == "json":
-        click.echo(json.dumps(_check_json(result), indent=2, ensure_ascii=False, default=str))
+        click.echo(json.dumps(_check_json(result, warn_ok), indent=2, ensure_ascii=False, default=str))
     else:
         _print_check(result)
     for w in result.warnings:
@@ -108,9 +108,9 @@ def _print_check(result) -> None:
         click.echo(f"\ndelivered {len(d.delivered)}, failed {len(d.failed)}, pending {len(d.pending)}")
 
 
-def _check_json(result) -> dict:
+def _check_json(result, warn_ok: bool = False) -> dict:
     return {
-        "dry_run": result.dry_run, "exit_code": result.exit_code(),
+        "dry_run": result.dry_run, "exit_code": result.exit_code(warn_ok),
         "periods": {k: str(v) if v else None for k, v in result.periods.items()},
         "alerts": [{"rule": a.rule.name, "kpi": a.rule.kpi, **{k: v for k, v in a.state.to_dict().items()
                                                                  if k != "prior"},
