@@ -55,7 +55,11 @@ def _alert_row(view) -> list[str]:
               help="seconds to keep retrying deliveries in this run; the rest waits for the next run")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def check(spec, rules, period, dry_run, warn_ok, no_send, delivery_timeout, fmt):
-    """Evaluate the alert rules, update alert states and send notifications."""
+    """Evaluate the alert rules, update alert states and send notifications.
+
+    Exit code: 0 nothing firing, 1 a warning fires (0 with --warn-ok), 2 a critical
+    fires, 3 error (invalid spec, failed query). See docs/alerting.md.
+    """
     from .alerting.check import run_check
 
     try:
