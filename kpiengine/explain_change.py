@@ -229,8 +229,17 @@ def explain(engine, kpi: str, from_period, to_period, by: Sequence[str] = (), *,
     if ex.change is None:
         ex.notes.append(f"{name} has no value in {p0 if ex.before is None else p1}: the change is not defined")
         return ex
+    known = {d for m in project.models.values() for d in m.dimensions}
     for item in by:
         dims = [d.strip() for d in item.replace(" x ", "*").split("*") if d.strip()]
+        unknown = [d for d in dims if d not in known]
+        if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+            raise SpecError([SpecIssue(f"unknown dimension '{unknown[0]}'", code="dimension",
+                                       hint=f"did you mean '{close[0]}'?" if close else
+                                       f"dimensions: {', '.join(sorted(known)) or 'none'}")])
         try:
             ex.views += _views(fetch, tree, dims, p0, p1, ex, project, helpers, min_share, max_segments)
         except SpecError as exc:

@@ -147,3 +147,14 @@ def test_demo_funnel_kpis_match_the_funnel(demo_engine):
             pytest.approx(proposal.conversion_from_previous)
         assert rs.value("sales_funnel_won_from_top", row.period_start, region=region) == \
             pytest.approx(won.conversion_from_top)
+
+
+def test_bad_dimension_is_a_clear_error(demo_engine):
+    from kpiengine.errors import SpecError
+
+    engine, info = demo_engine
+    with pytest.raises(SpecError, match="unknown dimension 'regoin'") as err:
+        explain(engine, "conversion", "2026-10-19", "2026-10-26", ["regoin"])
+    assert "did you mean 'region'" in str(err.value)
+    ex = explain(engine, "conversion", "2026-10-19", "2026-10-26", ["team"])  # a dimension of another model
+    assert ex.views == [] and any("cannot split by team" in n for n in ex.notes)
