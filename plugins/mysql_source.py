@@ -53,6 +53,7 @@ class MySQLSource(Source):
         super().__init__(name, options)
         self._con = None
         self.is_mariadb = False
+        self._timeout: float | None = None  # the session's statement timeout in seconds (0 = none), None if unknown
 
     def _where(self) -> str:
         o = self.options
@@ -72,6 +73,7 @@ class MySQLSource(Source):
             params["unix_socket"] = o["unix_socket"]
         if o.get("ssl") or o.get("ssl_ca"):
             params.update(ssl_verify_cert=True, ssl_verify_identity=True, ssl_ca=o.get("ssl_ca"))
+        self._timeout = None  # whatever the server default is: set it before the first query
         try:
             self._con = pymysql.connect(**params)
             self.is_mariadb = "mariadb" in self._con.get_server_info().lower()
@@ -106,24 +108,25 @@ class MySQLSource(Source):
     def _timeout_sql(self, timeout: float) -> str:
         if self.is_mariadb:
             return f"SET SESSION max_statement_time = {timeout:.3f}"
-        return f"SET SESSION MAX_EXECUTION_TIME = {max(1, int(timeout * 1000))}"
+        return f"SET SESSION MAX_EXECUTION_TIME = {max(1, int(timeout * 1000)) if timeout else 0}"
 
     def execute(self, sql: str, *, timeout: float | None = None) -> QueryResult:
         import pymysql
 
         if self._con is None:
             self.connect()
+        wanted = max(0.001, round(timeout, 3)) if timeout else 0
         try:
             with self._con.cursor() as cur:
-                if timeout:
-                    cur.execute(self._timeout_sql(timeout))
-                try:
-                    cur.execute(sql)
-                    columns = [d[0] for d in cur.description or ()]
-                    rows = cur.fetchall()
-                finally:
-                    if timeout and self._con.open:
-                        cur.execute(self._timeout_sql(0))
+                if wanted != self._timeout:
+                    # A session setting, changed only when the timeout changes: no extra round trips
+                    # per query, and a query without a timeout gets none left over from the last one.
+                    self._timeout = None  # unknown until the SET succeeds
+                    cur.execute(self._timeout_sql(wanted))
+                    self._timeout = wanted
+                cur.execute(sql)
+                columns = [d[0] for d in cur.description or ()]
+                rows = cur.fetchall()
         except pymysql.MySQLError as exc:
             raise self._query_error(exc, timeout) from None
         return QueryResult(columns, rows)

@@ -36,6 +36,7 @@ class PostgresSource(Source):
     def __init__(self, name, options):
         super().__init__(name, options)
         self._con = None
+        self._timeout_ms: int | None = 0  # the session's statement_timeout (0 = none), None if unknown
 
     def _where(self) -> str:
         o = self.options
@@ -55,6 +56,7 @@ class PostgresSource(Source):
         params.update(connect_timeout=max(1, round(float(o.get("connect_timeout", 10)))),
                       application_name=o.get("application_name", "kpiengine"),
                       options=server_options)
+        self._timeout_ms = None  # whatever the server or role default is: set it before the first query
         try:
             self._con = psycopg.connect(o.get("dsn", ""), autocommit=True, **params)
         except psycopg.Error as exc:
@@ -86,11 +88,15 @@ class PostgresSource(Source):
 
         if self._con is None:
             self.connect()
+        wanted_ms = max(1, int(timeout * 1000)) if timeout else 0
         try:
-            with self._con.transaction(), self._con.cursor() as cur:
-                if timeout:
-                    # SET LOCAL ends with this transaction: the timeout never leaks to the next query.
-                    cur.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
+            with self._con.cursor() as cur:
+                if wanted_ms != self._timeout_ms:
+                    # A session setting, changed only when the timeout changes: no extra round trip
+                    # per query, and a query without a timeout gets none left over from the last one.
+                    self._timeout_ms = None  # unknown until the SET succeeds
+                    cur.execute(f"SET statement_timeout = {wanted_ms}")
+                    self._timeout_ms = wanted_ms
                 cur.execute(sql)
                 columns = [d.name for d in cur.description or ()]
                 rows = cur.fetchall()
