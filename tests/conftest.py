@@ -15,8 +15,9 @@ import shutil
 
 import pytest
 
-PG_HOST, PG_PORT, PG_DB, PG_USER = "127.0.0.1", 5432, "test", "postgres"
-MY_HOST, MY_PORT, MY_DB, MY_USER = "127.0.0.1", 3306, "test", "root"
+# The ports can be moved (a second server, a CI service on another port) without editing tests.
+PG_HOST, PG_PORT, PG_DB, PG_USER = "127.0.0.1", int(os.environ.get("KPIENGINE_TEST_PG_PORT", 5432)), "test", "postgres"
+MY_HOST, MY_PORT, MY_DB, MY_USER = "127.0.0.1", int(os.environ.get("KPIENGINE_TEST_MYSQL_PORT", 3306)), "test", "root"
 NAMESPACE = f"kpitest_{os.getpid()}"
 
 
