@@ -192,21 +192,21 @@ def python_period_start(d: date, grain: str) -> date:
     raise PeriodError(f"unknown period '{grain}'")
 
 
-def next_period(d: date, grain: str) -> date:
+def shift_period(d: date, grain: str, n: int) -> date:
+    """The period ``n`` grains after the period starting at ``d`` (negative ``n``: before)."""
     if grain == "day":
-        return d + timedelta(days=1)
+        return d + timedelta(days=n)
     if grain == "week":
-        return d + timedelta(days=7)
-    months = {"month": 1, "quarter": 3, "year": 12}[grain]
-    m = d.month - 1 + months
+        return d + timedelta(days=7 * n)
+    if grain not in ("month", "quarter", "year"):
+        raise PeriodError(f"unknown period '{grain}'")
+    m = d.month - 1 + {"month": 1, "quarter": 3, "year": 12}[grain] * n
     return date(d.year + m // 12, m % 12 + 1, 1)
+
+
+def next_period(d: date, grain: str) -> date:
+    return shift_period(d, grain, 1)
 
 
 def previous_period(d: date, grain: str) -> date:
-    if grain == "day":
-        return d - timedelta(days=1)
-    if grain == "week":
-        return d - timedelta(days=7)
-    months = {"month": 1, "quarter": 3, "year": 12}[grain]
-    m = d.month - 1 - months
-    return date(d.year + m // 12, m % 12 + 1, 1)
+    return shift_period(d, grain, -1)

@@ -8,29 +8,16 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-GRAIN_DAYS = {"day": 1, "week": 7}
-GRAIN_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+from ..periods import PeriodError, python_period_start, shift_period
 
-
-def add_months(d: date, months: int) -> date:
-    month0 = d.month - 1 + months
-    year, month = d.year + month0 // 12, month0 % 12 + 1
-    # period starts are the 1st of a month for month-like grains; clamp other days safely
-    for day in (d.day, 30, 29, 28):
-        try:
-            return date(year, month, min(day, 31))
-        except ValueError:
-            continue
-    return date(year, month, 28)
 
 
 def shift(period: date, grain: str, n: int) -> date:
     """The period ``n`` grains after ``period`` (negative n: before)."""
-    if grain in GRAIN_DAYS:
-        return period + timedelta(days=GRAIN_DAYS[grain] * n)
-    if grain in GRAIN_MONTHS:
-        return add_months(period, GRAIN_MONTHS[grain] * n)
-    raise ValueError(f"unknown grain {grain!r}")
+    try:
+        return shift_period(period, grain, n)
+    except PeriodError:
+        raise ValueError(f"unknown grain {grain!r}") from None
 
 
 def period_length(period: date, grain: str) -> timedelta:
@@ -39,17 +26,10 @@ def period_length(period: date, grain: str) -> timedelta:
 
 def truncate(d: date, grain: str) -> date:
     """The start of the period of ``grain`` containing ``d`` (Monday weeks)."""
-    if grain == "day":
-        return d
-    if grain == "week":
-        return d - timedelta(days=d.weekday())
-    if grain == "month":
-        return d.replace(day=1)
-    if grain == "quarter":
-        return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
-    if grain == "year":
-        return date(d.year, 1, 1)
-    raise ValueError(f"unknown grain {grain!r}")
+    try:
+        return python_period_start(d, grain)
+    except PeriodError:
+        raise ValueError(f"unknown grain {grain!r}") from None
 
 
 def same_period_last_week(period: date, grain: str) -> date:
@@ -61,9 +41,9 @@ def same_period_last_week(period: date, grain: str) -> date:
 
 def same_period_last_year(period: date, grain: str) -> date:
     """A year earlier, on the same weekday for days and weeks (364 days), by calendar otherwise."""
-    if grain in GRAIN_DAYS:
+    if grain in ("day", "week"):
         return period - timedelta(days=364)
-    return add_months(period, -12)
+    return shift(period, "year", -1)
 
 
 def as_date(value) -> date:
