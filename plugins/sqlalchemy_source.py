@@ -62,7 +62,7 @@ class SQLAlchemySource(Source):
     dialect = ""  # depends on the URL: see dialect_for()
     description = ("Any SQLAlchemy 2 URL (install the backend's dialect package). Statement timeouts on "
                    "PostgreSQL, MySQL/MariaDB, SQLite, Snowflake, SQL Server (pyodbc) and DuckDB.")
-    secret_options = ("url",)
+    secret_options = ("url", "connect_args")  # connect_args may carry a password or a token
     options_schema = {
         "type": "object",
         "properties": {

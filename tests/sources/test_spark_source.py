@@ -1,6 +1,9 @@
 """Spark connector: files registered as views, catalog tables, errors and the query timeout."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import duckdb
@@ -71,3 +74,24 @@ def test_timeout_cancels_the_job(spark, source_error):
         assert "cancelled after the 1s timeout" in text
         assert time.monotonic() - started < 30
         assert src.execute("SELECT 41 + 1").rows[0][0] == 42
+
+
+def test_unknown_catalog_database(spark, source_error):
+    text = source_error(SparkSource("lake", {"database": "no_such_db_kpi"}).connect, "lake")
+    assert "no_such_db_kpi" in text and "`database`" in text and "\tat " not in text
+
+
+def test_missing_java_is_a_clear_error(tmp_path):
+    """Without a Java runtime the JVM cannot start: the user is told to install Java, not shown py4j."""
+    pytest.importorskip("pyspark")
+    script = ("from kpiengine.errors import SourceError\n"
+              "from kpiengine_plugins.spark_source import SparkSource\n"
+              "try:\n"
+              "    SparkSource('lake', {}).connect()\n"
+              "except SourceError as exc:\n"
+              "    print('SOURCE-ERROR', exc)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "PATH")}
+    env.update(JAVA_HOME=str(tmp_path / "no-java"), PATH=os.path.dirname(sys.executable) + os.pathsep + "/bin")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert "SOURCE-ERROR source 'lake': cannot start Spark" in result.stdout, result.stdout + result.stderr
+    assert "Java 17" in result.stdout and "Traceback" not in result.stdout + result.stderr
