@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from kpiengine.engine import Engine
+from kpiengine.errors import KpiEngineError
 from kpiengine.loader import load_project
 
 REL_TOL = 1e-9
@@ -386,3 +387,69 @@ def test_percentiles_match_python(dataset, engine, kpi, index, request, tmp_path
     expected = {k: v for k, v in python_values(dataset, grain, by, start, end, kpis=PERCENTILE_KPIS).items()
                 if k[0] == kpi}
     assert_same(got, expected, f"{engine} {kpi} {REQUEST_IDS[index]}")
+
+
+# -- text dates without zero padding -----------------------------------------------------------
+# strptime's %d and %m accept "5" as well as "05"; exports from spreadsheets often drop the zero.
+UNPADDED = ["5-1-2026", "05-01-2026", "15-1-2026", "1-12-2025", "31-12-2025", "9-2-2026"]
+
+
+def _unpadded_values(engine: str, request, tmp_path) -> dict:
+    rows = [(i, text) for i, text in enumerate(UNPADDED)]
+    if engine == "duckdb":
+        import duckdb
+
+        path = str(tmp_path / "u.duckdb")
+        with duckdb.connect(path) as con:
+            con.execute("CREATE TABLE ce_unpadded (id INTEGER, created VARCHAR)")
+            con.executemany("INSERT INTO ce_unpadded VALUES (?, ?)", rows)
+        source = {"type": "duckdb", "path": path}
+    elif engine == "sqlite":
+        import sqlite3
+
+        path = str(tmp_path / "u.sqlite")
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE ce_unpadded (id INTEGER, created TEXT)")
+        con.executemany("INSERT INTO ce_unpadded VALUES (?, ?)", rows)
+        con.commit()
+        con.close()
+        source = {"type": "sqlite", "path": path}
+    elif engine == "postgres":
+        con = request.getfixturevalue("pg_conn")
+        con.execute("DROP TABLE IF EXISTS ce_unpadded")
+        con.execute("CREATE TABLE ce_unpadded (id int, created text)")
+        con.cursor().executemany("INSERT INTO ce_unpadded VALUES (%s, %s)", rows)
+        source = {"type": "postgres", **request.getfixturevalue("postgres_source_options")}
+    else:
+        with request.getfixturevalue("mysql_conn").cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS ce_unpadded")
+            cur.execute("CREATE TABLE ce_unpadded (id INT, created VARCHAR(10))")
+            cur.executemany("INSERT INTO ce_unpadded VALUES (%s, %s)", rows)
+        source = {"type": "mysql", **request.getfixturevalue("mysql_params")}
+    spec = {"project": {"name": "unpadded", "default_source": "wh"}, "sources": {"wh": source},
+            "models": {"u": {"table": "ce_unpadded", "time": "created", "time_format": "%d-%m-%Y"}},
+            "kpis": {"rows": {"label": "rows", "model": "u", "aggregate": "count"}}}
+    (tmp_path / "spec.yml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    rs = Engine(load_project(str(tmp_path))).compute(kpis=["rows"], grain="day")
+    return {r.period_start: r.value for r in rs.rows}
+
+
+SQLITE_UNPADDED = pytest.mark.xfail(
+    strict=True, raises=KpiEngineError,
+    reason="SQLite reads text dates by fixed positions (periods._rearrange_fixed_width): '5-1-2026' becomes "
+           "'26--2-5-' and DATE() gives NULL, so the run fails with 'cannot read a period start from None'; "
+           "DuckDB, PostgreSQL and MariaDB parse it as 2026-01-05")
+
+
+@pytest.mark.parametrize("engine", [
+    "duckdb",
+    pytest.param("sqlite", marks=SQLITE_UNPADDED),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mysql),
+])
+def test_text_dates_without_zero_padding(engine, request, tmp_path):
+    expected = {}
+    for text in UNPADDED:
+        day = datetime.strptime(text, "%d-%m-%Y").date()
+        expected[day] = expected.get(day, 0) + 1
+    assert _unpadded_values(engine, request, tmp_path) == expected
