@@ -420,6 +420,10 @@ def _unpadded_values(engine: str, request, tmp_path) -> dict:
         con.execute("CREATE TABLE ce_unpadded (id int, created text)")
         con.cursor().executemany("INSERT INTO ce_unpadded VALUES (%s, %s)", rows)
         source = {"type": "postgres", **request.getfixturevalue("postgres_source_options")}
+    elif engine == "spark":
+        spark = request.getfixturevalue("spark")
+        spark.createDataFrame(rows, "id int, created string").createOrReplaceTempView("ce_unpadded")
+        source = {"type": "spark"}
     else:
         with request.getfixturevalue("mysql_conn").cursor() as cur:
             cur.execute("DROP TABLE IF EXISTS ce_unpadded")
@@ -446,6 +450,7 @@ SQLITE_UNPADDED = pytest.mark.xfail(
     pytest.param("sqlite", marks=SQLITE_UNPADDED),
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("mariadb", marks=pytest.mark.mysql),
+    pytest.param("spark", marks=pytest.mark.spark),
 ])
 def test_text_dates_without_zero_padding(engine, request, tmp_path):
     expected = {}
