@@ -94,14 +94,6 @@ def _entry_cte(project: Project, funnel, dims: list[str], dialect: str) -> exp.S
         keys.append(exp.Case(ifs=[exp.If(this=exp.Is(this=_col(f"d_{d}"), expression=exp.Null()),
                                          true=exp.Literal.number(0))], default=exp.Literal.number(1)))
         keys.append(_col(f"d_{d}"))
-    if dialect == "duckdb":
-        # One hash aggregate instead of a window sort: ARG_MIN_NULL keeps NULL values (a group of their own).
-        key = exp.Tuple(expressions=keys)
-        return (exp.select(_col("ent"), exp.alias_(exp.Min(this=_col("ts")), "t"),
-                           exp.alias_(exp.Min(this=_col("ep")), "e"),
-                           *[exp.alias_(exp.Anonymous(this="ARG_MIN_NULL", expressions=[_col(f"d_{d}"), key.copy()]),
-                                        f"d_{d}") for d in dims])
-                .from_(events.subquery("x")).group_by(_col("ent")))
     order = [exp.Ordered(this=k) for k in keys]
     rn = exp.Window(this=exp.RowNumber(), partition_by=[_col("ent")], order=exp.Order(expressions=order))
     ranked = exp.select(exp.Star(), exp.alias_(rn, "rn")).from_(events.subquery("x"))
@@ -143,8 +135,7 @@ def _with_steps(project: Project, funnel, dims: list[str], dialect: str) -> tupl
     n = len(funnel.steps)
     # s1 carries the entry epoch as e1 too, so every s<k> can measure the window from the entry.
     first = ctes[0][1]
-    grouped = not dims or dialect == "duckdb"
-    first.select(exp.alias_(exp.Min(this=_col("ep")) if grouped else _col("ep"), "e1"), copy=False)
+    first.select(exp.alias_(exp.Min(this=_col("ep")) if not dims else _col("ep"), "e1"), copy=False)
     for k in range(2, n + 1):
         ctes.append((f"s{k}", _later_cte(project, funnel, k, dialect)))
     cols = [exp.alias_(_col("ent", "s1"), "ent"), exp.alias_(_col("t", "s1"), "t1"),
