@@ -100,7 +100,6 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
-    from kpiengine.engine import Engine
     from kpiengine.funnel_sql import compile_funnel
     from kpiengine.funnels import assemble, get_funnel
     from kpiengine.loader import load_project

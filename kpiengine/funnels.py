@@ -469,7 +469,6 @@ def funnel_kpis(project: Project) -> dict[str, KpiSpec]:
         if not f.kpis:
             continue
         first = f"{f.name}_{f.steps[0].name}"
-        dims = list(project.models[f.steps[0].model].dimensions)
         for k, s in enumerate(f.steps, start=1):
             kpi = KpiSpec(name=f"{f.name}_{s.name}", label=f"{f.label}: {s.label}",
                           description=f"Entities of funnel '{f.name}' that reached step {k} ({s.label}), "
@@ -493,7 +492,6 @@ def funnel_kpis(project: Project) -> dict[str, KpiSpec]:
                     description=f"Conversion from the first step to step {k} of funnel '{f.name}' (cohort).",
                     owner=f.owner, unit="percent", direction="higher", process=f.process,
                     formula=f"{here} / {first}", tags=["funnel", f.name], location=s.location)
-        del dims
     for kpi in out.values():
         kpi._from_funnel = True  # type: ignore[attr-defined]
     return out
