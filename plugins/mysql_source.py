@@ -29,6 +29,9 @@ class MySQLSource(Source):
     dialect = "mysql"
     description = "MySQL or MariaDB (PyMySQL), read-only session with connect and statement timeouts."
     secret_options = ("password",)
+    # Named zones need the server's time-zone tables loaded (often not, e.g. CONVERT_TZ gives NULL
+    # on a stock MariaDB): the compiler does not rely on them.
+    supports_timezone = False
     options_schema = {
         "type": "object",
         "properties": {
