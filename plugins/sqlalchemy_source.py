@@ -7,6 +7,7 @@ known way the query runs without one (said in the source's description).
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 from typing import Any
@@ -119,6 +120,11 @@ class SQLAlchemySource(Source):
         from sqlalchemy.exc import NoSuchModuleError
 
         url, backend = self._url(), self._backend()
+        if backend in ("sqlite", "duckdb") and url.database not in (None, "", ":memory:") \
+                and not url.database.startswith("file:") and not os.path.isfile(url.database):
+            # The driver would silently create an empty database and then report every table missing.
+            raise self.error(f"database file {url.database!r} does not exist",
+                             hint="fix the path in `url` (sqlite:///relative.db, sqlite:////absolute.db)")
         connect_args: dict[str, Any] = dict(self.options.get("connect_args") or {})
         timeout_arg = _CONNECT_TIMEOUT_ARG.get(backend)
         if timeout_arg and timeout_arg not in connect_args:

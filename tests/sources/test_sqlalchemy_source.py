@@ -121,3 +121,9 @@ def test_mariadb_bad_password_and_timeout(mysql_params, source_error):
         assert float(src.execute("SELECT @@max_statement_time").rows[0][0]) == 0
         text = source_error(lambda: src.execute("SELECT * FROM no_such_table"), "wh")
         assert "doesn't exist" in text and "`table:`" in text
+
+
+def test_missing_sqlite_file_is_not_created(tmp_path, source_error):
+    path = tmp_path / "nope.sqlite"
+    text = source_error(SQLAlchemySource("wh", {"url": f"sqlite:///{path}"}).connect, "wh")
+    assert "does not exist" in text and not path.exists()
