@@ -221,7 +221,8 @@ class SQLAlchemySource(Source):
             return [f"SET LOCAL statement_timeout = {ms}"], [], None
         if backend in ("mysql", "mariadb"):
             if self._mariadb:
-                return [f"SET SESSION max_statement_time = {timeout:.3f}"], ["SET SESSION max_statement_time = 0"], None
+                seconds = max(0.001, timeout)
+                return [f"SET SESSION max_statement_time = {seconds:.3f}"], ["SET SESSION max_statement_time = 0"], None
             return [f"SET SESSION MAX_EXECUTION_TIME = {ms}"], ["SET SESSION MAX_EXECUTION_TIME = 0"], None
         if backend == "snowflake":
             return ([f"ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = {max(1, round(timeout))}"],
