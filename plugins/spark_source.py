@@ -130,7 +130,9 @@ class SparkSource(Source):
             raise self.error(f"cannot start Spark: {_first_line(exc)}",
                              hint="Spark needs Java 17+ (`java -version`, or set JAVA_HOME) "
                                   "and a reachable `master`") from None
-        runtime = {k: v for k, v in (o.get("conf") or {}).items() if k.startswith("spark.sql.")}
+        # SQL settings are per session and runtime: set them again here, in case the session was
+        # started by other code (a notebook, a test) with Spark's defaults (ANSI mode on in Spark 4).
+        runtime = {k: v for k, v in {**_DEFAULT_CONF, **(o.get("conf") or {})}.items() if k.startswith("spark.sql.")}
         runtime["spark.sql.session.timeZone"] = o.get("timezone", "UTC")
         try:
             for key, value in runtime.items():
