@@ -41,7 +41,7 @@ def validate_project(project: Project, registry=None) -> list[SpecIssue]:
     _check_sources(project, registry, issues)
     _check_models(project, registry, issues)
     _check_kpis(project, issues)
-    issues.extend(_optional_section_checks(project))
+    issues.extend(_optional_section_checks(project, registry))
     return issues
 
 
@@ -289,20 +289,39 @@ def _check_dimensions(project: Project, issues: list[SpecIssue]) -> None:
             issues.extend(check_breakdown(project, [kpi.name], kpi.dimensions))
 
 
-def _optional_section_checks(project: Project) -> list[SpecIssue]:
-    """Sections owned by other modules (alerting rules, funnels) validate themselves."""
+def _optional_section_checks(project: Project, registry) -> list[SpecIssue]:
+    """Sections owned by other modules validate themselves: funnels first, then alerting.
+
+    A valid funnel's outputs become KPIs (``<funnel>_<step>``, ``..._rate``) before
+    the alerting rules are checked, so a rule may watch a funnel step.
+    """
     out: list[SpecIssue] = []
-    for module, func in (("kpiengine.funnels", "validate_funnels"),
-                         ("kpiengine.alerting.rules", "validate_alerting")):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        fn = getattr(mod, func, None)
-        if fn is None:
-            continue
-        try:
-            out.extend(fn(project) if func == "validate_funnels" else fn(project, None))
-        except Exception as exc:  # a bug there must not hide the other findings
-            out.append(SpecIssue(f"internal error while checking {module}: {exc!r}", code="internal"))
+    funnel_issues: list[SpecIssue] = []
+    try:
+        funnels = importlib.import_module("kpiengine.funnels")
+    except ImportError:
+        funnels = None
+    if funnels is not None and project.funnels:
+        funnel_issues = _guarded("kpiengine.funnels", lambda: funnels.validate_funnels(project))
+        out.extend(funnel_issues)
+        if not funnel_issues and not any(i.code != "internal" for i in out):
+            def dialect_of(source: str) -> str:
+                spec = project.sources.get(source)
+                cls = registry.source_types.get(spec.type) if spec else None
+                return getattr(cls, "dialect", None) or "duckdb"
+
+            out.extend(_guarded("kpiengine.funnels", lambda: funnels.attach_funnels(project, dialect_of) or []))
+    try:
+        alerting = importlib.import_module("kpiengine.alerting.rules")
+    except ImportError:
+        alerting = None
+    if alerting is not None and hasattr(alerting, "validate_alerting"):
+        out.extend(_guarded("kpiengine.alerting.rules", lambda: alerting.validate_alerting(project, None)))
     return out
+
+
+def _guarded(module: str, fn) -> list[SpecIssue]:
+    try:
+        return list(fn())
+    except Exception as exc:  # a bug there must not hide the other findings
+        return [SpecIssue(f"internal error while checking {module}: {exc!r}", code="internal")]
