@@ -20,7 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from .formula import parse_formula, references
-from .periods import PeriodError, period_start_expr, localize, text_to_timestamp
+from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
 from .spec import KpiSpec, ModelSpec, Project
 from .sqlsafety import parse_expression
 
@@ -55,6 +55,7 @@ class CompiledQuery:
     expression: exp.Select
     dim_aliases: list[str]
     columns: list[AggregateColumn] = field(default_factory=list)
+    time_format: str | None = None  # set when the last column samples unreadable text times
 
     @property
     def sql(self) -> str:
@@ -165,6 +166,8 @@ def aggregate_columns(kpi: KpiSpec, dialect: str, prefix: str) -> tuple[list[exp
 
 
 def _percentile(value: exp.Expression, p: float, dialect: str, kpi: str) -> exp.Expression:
+    # As DOUBLE: DuckDB keeps a DECIMAL(12,2) input's scale and would cut the interpolated value.
+    value = exp.cast(value, "double")
     if dialect == "duckdb":
         return exp.Anonymous(this="QUANTILE_CONT", expressions=[value, exp.Literal.number(p)])
     if dialect in ("spark", "spark2", "databricks", "hive"):
@@ -176,15 +179,35 @@ def _percentile(value: exp.Expression, p: float, dialect: str, kpi: str) -> exp.
                        "use duckdb, postgres, snowflake, redshift or spark, or another aggregate")
 
 
+PARSED_TIME = "__kpi_time"
+BAD_TIME_ALIAS = "bad_time"
+
+
 def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec], grain: str, by: list[str],
                         start: date | None, end: date | None, dialect: str) -> CompiledQuery:
-    """One SELECT over ``model`` computing every KPI in ``kpis`` per period and breakdown."""
+    """One SELECT over ``model`` computing every KPI in ``kpis`` per period and breakdown.
+
+    A model whose time is text (``time_format``) is read through a subquery that
+    parses the time once. Rows whose text does not match the format are not
+    dropped: they land in a NULL period with a sample of the text, and the
+    engine stops with an error quoting it (some engines return NULL for a
+    mismatch instead of failing, which would silently lose rows).
+    """
+    relation = model_relation(project, model, dialect)
+    raw_time = parse_expression(model.time, dialect)
     try:
-        time_expr = model_time_expr(project, model, dialect)
+        if model.time_format:
+            parsed = text_to_timestamp(raw_time.copy(), model.time_format, dialect)
+            inner = exp.select(exp.column(exp.Star(), table="m"),
+                               exp.alias_(parsed, PARSED_TIME, copy=False)).from_(relation, copy=False)
+            relation = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("m")))
+            time_expr: exp.Expression = exp.column(PARSED_TIME)
+        else:
+            time_expr = raw_time.copy()
         period = period_start_expr(time_expr, grain, dialect, project.timezone)
         local_time = localize(time_expr.copy(), dialect, project.timezone)
     except PeriodError as exc:
-        raise CompileError(str(exc)) from None
+        raise CompileError(f"model '{model.name}': {exc}") from None
     dims = [dimension_expr(project, model, d, dialect) for d in by]
     dim_aliases = [f"d_{d}" for d in by]
     select = exp.select(exp.alias_(period, PERIOD_ALIAS), *[exp.alias_(e, a) for e, a in zip(dims, dim_aliases)])
@@ -193,18 +216,31 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
         exprs, meta = aggregate_columns(kpi, dialect, f"k{i}")
         select = select.select(*exprs, copy=False)
         columns.append(meta)
-    select = select.from_(model_relation(project, model, dialect), copy=False)
-    conditions = []
+    select = select.from_(relation, copy=False)
+    in_range = []
     if start is not None:
-        conditions.append(exp.GTE(this=local_time.copy(), expression=_timestamp_literal(start, dialect)))
+        in_range.append(exp.GTE(this=local_time.copy(), expression=_timestamp_literal(start, dialect)))
     if end is not None:
-        conditions.append(exp.LT(this=local_time.copy(), expression=_timestamp_literal(end, dialect)))
-    # Rows without a time belong to no period.
-    conditions.append(exp.Not(this=exp.Is(this=time_expr.copy(), expression=exp.Null())))
+        in_range.append(exp.LT(this=local_time.copy(), expression=_timestamp_literal(end, dialect)))
+    if model.time_format:
+        unreadable = exp.Is(this=time_expr.copy(), expression=exp.Null())
+        # Empty text is "no time", like NULL; anything else must parse or be reported.
+        present = exp.Not(this=exp.Is(this=exp.Nullif(this=exp.Trim(this=exp.cast(raw_time.copy(), "text")),
+                                                      expression=exp.Literal.string("")),
+                                      expression=exp.Null()))
+        conditions = [present]
+        if in_range:
+            conditions.append(exp.or_(exp.and_(*in_range), unreadable.copy()))
+        sample = exp.Min(this=exp.Case(ifs=[exp.If(this=unreadable, true=exp.cast(raw_time.copy(), "text"))]))
+        select = select.select(exp.alias_(sample, BAD_TIME_ALIAS), copy=False)
+    else:
+        # Rows without a time belong to no period.
+        conditions = in_range + [exp.Not(this=exp.Is(this=time_expr.copy(), expression=exp.Null()))]
     select = select.where(exp.and_(*conditions), copy=False)
     select = select.group_by(period.copy(), *[d.copy() for d in dims], copy=False)
     return CompiledQuery(model=model.name, source=model.source, dialect=dialect, grain=grain, by=list(by),
-                         expression=select, dim_aliases=dim_aliases, columns=columns)
+                         expression=select, dim_aliases=dim_aliases, columns=columns,
+                         time_format=model.time_format)
 
 
 def required_aggregates(project: Project, kpi_names: list[str]) -> list[str]:

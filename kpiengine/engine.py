@@ -179,6 +179,8 @@ class Engine:
         ndims = len(q.dim_aliases)
         keys = set()
         for row in rows:
+            if row[0] is None:
+                raise KpiEngineError(_unreadable_time_message(q, row))
             key = (normalize_date(row[0]),) + tuple(normalize_value(v) for v in row[1:1 + ndims])
             keys.add(key)
             pos = 1 + ndims
@@ -227,6 +229,15 @@ class Engine:
                 out.append(KpiValue(kpi=name, grain=grain, period_start=key[0],
                                     dimensions=dict(zip(by, key[1:])), value=value))
         return out
+
+
+def _unreadable_time_message(q: CompiledQuery, row) -> str:
+    if q.time_format:
+        sample = row[-1]
+        return (f"model '{q.model}': time value {sample!r} does not match time_format {q.time_format!r}; "
+                "fix the data or the model's time_format (rows are never dropped silently)")
+    return (f"model '{q.model}': the engine returned no period for some rows; check the model's time "
+            "column (it must be a date or timestamp)")
 
 
 def _sort_key(key: tuple) -> tuple:

@@ -130,16 +130,76 @@ def localize(time_expr: exp.Expression, dialect: str, timezone: str) -> exp.Expr
 
 
 def text_to_timestamp(column: exp.Expression, fmt: str, dialect: str) -> exp.Expression:
-    """Parse a date written as text (``%d-%m-%Y``) into a timestamp.
+    """Parse a date written as text (``%d-%m-%Y``) into a timestamp; NULL where it does not match.
 
-    Engines without strptime (SQLite, SQL Server) get the text rearranged into
-    ISO order by fixed positions, which the date functions there accept.
+    SQLite has no strptime: the text is split at the format's separators (so
+    ``5-1-2026`` reads like ``05-01-2026``) and rebuilt in ISO order, and
+    DATETIME() turns an impossible result into NULL. SQL Server gets the text
+    rearranged by fixed positions.
     """
-    if dialect in ("sqlite", "tsql"):
-        iso = _rearrange_fixed_width(column, fmt)
-        return iso if dialect == "sqlite" else exp.cast(iso, "datetime2")
+    if dialect == "sqlite":
+        return _sqlite_split_parse(column, fmt)
+    if dialect == "tsql":
+        return exp.cast(_rearrange_fixed_width(column, fmt), "datetime2")
     # Cast to text first: a CSV reader may already have typed the column as a DATE.
     return exp.StrToTime(this=exp.cast(column, "text"), format=exp.Literal.string(fmt))
+
+
+_DIRECTIVES = ("%Y", "%m", "%d", "%H", "%M", "%S")
+
+
+def _format_fields(fmt: str) -> tuple[list[str], list[str]]:
+    """Directives and the single-character separators between them: '%d-%m-%Y' -> [d, m, Y], ['-', '-']."""
+    fields, seps, i = [], [], 0
+    while i < len(fmt):
+        token = fmt[i:i + 2]
+        if token in _DIRECTIVES:
+            fields.append(token)
+            i += 2
+            if i < len(fmt):
+                if fmt[i] == "%" or (i + 1 < len(fmt) and fmt[i + 1] != "%"):
+                    raise PeriodError(f"time_format {fmt!r}: on SQLite, directives must be separated by "
+                                      "exactly one character, e.g. %d-%m-%Y %H:%M")
+                seps.append(fmt[i])
+                i += 1
+        else:
+            raise PeriodError(f"time_format {fmt!r}: directive {token!r} is not supported on SQLite; "
+                              f"use {' '.join(_DIRECTIVES)}")
+    if not all(k in fields for k in ("%Y", "%m", "%d")):
+        raise PeriodError(f"time_format {fmt!r} must contain %Y, %m and %d")
+    return fields, seps
+
+
+def _sqlite_split_parse(column: exp.Expression, fmt: str) -> exp.Expression:
+    fields, seps = _format_fields(fmt)
+    text = exp.Trim(this=column.copy())
+    values: dict[str, exp.Expression] = {}
+    rest: exp.Expression = text
+    for directive, sep in zip(fields, seps + [None]):
+        if sep is None:
+            piece = rest
+        else:
+            at = exp.Anonymous(this="INSTR", expressions=[rest.copy(), exp.Literal.string(sep)])
+            piece = exp.Anonymous(this="SUBSTR", expressions=[
+                rest.copy(), exp.Literal.number(1), exp.Sub(this=at.copy(), expression=exp.Literal.number(1))])
+            rest = exp.Anonymous(this="SUBSTR", expressions=[
+                rest.copy(), exp.Add(this=at, expression=exp.Literal.number(1))])
+        # A non-numeric piece fails the GLOB and becomes NULL, and so does the whole date.
+        numeric = exp.Anonymous(this="IIF", expressions=[
+            exp.And(this=exp.Not(this=exp.Is(this=piece.copy(), expression=exp.Null())),
+                    expression=exp.And(
+                        this=exp.GT(this=exp.Length(this=piece.copy()), expression=exp.Literal.number(0)),
+                        expression=exp.Not(this=exp.Glob(this=piece.copy(), expression=exp.Literal.string("*[^0-9]*"))))),
+            exp.cast(piece, "integer"), exp.Null()])
+        values[directive] = numeric
+    zero = exp.Literal.number(0)
+    iso = exp.Anonymous(this="PRINTF", expressions=[
+        exp.Literal.string("%04d-%02d-%02d %02d:%02d:%02d"),
+        values["%Y"], values["%m"], values["%d"], values.get("%H", zero), values.get("%M", zero),
+        values.get("%S", zero)])
+    # DATETIME() gives NULL for an impossible date; comparing back rejects ones SQLite would roll over (Feb 30).
+    checked = exp.Anonymous(this="DATETIME", expressions=[exp.Anonymous(this="JULIANDAY", expressions=[iso])])
+    return exp.Case(ifs=[exp.If(this=exp.EQ(this=checked.copy(), expression=iso.copy()), true=checked)])
 
 
 _WIDTH = {"%Y": 4, "%m": 2, "%d": 2, "%H": 2, "%M": 2, "%S": 2}

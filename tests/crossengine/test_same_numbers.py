@@ -363,16 +363,10 @@ def test_two_dimensions_match_python(dataset, engine, request, tmp_path_factory)
     assert_same(got, expected, f"{engine} {REQUEST_IDS[index]}")
 
 
-# DuckDB's QUANTILE_CONT keeps a DECIMAL column's type: the interpolated median of 1.01 and 1.02
-# comes back as DECIMAL(12,2) 1.01 instead of 1.015 (PostgreSQL's PERCENTILE_CONT and Spark's
-# PERCENTILE give 1.015). The compiler emits QUANTILE_CONT(CASE WHEN stage = 'won' THEN amount END, 0.5)
-# on a DECIMAL(12,2) column; casting the value to DOUBLE there would fix it.
-DUCKDB_DECIMAL_QUANTILE = pytest.mark.xfail(
-    strict=True, reason="DuckDB QUANTILE_CONT over DECIMAL(12,2) truncates the interpolated value to 2 decimals "
-                        "(e.g. 2751.96 instead of 2751.965); kpiengine/compiler.py should cast to DOUBLE")
+# Regression: DuckDB's QUANTILE_CONT kept a DECIMAL(12,2) input's scale (2751.96 instead of
+# 2751.965); the compiler now casts percentile inputs to DOUBLE.
 PERCENTILE_CASES = [pytest.param(engine, kpi, index, id=f"{engine}-{kpi}-{REQUEST_IDS[index]}",
-                                 marks=[*marks, *([DUCKDB_DECIMAL_QUANTILE]
-                                                  if engine == "duckdb" and kpi == "median_won_amount" else [])])
+                                 marks=marks)
                     for engine, marks in [("duckdb", []), ("postgres", [pytest.mark.postgres]),
                                           ("spark", [pytest.mark.spark])]
                     for kpi in PERCENTILE_KPIS for index in PERCENTILE_REQUESTS]
@@ -439,16 +433,11 @@ def _text_date_counts(engine: str, request, tmp_path, texts: list[str]) -> dict:
     return {r.period_start: r.value for r in rs.rows}
 
 
-SQLITE_UNPADDED = pytest.mark.xfail(
-    strict=True, raises=KpiEngineError,
-    reason="SQLite reads text dates by fixed positions (periods._rearrange_fixed_width): '5-1-2026' becomes "
-           "'26--2-5-' and DATE() gives NULL, so the run fails with 'cannot read a period start from None'; "
-           "DuckDB, PostgreSQL and MariaDB parse it as 2026-01-05")
-
-
+# Regression: SQLite used to read text dates by fixed positions ('5-1-2026' became garbage);
+# it now splits at the format's separators.
 @pytest.mark.parametrize("engine", [
     "duckdb",
-    pytest.param("sqlite", marks=SQLITE_UNPADDED),
+    "sqlite",
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("mariadb", marks=pytest.mark.mysql),
     pytest.param("spark", marks=pytest.mark.spark),
@@ -462,21 +451,14 @@ def test_text_dates_without_zero_padding(engine, request, tmp_path):
 
 
 # -- a text date that does not match time_format ------------------------------------------------
-SILENT_DROP = pytest.mark.xfail(
-    strict=True, reason="STR_TO_DATE (MariaDB) / TO_TIMESTAMP (Spark, ANSI off) give NULL for '2026/01/05' "
-                        "and the compiled WHERE NOT <time> IS NULL drops the row: the count is silently 2, "
-                        "where DuckDB and PostgreSQL stop with an error quoting the value")
-UNCLEAR_ERROR = pytest.mark.xfail(
-    strict=True, reason="SQLite's fixed-position reading gives a NULL period and the engine raises "
-                        "'cannot read a period start from None', which names neither the value nor the model")
-
-
+# Regression: MariaDB and Spark return NULL for a mismatching text date and the row used to
+# vanish from the counts; now it lands in a NULL period and the engine stops quoting the value.
 @pytest.mark.parametrize("engine", [
     "duckdb",
-    pytest.param("sqlite", marks=UNCLEAR_ERROR),
+    "sqlite",
     pytest.param("postgres", marks=pytest.mark.postgres),
-    pytest.param("mariadb", marks=[pytest.mark.mysql, SILENT_DROP]),
-    pytest.param("spark", marks=[pytest.mark.spark, SILENT_DROP]),
+    pytest.param("mariadb", marks=pytest.mark.mysql),
+    pytest.param("spark", marks=pytest.mark.spark),
 ])
 def test_text_date_not_matching_time_format_is_an_error_quoting_it(engine, request, tmp_path):
     """A row whose date cannot be read must not vanish from the numbers without a word."""
