@@ -24,8 +24,8 @@ def check_connections(project, registry=None) -> list[SpecIssue]:
             by_source.setdefault(model.source, []).append(model)
     for source_name, models in by_source.items():
         source = engine.open_source(source_name)
-        dialect = source.dialect_for()
         try:
+            dialect = source.dialect_for()
             source.connect()
             for model in models:
                 columns = source.table_columns(str(model.table))
@@ -49,7 +49,8 @@ def check_connections(project, registry=None) -> list[SpecIssue]:
                             f"model '{model.name}' {where}: column '{col}' does not exist in '{model.table}'",
                             model.location, hint=f"columns: {', '.join(sorted(have))}", code="connect"))
         except SourceError as exc:
-            issues.append(SpecIssue(str(exc), project.sources[source_name].location, hint=exc.hint, code="connect"))
+            issues.append(SpecIssue(exc.detail, project.sources[source_name].location, hint=exc.hint,
+                                    code="connect"))
         finally:
             source.close()
     return issues

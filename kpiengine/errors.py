@@ -67,7 +67,8 @@ class SourceError(KpiEngineError):
     def __init__(self, source: str, message: str, *, hint: str | None = None):
         self.source = source
         self.hint = hint
-        text = f"source '{source}': {message}"
+        self.detail = f"source '{source}': {message}"  # without the hint, for located reports
+        text = self.detail
         if hint:
             text += f"\n    hint: {hint}"
         super().__init__(text)
