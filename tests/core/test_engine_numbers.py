@@ -165,3 +165,24 @@ def test_empty_period_range_gives_no_rows_not_an_error(warehouse):
     rs = Engine(load_project(warehouse["spec"])).compute(["conversion"], grain="week", start=date(2030, 1, 1),
                                                          end=date(2030, 2, 1))
     assert rs.rows == []
+
+
+def test_parquet_file_model(tmp_path):
+    rows = [(date(2026, 3, 2) + timedelta(days=i % 10), "east" if i % 3 else None, float(i)) for i in range(50)]
+    path = tmp_path / "orders.parquet"
+    con = duckdb.connect()
+    con.execute("CREATE TABLE o (d DATE, region TEXT, amount DOUBLE)")
+    con.execute("INSERT INTO o VALUES " + ",".join(["(?,?,?)"] * len(rows)), [x for r in rows for x in r])
+    con.execute(f"COPY o TO '{path}' (FORMAT PARQUET)")
+    (tmp_path / "s.yml").write_text(f"""
+sources: {{w: {{type: duckdb, path: ":memory:"}}}}
+models:
+  orders: {{file: orders.parquet, time: d, dimensions: {{region: region}}}}
+kpis:
+  amount: {{label: Amount, model: orders, aggregate: sum, column: amount}}
+""", encoding="utf-8")
+    rs = Engine(load_project(tmp_path)).compute(["amount"], grain="week", by=["region"])
+    expected = defaultdict(float)
+    for d, region, amount in rows:
+        expected[(monday(d), region)] += amount
+    assert {(r.period_start, r.dimensions["region"]): r.value for r in rs.rows} == dict(expected)
