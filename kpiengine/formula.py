@@ -80,29 +80,29 @@ def references(tree: exp.Expression) -> list[str]:
     return list(seen)
 
 
+def _unparen(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _ratio_side(tree: exp.Expression, side: str) -> str | None:
+    tree = _unparen(tree)
+    if isinstance(tree, exp.Div):
+        part = _unparen(tree.this if side == "numerator" else tree.expression)
+        if isinstance(part, exp.Column):
+            return part.name
+    return None
+
+
 def denominator(tree: exp.Expression) -> str | None:
     """For a ratio ``x / y`` (the shape of a rate KPI), the KPI name of y; else None."""
-    while isinstance(tree, exp.Paren):
-        tree = tree.this
-    if isinstance(tree, exp.Div):
-        right = tree.expression
-        while isinstance(right, exp.Paren):
-            right = right.this
-        if isinstance(right, exp.Column):
-            return right.name
-    return None
+    return _ratio_side(tree, "denominator")
 
 
 def numerator(tree: exp.Expression) -> str | None:
-    while isinstance(tree, exp.Paren):
-        tree = tree.this
-    if isinstance(tree, exp.Div):
-        left = tree.this
-        while isinstance(left, exp.Paren):
-            left = left.this
-        if isinstance(left, exp.Column):
-            return left.name
-    return None
+    """For a ratio ``x / y``, the KPI name of x; else None."""
+    return _ratio_side(tree, "numerator")
 
 
 def evaluate(tree: exp.Expression, values: dict[str, float | None]) -> float | None:

@@ -23,7 +23,6 @@ See docs/alerting.md for every field. The loader calls :func:`validate_alerting`
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -497,28 +496,14 @@ def denominator_of(spec) -> str | None:
     return _denominator(formula) if formula else None
 
 
-@functools.lru_cache(maxsize=1024)
 def _denominator(formula: str) -> str | None:
-    # cached: evaluation asks once per dimension value and period, parsing is the slow part
+    """The core's reading of a ratio; an unparsable formula (reported by validation) has none."""
+    from ..formula import FormulaError, denominator, parse_formula  # parse_formula caches its trees
+
     try:
-        try:
-            from ..formula import parse_formula  # the integrator's parser, when present
-            tree = parse_formula(formula)
-        except ImportError:
-            import sqlglot
-            tree = sqlglot.parse_one(formula)
-        import sqlglot.expressions as exp
-        while isinstance(tree, exp.Paren):
-            tree = tree.this
-        if isinstance(tree, exp.Div):
-            right = tree.expression
-            while isinstance(right, exp.Paren):
-                right = right.this
-            if isinstance(right, exp.Column):
-                return right.name
-    except Exception:
+        return denominator(parse_formula(formula))
+    except FormulaError:
         return None
-    return None
 
 
 def _close(word: str, choices) -> str | None:
