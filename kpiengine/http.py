@@ -307,6 +307,33 @@ TIMEOUT_OPTIONS = {
 URL_OPTION = {"type": "string", "pattern": "^https?://[^/]+", "description": "webhook URL; keep it in ${ENV}"}
 
 
+def raise_for_bot_answer(response: HttpResponse, *, sink: str, service: str, code_keys: tuple[str, ...],
+                         message_keys: tuple[str, ...], retryable_codes: Iterable[int],
+                         hints: Mapping[int, str] | None = None, secrets: Iterable[str] = ()) -> None:
+    """Read the JSON answer of a chat-bot webhook (DingTalk, WeCom, Feishu/Lark).
+
+    These robots answer HTTP 200 even when they refuse a message and put the
+    outcome in a JSON error code: 0 means delivered, a rate-limit code is
+    retryable, anything else is permanent (with a hint where one is known).
+    Messages the server echoes back are scrubbed of ``secrets``.
+    """
+    answer = response.json()
+    if not isinstance(answer, dict):
+        from .render import truncate
+
+        raise PermanentSinkError(sink, f"unexpected answer (not {service} JSON): {truncate(response.text, 200)!r}")
+    label = code_keys[0]
+    code = next((answer[k] for k in code_keys if k in answer), 0)
+    if code in (0, None):
+        return
+    text = next((str(answer[k]) for k in message_keys if answer.get(k)), "")
+    text = scrub(text, secrets)  # some servers echo the webhook URL, token included
+    if code in set(retryable_codes):
+        raise RetryableSinkError(sink, f"{service} asks to slow down ({label} {code}: {text})")
+    hint = f"; {hints[code]}" if hints and code in hints else ""
+    raise PermanentSinkError(sink, f"{service} refused the message ({label} {code}: {text}){hint}")
+
+
 def timeouts(options: Mapping[str, Any]) -> dict[str, float]:
     """``connect_timeout`` and ``read_timeout`` keyword arguments for :func:`post_json` from sink options."""
     return {"connect_timeout": float(options.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)),

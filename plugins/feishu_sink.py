@@ -14,12 +14,16 @@ import hmac
 import time
 
 from kpiengine import hookimpl
-from kpiengine.http import TIMEOUT_OPTIONS, URL_OPTION, post_json, scrub, timeouts
+from kpiengine.http import TIMEOUT_OPTIONS, URL_OPTION, post_json, raise_for_bot_answer, timeouts
 from kpiengine.render import headline, item_facts, item_title, status_mark, to_markdown, truncate
 from kpiengine.sinks import Notification, Sink
 
 #: codes meaning "too many requests, slow down": retry later; every other non-zero code is permanent
 RATE_LIMIT_CODES = {9499, 11232}
+_HINTS = {
+    19021: "check `secret` (signature mismatch) and the server clock",
+    19024: "the bot's keyword filter rejected the message",
+}
 _TEMPLATE = {"critical": "red", "warning": "orange", "info": "blue"}
 _MAX_ITEMS = 10
 
@@ -98,22 +102,9 @@ class FeishuSink(Sink):
         body = self.message(notification, int(time.time()))
         response = post_json(self.options["webhook_url"], body, sink=self.name, secrets=self.secret_values(),
                              **timeouts(self.options))
-        answer = response.json()
-        if not isinstance(answer, dict):
-            raise self.permanent(f"unexpected answer (not Feishu JSON): {truncate(response.text, 200)!r}")
-        # current API: {"code": 0, "msg": "success"}; older bots: {"StatusCode": 0}
-        code = answer.get("code", answer.get("StatusCode", 0))
-        if code in (0, None):
-            return
-        msg = scrub(str(answer.get("msg") or answer.get("StatusMessage") or ""), self.secret_values())
-        if code in RATE_LIMIT_CODES:
-            raise self.retryable(f"Feishu rate limit (code {code}: {msg})")
-        hint = ""
-        if code == 19021:
-            hint = "; check `secret` (signature mismatch) and the server clock"
-        elif code == 19024:
-            hint = "; the bot's keyword filter rejected the message"
-        raise self.permanent(f"Feishu refused the message (code {code}: {msg}){hint}")
+        raise_for_bot_answer(response, sink=self.name, service="Feishu", code_keys=("code", "StatusCode"),
+                             message_keys=("msg", "StatusMessage"), retryable_codes=RATE_LIMIT_CODES, hints=_HINTS,
+                             secrets=self.secret_values())
 
 
 @hookimpl

@@ -9,8 +9,8 @@ from __future__ import annotations
 import urllib.parse
 
 from kpiengine import hookimpl
-from kpiengine.http import TIMEOUT_OPTIONS, URL_OPTION, post_json, scrub, timeouts
-from kpiengine.render import to_markdown, truncate, truncate_utf8
+from kpiengine.http import TIMEOUT_OPTIONS, URL_OPTION, post_json, raise_for_bot_answer, timeouts
+from kpiengine.render import to_markdown, truncate_utf8
 from kpiengine.sinks import Notification, Sink
 
 WEBHOOK_BASE = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
@@ -56,17 +56,9 @@ class WeComSink(Sink):
     def send(self, notification: Notification) -> None:
         response = post_json(self.url, self.message(notification), sink=self.name, secrets=self.secret_values(),
                              **timeouts(self.options))
-        answer = response.json()
-        if not isinstance(answer, dict):
-            raise self.permanent(f"unexpected answer (not WeCom JSON): {truncate(response.text, 200)!r}")
-        code = answer.get("errcode", 0)
-        if code == 0:
-            return
-        msg = scrub(str(answer.get("errmsg", "")), self.secret_values())  # some servers echo the URL
-        if code in RETRYABLE_CODES:
-            raise self.retryable(f"WeCom asks to slow down (errcode {code}: {msg})")
-        hint = f"; {_HINTS[code]}" if code in _HINTS else ""
-        raise self.permanent(f"WeCom refused the message (errcode {code}: {msg}){hint}")
+        raise_for_bot_answer(response, sink=self.name, service="WeCom", code_keys=("errcode",),
+                             message_keys=("errmsg",), retryable_codes=RETRYABLE_CODES, hints=_HINTS,
+                             secrets=self.secret_values())
 
 
 @hookimpl
