@@ -242,9 +242,7 @@ def explain(spec, kpi, dialect, grain, by, change, fmt):
         except ImportError:
             raise KpiEngineError("--change needs the root-cause module (kpiengine.explain_change)") from None
         frm, to = (parse_date(None, None, v) for v in change)
-        click.echo(explain_change(engine, name, frm, to, list(by), fmt, grain=grain)
-                   if "grain" in explain_change.__code__.co_varnames else
-                   explain_change(engine, name, frm, to, list(by), fmt))
+        click.echo(explain_change(engine, name, frm, to, list(by), fmt, grain=grain))
         return
     click.echo(describe_kpi(engine, name, grain=grain, by=list(by), dialect=dialect, fmt=fmt))
 

@@ -155,7 +155,7 @@ class HistoryStore:
         finally:
             con.close()
         return [KpiValue(kpi=k, grain=grain, period_start=date.fromisoformat(p), dimensions=json.loads(d),
-                         value=_restore(v)) for k, p, d, v in rows]
+                         value=v) for k, p, d, v in rows]
 
     def runs(self, limit: int = 20) -> list[dict]:
         con = self.connect()
@@ -164,9 +164,3 @@ class HistoryStore:
             return [dict(r) for r in con.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))]
         finally:
             con.close()
-
-
-def _restore(v: Any) -> Any:
-    if isinstance(v, float) and v.is_integer() and abs(v) < 2 ** 53:
-        return v  # keep float: history cannot know the unit; callers format by unit
-    return v

@@ -68,9 +68,7 @@ def load_project_unchecked(folder: str | os.PathLike) -> tuple[Project, list[Spe
         digest.update(str(path.relative_to(display_root)).encode() + b"\0" + text.encode() + b"\0")
         doc, yaml_issues = load_yaml_text(text, rel)
         issues.extend(yaml_issues)
-        if doc is None:
-            if not yaml_issues and not text.strip():
-                continue  # an empty file is harmless
+        if doc is None:  # an empty file is harmless; a broken one is already reported
             continue
         schema_issues = validate_document(doc, rel)
         issues.extend(schema_issues)

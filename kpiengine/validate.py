@@ -62,7 +62,7 @@ def _check_project(project: Project, issues: list[SpecIssue]) -> None:
 
 def _check_sources(project: Project, registry, issues: list[SpecIssue]) -> None:
     for src in project.sources.values():
-        loc = _field_loc_src(src, "type")
+        loc = src.location
         if src.type not in registry.source_types:
             issues.append(SpecIssue(unknown_type_message("source", src.type, registry.source_types), loc,
                                     hint="install the plugin that provides it (`kpi plugins` lists what is installed)",
@@ -84,10 +84,6 @@ def _check_sources(project: Project, registry, issues: list[SpecIssue]) -> None:
             elif err.validator in ("type", "enum") and key in getattr(registry.source_types[src.type], "secret_options", ()):
                 msg = f"option '{key}' of source '{src.name}' is invalid ({err.validator})"  # never echo a secret
             issues.append(SpecIssue(f"source '{src.name}': {msg}", where, hint=hint, code="source-options"))
-
-
-def _field_loc_src(src, field: str) -> Location | None:
-    return src.location
 
 
 def _check_models(project: Project, registry, issues: list[SpecIssue]) -> None:

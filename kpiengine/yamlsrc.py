@@ -124,7 +124,9 @@ def load_yaml_text(text: str, filename: str) -> tuple[Any, list[SpecIssue]]:
         what = exc.problem or str(exc)
         context = f" ({exc.context})" if exc.context else ""
         hint = "check indentation and quoting near this line"
-        if "\t" in text.splitlines()[loc.line - 1:loc.line][0:1][0] if text.splitlines()[loc.line - 1:loc.line] else False:
+        lines = text.splitlines()
+        line = lines[loc.line - 1] if 0 < loc.line <= len(lines) else ""
+        if "\t" in line:
             hint = "YAML does not allow tabs for indentation: use spaces"
         elif "mapping values are not allowed" in what:
             hint = "a value containing ': ' must be quoted, e.g. label: \"Sales: leads\""
