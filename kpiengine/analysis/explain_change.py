@@ -10,16 +10,33 @@ prints the answer as a table, as JSON, or as the one line an alert carries::
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Sequence
 
-from .errors import KpiEngineError, SpecError, SpecIssue
-from .periods import next_period, previous_period, python_period_start
-from .rootcause import (OTHER, DimensionSplit, Driver, Node, best_split, decompose_formula, describe_effect,
-                        evaluate, formula_tree, group_other, leaves, split_additive, split_pairs, split_ratio,
-                        top_inputs)
+from ..errors import KpiEngineError, SpecError, SpecIssue
+from ..formatting import format_value, render_table
+from ..run.engine import Engine
+from ..sql.periods import next_period, previous_period, python_period_start
+from .rootcause import (
+    OTHER,
+    DimensionSplit,
+    Driver,
+    Node,
+    best_split,
+    decompose_formula,
+    describe_effect,
+    evaluate,
+    formula_tree,
+    group_other,
+    leaves,
+    split_additive,
+    split_pairs,
+    split_ratio,
+    top_inputs,
+)
 
 ADDITIVE_AGGREGATES = ("count", "sum", "count_distinct")
 STEADY = 0.02  # an input moving less than 2 % is called "steady"
@@ -215,7 +232,6 @@ def explain(engine, kpi: str, from_period, to_period, by: Sequence[str] = (), *,
     if helpers:
         widened = copy.copy(project)
         widened.kpis = {**project.kpis, **helpers}
-        from .engine import Engine
 
         engine = Engine(widened, registry=engine.registry, timeout=getattr(engine, "timeout", None))
     spec = project.kpis[name]
@@ -234,7 +250,6 @@ def explain(engine, kpi: str, from_period, to_period, by: Sequence[str] = (), *,
         dims = [d.strip() for d in item.replace(" x ", "*").split("*") if d.strip()]
         unknown = [d for d in dims if d not in known]
         if unknown:
-            import difflib
 
             close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
             raise SpecError([SpecIssue(f"unknown dimension '{unknown[0]}'", code="dimension",
@@ -327,8 +342,6 @@ def summary_text(ex: Explanation, max_inputs: int = 3) -> str:
 
 
 def _fmt(v: float | None, unit: str | None = None) -> str:
-    from .formatting import format_value
-
     return format_value(v, unit)
 
 
@@ -341,8 +354,6 @@ def _fmt_delta(v: float | None, unit: str | None) -> str:
 
 
 def to_table(ex: Explanation) -> str:
-    from .formatting import render_table
-
     unit = ex.unit
     lines = [f"{ex.kpi} ({ex.label})  {ex.grain} {ex.from_period} -> {ex.to_period}: "
              f"{_fmt(ex.before, unit)} -> {_fmt(ex.after, unit)}  change {_fmt_delta(ex.change, unit)} "
