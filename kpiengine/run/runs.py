@@ -12,7 +12,7 @@ from .history import HistoryStore
 def notify_run_finished(registry, summary: RunSummary) -> list[str]:
     """Call every ``kpiengine_run_finished`` hookimpl; a failing plugin is reported, never fatal."""
     problems = []
-    for impl in registry.pm.hook.kpiengine_run_finished.get_hookimpls():
+    for impl in registry.hook_impls("kpiengine_run_finished"):
         try:
             impl.function(run=summary)
         except Exception as exc:  # the results are stored already: warn, do not fail the run
