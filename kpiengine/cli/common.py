@@ -66,11 +66,12 @@ def parse_date(ctx, param, value):
 
 
 def load(spec: str):
-    from ..spec.loader import (
-        load_project,  # lazy: kpi --help must not import the loader's dependencies
+    """The project in ``spec``, from the spec cache when nothing it depends on changed."""
+    from ..spec.cache import (
+        load_project_cached,  # lazy: kpi --help must not import the loader's dependencies
     )
 
-    return load_project(spec)
+    return load_project_cached(spec)
 
 
 def request_options(f):

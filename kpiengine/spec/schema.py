@@ -15,7 +15,7 @@ import jsonschema
 from ..errors import Location, SpecIssue
 from ..sections import NAME_PATTERN
 from .suggest import closest
-from .yamlsrc import LDict, LList, loc_of
+from .located import LDict, LList, loc_of
 
 
 def spec_schema(registry) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from ..formula import FormulaError, parse_formula, references
 from ..model import AGGREGATES, DIRECTIONS, UNITS, KpiSpec, Project
 from ..sqlsafety import check_expression
 from ..suggest import did_you_mean
-from ..yamlsrc import field_loc
+from ..located import field_loc
 
 _text = {"type": "string"}
 
