@@ -17,6 +17,7 @@ from ..errors import KpiEngineError, PluginError, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..results import KpiValue
 from ..spec.dimensions import available_dimensions, check_breakdown, leaf_models
+from ..spec.gcpause import paused_gc
 from ..spec.formula import evaluate, parse_formula, references
 from ..spec.model import GRAINS, Project
 from ..sql.compiler import CompiledQuery, CompileError, plan_queries
@@ -119,7 +120,8 @@ class Engine:
         self._check_request(names, grain, by)
         dialect_of = (lambda _src: dialect) if dialect else self.dialect_of
         try:
-            return plan_queries(self.project, names, grain, by, start, end, dialect_of)
+            with paused_gc():  # thousands of KPIs build many long-lived trees: see spec.gcpause
+                return plan_queries(self.project, names, grain, by, start, end, dialect_of)
         except CompileError as exc:
             raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
 
@@ -132,8 +134,7 @@ class Engine:
             return cached
         names = self.resolve_kpis(kpis, by)
         queries = self.compile(names, grain, by, start, end)
-        querycache.store(self.project, key, names, queries)
-        return names, queries
+        return names, querycache.store(self.project, key, names, queries) or queries
 
     # -- compute ------------------------------------------------------------------
     def compute(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),

@@ -18,6 +18,8 @@ import dataclasses
 from datetime import date
 from typing import Any, Iterable
 
+from ..spec.gcpause import paused_gc
+
 KIND = "plan"
 
 
@@ -32,10 +34,11 @@ class FrozenRecord:
 
 
 class FrozenQuery(FrozenRecord):
-    """A compiled query as the cache keeps it: attributes and properties by value, ``sql`` and ``pretty()`` as text."""
+    """A compiled query as the cache keeps it: attributes and properties (``sql``, ``kpis``) by value."""
 
     def pretty(self) -> str:
-        return self.pretty_sql
+        """The SQL on one line: a stored plan keeps no tree to lay out (``kpi compile`` compiles afresh)."""
+        return self.sql
 
 
 def freeze(query: Any) -> FrozenQuery:
@@ -44,7 +47,6 @@ def freeze(query: Any) -> FrozenQuery:
     for name, attr in vars(type(query)).items():  # properties such as .sql and .kpis, computed once
         if isinstance(attr, property) and not name.startswith("_"):
             fields[name] = _detach(getattr(query, name))
-    fields["pretty_sql"] = query.pretty()
     return FrozenQuery(**fields)
 
 
@@ -77,12 +79,15 @@ def lookup(project, key: str) -> tuple[list[str], list[Any]] | None:
     return cache.get(KIND, key) if cache is not None else None
 
 
-def store(project, key: str, names: list[str], queries: list[Any]) -> None:
+def store(project, key: str, names: list[str], queries: list[Any]) -> list[FrozenQuery] | None:
+    """Keep a request's plan; returns the stored queries (their SQL already rendered), or None."""
     cache = getattr(project, "cache", None)
     if cache is None:
-        return
+        return None
     try:
-        frozen = [freeze(q) for q in queries]
+        with paused_gc():  # rendering thousands of KPIs' SQL: see spec.gcpause
+            frozen = [freeze(q) for q in queries]
     except TypeError:  # a query kind that keeps a tree the engine needs: compile it every time
-        return
+        return None
     cache.put(KIND, key, (list(names), frozen))
+    return frozen

@@ -17,6 +17,7 @@ from ..errors import Location, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..sections import LIST, NAMED, SINGLE, CheckContext, SpecSection
 from .files import spec_files
+from .gcpause import paused_gc
 from .located import LDict, LList, loc_of
 from .model import Project
 from .schema import validate_document
@@ -25,9 +26,10 @@ from .yamlsrc import load_yaml_text
 
 def load_project(folder: str | os.PathLike, *, validate: bool = True, registry=None) -> Project:
     """Load and validate the project in ``folder``; raise SpecError listing every problem."""
-    project, issues = load_project_unchecked(folder, registry=registry)
-    if validate:
-        issues.extend(validate_project(project, registry=registry))
+    with paused_gc():
+        project, issues = load_project_unchecked(folder, registry=registry)
+        if validate:
+            issues.extend(validate_project(project, registry=registry))
     if issues:
         raise SpecError(issues)
     return project
