@@ -37,9 +37,12 @@ def format_value(value, unit: str = "number", fmt: str | None = None) -> str:
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
     if unit == "duration":
         return format_duration(value)
-    if abs(value) >= 1000:
+    # Three significant digits past 100 would read 291 next to 3,058: whole numbers from 100 on,
+    # one decimal from 10, two below, so a column of numbers lines up in one style.
+    if abs(value) >= 100:
         return f"{value:,.0f}"
-    return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+    decimals = 1 if abs(value) >= 10 else 2
+    return f"{value:,.{decimals}f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
 
 
 def format_short(value, unit: str = "number", fmt: str | None = None) -> str:
@@ -65,7 +68,7 @@ def format_duration(seconds: float) -> str:
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
     if days:
-        return f"{sign}{days}d {hours}h"
+        return f"{sign}{days}d {hours}h" if hours else f"{sign}{days}d"
     if hours:
         return f"{sign}{hours}h {minutes:02d}m"
     return f"{sign}{minutes}m {sec:02d}s"
