@@ -397,9 +397,32 @@ def attention_view(inputs: DashboardInputs, process: dict | None = None, limit: 
                 "text": f"{tile['label']}{where}: {c['display']} ({c['change']['text']} vs previous {grain}, "
                         f"was {c['previous_display']})",
             })
+    _inputs_first(inputs.project, items)
     items += _uncovered_alerts(inputs, process)
     items.sort(key=lambda i: (-STATUS_RANK[i["status"]], -i["magnitude"]))
     return {"items": items[:limit], "total": len(items), "alerts_scope": inputs.alerts.scope}
+
+
+def _inputs_first(project, items: list[dict]) -> None:
+    """A formula KPI ranks just after the worst of its inputs that moved the same way in the same place.
+
+    Performance (mindset x visits x conversion) falling because conversion fell
+    is one problem, and the place to act is conversion: the composite is kept
+    on the list, below its input. Only composites over other formula KPIs are
+    moved; a ratio of two counts is itself the place to act.
+    """
+    from .maturity import formula_inputs
+
+    size = {(i["kpi"], i["scope"]): i["magnitude"] for i in items}
+    for item in items:
+        spec = project.kpis[item["kpi"]]
+        if not spec.is_formula:
+            continue
+        # only composites of rates (performance = ... * conversion): a plain ratio of counts is where one acts
+        composite = [k for k in formula_inputs(spec.formula) if k in project.kpis and project.kpis[k].is_formula]
+        inputs = [size[(k, item["scope"])] for k in composite if (k, item["scope"]) in size]
+        if inputs and max(inputs) <= item["magnitude"]:
+            item["magnitude"] = max(inputs) * 0.999
 
 
 def _exact_status(inputs: DashboardInputs, kpi: str, dimensions: dict) -> str:

@@ -114,15 +114,15 @@ def tone(delta: dict, direction: str = "higher", unit: str = "number") -> str:
 
 
 def severity_of_change(delta: dict, unit: str = "number") -> float:
-    """How big a change is, comparable across KPIs: relative change, or points * 5 for percentages.
+    """How big a change is, comparable across KPIs: the relative change (points * 5 for a rate from 0).
 
-    Used only to rank "what moved most"; a 2 pp move in a conversion rate is
-    treated like a 10% move in a volume, which matches how managers react.
+    Used only to rank "what moved most". A rate is judged relative to its own
+    level like a volume: conversion falling from 21.8 % to 8.5 % (-61 %) is a
+    worse week than a win rate falling from 52 % to 29 % (-45 %), although the
+    second moved more points.
     """
     if delta.get("abs") is None:
         return 0.0
-    if unit == "percent":
-        return abs(delta["abs"]) * 5
-    if delta.get("rel") is None:
-        return 0.0
-    return abs(delta["rel"])
+    if delta.get("rel") is not None:
+        return abs(delta["rel"])
+    return abs(delta["abs"]) * 5 if unit == "percent" else 0.0

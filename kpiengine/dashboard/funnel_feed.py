@@ -14,7 +14,7 @@ time-to-convert distribution of the shown period (:mod:`.funnel_times`).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+import copy
 from datetime import date
 
 from ..errors import KpiEngineError
@@ -76,7 +76,8 @@ def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardI
     for name in names:
         spec = specs[name]
         if options.funnel_window:
-            spec = replace(spec, window_seconds=options.funnel_window)
+            spec = copy.copy(spec)  # a shallow copy keeps what parsing attached (the funnel's source)
+            spec.window_seconds = options.funnel_window
         entry = _entry_dimensions(project, spec)
         if any(d not in entry for d in segment):
             problems.append(f"funnel '{name}' cannot be filtered by {', '.join(d for d in segment if d not in entry)}")

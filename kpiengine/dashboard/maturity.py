@@ -23,7 +23,8 @@ from ..periods import next_period
 from ..spec import Project
 
 
-def _formula_inputs(formula: str) -> set[str]:
+def formula_inputs(formula: str) -> set[str]:
+    """The KPI names a formula reads."""
     from sqlglot import exp
 
     from ..formula import parse_formula
@@ -52,7 +53,7 @@ def funnel_windows(project: Project) -> dict[str, tuple[str, float | None]]:
         for name, spec in project.kpis.items():
             if name in out or not spec.is_formula:
                 continue
-            inputs = [out[i] for i in _formula_inputs(spec.formula) if i in out]
+            inputs = [out[i] for i in formula_inputs(spec.formula) if i in out]
             if inputs:
                 out[name] = max(inputs, key=lambda fw: fw[1] or float("inf"))
                 changed = True

@@ -21,9 +21,12 @@ bubble_size, spark_periods)::
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
+import time
 import traceback
+from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -54,13 +57,52 @@ def host_of(header: str) -> str:
     return header.rsplit(":", 1)[0]
 
 
+CACHE_SECONDS = 30  # warehouse-computed parts (funnels, live breakdowns) are at most this old
+CACHE_ENTRIES = 32
+
+
+def freshness(folder: str) -> tuple:
+    """Changes when a spec file, the history file or its write-ahead log changes (cheap: file times only)."""
+    stamps = []
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            if name.endswith((".yml", ".yaml", ".db", ".db-wal")):
+                try:
+                    stamps.append((name, os.stat(os.path.join(root, name)).st_mtime_ns))
+                except OSError:
+                    continue
+    return tuple(sorted(stamps))
+
+
 class DashboardServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, folder: str, host: str = "127.0.0.1", port: int = 8765, *, quiet: bool = False):
         self.folder = folder
         self.quiet = quiet
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_lock = threading.Lock()
         super().__init__((host, port), DashboardHandler)
+
+    def cached(self, key: tuple, build):
+        """A response built for the same request, spec and history less than CACHE_SECONDS ago, else a new one.
+
+        Switching breakdowns back and forth, or several people opening the page on
+        Monday morning, then costs one computation instead of one per request.
+        """
+        key = (key, freshness(self.folder))
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit and now - hit[0] < CACHE_SECONDS:
+                self._cache.move_to_end(key)
+                return hit[1]
+        value = build()
+        with self._cache_lock:
+            self._cache[key] = (now, value)
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return value
 
     @property
     def url(self) -> str:
@@ -127,12 +169,14 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 self._json(200, views.breakdown_view(collect(project, parse_options(project, query)),
                                                      query.get("kpi") or None))
             elif url.path == "/api/dashboard" or url.path.startswith("/api/") and url.path[5:] in VIEWS:
-                project = self.server.load_project()
-                inputs = collect(project, parse_options(project, query))
-                if url.path == "/api/dashboard":
-                    self._json(200, views.build_dashboard(inputs))
-                else:
-                    self._json(200, VIEWS[url.path[5:]](inputs))
+                def build():
+                    project = self.server.load_project()
+                    inputs = collect(project, parse_options(project, query))
+                    payload = views.build_dashboard(inputs) if url.path == "/api/dashboard" else VIEWS[url.path[5:]](inputs)
+                    return json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+
+                body = self.server.cached((url.path, tuple(sorted(query.items()))), build)
+                self._send(200, body, "application/json; charset=utf-8")
             elif url.path == CHART_URL:
                 body = static_text(CHART_LIBRARY).encode("utf-8")
                 self.send_response(200)

@@ -123,10 +123,27 @@
     option.aria = { enabled: true, label: { enabled: true, description: option.ariaDescription } };
     delete option.ariaDescription;
     option.animation = false;  // numbers, not a show: and a screenshot is taken of what is final
+    var names = option.legend ? option.series.map(function (sr) { return sr.name; }) : [];
+    // The legend is HTML buttons under the chart: they wrap on a phone, never overlap the plot,
+    // and a keyboard can toggle each series.
+    if (option.legend) option.legend = { show: false };
     c.setOption(option);
     if (onClick) c.on('click', onClick);
     state.charts.push(c);
     el.setAttribute('role', 'img');
+    if (names.length > 1) {
+      var colours = option.color;
+      var row = h('div', { class: 'legend-row' });
+      names.forEach(function (name, i) {
+        row.appendChild(h('button', { type: 'button', class: 'series-toggle', 'aria-pressed': 'true',
+          onclick: function (ev) {
+            var on = ev.currentTarget.getAttribute('aria-pressed') !== 'true';
+            ev.currentTarget.setAttribute('aria-pressed', String(on));
+            c.dispatchAction({ type: 'legendToggleSelect', name: name });
+          } }, [h('span', { class: 'swatch', style: 'background:' + (option.series[i].itemStyle && option.series[i].itemStyle.color || colours[i % colours.length]), 'aria-hidden': 'true' }), label(name)]));
+      });
+      el.parentNode.insertBefore(row, el.nextSibling);
+    }
     return c;
   }
   function disposeCharts() {
@@ -199,13 +216,13 @@
     });
     return chart(el, {
       ariaDescription: trend.label + ' by ' + state.data.meta.grain + ', ' + trend.series.length + ' series.',
-      grid: { left: 8, right: 12, top: trend.series.length > 1 ? 34 : 12, bottom: 8, containLabel: true },
-      legend: trend.series.length > 1 ? { type: 'scroll', top: 0, textStyle: { fontSize: 11 } } : undefined,
+      grid: { left: 8, right: 12, top: 12, bottom: 8, containLabel: true },
+      legend: trend.series.length > 1 ? {} : undefined,
       tooltip: { trigger: 'axis', confine: true, axisPointer: { type: 'cross', label: { formatter: function (p) {
         return p.axisDimension === 'y' ? f(p.value) : labels[p.value] || p.value; } } },
         valueFormatter: function (v) { return fmtValue(v, trend.unit); } },
       xAxis: { type: 'category', data: labels, boundaryGap: false, axisLabel: { hideOverlap: true, fontSize: 10 } },
-      yAxis: { type: 'value', scale: trend.unit !== 'count', axisLabel: { formatter: f, fontSize: 10 } },
+      yAxis: { type: 'value', scale: trend.unit !== 'count', axisLabel: { hideOverlap: true, formatter: f, fontSize: 10 } },
       series: series
     }, function (p) {
       if (p.componentType !== 'series') return;
@@ -527,10 +544,10 @@
       b.appendChild(el);
       chart(el, {
         ariaDescription: fn.label + ': entities per stage, ' + cols.map(function (c) { return c.label; }).join(' and ') + '.',
-        grid: { left: 8, right: 48, top: 28, bottom: 8, containLabel: true },
-        legend: { top: 0 },
+        grid: { left: 8, right: 48, top: 8, bottom: 8, containLabel: true },
+        legend: {},
         tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, confine: true },
-        xAxis: { type: 'value', axisLabel: { formatter: axisFormatter('count', 0, extent(cols[cols.length - 1].total.map(function (s) { return s.entities; }))[1]), fontSize: 10 } },
+        xAxis: { type: 'value', splitNumber: 3, axisLabel: { hideOverlap: true, formatter: axisFormatter('count', 0, extent(cols[cols.length - 1].total.map(function (s) { return s.entities; }))[1]), fontSize: 10 } },
         yAxis: { type: 'category', inverse: true, data: steps, axisLabel: { width: 120, overflow: 'break', fontSize: 11 } },
         series: cols.map(function (c) {
           return { name: c.label + (c.maturing ? ' (maturing)' : ''), type: 'bar', data: c.total.map(function (s) { return s.entities; }),
@@ -569,7 +586,7 @@
         b.appendChild(del);
         chart(del, {
           ariaDescription: 'Time to convert between stages in ' + fn.distribution_label + ', entities per duration bucket.',
-          grid: { left: 8, right: 12, top: 30, bottom: 8, containLabel: true }, legend: { type: 'scroll', top: 0 },
+          grid: { left: 8, right: 12, top: 10, bottom: 8, containLabel: true }, legend: {},
           tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, confine: true },
           xAxis: { type: 'category', data: fn.distribution.buckets, axisLabel: { hideOverlap: true, fontSize: 10 } },
           yAxis: { type: 'value', minInterval: 1, axisLabel: { formatter: axisFormatter('count', 0, 100), fontSize: 10 } },
@@ -617,14 +634,14 @@
     b.appendChild(el);
     chart(el, {
       ariaDescription: 'Team bubbles: ' + t.y.label + ' against ' + t.x.label + ', ' + t.bubbles.length + ' ' + t.by + ' values.',
-      grid: { left: 8, right: 16, top: groups.length > 1 ? 56 : 34, bottom: 24, containLabel: true },
-      legend: groups.length > 1 ? { type: 'scroll', top: 0 } : undefined,
+      grid: { left: 8, right: 16, top: 34, bottom: 24, containLabel: true },
+      legend: groups.length > 1 ? {} : undefined,
       tooltip: { trigger: 'item', confine: true, formatter: function (p) {
         var x = p.data.bubble;
         return x.name + (x.group ? ' (' + t.group_by + ' ' + x.group + ')' : '') + '<br>' + t.x.label + ' ' + x.x_display + '<br>' + t.y.label + ' ' + x.y_display +
           (t.size ? '<br>' + t.size.label + ' ' + x.size_display : '') + '<br>' + t.quadrants[x.quadrant];
       } },
-      xAxis: { type: 'value', name: t.x.label, nameLocation: 'middle', nameGap: 24, scale: true, axisLabel: { formatter: fx, fontSize: 10 } },
+      xAxis: { type: 'value', name: t.x.label, nameLocation: 'middle', nameGap: 24, scale: true, axisLabel: { hideOverlap: true, formatter: fx, fontSize: 10 } },
       yAxis: { type: 'value', name: t.y.label, nameLocation: 'end', nameTextStyle: { align: 'left' }, scale: true,
         axisLabel: { formatter: fy, fontSize: 10 } },
       series: groups.map(function (g, gi) {
@@ -634,13 +651,13 @@
           label: { formatter: function (p) { return p.data.name; }, position: 'top', fontSize: 10, color: css('--ink') },
           labelLayout: { hideOverlap: true },
           markLine: gi === 0 ? { symbol: 'none', silent: true, lineStyle: { type: 'dashed', color: css('--muted') },
-            label: { position: 'insideEndTop', formatter: function (p) { return 'median ' + (p.data.xAxis !== undefined ? t.median_x_display : t.median_y_display); }, fontSize: 10 },
-            data: [{ xAxis: t.median_x }, { yAxis: t.median_y }] } : undefined };
+            label: { show: false }, data: [{ xAxis: t.median_x }, { yAxis: t.median_y }] } : undefined };
       })
     }, function (p) {
       if (p.data && p.data.bubble) drill(t.x.kpi, t.x.label, t.period, p.data.bubble.dimensions);
     });
-    var legend = h('div', { class: 'legend-row' }, [h('span', { text: (t.size ? 'Bubble area: ' + t.size.label : 'Bubble size: equal') })]);
+    var legend = h('div', { class: 'legend-row' }, [h('span', { text: 'Medians (dashed): ' + t.x.label + ' ' + t.median_x_display + ', ' +
+      t.y.label + ' ' + t.median_y_display + '.' }), h('span', { text: (t.size ? 'Bubble area: ' + t.size.label : 'Bubble size: equal') })]);
     (t.size_legend || []).forEach(function (sz) {
       var r = radius(sz.value);
       legend.appendChild(h('span', null, [h('span', { class: 'size-dot', style: 'width:' + r + 'px;height:' + r + 'px', 'aria-hidden': 'true' }), sz.display]));
