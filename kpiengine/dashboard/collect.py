@@ -11,14 +11,15 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from ..spec import Project
-from ..periods import shift_period
+from ..spec.model import Project
+from ..sql.periods import shift_period
 from .alert_feed import as_of, load_alerts
-from .funnel_feed import load_funnels
 from .data import chosen_periods
+from .funnel_feed import load_funnels
 from .history_feed import ValueLoader, latest_run, same_value, supporting
 from .inputs import DashboardInputs
 from .options import DashboardOptions
+from .why_feed import explain
 
 
 def active_kpis(project: Project) -> list[str]:
@@ -141,7 +142,6 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
     if note:
         notes["funnel"] = note
 
-    from .why_feed import explain
     inputs.why, note = explain(project, options, inputs, loader)
     if note:
         notes["why"] = note

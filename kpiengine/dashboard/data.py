@@ -13,9 +13,15 @@ import math
 import statistics
 from datetime import date
 
+from sqlglot import exp
+
+from ..spec.formula import parse_formula
+from ..spec.model import GRAINS
 from . import maturity
+from .options import segment_text
 from .formatting import change, format_short, format_value, severity_of_change, tone
 from .inputs import AlertRecord, DashboardInputs
+from .options import project_dimensions
 from .values import DimKey, ValueTable, dim_key
 
 STATUS_RANK = {"firing": 3, "pending": 2, "silenced": 1, "ok": 0}
@@ -53,8 +59,6 @@ def axis_label(period: date, grain: str) -> str:
 
 def filter_options(inputs: DashboardInputs) -> list[dict]:
     """The segments the page offers to filter to: the values of the breakdown shown, and the active filter."""
-    from .options import segment_text
-
     out = []
     if inputs.options.segment:
         text = segment_text(inputs.options.segment)
@@ -114,9 +118,7 @@ def ratio_parts(spec) -> tuple[str, str] | None:
     """(numerator, denominator) KPI names when a formula is exactly ``a / b``."""
     if not spec.formula:
         return None
-    from sqlglot import exp
 
-    from ..formula import parse_formula
 
     try:
         tree = parse_formula(spec.formula)
@@ -411,15 +413,13 @@ def _inputs_first(project, items: list[dict]) -> None:
     on the list, below its input. Only composites over other formula KPIs are
     moved; a ratio of two counts is itself the place to act.
     """
-    from .maturity import formula_inputs
-
     size = {(i["kpi"], i["scope"]): i["magnitude"] for i in items}
     for item in items:
         spec = project.kpis[item["kpi"]]
         if not spec.is_formula:
             continue
         # only composites of rates (performance = ... * conversion): a plain ratio of counts is where one acts
-        composite = [k for k in formula_inputs(spec.formula) if k in project.kpis and project.kpis[k].is_formula]
+        composite = [k for k in maturity.formula_inputs(spec.formula) if k in project.kpis and project.kpis[k].is_formula]
         inputs = [size[(k, item["scope"])] for k in composite if (k, item["scope"]) in size]
         if inputs and max(inputs) <= item["magnitude"]:
             item["magnitude"] = max(inputs) * 0.999
@@ -721,9 +721,6 @@ def alerts_view(inputs: DashboardInputs) -> dict:
 # -- everything -------------------------------------------------------------------------------------
 
 def meta_view(inputs: DashboardInputs) -> dict:
-    from .options import project_dimensions
-    from ..spec import GRAINS
-
     project, opts = inputs.project, inputs.options
     current, previous = chosen_periods(inputs)
     return {
@@ -737,12 +734,5 @@ def meta_view(inputs: DashboardInputs) -> dict:
         "options": opts.to_json(), "source": inputs.source, "notes": inputs.notes,
         "alerts_available": inputs.alerts.available,
         "kpis": [{"kpi": k, "label": s.label, "unit": s.unit, "direction": s.direction} for k, s in project.kpis.items()],
-        "funnels": list(project.funnels or {}),
+        "funnels": list(project.section("funnels", {})),
     }
-
-
-def build_dashboard(inputs: DashboardInputs) -> dict:
-    """Every view of :data:`kpiengine.dashboard.views.VIEWS` in one document."""
-    from .views import VIEWS
-
-    return {name: build(inputs) for name, build in VIEWS.items()}

@@ -15,10 +15,10 @@ from datetime import date
 
 from sqlglot import exp
 
-from ..formula import parse_formula
-from ..compiler import dimension_expr, model_relation, model_time_expr
-from ..periods import localize, next_period, python_period_start
-from ..sqlsafety import parse_expression
+from ..spec.formula import parse_formula
+from ..sql.compiler import dimension_expr, model_relation, model_time_expr
+from ..sql.periods import localize, next_period, python_period_start
+from ..spec.sqlsafety import parse_expression
 from .options import DashboardError
 
 MAX_ROWS = 100

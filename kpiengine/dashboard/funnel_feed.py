@@ -13,14 +13,16 @@ time-to-convert distribution of the shown period (:mod:`.funnel_times`).
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
+from ..analysis.funnels import assemble, parse_funnels
 from ..errors import KpiEngineError
-from ..spec import Project
-from .funnel_times import time_to_convert
+from ..spec.model import Project
+from ..sql.funnel_sql import compile_funnel
 from .data import chosen_periods
+from .funnel_times import time_to_convert
 from .history_feed import same_value
 from .inputs import DashboardInputs, FunnelData
 from .maturity import maturing_funnel_cohort
@@ -39,9 +41,6 @@ def _entry_dimensions(project: Project, funnel) -> list[str]:
 
 def run_funnel_spec(engine, funnel, grain: str, by: list[str], start: date | None, end: date | None, view: str):
     """kpiengine.funnels.run_funnel for a funnel spec that may differ from the spec file (another window)."""
-    from ..funnel_sql import compile_funnel  # lazy: the funnels module is optional
-    from ..funnels import assemble
-
     query = compile_funnel(engine.project, funnel, grain, by, start, end, view, engine.dialect_of(funnel.source))
     source = engine.open_source(funnel.source)
     try:
@@ -58,12 +57,8 @@ def _value_text(value) -> str:
 
 def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardInputs,
                  loader) -> tuple[list[FunnelData], str | None]:
-    if not project.funnels:
+    if not project.section("funnels"):
         return [], "the spec defines no funnel (see docs/funnels.md)"
-    try:
-        from ..funnels import parse_funnels
-    except ImportError:
-        return [], "the funnels module is not installed"
     if not loader.allow_engine:
         return [], "funnels are computed on the warehouse, which this view may not query"
     specs, issues = parse_funnels(project)

@@ -14,8 +14,8 @@ from datetime import date
 
 from sqlglot import exp
 
-from ..funnel_sql import entity_query
-from ..periods import period_start_expr
+from ..sql.funnel_sql import entity_query
+from ..sql.periods import period_start_expr
 
 # Upper bounds of the buckets, in seconds; the last bucket is open-ended.
 BUCKETS = [(3600, "< 1 h"), (86400, "1 h – 1 d"), (3 * 86400, "1 – 3 d"), (7 * 86400, "3 – 7 d"),

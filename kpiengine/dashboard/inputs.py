@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..spec import Project
+from ..spec.model import Project
+from .maturity import funnel_windows
 from .options import DashboardOptions
 from .values import ValueTable
 
@@ -103,7 +104,5 @@ class DashboardInputs:
     def funnel_windows(self) -> dict:
         """KPI -> (funnel, window seconds) for funnel cohort KPIs (see kpiengine.dashboard.maturity)."""
         if not hasattr(self, "_windows"):
-            from .maturity import funnel_windows
-
             self._windows = funnel_windows(self.project)
         return self._windows

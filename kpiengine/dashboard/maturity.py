@@ -19,16 +19,16 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from ..periods import next_period
-from ..spec import Project
+from sqlglot import exp
+
+from ..analysis.funnels import funnel_model_name, parse_funnels
+from ..spec.formula import parse_formula
+from ..spec.model import Project
+from ..sql.periods import next_period
 
 
 def formula_inputs(formula: str) -> set[str]:
     """The KPI names a formula reads."""
-    from sqlglot import exp
-
-    from ..formula import parse_formula
-
     try:
         return {c.name for c in parse_formula(formula).find_all(exp.Column)}
     except Exception:  # an invalid formula is reported by `kpi validate`; here it has no inputs
@@ -37,11 +37,7 @@ def formula_inputs(formula: str) -> set[str]:
 
 def funnel_windows(project: Project) -> dict[str, tuple[str, float | None]]:
     """KPI name -> (funnel name, window seconds) for every KPI counted by funnel cohort."""
-    if not project.funnels:
-        return {}
-    try:
-        from ..funnels import funnel_model_name, parse_funnels
-    except ImportError:
+    if not project.section("funnels"):
         return {}
     specs, _ = parse_funnels(project)
     by_model = {funnel_model_name(f): (f.name, f.window_seconds) for f in specs.values()}

@@ -10,8 +10,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
+from ..analysis.funnels import parse_duration
 from ..errors import KpiEngineError
-from ..spec import GRAINS, Project
+from ..spec.model import GRAINS, Project
 
 # Bubble chart defaults: the brief's "squeeze the bubbles" chart of visits vs conversion.
 BUBBLE_X = ("visits", "visit_count", "activities")
@@ -171,16 +172,14 @@ def parse_options(project: Project, raw: dict) -> DashboardOptions:
     if not 2 <= spark <= 400:
         raise DashboardError("option 'spark_periods': use a number from 2 to 400")
     funnel = raw.get("funnel")
-    if funnel is not None and funnel not in (project.funnels or {}):
-        raise DashboardError(f"option 'funnel': unknown funnel {funnel!r}; known: {', '.join(project.funnels or {}) or '(none)'}")
+    if funnel is not None and funnel not in (project.section("funnels", {})):
+        raise DashboardError(f"option 'funnel': unknown funnel {funnel!r}; known: {', '.join(project.section('funnels', {})) or '(none)'}")
     funnel_view = raw.get("funnel_view")
     if funnel_view is not None and funnel_view not in ("event", "cohort"):
         raise DashboardError(f"option 'funnel_view': {funnel_view!r}; use event (steps counted when they happen) "
                              "or cohort (steps counted in the period the entity entered)")
     window = raw.get("funnel_window")
     if window is not None:
-        from ..funnels import parse_duration  # lazy: the funnels module is optional
-
         try:
             window = parse_duration(window)
         except ValueError:

@@ -12,9 +12,10 @@ import os
 import re
 from importlib import resources
 
-from ..spec import Project
+from ..spec.model import Project
 from .collect import collect
-from .data import breakdown_view, build_dashboard
+from .data import breakdown_view
+from .views import build_dashboard
 from .options import DashboardError, DashboardOptions
 
 _PLACEHOLDER = re.compile(r"/\*__(CSS|JS)__\*/|__(TITLE|MODE|DATA|ECHARTS)__")

@@ -31,13 +31,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import KpiEngineError
+from ..spec.loader import load_project
 from . import data as views
 from .collect import collect, status_stamp
 from .drill import as_csv, drill
 from .history_feed import ValueLoader
 from .options import DashboardError, parse_options, parse_segment
 from .report import CHART_LIBRARY, CHART_URL, render_page, static_text
-from .views import VIEWS
+from .views import VIEWS, build_dashboard
 
 LOCAL_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -110,8 +111,6 @@ class DashboardServer(ThreadingHTTPServer):
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"
 
     def load_project(self):
-        from ..loader import load_project
-
         return load_project(self.folder)
 
 
@@ -172,7 +171,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 def build():
                     project = self.server.load_project()
                     inputs = collect(project, parse_options(project, query))
-                    payload = views.build_dashboard(inputs) if url.path == "/api/dashboard" else VIEWS[url.path[5:]](inputs)
+                    payload = build_dashboard(inputs) if url.path == "/api/dashboard" else VIEWS[url.path[5:]](inputs)
                     return json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
 
                 body = self.server.cached((url.path, tuple(sorted(query.items()))), build)

@@ -8,7 +8,8 @@ the KPI of the biggest bad move on the attention list.
 """
 from __future__ import annotations
 
-from ..spec import Project
+from ..analysis import rootcause
+from ..spec.model import Project
 from .data import ADDITIVE, attention_view, chosen_periods, period_label, ratio_parts
 from .formatting import change, format_short, format_value, tone
 from .inputs import DashboardInputs
@@ -47,10 +48,6 @@ def _tone(value: float, direction: str) -> str:
 
 def explain(project: Project, options: DashboardOptions, inputs: DashboardInputs,
             loader=None) -> tuple[dict | None, str | None]:
-    try:
-        from .. import rootcause
-    except ImportError:
-        return None, "the root-cause module is not installed"
     kpi = focus_kpi(inputs)
     if kpi is None:
         return None, "no KPI moved the wrong way: nothing to explain (pick one with kpi=NAME)"

@@ -22,7 +22,7 @@ from dash_testdata import run_kpi
 from page_checks import axe_violations, keyboard_unreached, overlaps, page_width
 
 from kpiengine.dashboard.server import start_in_thread
-from kpiengine.demo import PLANTED_REGION, PLANTED_WEEK
+from kpiengine.cli.demo_data import PLANTED_REGION, PLANTED_WEEK
 
 REPO = Path(__file__).resolve().parents[2]
 WEEK = PLANTED_WEEK.isoformat()

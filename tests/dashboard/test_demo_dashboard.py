@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from dash_testdata import run_kpi
 
-from kpiengine.demo import PLANTED_REGION, PLANTED_WEEK
+from kpiengine.cli.demo_data import PLANTED_REGION, PLANTED_WEEK
 from kpiengine.dashboard.server import start_in_thread
 
 WEEK = PLANTED_WEEK.isoformat()
@@ -181,7 +181,7 @@ FIRST_VISITS = (
 
 def board(demo_env, **raw):
     from kpiengine.dashboard.collect import collect
-    from kpiengine.dashboard.data import build_dashboard
+    from kpiengine.dashboard.views import build_dashboard
     from kpiengine.dashboard.options import parse_options
     from kpiengine.loader import load_project
 

@@ -1,0 +1,83 @@
+"""``kpi report --html FILE`` and ``kpi serve``: the dashboard from the command line."""
+from __future__ import annotations
+
+import os
+
+import click
+
+from .common import handle_errors, load, spec_option
+
+
+def _view_options(f):
+    opts = [
+        click.option("--grain", "-g", default="week", show_default=True, help="day, week, month, quarter, year"),
+        click.option("--by", "-b", default=None, help="breakdown dimension for tiles, funnel and trends (e.g. region)"),
+        click.option("--period", default=None, metavar="YYYY-MM-DD",
+                     help="a day in the period to show (default: the latest period with data)"),
+        click.option("--compare", default=None, metavar="YYYY-MM-DD", help="period to compare with (default: the one before)"),
+        click.option("--from", "start", default=None, metavar="YYYY-MM-DD", help="first day of the trends, inclusive"),
+        click.option("--to", "end", default=None, metavar="YYYY-MM-DD", help="last day of the trends, exclusive"),
+        click.option("--kpi", "-k", default=None, help="KPI to explain in 'why it changed' (default: the worst mover)"),
+        click.option("--bubble-by", default=None, help="one bubble per value of this dimension (default rep)"),
+        click.option("--bubble-x", default=None, help="KPI on the x axis (default visits)"),
+        click.option("--bubble-y", default=None, help="KPI on the y axis (default conversion)"),
+        click.option("--bubble-size", default=None, help="KPI for the bubble size (default revenue or deals_won)"),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @spec_option
+    @click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False),
+                  help="write one self-contained HTML file here (works offline, small enough to mail)")
+    @_view_options
+    @handle_errors
+    def report(spec, html_path, **raw):
+        """Write the dashboard as one offline HTML file for a chosen period and breakdown."""
+        # lazy: kpi --help stays fast
+        from ..dashboard.options import parse_options
+        from ..dashboard.report import write_report
+
+        project = load(spec)
+        options = parse_options(project, raw)
+        data = write_report(project, options, html_path)
+        meta = data["meta"]
+        size = os.path.getsize(html_path)
+        firing = data["alerts"].get("counts", {}).get("firing", 0) if not data["alerts"].get("empty") else 0
+        click.echo(f"wrote {html_path} ({size / 1024:.0f} KB): {meta['grain']} {meta['current_label']} vs "
+                   f"{meta['previous_label']}" + (f", by {meta['by']}" if meta["by"] else "") +
+                   f"; {len(data['attention']['items'])} item(s) need attention, {firing} alert(s) firing")
+        for panel, note in meta["notes"].items():
+            click.echo(f"note ({panel}): {note}", err=True)
+
+    @cli.command()
+    @spec_option
+    @click.option("--host", default="127.0.0.1", show_default=True,
+                  help="interface to listen on; keep 127.0.0.1 unless others must see it")
+    @click.option("--port", "-p", default=8765, show_default=True, type=int)
+    @click.option("--quiet", "-q", is_flag=True, help="do not log each request")
+    @handle_errors
+    def serve(spec, host, port, quiet):
+        """Serve the live, read-only dashboard (reads the spec and history on every refresh)."""
+        # lazy: kpi --help stays fast
+        from ..dashboard.server import DashboardServer
+
+        load(spec)  # fail now, with located messages, if the spec is invalid
+        try:
+            server = DashboardServer(os.path.abspath(spec), host, port, quiet=quiet)
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                                       f"try another --port") from None
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.secho(f"warning: listening on {host}: anyone who can reach this machine can read these KPIs",
+                        fg="yellow", err=True)
+        click.echo(f"dashboard at {server.url}  (read-only; Ctrl+C to stop)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("stopped")
+        finally:
+            server.server_close()

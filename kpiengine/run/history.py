@@ -1,0 +1,165 @@
+"""The local history store: every run's KPI values, in a SQLite file next to the specs.
+
+Change-over-time rules, backtests, reports and the dashboard read history from
+here, so nothing needs a cloud service. SQLite in WAL mode lets a dashboard read
+while a run writes; writers take BEGIN IMMEDIATE so concurrent runs queue
+instead of failing. A run is recorded in one transaction: it is stored whole
+or not at all, never as a partial success.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..spec.model import Project
+from .engine import KpiValue, ResultSet
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    project TEXT NOT NULL,
+    spec_version TEXT NOT NULL,
+    grain TEXT NOT NULL,
+    by_dims TEXT NOT NULL,
+    range_start TEXT,
+    range_end TEXT,
+    kpis TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    rows INTEGER NOT NULL DEFAULT 0,
+    duration_s REAL
+);
+CREATE TABLE IF NOT EXISTS kpi_values (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    kpi TEXT NOT NULL,
+    grain TEXT NOT NULL,
+    by_dims TEXT NOT NULL,
+    period_start TEXT NOT NULL,
+    dimensions TEXT NOT NULL,
+    value REAL
+);
+CREATE INDEX IF NOT EXISTS kpi_values_lookup ON kpi_values (kpi, grain, by_dims, period_start, dimensions, run_id);
+"""
+
+
+def _dims_key(by: Iterable[str]) -> str:
+    return json.dumps(sorted(by))
+
+
+def _dims_json(dims: dict) -> str:
+    return json.dumps(dims, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class HistoryStore:
+    def __init__(self, path: str | os.PathLike):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as con:
+            con.executescript(SCHEMA)
+
+    @classmethod
+    def for_project(cls, project: Project) -> "HistoryStore":
+        path = project.history_path
+        if path != ":memory:" and not os.path.isabs(path):
+            path = os.path.join(project.folder, path)
+        return cls(os.environ.get("KPIENGINE_HISTORY") or path)
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection (WAL, 30 s busy timeout). Other modules keep their tables in this file."""
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute("PRAGMA foreign_keys=ON")
+        return con
+
+    def record_run(self, project: Project, rs: ResultSet, *, status: str = "ok", error: str | None = None) -> int:
+        """Store a run and its values atomically; returns the run id."""
+        con = self.connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            cur = con.execute(
+                "INSERT INTO runs (started_at, finished_at, project, spec_version, grain, by_dims, range_start,"
+                " range_end, kpis, status, error, rows, duration_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (now_utc(), now_utc(), project.name, rs.spec_version or project.version, rs.grain, _dims_key(rs.by),
+                 rs.start.isoformat() if rs.start else None, rs.end.isoformat() if rs.end else None,
+                 json.dumps(rs.kpis), status, error, len(rs.rows), rs.timings.get("total_s")))
+            run_id = cur.lastrowid
+            by_key = _dims_key(rs.by)
+            con.executemany(
+                "INSERT INTO kpi_values (run_id, kpi, grain, by_dims, period_start, dimensions, value)"
+                " VALUES (?,?,?,?,?,?,?)",
+                ((run_id, r.kpi, r.grain, by_key, r.period_start.isoformat(), _dims_json(r.dimensions),
+                  None if r.value is None else float(r.value)) for r in rs.rows))
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+        rs.run_id = run_id
+        return run_id
+
+    def record_failure(self, project: Project, grain: str, by: list[str], kpis: list[str], error: str) -> int:
+        """Record a failed run (no values): history shows it failed instead of silently missing it."""
+        con = self.connect()
+        try:
+            cur = con.execute(
+                "INSERT INTO runs (started_at, finished_at, project, spec_version, grain, by_dims, kpis, status,"
+                " error) VALUES (?,?,?,?,?,?,?,?,?)",
+                (now_utc(), now_utc(), project.name, project.version, grain, _dims_key(by), json.dumps(kpis),
+                 "error", error))
+            return cur.lastrowid
+        finally:
+            con.close()
+
+    def values(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
+               start: date | None = None, end: date | None = None) -> list[KpiValue]:
+        """The latest stored value for each (KPI, period, dimension values) at this grain and breakdown."""
+        by = list(by)
+        where = ["v.grain = ?", "v.by_dims = ?"]
+        params: list[Any] = [grain, _dims_key(by)]
+        kpis = list(kpis or [])
+        if kpis:
+            where.append(f"v.kpi IN ({','.join('?' * len(kpis))})")
+            params += kpis
+        if start:
+            where.append("v.period_start >= ?")
+            params.append(start.isoformat())
+        if end:
+            where.append("v.period_start < ?")
+            params.append(end.isoformat())
+        sql = f"""
+            SELECT v.kpi, v.period_start, v.dimensions, v.value FROM kpi_values v
+            JOIN (SELECT kpi, period_start, dimensions, MAX(run_id) AS run_id FROM kpi_values v
+                  WHERE {' AND '.join(where)} GROUP BY kpi, period_start, dimensions) latest
+              ON latest.kpi = v.kpi AND latest.period_start = v.period_start
+             AND latest.dimensions = v.dimensions AND latest.run_id = v.run_id
+            WHERE {' AND '.join(where)}
+            ORDER BY v.kpi, v.period_start, v.dimensions"""
+        con = self.connect()
+        try:
+            rows = con.execute(sql, params + params).fetchall()
+        finally:
+            con.close()
+        return [KpiValue(kpi=k, grain=grain, period_start=date.fromisoformat(p), dimensions=json.loads(d),
+                         value=v) for k, p, d, v in rows]
+
+    def runs(self, limit: int = 20) -> list[dict]:
+        con = self.connect()
+        con.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in con.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))]
+        finally:
+            con.close()

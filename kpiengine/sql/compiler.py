@@ -1,0 +1,276 @@
+"""Where a KPI becomes SQL.
+
+For one request (grain, breakdown, date range) every aggregate KPI that reads
+the same model is computed in ONE scan of that model, with conditional
+aggregation (``SUM(CASE WHEN filter THEN x END)``) instead of one query per
+KPI. Queries are built as sqlglot syntax trees and rendered for the source's
+dialect; user text (columns, filters, dimension expressions) enters only as
+parsed and checked expressions, labels never enter SQL at all.
+
+Formulas are not compiled to SQL: they are evaluated in Python over these
+per-model aggregates (see :mod:`kpiengine.engine`), which keeps division by
+zero, NULL handling and joins across models identical on every engine.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlglot
+from sqlglot import exp
+
+from ..spec.formula import parse_formula, references
+from ..spec.model import KpiSpec, ModelSpec, Project
+from ..spec.sqlsafety import parse_expression
+from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
+
+PERIOD_ALIAS = "period_start"
+
+# Where PERCENTILE_CONT ... WITHIN GROUP works as an aggregate (others need a window or lack it).
+_PERCENTILE_EXACT = {"postgres", "snowflake", "redshift", "oracle", "databricks"}
+
+
+class CompileError(ValueError):
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass
+class AggregateColumn:
+    """How one aggregate KPI is read back from a model query's columns."""
+
+    kpi: str
+    aggregate: str
+    aliases: list[str]  # avg -> [sum, count]; others one column
+
+
+@dataclass
+class CompiledQuery:
+    model: str
+    source: str
+    dialect: str
+    grain: str
+    by: list[str]
+    expression: exp.Select
+    dim_aliases: list[str]
+    columns: list[AggregateColumn] = field(default_factory=list)
+    time_format: str | None = None  # set when the last column samples unreadable text times
+
+    @property
+    def sql(self) -> str:
+        return self.expression.sql(dialect=self.dialect)
+
+    def pretty(self) -> str:
+        return self.expression.sql(dialect=self.dialect, pretty=True)
+
+    @property
+    def kpis(self) -> list[str]:
+        return [c.kpi for c in self.columns]
+
+
+def model_relation(project: Project, model: ModelSpec, dialect: str) -> exp.Expression:
+    """The FROM clause item of a model: a table, a subquery, or a file reader (DuckDB)."""
+    alias = exp.TableAlias(this=exp.to_identifier("m"))
+    if model.table:
+        table = exp.to_table(str(model.table), dialect=dialect)
+        table.set("alias", alias)
+        return table
+    if model.sql:
+        query = sqlglot.parse_one(model.sql, read=dialect)
+        return exp.Subquery(this=query, alias=alias)
+    if model.file:
+        if dialect != "duckdb":
+            raise CompileError(f"model '{model.name}' reads a file, which only DuckDB sources can do",
+                               "point the model at a duckdb source, or load the file into a table")
+        path = model.file if os.path.isabs(model.file) else os.path.join(project.folder, model.file)
+        lower = path.lower()
+        reader = "READ_PARQUET" if lower.endswith((".parquet", ".pq")) else "READ_CSV_AUTO"
+        args: list[exp.Expression] = [exp.Literal.string(path)]
+        if reader == "READ_CSV_AUTO" and model.time_format and _is_plain_column(model.time, dialect):
+            # Keep the text date as text: DuckDB's sniffer may type "01-02-2018" as a date on its own,
+            # and the model's time_format, not a guess, decides what it means.
+            column = exp.PropertyEQ(this=exp.to_identifier(model.time), expression=exp.Literal.string("VARCHAR"))
+            args.append(exp.EQ(this=exp.column("types"), expression=exp.Struct(expressions=[column])))
+        func = exp.Anonymous(this=reader, expressions=args)
+        return exp.Table(this=func, alias=alias)
+    raise CompileError(f"model '{model.name}' has no table, sql or file")
+
+
+def _is_plain_column(text: str, dialect: str) -> bool:
+    node = parse_expression(text, dialect)
+    return isinstance(node, exp.Column) and not node.table
+
+
+def model_time_expr(project: Project, model: ModelSpec, dialect: str) -> exp.Expression:
+    """The model's event time as a timestamp expression (text dates parsed with time_format)."""
+    raw = parse_expression(model.time, dialect)
+    if model.time_format:
+        return text_to_timestamp(raw, model.time_format, dialect)
+    return raw
+
+
+def dimension_expr(project: Project, model: ModelSpec, dim: str, dialect: str) -> exp.Expression:
+    if dim not in model.dimensions:
+        raise CompileError(f"model '{model.name}' has no dimension '{dim}'",
+                           f"available: {', '.join(model.dimensions) or 'none'}")
+    return parse_expression(str(model.dimensions[dim]), dialect)
+
+
+def _timestamp_literal(d: date, dialect: str) -> exp.Expression:
+    text = exp.Literal.string(d.isoformat() + " 00:00:00")
+    if dialect == "sqlite":
+        return text  # SQLite compares ISO text; CAST(... AS DATE) would give a number
+    if dialect == "bigquery":
+        return exp.cast(text, "datetime")
+    return exp.cast(text, "timestamp")
+
+
+def _conditional(value: exp.Expression, condition: exp.Expression | None, *, copy: bool = False
+                 ) -> exp.Expression:
+    if condition is None:
+        return value
+    return exp.Case(ifs=[exp.If(this=condition.copy() if copy else condition, true=value)])
+
+
+def aggregate_columns(kpi: KpiSpec, dialect: str, prefix: str) -> tuple[list[exp.Expression], AggregateColumn]:
+    cond = parse_expression(kpi.filter, dialect) if kpi.filter else None
+    col = parse_expression(kpi.column, dialect) if kpi.column else None
+    agg = kpi.aggregate
+    if agg == "count":
+        if col is None and cond is None:
+            exprs = [exp.Count(this=exp.Star())]
+        else:
+            exprs = [exp.Count(this=_conditional(col if col is not None else exp.Literal.number(1), cond))]
+    elif agg == "count_distinct":
+        exprs = [exp.Count(this=exp.Distinct(expressions=[_conditional(col, cond)]))]
+    elif agg == "sum":
+        exprs = [exp.Sum(this=_conditional(col, cond))]
+    elif agg == "avg":
+        # Averages are SUM / COUNT divided in Python: MySQL rounds AVG of integers to 4 decimals.
+        exprs = [exp.Sum(this=_conditional(col, cond)), exp.Count(this=_conditional(col.copy(), cond, copy=True))]
+    elif agg == "min":
+        exprs = [exp.Min(this=_conditional(col, cond))]
+    elif agg == "max":
+        exprs = [exp.Max(this=_conditional(col, cond))]
+    elif agg == "percentile":
+        exprs = [_percentile(_conditional(col, cond), float(kpi.percentile), dialect, kpi.name)]
+    else:
+        raise CompileError(f"KPI '{kpi.name}': unknown aggregate '{agg}'")
+    aliases = [f"{prefix}_{i}" if len(exprs) > 1 else prefix for i in range(len(exprs))]
+    # Freshly built trees: aliasing them needs no defensive copy (copies dominate compile time).
+    return ([exp.alias_(e, a, copy=False) for e, a in zip(exprs, aliases)],
+            AggregateColumn(kpi=kpi.name, aggregate=agg, aliases=aliases))
+
+
+def _percentile(value: exp.Expression, p: float, dialect: str, kpi: str) -> exp.Expression:
+    # As DOUBLE: DuckDB keeps a DECIMAL(12,2) input's scale and would cut the interpolated value.
+    value = exp.cast(value, "double")
+    if dialect == "duckdb":
+        return exp.Anonymous(this="QUANTILE_CONT", expressions=[value, exp.Literal.number(p)])
+    if dialect in ("spark", "spark2", "databricks", "hive"):
+        return exp.Anonymous(this="PERCENTILE", expressions=[value, exp.Literal.number(p)])  # exact, interpolated
+    if dialect in _PERCENTILE_EXACT:
+        return exp.WithinGroup(this=exp.PercentileCont(this=exp.Literal.number(p)),
+                               expression=exp.Order(expressions=[exp.Ordered(this=value)]))
+    raise CompileError(f"KPI '{kpi}': percentile is not available as an aggregate on {dialect}",
+                       "use duckdb, postgres, snowflake, redshift or spark, or another aggregate")
+
+
+PARSED_TIME = "__kpi_time"
+BAD_TIME_ALIAS = "bad_time"
+
+
+def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec], grain: str, by: list[str],
+                        start: date | None, end: date | None, dialect: str) -> CompiledQuery:
+    """One SELECT over ``model`` computing every KPI in ``kpis`` per period and breakdown.
+
+    A model whose time is text (``time_format``) is read through a subquery that
+    parses the time once. Rows whose text does not match the format are not
+    dropped: they land in a NULL period with a sample of the text, and the
+    engine stops with an error quoting it (some engines return NULL for a
+    mismatch instead of failing, which would silently lose rows).
+    """
+    relation = model_relation(project, model, dialect)
+    raw_time = parse_expression(model.time, dialect)
+    try:
+        if model.time_format:
+            parsed = text_to_timestamp(raw_time.copy(), model.time_format, dialect)
+            inner = exp.select(exp.column(exp.Star(), table="m"),
+                               exp.alias_(parsed, PARSED_TIME, copy=False)).from_(relation, copy=False)
+            relation = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("m")))
+            time_expr: exp.Expression = exp.column(PARSED_TIME)
+        else:
+            time_expr = raw_time.copy()
+        period = period_start_expr(time_expr, grain, dialect, project.timezone)
+        local_time = localize(time_expr.copy(), dialect, project.timezone)
+    except PeriodError as exc:
+        raise CompileError(f"model '{model.name}': {exc}") from None
+    dims = [dimension_expr(project, model, d, dialect) for d in by]
+    dim_aliases = [f"d_{d}" for d in by]
+    select = exp.select(exp.alias_(period, PERIOD_ALIAS), *[exp.alias_(e, a) for e, a in zip(dims, dim_aliases)])
+    columns = []
+    for i, kpi in enumerate(kpis):
+        exprs, meta = aggregate_columns(kpi, dialect, f"k{i}")
+        select = select.select(*exprs, copy=False)
+        columns.append(meta)
+    select = select.from_(relation, copy=False)
+    in_range = []
+    if start is not None:
+        in_range.append(exp.GTE(this=local_time.copy(), expression=_timestamp_literal(start, dialect)))
+    if end is not None:
+        in_range.append(exp.LT(this=local_time.copy(), expression=_timestamp_literal(end, dialect)))
+    if model.time_format:
+        unreadable = exp.Is(this=time_expr.copy(), expression=exp.Null())
+        # Empty text is "no time", like NULL; anything else must parse or be reported.
+        present = exp.Not(this=exp.Is(this=exp.Nullif(this=exp.Trim(this=exp.cast(raw_time.copy(), "text")),
+                                                      expression=exp.Literal.string("")),
+                                      expression=exp.Null()))
+        conditions = [present]
+        if in_range:
+            conditions.append(exp.or_(exp.and_(*in_range), unreadable.copy()))
+        sample = exp.Min(this=exp.Case(ifs=[exp.If(this=unreadable, true=exp.cast(raw_time.copy(), "text"))]))
+        select = select.select(exp.alias_(sample, BAD_TIME_ALIAS), copy=False)
+    else:
+        # Rows without a time belong to no period.
+        conditions = in_range + [exp.Not(this=exp.Is(this=time_expr.copy(), expression=exp.Null()))]
+    select = select.where(exp.and_(*conditions), copy=False)
+    select = select.group_by(period.copy(), *[d.copy() for d in dims], copy=False)
+    return CompiledQuery(model=model.name, source=model.source, dialect=dialect, grain=grain, by=list(by),
+                         expression=select, dim_aliases=dim_aliases, columns=columns,
+                         time_format=model.time_format)
+
+
+def required_aggregates(project: Project, kpi_names: list[str]) -> list[str]:
+    """Aggregate KPIs needed to compute ``kpi_names`` (formula inputs, recursively), in stable order."""
+    out: dict[str, None] = {}
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in trail:
+            raise CompileError(f"formula cycle: {' -> '.join(trail + (name,))}")
+        kpi = project.kpis[name]
+        if kpi.is_formula:
+            for ref in references(parse_formula(kpi.formula)):
+                visit(ref, trail + (name,))
+        else:
+            out.setdefault(name, None)
+
+    for n in kpi_names:
+        visit(n, ())
+    return list(out)
+
+
+def plan_queries(project: Project, kpi_names: list[str], grain: str, by: list[str], start: date | None,
+                 end: date | None, dialect_of_source) -> list[CompiledQuery]:
+    """Group the needed aggregates by model: one compiled query per model."""
+    by_model: dict[str, list[KpiSpec]] = {}
+    for name in required_aggregates(project, kpi_names):
+        kpi = project.kpis[name]
+        by_model.setdefault(kpi.model, []).append(kpi)
+    queries = []
+    for model_name, kpis in by_model.items():
+        model = project.models[model_name]
+        queries.append(compile_model_query(project, model, kpis, grain, by, start, end,
+                                           dialect_of_source(model.source)))
+    return queries

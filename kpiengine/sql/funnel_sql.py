@@ -1,0 +1,305 @@
+"""A funnel as one SQL query, built as sqlglot syntax trees for any dialect.
+
+Shape of the query (CTEs; no join multiplies rows):
+
+* ``s1``: each entity's first step-1 event (GROUP BY entity, or ROW_NUMBER() = 1
+  when breakdown values of that event are needed), one pass over step 1's model.
+* ``s<k>``: one pass over step k's model, joined to ``s<k-1>`` (ordered) or ``s1``
+  (unordered), which hold one row per entity, so the join never multiplies rows;
+  GROUP BY entity keeps the earliest qualifying event.
+* ``ent``: ``s1`` LEFT JOIN every ``s<k>`` on the entity (1:1).
+* ``steps``: one row per entity and step reached (UNION ALL), with its period
+  (entry period for the cohort view, the step's own period for the event view)
+  and the seconds since the previous step.
+* the result: GROUP BY period, breakdown, step: distinct entities and the exact
+  median time: the engine's median aggregate where it has one (DuckDB MEDIAN,
+  PostgreSQL PERCENTILE_CONT, Spark PERCENTILE), else ROW_NUMBER()/COUNT()
+  windows where ``2*rn BETWEEN n AND n+2`` picks the one or two middle rows
+  (SQLite, MySQL/MariaDB and any other engine with window functions).
+
+Times are compared as epoch seconds computed per dialect, so windows behave the
+same everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import sqlglot
+from sqlglot import exp
+
+from ..spec.model import Project
+from ..spec.sqlsafety import parse_expression
+from .compiler import dimension_expr, model_relation, model_time_expr
+from .periods import period_start_expr
+
+_T = "__kpi_t__"
+_EPOCH = {
+    "duckdb": f"EPOCH(CAST({_T} AS TIMESTAMP))",
+    "sqlite": f"CAST(STRFTIME('%s', {_T}) AS INTEGER)",
+    "postgres": f"EXTRACT(EPOCH FROM {_T})",
+    "redshift": f"EXTRACT(EPOCH FROM {_T})",
+    # TIMESTAMPDIFF from a constant is independent of the session time zone, unlike UNIX_TIMESTAMP.
+    "mysql": f"TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {_T})",
+    "spark": f"UNIX_SECONDS(CAST({_T} AS TIMESTAMP))",
+    "databricks": f"UNIX_SECONDS(CAST({_T} AS TIMESTAMP))",
+}
+
+
+def epoch_seconds(t: exp.Expression, dialect: str) -> exp.Expression:
+    """Seconds since 1970 of a timestamp expression, as a number, in ``dialect``."""
+    template = _EPOCH.get(dialect)
+    if template is None:
+        return exp.TimeToUnix(this=t.copy())
+    tree = sqlglot.parse_one(template, read=dialect)
+    return tree.transform(lambda n: t.copy() if isinstance(n, exp.Column) and n.name == _T else n, copy=True)
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table)
+
+
+def _and(*conds: exp.Expression | None) -> exp.Expression | None:
+    conds = [c for c in conds if c is not None]
+    return exp.and_(*conds) if conds else None
+
+
+def _not_null(e: exp.Expression) -> exp.Expression:
+    return exp.Not(this=exp.Is(this=e, expression=exp.Null()))
+
+
+def _step_events(project: Project, funnel, k: int, dims: list[str], dialect: str) -> exp.Select:
+    """The events of step k: entity, time, epoch seconds (and breakdown values for step 1)."""
+    step = funnel.steps[k - 1]
+    model = project.models[step.model]
+    t = model_time_expr(project, model, dialect)
+    ent = parse_expression(step.entity, dialect)
+    cols = [exp.alias_(ent, "ent"), exp.alias_(t.copy(), "ts"), exp.alias_(epoch_seconds(t, dialect), "ep")]
+    cols += [exp.alias_(dimension_expr(project, model, d, dialect), f"d_{d}") for d in dims]
+    where = _and(parse_expression(step.filter, dialect) if step.filter else None,
+                 _not_null(ent.copy()), _not_null(t.copy()))
+    return exp.select(*cols).from_(model_relation(project, model, dialect)).where(where)
+
+
+def _entry_cte(project: Project, funnel, dims: list[str], dialect: str) -> exp.Select:
+    events = _step_events(project, funnel, 1, dims, dialect)
+    if not dims:
+        return (exp.select(_col("ent"), exp.alias_(exp.Min(this=_col("ts")), "t"),
+                           exp.alias_(exp.Min(this=_col("ep")), "e"))
+                .from_(events.subquery("x")).group_by(_col("ent")))
+    # Breakdown values of the entity's first entry event. Simultaneous entries are
+    # broken the same way everywhere: by time, then NULL first, then the values.
+    keys: list[exp.Expression] = [_col("ep")]
+    for d in dims:
+        keys.append(exp.Case(ifs=[exp.If(this=exp.Is(this=_col(f"d_{d}"), expression=exp.Null()),
+                                         true=exp.Literal.number(0))], default=exp.Literal.number(1)))
+        keys.append(_col(f"d_{d}"))
+    order = [exp.Ordered(this=k) for k in keys]
+    rn = exp.Window(this=exp.RowNumber(), partition_by=[_col("ent")], order=exp.Order(expressions=order))
+    ranked = exp.select(exp.Star(), exp.alias_(rn, "rn")).from_(events.subquery("x"))
+    return (exp.select(_col("ent"), exp.alias_(_col("ts"), "t"), exp.alias_(_col("ep"), "e"),
+                       *[_col(f"d_{d}") for d in dims])
+            .from_(ranked.subquery("r")).where(exp.EQ(this=_col("rn"), expression=exp.Literal.number(1))))
+
+
+def _later_cte(project: Project, funnel, k: int, dialect: str) -> exp.Select:
+    """Earliest step-k event per entity that follows the anchor step within the windows."""
+    step = funnel.steps[k - 1]
+    anchor = f"s{k - 1}" if funnel.ordered else "s1"
+    events = _step_events(project, funnel, k, [], dialect)
+    x_ep, p_e = _col("ep", "x"), _col("e", "p")
+    entry_e = _col("e1", "p") if k > 2 and funnel.ordered else _col("e", "p")
+    conds = [exp.GTE(this=x_ep, expression=p_e)]
+    if funnel.window_seconds is not None:
+        conds.append(exp.LTE(this=x_ep.copy(), expression=exp.Add(
+            this=entry_e, expression=exp.Literal.number(_num(funnel.window_seconds)))))
+    if step.within_seconds is not None:
+        conds.append(exp.LTE(this=x_ep.copy(), expression=exp.Add(
+            this=p_e.copy(), expression=exp.Literal.number(_num(step.within_seconds)))))
+    return (exp.select(exp.alias_(_col("ent", "x"), "ent"), exp.alias_(exp.Min(this=_col("ts", "x")), "t"),
+                       exp.alias_(exp.Min(this=x_ep.copy()), "e"), exp.alias_(exp.Min(this=entry_e.copy()), "e1"))
+            .from_(events.subquery("x"))
+            .join(exp.to_table(anchor).as_("p"), on=exp.EQ(this=_col("ent", "x"), expression=_col("ent", "p")))
+            .where(exp.and_(*conds))
+            .group_by(_col("ent", "x")))
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def _with_steps(project: Project, funnel, dims: list[str], dialect: str) -> tuple[list[tuple[str, exp.Select]],
+                                                                                    exp.Select]:
+    """The s1..sN CTEs and the per-entity ``ent`` select (entity, entry time, t_k, e_k, dims)."""
+    ctes = [("s1", _entry_cte(project, funnel, dims, dialect))]
+    n = len(funnel.steps)
+    # s1 carries the entry epoch as e1 too, so every s<k> can measure the window from the entry.
+    first = ctes[0][1]
+    first.select(exp.alias_(exp.Min(this=_col("ep")) if not dims else _col("ep"), "e1"), copy=False)
+    for k in range(2, n + 1):
+        ctes.append((f"s{k}", _later_cte(project, funnel, k, dialect)))
+    cols = [exp.alias_(_col("ent", "s1"), "ent"), exp.alias_(_col("t", "s1"), "t1"),
+            exp.alias_(_col("e", "s1"), "e1")]
+    cols += [exp.alias_(_col(f"d_{d}", "s1"), f"d_{d}") for d in dims]
+    for k in range(2, n + 1):
+        cols += [exp.alias_(_col("t", f"s{k}"), f"t{k}"), exp.alias_(_col("e", f"s{k}"), f"e{k}")]
+    ent = exp.select(*cols).from_("s1")
+    for k in range(2, n + 1):
+        ent = ent.join(exp.to_table(f"s{k}"), on=exp.EQ(this=_col("ent", f"s{k}"), expression=_col("ent", "s1")),
+                       join_type="left")
+    return ctes, ent
+
+
+def _reached(funnel, k: int) -> exp.Expression | None:
+    """Condition on the ``ent`` row for 'reached step k' (ordered: e_k set; unordered: e_2..e_k all set)."""
+    if k == 1:
+        return None
+    if funnel.ordered:
+        return _not_null(_col(f"e{k}"))
+    return exp.and_(*[_not_null(_col(f"e{j}")) for j in range(2, k + 1)])
+
+
+def _native_median(value: exp.Expression, dialect: str) -> exp.Expression | None:
+    """The engine's exact median aggregate where it has one; None means use the portable window form."""
+    if dialect == "duckdb":
+        return exp.Anonymous(this="MEDIAN", expressions=[value])
+    if dialect in ("postgres", "redshift"):
+        return exp.WithinGroup(this=exp.PercentileCont(this=exp.Literal.number(0.5)),
+                               expression=exp.Order(expressions=[exp.Ordered(this=value)]))
+    if dialect in ("spark", "databricks"):
+        return exp.Anonymous(this="PERCENTILE", expressions=[value, exp.Literal.number(0.5)])
+    return None
+
+
+def _date_literal(d: date, dialect: str) -> exp.Expression:
+    text = exp.Literal.string(d.isoformat())
+    return text if dialect == "sqlite" else exp.cast(text, "date")
+
+
+@dataclass
+class CompiledFunnel:
+    """The funnel query and the shape of its rows.
+
+    Long rows are (period_start, d_<dim>..., step, entities, median_seconds); wide
+    rows (cohort view on engines with a median aggregate: one GROUP BY over the
+    entities) are (period_start, d_<dim>..., n_1..n_N, m_2..m_N). :meth:`long_rows`
+    gives the long form either way.
+    """
+
+    expression: exp.Select
+    dialect: str
+    steps: int
+    by: list[str]
+    wide: bool
+
+    def sql(self, pretty: bool = False) -> str:
+        return self.expression.sql(dialect=self.dialect, pretty=pretty)
+
+    def long_rows(self, rows) -> list[tuple]:
+        if not self.wide:
+            return list(rows)
+        nd, n = len(self.by), self.steps
+        out = []
+        for r in rows:
+            head = tuple(r[:1 + nd])
+            counts, medians = r[1 + nd:1 + nd + n], (None,) + tuple(r[1 + nd + n:1 + nd + 2 * n - 1])
+            out += [head + (k + 1, counts[k], medians[k]) for k in range(n)]
+        return out
+
+
+def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: date | None, end: date | None,
+                   view: str, dialect: str) -> CompiledFunnel:
+    """The funnel's query for ``dialect``: per period and breakdown, entities and median time per step."""
+    ctes, ent = _with_steps(project, funnel, by, dialect)
+    n = len(funnel.steps)
+    where = []
+    if start is not None:
+        where.append(exp.GTE(this=_col("period_start"), expression=_date_literal(start, dialect)))
+    if end is not None:
+        where.append(exp.LT(this=_col("period_start"), expression=_date_literal(end, dialect)))
+    if view == "cohort" and _native_median(_col("x"), dialect) is not None:
+        # Every step is attributed to the entry period: one GROUP BY over the entities, no union.
+        period = period_start_expr(_col("t1"), grain, dialect, project.timezone)
+        cols: list[exp.Expression] = [exp.alias_(period, "period_start"), *[_col(f"d_{d}") for d in by],
+                                      exp.alias_(exp.Count(this=exp.Star()), "n_1")]
+        for k in range(2, n + 1):
+            cols.append(exp.alias_(exp.Count(this=exp.Case(ifs=[exp.If(this=_reached(funnel, k),
+                                                                       true=exp.Literal.number(1))])), f"n_{k}"))
+        for k in range(2, n + 1):
+            gap = exp.Sub(this=_col(f"e{k}"), expression=_col(f"e{k - 1}" if funnel.ordered else "e1"))
+            cols.append(exp.alias_(_native_median(exp.Case(ifs=[exp.If(this=_reached(funnel, k), true=gap)]),
+                                                  dialect), f"m_{k}"))
+        inner = exp.select(*cols).from_("ent").group_by(period.copy(), *[_col(f"d_{d}") for d in by])
+        final = exp.select(exp.Star()).from_(inner.subquery("w"))
+        if where:
+            final = final.where(exp.and_(*where))
+        final = final.order_by(_col("period_start"), *[_col(f"d_{d}") for d in by])
+        for name, q in ctes + [("ent", ent)]:
+            final = final.with_(name, as_=q, copy=False)
+        return CompiledFunnel(final, dialect, n, list(by), wide=True)
+    branches = []
+    for k in range(1, n + 1):
+        anchor_t = _col("t1") if view == "cohort" or k == 1 else _col(f"t{k}")
+        period = period_start_expr(anchor_t, grain, dialect, project.timezone)
+        if k == 1:
+            gap: exp.Expression = exp.Null()
+        else:
+            since = f"e{k - 1}" if funnel.ordered else "e1"
+            gap = exp.Sub(this=_col(f"e{k}"), expression=_col(since))
+        sel = exp.select(exp.alias_(exp.Literal.number(k), "step"), exp.alias_(period, "period_start"),
+                         *[_col(f"d_{d}") for d in by], exp.alias_(gap, "gap")).from_("ent")
+        cond = _reached(funnel, k)
+        if cond is not None:
+            sel = sel.where(cond)
+        branches.append(sel)
+    union: exp.Expression = branches[0]
+    for b in branches[1:]:
+        union = exp.union(union, b, distinct=False)
+    part = [_col("step"), _col("period_start"), *[_col(f"d_{d}") for d in by]]
+    native = _native_median(_col("gap"), dialect)
+    if native is not None:
+        # One GROUP BY with the engine's exact median aggregate: no window sort needed.
+        final = exp.select(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"),
+                           exp.alias_(exp.Count(this=exp.Star()), "entities"), exp.alias_(native, "median_seconds")) \
+            .from_(union.subquery("u"))
+        if where:
+            final = final.where(exp.and_(*where))
+        final = (final.group_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"))
+                 .order_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step")))
+        for name, q in ctes + [("ent", ent)]:
+            final = final.with_(name, as_=q, copy=False)
+        return CompiledFunnel(final, dialect, n, list(by), wide=False)
+    rn = exp.Window(this=exp.RowNumber(), partition_by=[p.copy() for p in part],
+                    order=exp.Order(expressions=[exp.Ordered(this=_col("gap"))]))
+    cnt = exp.Window(this=exp.Count(this=_col("gap")), partition_by=[p.copy() for p in part])
+    ranked = exp.select(*[p.copy() for p in part], _col("gap"), exp.alias_(rn, "rn"), exp.alias_(cnt, "n")) \
+        .from_(union.subquery("u"))
+    if where:
+        ranked = ranked.where(exp.and_(*where))
+    two_rn = exp.Mul(this=exp.Literal.number(2), expression=_col("rn"))
+    middle = exp.and_(_not_null(_col("gap")), exp.Between(
+        this=two_rn, low=_col("n"), high=exp.Add(this=_col("n"), expression=exp.Literal.number(2))))
+    median = exp.Avg(this=exp.Case(ifs=[exp.If(this=middle, true=_col("gap"))]))
+    final = (exp.select(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"),
+                        exp.alias_(exp.Count(this=exp.Star()), "entities"), exp.alias_(median, "median_seconds"))
+             .from_(ranked.subquery("r"))
+             .group_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"))
+             .order_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step")))
+    for name, q in ctes + [("ent", ent)]:
+        final = final.with_(name, as_=q, copy=False)
+    return CompiledFunnel(final, dialect, n, list(by), wide=False)
+
+
+def entity_query(project: Project, funnel, dims: list[str], dialect: str) -> exp.Select:
+    """One row per entity: entity, entered_at, d_<dim>..., reached_<k> (0/1) for the funnel's KPIs."""
+    ctes, ent = _with_steps(project, funnel, dims, dialect)
+    cols = [_col("ent").as_("entity"), _col("t1").as_("entered_at"), *[_col(f"d_{d}") for d in dims]]
+    for k in range(1, len(funnel.steps) + 1):
+        cond = _reached(funnel, k)
+        flag = exp.Literal.number(1) if cond is None else exp.Case(
+            ifs=[exp.If(this=cond, true=exp.Literal.number(1))], default=exp.Literal.number(0))
+        cols.append(exp.alias_(flag, f"reached_{k}"))
+    final = exp.select(*cols).from_("ent")
+    for name, q in ctes + [("ent", ent)]:
+        final = final.with_(name, as_=q, copy=False)
+    return final
