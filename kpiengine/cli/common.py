@@ -13,6 +13,7 @@ from datetime import date
 import click
 
 from ..errors import KpiEngineError, SourceError, SpecError
+from ..sources import connection_scope
 
 EXIT_SPEC = 2
 EXIT_SOURCE = 3
@@ -31,7 +32,8 @@ def handle_errors(f):
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         try:
-            return f(*args, **kwargs)
+            with connection_scope():  # one connection per database for the whole command
+                return f(*args, **kwargs)
         except SpecError as exc:
             click.secho(f"{len(exc.issues)} problem(s) found:", fg="red", err=True)
             for issue in exc.issues:
