@@ -51,6 +51,8 @@ class DuckDBSource(Source):
             raise self.error(f"cannot open database: {exc}") from None
         # Within a command, sources share one database (its buffer cache stays warm); each gets a cursor.
         self._con = database.cursor() if shared else database
+        # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt `--format json`.
+        self._con.execute("SET enable_progress_bar = false")
 
     def execute(self, sql: str, *, timeout: float | None = None) -> QueryResult:
         import duckdb
