@@ -23,8 +23,12 @@ def _default(value: Any) -> Any:
 
 
 def _header(project, rs) -> dict[str, Any]:
-    return {"grain": rs.grain, "by": rs.by, "start": rs.start.isoformat() if rs.start else None,
-            "end": rs.end.isoformat() if rs.end else None, "spec_version": rs.spec_version, "run_id": rs.run_id}
+    header = {"grain": rs.grain, "by": rs.by, "start": rs.start.isoformat() if rs.start else None,
+              "end": rs.end.isoformat() if rs.end else None, "spec_version": rs.spec_version, "run_id": rs.run_id}
+    report = getattr(rs, "incremental", None)
+    if report is not None:  # kpi run --incremental: from which period on values were computed again
+        header["incremental"] = {"recomputed_from": report.recomputed_from, "reason": report.reason}
+    return header
 
 
 def _kpi_fields(project, kpi: str) -> dict[str, Any]:

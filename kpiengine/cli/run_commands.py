@@ -43,15 +43,21 @@ def compile_cmd(spec, kpis, grain, by, start, end, dialect):
 @click.option("--pretty", is_flag=True, help="indent the JSON for humans (default: compact, fastest)")
 @click.option("--no-history", is_flag=True, help="do not record this run in the history store")
 @click.option("--timeout", type=float, default=None, help="query timeout in seconds")
+@click.option("--incremental", is_flag=True,
+              help="compute only the periods whose rows changed since the last run of this request; the rest "
+                   "comes from history")
+@click.option("--lookback", type=click.IntRange(min=0), default=0, show_default=True,
+              help="with --incremental: also recompute this many periods before the first change (late corrections)")
 @handle_errors
-def run(spec, kpis, grain, by, start, end, last, fmt, pretty, no_history, timeout):
+def run(spec, kpis, grain, by, start, end, last, fmt, pretty, no_history, timeout, incremental, lookback):
     """Compute KPIs per period and dimension, print them and record them in history."""
     from ..run.runs import (
         execute_run,  # lazy: kpi --help must not import the engine and sqlglot
     )
 
     project = load(spec)
-    rs = execute_run(project, kpis, grain, by, start, end, timeout=timeout, record=not no_history)
+    rs = execute_run(project, kpis, grain, by, start, end, timeout=timeout, record=not no_history,
+                     incremental=incremental, lookback=lookback)
     if fmt == "json":
         click.echo(run_json(project, rs, last_periods(rs, last), pretty=pretty))  # bytes: no decode round trip
         return
