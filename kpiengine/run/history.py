@@ -160,15 +160,21 @@ class HistoryStore:
         finally:
             con.close()
 
-    def run_values(self, run_id: int) -> list[KpiValue]:
-        """Every value stored by one run, as it was stored (ratios as fractions, NULL as None)."""
+    def run_values(self, run_id: int, before: date | None = None) -> list[KpiValue]:
+        """The values stored by one run (of periods starting before ``before``), as stored."""
+        sql = "SELECT kpi, grain, period_start, dimensions, value FROM kpi_values WHERE run_id = ?"
+        params: list[Any] = [run_id]
+        if before is not None:
+            sql += " AND period_start < ?"
+            params.append(before.isoformat())
         con = self.connect()
         try:
-            rows = con.execute("SELECT kpi, grain, period_start, dimensions, value FROM kpi_values WHERE run_id = ?",
-                               (run_id,)).fetchall()
+            rows = con.execute(sql, params).fetchall()
         finally:
             con.close()
-        return [KpiValue(kpi=k, grain=g, period_start=date.fromisoformat(p), dimensions=json.loads(d), value=v)
+        dims: dict[str, dict] = {}  # a breakdown repeats few combinations: parse each once (copies handed out)
+        return [KpiValue(kpi=k, grain=g, period_start=date.fromisoformat(p),
+                         dimensions=dict(dims.get(d) or dims.setdefault(d, json.loads(d))), value=v)
                 for k, g, p, d, v in rows]
 
     def record_failure(self, project: Project, grain: str, by: list[str], kpis: list[str], error: str) -> int:

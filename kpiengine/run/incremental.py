@@ -1,9 +1,12 @@
 """Incremental runs: compute again only the periods that changed since the last run of the same request.
 
 Before computing, each model the request reads is asked how many rows it has
-on each day (:mod:`kpiengine.sql.fingerprint`, one column, a fraction of the
-KPIs' cost). Compared with the counts stored with the last run of the same
-request (same spec version, KPIs, grain, breakdown and range), they give the
+on each day (:mod:`kpiengine.sql.fingerprint`, the time column only). The
+counts stored with the last run of the same request (same spec version,
+KPIs, grain, breakdown and range) end at the model's watermark, its last day
+with rows then: when the days before it still hold as many rows in total,
+only the days from the watermark on are counted again (the common case, new
+rows at the end); otherwise every day is. Compared, the counts give the
 earliest day that gained rows (a new day, late rows in an old period) or lost
 some (deletes). The request is computed again from the start of that day's
 period, ``lookback`` periods earlier still, to the end of the range; every
@@ -13,8 +16,9 @@ with the new counts, so history and ``kpi history`` see an ordinary run.
 Exactness: periods are recomputed whole, so count-distinct, averages and
 percentiles of a recomputed period are exact (no partial state is merged),
 and a period before the restart point has exactly the rows it had when it was
-computed. What the day counts cannot see is a row changed in place (same day,
-same number of rows): ``lookback`` recomputes that many extra periods for
+computed. What the counts cannot see is a row changed in place (same day,
+same number of rows), or rows moved between days before the watermark with
+their total unchanged: ``lookback`` recomputes that many extra periods for
 such late corrections, and ``kpi run`` without ``--incremental`` recomputes
 everything. A KPI whose value depends on earlier periods (a window or an
 offset) is computed in full: the narrowed range would cut its history.
@@ -30,6 +34,7 @@ from typing import Any, Iterable
 
 from ..errors import KpiEngineError
 from ..results import KpiValue
+from ..sources import connection_scope
 from ..spec.dimensions import leaf_models
 from ..spec.formula import parse_formula, references
 from ..sql.fingerprint import day_counts_query
@@ -58,21 +63,41 @@ def signature(project, kpis: list[str], grain: str, by: list[str], start: date |
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def day_rows(engine: Engine, models: Iterable[str]) -> dict[str, dict[str, int]]:
-    """{model: {day (ISO): rows}} in the project time zone, one query per model."""
-    out: dict[str, dict[str, int]] = {}
-    for name in sorted(models):
-        model = engine.project.models[name]
-        source = engine.open_source(model.source)
-        try:
-            source.connect()
-            sql = day_counts_query(engine.project, model, engine.dialect_of(model.source))
-            result = source.execute(sql, timeout=engine.timeout)
-        finally:
-            source.close()
-        # Rows without a time count towards no period: they cannot change a value.
-        out[name] = {normalize_date(day).isoformat(): int(n) for day, n in result.rows if day is not None}
-    return out
+def day_rows(engine: Engine, model: str, since: date | None = None) -> tuple[dict[str, int], int]:
+    """({day (ISO): rows} from ``since`` on, or for every day; rows before ``since``) of one model."""
+    spec = engine.project.models[model]
+    source = engine.open_source(spec.source)
+    try:
+        source.connect()
+        sql = day_counts_query(engine.project, spec, engine.dialect_of(spec.source), since)
+        result = source.execute(sql, timeout=engine.timeout)
+    finally:
+        source.close()
+    days, before = {}, 0
+    for day, n in result.rows:
+        if day is None:
+            before += int(n)  # with since: the rows of every earlier day; else nothing (rows without a time)
+        else:
+            days[normalize_date(day).isoformat()] = int(n)
+    return days, before
+
+
+def current_day_rows(engine: Engine, models: Iterable[str], before: dict[str, dict[str, int]]
+                     ) -> dict[str, dict[str, int]]:
+    """Each model's rows per day now. Where the days before the model's watermark (its last day with
+    rows at the last run) still hold as many rows in total, only the days from the watermark on are
+    counted again; otherwise every day is."""
+    now: dict[str, dict[str, int]] = {}
+    for model in sorted(models):
+        old = before.get(model)
+        watermark = date.fromisoformat(max(old)) if old else None
+        if watermark is not None:
+            recent, earlier = day_rows(engine, model, watermark)
+            if earlier == sum(n for day, n in old.items() if day < watermark.isoformat()):
+                now[model] = {**{d: n for d, n in old.items() if d < watermark.isoformat()}, **recent}
+                continue
+        now[model] = day_rows(engine, model)[0]
+    return now
 
 
 def earliest_change(before: dict[str, dict[str, int]], now: dict[str, dict[str, int]]) -> tuple[date | None, int]:
@@ -112,14 +137,19 @@ def compute_incremental(engine: Engine, store: HistoryStore, kpis: Iterable[str]
     """
     if lookback < 0:
         raise KpiEngineError("--lookback must be 0 or more periods")
+    with connection_scope():  # the day counts and the narrowed request share each database
+        return _compute_incremental(engine, store, kpis, grain, by, start, end, lookback)
+
+
+def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
     t0 = time.perf_counter()
     by = list(by)
     names = engine.resolve_kpis(kpis, by)
     project = engine.project
     sig = signature(project, names, grain, by, start, end)
     models = set().union(*(leaf_models(project, n) for n in names))
-    now = day_rows(engine, models)
     state = store.incremental_state(sig)
+    now = current_day_rows(engine, models, state[1] if state else {})
 
     def full(reason: str) -> tuple[ResultSet, str, dict, IncrementalReport]:
         rs = engine.compute(names, grain, by, start, end)
@@ -132,7 +162,6 @@ def compute_incremental(engine: Engine, store: HistoryStore, kpis: Iterable[str]
         return full("a KPI depends on earlier periods (window or offset)")
     last_run, before = state
     first_day, n_changed = earliest_change(before, now)
-    previous = store.run_values(last_run)
     if first_day is None:
         restart = None
         fresh: list[KpiValue] = []
@@ -140,9 +169,8 @@ def compute_incremental(engine: Engine, store: HistoryStore, kpis: Iterable[str]
         restart = shift_period(python_period_start(first_day, grain), grain, -lookback)
         if start is not None and restart <= start:
             return full(f"rows changed on {first_day}, before the range starts")
-        rs_new = engine.compute(names, grain, by, restart, end)
-        fresh = rs_new.rows
-    kept = [_as_computed(project, r) for r in previous if restart is None or r.period_start < restart]
+        fresh = engine.compute(names, grain, by, restart, end).rows
+    kept = [_as_computed(project, r) for r in store.run_values(last_run, before=restart)]
     rows = _in_request_order(names, kept + fresh)
     rs = ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, spec_version=project.version,
                    timings={"total_s": time.perf_counter() - t0})
