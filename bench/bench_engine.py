@@ -293,6 +293,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per measurement; the best counts")
     ap.add_argument("--threads", type=int, default=None, help="DuckDB threads for both sides (default: all)")
     ap.add_argument("--big", type=int, default=1000, help="KPIs in the compile-only spec (default 1000)")
+    ap.add_argument("--db", default=None, help="reuse a database made by generate() with the same --rows")
     args = ap.parse_args(argv)
     if args.rows < 1000 or args.repeat < 1 or args.big < 10:
         ap.error("--rows must be at least 1000, --repeat at least 1, --big at least 10")
@@ -301,11 +302,12 @@ def main(argv=None) -> int:
     from kpiengine.loader import load_project
 
     with tempfile.TemporaryDirectory(prefix="kpibench-") as tmp:
-        db = os.path.join(tmp, "bench.duckdb")
-        t0 = time.perf_counter()
-        counts = generate(db, args.rows)
-        print(f"data: {', '.join(f'{t} {n:,}' for t, n in counts.items())} rows "
-              f"(generated in {time.perf_counter() - t0:.1f} s)")
+        db = args.db or os.path.join(tmp, "bench.duckdb")
+        if not args.db:
+            t0 = time.perf_counter()
+            counts = generate(db, args.rows)
+            print(f"data: {', '.join(f'{t} {n:,}' for t, n in counts.items())} rows "
+                  f"(generated in {time.perf_counter() - t0:.1f} s)")
 
         spec_dir = Path(tmp) / "spec"
         spec_dir.mkdir()
