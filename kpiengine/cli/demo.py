@@ -61,8 +61,7 @@ def _demo(path, spec, no_run, seed, weeks, scale, last):
     project = load(spec)
     shown = None
     for by in RECORDED_BREAKDOWNS:
-        kpis = [k for k, kpi in project.kpis.items()
-                if kpi.status != "retired" and set(by) <= set(available_dimensions(project, k))]
+        kpis = [k for k in project.kpis if set(by) <= set(available_dimensions(project, k))]
         rs = execute_run(project, kpis, "week", list(by), None, None)
         if by == ("region",):
             shown = rs
