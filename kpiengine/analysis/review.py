@@ -403,7 +403,7 @@ def build_review(engine, start: date, end: date, *, grain: str = "week", kpis: S
         kr.data_health = _data_health(project, name, values, periods, runs, start, end)
         kr.decisions = in_window
         kr.suggestion = suggest(kr, attributions, directions, steering)
-        if locate and kr.suggestion.decision == "strengthen" and spec.dimensions:
+        if locate and kr.suggestion.drives and spec.dimensions:
             kr.where = _where(engine, name, base, periods[-1], spec.dimensions, grain)
         out.append(kr)
     review = Review(project.name, start, end, grain, periods, base, outcome_names, out, retired, attributions)

@@ -39,9 +39,10 @@ TARGET_MARGIN = 0.2
 class Suggestion:
     decision: str  # one of kpiengine.spec.lifecycle.DECISIONS
     reason: str
+    drives: str | None = None  # the steering KPI whose wrong-way change it explains most of (rule 3)
 
     def to_dict(self) -> dict:
-        return {"decision": self.decision, "reason": self.reason}
+        return {"decision": self.decision, "reason": self.reason, "drives": self.drives}
 
 
 def _pct(x: float | None) -> str:
@@ -70,7 +71,7 @@ def suggest(kr, attributions: dict[str, Any], directions: dict[str, str], steeri
         reason += "; the other inputs offset part of it)" if share > 1 else ")"
         if verb == "keep":
             reason += "; already strengthened"
-        return Suggestion(verb, reason)
+        return Suggestion(verb, reason, drives=outcome.outcome)
     if kr.status == "weakened" and fair:
         return Suggestion("activate", f"weakened, but moves {_pct(best.weight)} of {best.outcome} again "
                                       f"(fair share {_pct(1 / best.inputs)})")
