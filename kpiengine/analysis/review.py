@@ -236,19 +236,26 @@ def kpi_tree(project, name: str):
 
 
 class _Values:
-    """Engine results cached per (grain, breakdown, window): what the attainment checks read."""
+    """Engine results for the attainment checks: one request per (grain, breakdown, range) for every KPI needing it."""
 
     def __init__(self, engine):
         self.engine = engine
+        self.wanted: dict[tuple, set[str]] = {}
         self.cache: dict[tuple, dict[tuple, float | None]] = {}
 
-    def get(self, names: list[str], grain: str, by: tuple[str, ...], start: date, end: date) -> dict[tuple, Any]:
-        key = (tuple(sorted(names)), grain, by, start, end)
+    def want(self, name: str, grain: str, by: tuple[str, ...], start: date, end: date) -> None:
+        self.wanted.setdefault((grain, by, start, end), set()).add(name)
+
+    def get(self, name: str, grain: str, by: tuple[str, ...], start: date, end: date) -> dict[tuple, Any]:
+        """{(period start, dimension values): value} of ``name`` (after :meth:`want` for the same request)."""
+        key = (grain, by, start, end)
         if key not in self.cache:
-            rs = self.engine.compute(names, grain=grain, by=list(by), start=start, end=end)
-            self.cache[key] = {(r.kpi, r.period_start, tuple(r.dimensions.get(d) for d in by)): r.value
-                               for r in rs.rows}
-        return self.cache[key]
+            rs = self.engine.compute(sorted(self.wanted[key]), grain=grain, by=list(by), start=start, end=end)
+            found: dict[tuple, Any] = {}
+            for r in rs.rows:
+                found[(r.kpi, r.period_start, tuple(r.dimensions.get(d) for d in by))] = r.value
+            self.cache[key] = found
+        return {(p, dims): v for (k, p, dims), v in self.cache[key].items() if k == name}
 
 
 def _target_periods(spec, start: date, end: date, grain: str, periods: list[date]) -> list[tuple[str, date, str]]:
@@ -262,45 +269,58 @@ def _target_periods(spec, start: date, end: date, grain: str, periods: list[date
     return []
 
 
+def _judged_dimensions(project, spec, additive: bool, by: Sequence[str]) -> list[str]:
+    dims = {d for e in spec.targets for d in e.by_dimension}
+    if isinstance(spec.target, dict):
+        dims |= set(spec.target)
+    if not additive:
+        dims |= {d for d in by if d in available_dimensions(project, spec.name)}
+    return sorted(dims)
+
+
 def judge_targets(engine, names: Sequence[str], start: date, end: date, grain: str, periods: list[date],
                   today: date, by: Sequence[str] = ()) -> dict[str, list[PeriodAttainment]]:
     """Attainment of every target period overlapping the window, per KPI, with per-dimension values.
 
     Dimensions judged: those the targets name per value, and ``by`` for rates
-    and averages (a region's conversion against the company's target).
+    and averages (a region's conversion against the company's target). Periods
+    of the review grain (a plain ``target:``) are read with one request over
+    the window; a written target period with one request over its part of the window.
     """
     project = engine.project
     values = _Values(engine)
     limit = min(end, today + timedelta(days=1))
-    out: dict[str, list[PeriodAttainment]] = {}
+    plan = []
     for name in names:
         spec = project.kpis[name]
         additive = additive_over_time(project, name)
-        rows = []
+        dims = _judged_dimensions(project, spec, additive, by)
         for label, p_start, p_grain in _target_periods(spec, start, end, grain, periods):
             p_end = next_period(p_start, p_grain)
             lo, hi = max(p_start, start), min(p_end, limit)
             if hi <= lo:
                 continue  # the period has not begun yet (a target set for next quarter)
-            days, covered = (p_end - p_start).days, (hi - lo).days
-            total = values.get([name], p_grain, (), lo, hi).get((name, p_start, ()))
-            row = _judged(project, spec, label, p_start, p_grain, total, {}, days, covered, additive)
-            dims = {d for e in spec.targets for d in e.by_dimension}
-            if isinstance(spec.target, dict):
-                dims |= set(spec.target)
-            if not additive:
-                dims |= {d for d in by if d in available_dimensions(project, name)}
-            for dim in sorted(dims):
-                found = values.get([name], p_grain, (dim,), lo, hi)
-                for (kpi, period, (value,)), v in sorted(found.items(), key=lambda kv: str(kv[0][2])):
-                    if kpi == name and period == p_start:
-                        judged = _judged(project, spec, label, p_start, p_grain, v, {dim: value}, days, covered,
-                                         additive)
-                        if judged.target is not None:
-                            row.by.append(DimensionAttainment({dim: value}, v, judged.target, judged.attainment,
-                                                              judged.met))
-            rows.append(row)
-        out[name] = rows
+            if (p_grain, p_start) != (grain, lo) or p_end != hi:
+                span = (lo, hi)  # a written target period, clipped to the window
+            else:
+                span = (periods[0], next_period(periods[-1], grain))  # a whole period of the window
+            for breakdown in [(), *((d,) for d in dims)]:
+                values.want(name, p_grain, breakdown, *span)
+            plan.append((name, spec, additive, dims, label, p_start, p_grain, span, (p_end - p_start).days,
+                         (hi - lo).days))
+    out: dict[str, list[PeriodAttainment]] = {name: [] for name in names}
+    for name, spec, additive, dims, label, p_start, p_grain, span, days, covered in plan:
+        total = values.get(name, p_grain, (), *span).get((p_start, ()))
+        row = _judged(project, spec, label, p_start, p_grain, total, {}, days, covered, additive)
+        for dim in dims:
+            found = values.get(name, p_grain, (dim,), *span)
+            for (period, (value,)), v in sorted(found.items(), key=lambda kv: str(kv[0][1])):
+                if period != p_start:
+                    continue
+                judged = _judged(project, spec, label, p_start, p_grain, v, {dim: value}, days, covered, additive)
+                if judged.target is not None:
+                    row.by.append(DimensionAttainment({dim: value}, v, judged.target, judged.attainment, judged.met))
+        out[name].append(row)
     return out
 
 
@@ -415,6 +435,7 @@ def build_review(engine, start: date, end: date, *, grain: str = "week", kpis: S
 def _where(engine, name: str, base: date, last: date, dims: list[str], grain: str) -> str | None:
     """The root-cause line of the KPI's change from the base period to the last one (which value moved it)."""
     try:
-        return summary_text(explain(engine, name, base, last, list(dims), grain=grain))
+        # the first two declared dimensions: enough to name where, at 2 x 3 requests
+        return summary_text(explain(engine, name, base, last, list(dims)[:2], grain=grain))
     except SpecError:
         return None

@@ -11,10 +11,12 @@ the decisions of the window, the spec diff since the last review, retired KPIs.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from html import escape
 
+from ..spec.model import GRAINS
 from .formatting import format_value
+from .options import DashboardError
 from .report import page_language, static_text
 
 _PLACEHOLDER = re.compile(r"/\*__(CSS)__\*/|__(LANG|TITLE|WINDOW|NAV|BODY)__")
@@ -216,6 +218,33 @@ def _retired(doc) -> str:
                     for r in doc.review.retired)
     return (f'<section id="retired"><h2>Retired KPIs</h2><p class="note">computed for history, not alerted, '
             f'not on the main view</p><ul>{items}</ul></section>')
+
+
+def review_window(query: dict, today: date | None = None) -> tuple[date, date, str]:
+    """(from, to, grain) of a /review request; default: from the start of the previous quarter to today."""
+    today = today or date.today()
+    grain = query.get("grain") or "week"
+    if grain not in GRAINS:
+        raise DashboardError(f"option 'grain': {grain!r} is not a grain; use one of {', '.join(GRAINS)}")
+    try:
+        start = date.fromisoformat(query["from"]) if query.get("from") else None
+        end = date.fromisoformat(query["to"]) if query.get("to") else today
+    except ValueError as exc:
+        raise DashboardError(f"option 'from'/'to': {exc}; write YYYY-MM-DD") from None
+    if start is None:
+        quarter = date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
+        start = date(quarter.year - (quarter.month == 1), (quarter.month - 4) % 12 + 1, 1)
+    return start, end, grain
+
+
+def review_nav(start: date, end: date, grain: str) -> str:
+    """The live page's window form (a plain GET form: the page needs no script)."""
+    options = "".join(f'<option{" selected" if g == grain else ""}>{g}</option>' for g in GRAINS)
+    return ('<nav><a href="/">dashboard</a><form method="get" action="/review" class="window-form">'
+            f'<label>from <input type="date" name="from" value="{start.isoformat()}"></label> '
+            f'<label>to <input type="date" name="to" value="{end.isoformat()}"></label> '
+            f'<label>by <select name="grain">{options}</select></label> <button type="submit">review</button>'
+            '</form></nav>')
 
 
 def render_review_page(project, doc, *, nav: str = "") -> str:

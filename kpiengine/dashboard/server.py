@@ -31,6 +31,8 @@ from . import data as views
 from .collect import collect, status_stamp
 from .options import parse_options
 from .report import render_page
+from .review_feed import review_document
+from .review_page import render_review_page, review_nav, review_window
 
 VIEWS = {
     "meta": views.meta_view, "process": views.process_view, "attention": views.attention_view,
@@ -117,6 +119,8 @@ class DashboardHandler(BaseHTTPRequestHandler):
                     self._send(400, error_page(str(exc)).encode("utf-8"), "text/html; charset=utf-8")
                     return
                 self._send(200, render_page(project, mode="live").encode("utf-8"), "text/html; charset=utf-8")
+            elif url.path in ("/review", "/api/review"):
+                self._review(url.path, query)
             elif url.path == "/api/status":
                 self._json(200, {"stamp": status_stamp(self.server.load_project())})
             elif url.path == "/api/dashboard" or url.path.startswith("/api/") and url.path[5:] in VIEWS:
@@ -136,6 +140,18 @@ class DashboardHandler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug: keep serving, show a short message, log the details
             traceback.print_exc(file=sys.stderr)
             self._json(500, {"error": f"internal error: {exc!r}"})
+
+    def _review(self, path: str, query: dict) -> None:
+        """The Review view: the printable page (/review) or its JSON (/api/review), for ?from=&to=&grain=."""
+        project = self.server.load_project()
+        start, end, grain = review_window(query)
+        doc = review_document(project, start, end, grain=grain, outcomes=[o for o in query.get("outcome", "").split(",")
+                                                                           if o] or None)
+        if path == "/api/review":
+            self._json(200, doc.to_dict())
+        else:
+            page = render_review_page(project, doc, nav=review_nav(start, end, grain))
+            self._send(200, page.encode("utf-8"), "text/html; charset=utf-8")
 
     def _read_only(self):
         self._json(405, {"error": "the dashboard is read-only"})

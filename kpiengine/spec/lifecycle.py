@@ -52,7 +52,7 @@ REVIEW_SCHEMA = {
         "type": "object",
         "required": ["date", "decision", "reason"],
         "properties": {
-            "date": {"type": "string"},
+            "date": {"description": "the day of the decision, YYYY-MM-DD (YAML may read it as a date)"},
             "decision": {"enum": list(DECISIONS)},
             "reason": {"type": "string", "minLength": 1},
             "by": {"type": "string"},

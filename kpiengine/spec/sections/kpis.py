@@ -37,7 +37,7 @@ KPI = {
         "dimensions": {"type": "array", "items": {"type": "string"}},
         "tags": {"type": "array", "items": {"type": "string"}},
         "status": {"enum": list(STATUSES)},
-        "since": {"type": "string", "description": "the day the current status began (YYYY-MM-DD)"},
+        "since": {"description": "the day the current status began, YYYY-MM-DD (YAML may read it as a date)"},
         "targets": TARGETS_SCHEMA,
         "review": REVIEW_SCHEMA,
     },
