@@ -7,7 +7,7 @@ from ...errors import SpecIssue
 from ...sections import CheckContext, SpecSection, named_map
 from ..dimensions import available_dimensions, check_breakdown
 from ..formula import FormulaError, parse_formula, references
-from ..lifecycle import REVIEW_SCHEMA, STATUSES, TARGETS_SCHEMA, lifecycle_issues, parse_review, parse_targets
+from ..lifecycle import PERIOD_KEY, REVIEW_SCHEMA, STATUSES, TARGETS_SCHEMA, lifecycle_issues, parse_review, parse_targets
 from ..model import AGGREGATES, DIRECTIONS, UNITS, KpiSpec, Project
 from ..sqlsafety import check_expression
 from ..suggest import did_you_mean
@@ -58,6 +58,9 @@ class KpisSection(SpecSection):
         return named_map(KPI)
 
     def describe_schema_error(self, error: Any, where: str) -> tuple[str, str | None] | None:
+        if error.validator == "pattern" and error.validator_value == PERIOD_KEY:
+            return (f"{where}: {error.instance!r} is not a period",
+                    "a target is set for one period: 2026, 2026-Q4, 2026-10, 2026-W43 or 2026-10-05")
         if error.validator == "oneOf" and "formula" in error.schema.get("properties", {}):
             return (f"KPI {where} must have either `formula:` or both `model:` and `aggregate:` (not both kinds)",
                     "an aggregate KPI reads a model; a formula KPI combines other KPIs")
