@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from ..errors import KpiEngineError, SpecError
@@ -57,13 +58,26 @@ def parse_decide(text: str) -> tuple[str, str]:
     return kpi, decision
 
 
+def mapping_indent(text: str) -> int:
+    """Spaces per level of the file's block mappings: the first nested key's indentation."""
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        if stripped and line != stripped and not stripped.startswith(("#", "- ")) and ":" in stripped:
+            return len(line) - len(stripped)
+    return 2
+
+
 def _yaml(text: str) -> YAML:
+    """A round-trip dumper that writes with the file's own indentation (mappings, sequences, dashes)."""
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 1 << 16  # never re-wrap a long line of the file
-    _, indent, _ = load_yaml_guess_indent(text)
-    step = indent or 2
-    yaml.indent(mapping=step, sequence=step + 2, offset=2)
+    yaml.representer.ignore_aliases = lambda _data: True  # `since` and the entry's date: two plain dates
+    step = mapping_indent(text)
+    _, sequence, dash = load_yaml_guess_indent(text)  # (sequence indent, dash offset) when it has block sequences
+    if dash is None:
+        sequence, dash = step + 2, 2
+    yaml.indent(mapping=step, sequence=sequence, offset=dash)
     return yaml
 
 
@@ -82,7 +96,12 @@ def _last_slot(node):
 
 
 def _take_trailing(node):
-    """Remove and return the comment after the mapping's last value (the next group's heading, a blank line)."""
+    """Remove and return the comment after the mapping's last value (the next group's heading, a blank line).
+
+    After a block scalar (``playbook: |``) the token's text starts on the line
+    after the scalar; after a plain value it first ends that value's line: the
+    text is given the form a plain value needs, since it moves after one.
+    """
     container, key = _last_slot(node)
     if container is None:
         return None
@@ -93,6 +112,8 @@ def _take_trailing(node):
     token = slot[index] if len(slot) > index else None
     if token is not None:
         slot[index] = None
+        if isinstance(container[key], (LiteralScalarString, FoldedScalarString)):
+            token.value = "\n" + token.value
     return token
 
 
