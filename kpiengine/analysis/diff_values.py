@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from ..errors import KpiEngineError
 from ..formatting import format_value, render_table
 from ..run.engine import Engine
+from ..spec.formula import parse_formula, references
 from ..sql.periods import next_period, python_period_start
 
 
@@ -60,6 +61,19 @@ def _values(project, kpis: list[str], grain: str, by: list[str], start, end, lab
         for r in rs.rows:
             out[(r.kpi, r.period_start, tuple(r.dimensions.get(d) for d in by))] = r.value
     return out
+
+
+def with_dependents(project, names: Sequence[str]) -> list[str]:
+    """``names`` and every formula KPI of ``project`` built on them (a changed filter moves conversion too)."""
+    found = [n for n in names if n in project.kpis]
+    grew = True
+    while grew:
+        grew = False
+        for name, spec in project.kpis.items():
+            if name not in found and spec.is_formula and set(references(parse_formula(spec.formula))) & set(found):
+                found.append(name)
+                grew = True
+    return found
 
 
 def compare_values(project_a, project_b, kpis: Sequence[str], *, grain: str = "week", by: Sequence[str] = (),

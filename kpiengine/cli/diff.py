@@ -29,7 +29,7 @@ def register(cli: click.Group) -> None:
 def diff(spec, rev_a, rev_b, values, last, grain, by, fmt):
     """KPIs added, retired, status, formula, filter, target and threshold changes between two versions."""
     # lazy: kpi --help stays fast
-    from ..analysis.diff_values import compare_values, values_text
+    from ..analysis.diff_values import compare_values, values_text, with_dependents
     from ..spec.diff import diff_projects, diff_text
     from ..spec.loader import load_project, load_project_unchecked
     from ..spec.revisions import spec_at
@@ -40,10 +40,10 @@ def diff(spec, rev_a, rev_b, values, last, grain, by, fmt):
         d = diff_projects(a, b, label_a, label_b if rev_b else f"{spec} (working tree)")
         cmp = None
         if values:
-            changed = [c.name for c in d.kpis
-                       if c.change in ("added", "removed") or "definition" in c.kinds()]
-            cmp = compare_values(load_project(folder_a), load_project(folder_b), changed, grain=grain, by=by,
-                                 last=last) if changed else None
+            new, old = load_project(folder_b), load_project(folder_a)
+            changed = [c.name for c in d.kpis if c.change in ("added", "removed") or "definition" in c.kinds()]
+            changed = with_dependents(new, changed) + [k for k in with_dependents(old, changed) if k not in new.kpis]
+            cmp = compare_values(old, new, changed, grain=grain, by=by, last=last) if changed else None
     if fmt == "json":
         out = d.to_dict()
         if values:
