@@ -30,9 +30,9 @@ def _git(cwd: Path, *args: str, binary: bool = False):
     return done.stdout if binary else done.stdout.decode().strip()
 
 
-def repository_of(folder: Path) -> tuple[Path, str]:
+def repository_of(folder: str | os.PathLike) -> tuple[Path, str]:
     """(top of the git repository, the folder's path inside it as git writes it)."""
-    folder = folder.resolve()
+    folder = Path(folder).resolve()
     probe = folder if folder.is_dir() else folder.parent
     try:
         top = Path(_git(probe, "rev-parse", "--show-toplevel"))
@@ -42,7 +42,7 @@ def repository_of(folder: Path) -> tuple[Path, str]:
     return top, folder.relative_to(top.resolve()).as_posix()
 
 
-def commit_before(folder: Path, day: str) -> str | None:
+def commit_before(folder: str | os.PathLike, day: str) -> str | None:
     """The last commit touching the spec folder on or before ``day`` (YYYY-MM-DD), or None."""
     top, inside = repository_of(folder)
     found = _git(top, "rev-list", "-1", f"--before={day} 23:59:59", "HEAD", "--", inside or ".")
@@ -55,7 +55,7 @@ def spec_at(revision: str, spec_folder: str | os.PathLike) -> Iterator[tuple[str
     if Path(revision).is_dir():
         yield str(revision), str(revision)
         return
-    top, inside = repository_of(Path(spec_folder))
+    top, inside = repository_of(spec_folder)
     try:
         commit = _git(top, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     except KpiEngineError:

@@ -107,3 +107,25 @@ def test_values_compares_both_versions_on_the_same_data(repo, warehouse):
 def test_an_unknown_revision_is_a_clear_error(repo):
     done = CliRunner().invoke(main, ["diff", "-s", str(repo / "kpi_specs"), "v9.9"])
     assert done.exit_code != 0 and "neither a folder nor a git revision" in done.output
+
+
+def test_the_review_shows_the_diff_since_the_last_review(warehouse, tmp_path, monkeypatch):
+    from kpiengine.dashboard.review_feed import review_document
+    from kpiengine.loader import load_project
+
+    spec = tmp_path / "kpi_specs"
+    spec.mkdir()
+    marker = "    tags: [outcome]\n    target: 5000"
+    v1 = SPEC.replace("__DB__", str(warehouse["db"])).replace(marker, marker + (
+        "\n    review:\n      - {date: 2026-07-01, decision: keep, reason: Q2 review, by: ann}"))
+    (spec / "spec.yml").write_text(v1, encoding="utf-8")
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", ".")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-06-30T18:00:00")
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "2026-06-30T18:00:00")
+    git(tmp_path, "commit", "-q", "-m", "the spec the Q2 review agreed")
+    (spec / "spec.yml").write_text(v1.replace("2026-Q4: {total: 0.19,", "2026-Q4: {total: 0.21,"), encoding="utf-8")
+    doc = review_document(load_project(spec), date(2026, 7, 6), date(2026, 11, 2), today=date(2026, 12, 1))
+    assert doc.last_review == date(2026, 7, 1)
+    assert doc.diff is not None and [(c.name, c.change) for c in doc.diff.kpis] == [("conversion", "changed")]
+    assert doc.to_dict()["diff_since_last_review"]["kpis"][0]["fields"][0]["field"] == "targets"
