@@ -225,12 +225,12 @@ def review_window(query: dict, today: date | None = None) -> tuple[date, date, s
     today = today or date.today()
     grain = query.get("grain") or "week"
     if grain not in GRAINS:
-        raise DashboardError(f"option 'grain': {grain!r} is not a grain; use one of {', '.join(GRAINS)}")
+        raise DashboardError(f"option 'grain': {grain!r} is not a grain; use one of {', '.join(GRAINS)}", "grain")
     try:
         start = date.fromisoformat(query["from"]) if query.get("from") else None
         end = date.fromisoformat(query["to"]) if query.get("to") else today
     except ValueError as exc:
-        raise DashboardError(f"option 'from'/'to': {exc}; write YYYY-MM-DD") from None
+        raise DashboardError(f"option 'from'/'to': {exc}; write YYYY-MM-DD", "from") from None
     if start is None:
         quarter = date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
         start = date(quarter.year - (quarter.month == 1), (quarter.month - 4) % 12 + 1, 1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..analysis import rootcause
 from ..spec.model import Project
 from .data import ADDITIVE, attention_view, chosen_periods, period_label, ratio_parts
-from .formatting import format_short, format_value
+from .formatting import change, format_short, format_value, tone
 from .inputs import DashboardInputs
 from .options import DashboardOptions
 
@@ -78,9 +78,14 @@ def explain(project: Project, options: DashboardOptions, inputs: DashboardInputs
             child_spec = project.kpis.get(child.name)
             label = child_spec.label if child_spec else child.name
             unit = child_spec.unit if child_spec else "number"
+            own = change(child.after, child.before, unit)
             contributions.append({"name": label, "kind": "driver", "kpi": child.name, "value": child.contribution,
                                   "display": contribution_text(child.contribution, spec.unit),
-                                  "tone": _tone(child.contribution, spec.direction),
+                                  # the input's own move, read through its own direction: more visits is good news
+                                  # even when it lowers conversion (the contribution says that part)
+                                  "tone": tone(own, child_spec.direction if child_spec else "higher", unit),
+                                  "effect_tone": _tone(child.contribution, spec.direction),
+                                  "move": own["text"],
                                   "detail": f"{format_value(child.before, unit)} → {format_value(child.after, unit)}"})
     split = None
     by = options.by
@@ -110,22 +115,55 @@ def explain(project: Project, options: DashboardOptions, inputs: DashboardInputs
     if not contributions:
         return None, (notes[0] if notes else f"{spec.label} is neither a formula nor additive by a breakdown: "
                       "choose a breakdown (by=region) or a formula KPI to see drivers")
-    change = v1 - v0
     summary = f"{spec.label} went from {format_value(v0, spec.unit)} to {format_value(v1, spec.unit)} " \
-              f"({contribution_text(change, spec.unit)})."
-    segs = [c for c in contributions if c["kind"] == "segment" and not c["name"].endswith(" other")]
-    if segs and change:
-        top = max(segs, key=lambda c: c["value"] / change)
-        share = top["value"] / change
-        if share > 0.3:
-            summary += f" {top['name']} explains {share:.0%} of it" + (f", {top['effect']}." if top.get("effect") else ".")
+              f"({contribution_text(v1 - v0, spec.unit)})."
+    summary += segment_summary([c for c in contributions if c["kind"] == "segment"], v1 - v0, spec.unit)
     return {"kpi": kpi, "label": spec.label, "unit": spec.unit, "by": by,
             "from": previous.isoformat(), "to": current.isoformat(),
             "from_label": period_label(previous, options.grain), "to_label": period_label(current, options.grain),
             "from_display": format_value(v0, spec.unit, spec.format), "to_display": format_value(v1, spec.unit, spec.format),
-            "change_text": contribution_text(change, spec.unit), "summary": summary,
-            "contributions": contributions, "notes": notes,
+            "change_text": contribution_text(v1 - v0, spec.unit), "summary": summary,
+            "contributions": contributions, "notes": notes, "groups": _groups(contributions, spec, by),
             "method": _method(spec, by, split)}, None
+
+
+def _groups(contributions: list[dict], spec, by: str | None) -> list[dict]:
+    """The two decompositions, each labelled: both add up to the change on their own, never together."""
+    groups = []
+    drivers = [c for c in contributions if c["kind"] == "driver"]
+    segments = [c for c in contributions if c["kind"] == "segment"]
+    if drivers:
+        groups.append({"kind": "driver", "title": f"By formula input ({spec.formula})",
+                       "note": "each input's share of the change (LMDI); colour: the input's own move",
+                       "items": drivers})
+    if segments:
+        groups.append({"kind": "segment", "title": f"By {by}",
+                       "note": "each value's share of the change" + (" (rate and mix effects)" if any(
+                           c.get("effect") for c in segments) else "") + "; colour: good or bad for the KPI",
+                       "items": segments})
+    return groups
+
+
+def segment_summary(segments: list[dict], total: float, unit: str) -> str:
+    """The sentence about the segment that moved the KPI most, with words for offsetting moves.
+
+    When one segment moved the KPI more than the whole change ("south explains
+    254 %"), the others moved it back: say that, with both amounts, instead of a
+    share above 100 % that reads like an error.
+    """
+    named = [c for c in segments if not c["name"].endswith(" other")]
+    if not named or not total:
+        return ""
+    top = max(named, key=lambda c: c["value"] / total)
+    share = top["value"] / total
+    if share <= 0.3:
+        return ""
+    effect = f", {top['effect']}" if top.get("effect") else ""
+    if share <= 1.05:
+        return f" {top['name']} explains {share:.0%} of it{effect}."
+    rest = total - top["value"]
+    return (f" {top['name']} alone moved it by {contribution_text(top['value'], unit)}{effect}, more than the whole "
+            f"change; the other values offset {contribution_text(rest, unit)} of that.")
 
 
 def _method(spec, by: str | None, split) -> str:
