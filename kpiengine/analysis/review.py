@@ -424,7 +424,7 @@ def build_review(engine, start: date, end: date, *, grain: str = "week", kpis: S
         kr.decisions = in_window
         kr.suggestion = suggest(kr, attributions, directions, steering)
         if locate and kr.suggestion.drives and spec.dimensions:
-            kr.where = _where(engine, name, base, periods[-1], spec.dimensions, grain)
+            kr.where = locate_change(engine, name, base, periods[-1], spec.dimensions, grain)
         out.append(kr)
     review = Review(project.name, start, end, grain, periods, base, outcome_names, out, retired, attributions)
     if periods[-1] < python_period_start(min(end, today), grain) and end > today:
@@ -432,7 +432,7 @@ def build_review(engine, start: date, end: date, *, grain: str = "week", kpis: S
     return review
 
 
-def _where(engine, name: str, base: date, last: date, dims: list[str], grain: str) -> str | None:
+def locate_change(engine, name: str, base: date, last: date, dims: Sequence[str], grain: str) -> str | None:
     """The root-cause line of the KPI's change from the base period to the last one (which value moved it)."""
     try:
         # the first two declared dimensions: enough to name where, at 2 x 3 requests

@@ -11,7 +11,8 @@ the target of the period they judge, at their own grain:
   is the sum of its months (when every day is covered);
 * a **rate or an average** (conversion, mindset) holds for every period
   inside: the week of 2026-10-26 inherits the 20 % of 2026-Q4 (a period
-  belongs to the target period its first day falls in);
+  belongs to the target period its first day falls in), and for every
+  dimension value the period does not give a target of its own;
 * without a written target for the period, the KPI's ``target:`` (a number or
   ``{dimension: {value: number}}``) applies, as it always did.
 """
@@ -76,15 +77,25 @@ def _end(entry: TargetEntry) -> date:
 def target_at(project, kpi_name: str, period: date, grain: str, dimensions: dict[str, Any] | None = None
               ) -> Target | None:
     """The target of ``kpi_name`` for the period starting ``period`` at ``grain``, per dimension value."""
-    spec = project.kpis[kpi_name]
+    return spec_target_at(project.kpis[kpi_name], period, grain, dimensions,
+                          additive=additive_over_time(project, kpi_name))
+
+
+def spec_target_at(spec, period: date, grain: str, dimensions: dict[str, Any] | None = None, *,
+                   additive: bool | None = None) -> Target | None:
+    """:func:`target_at` for one KPI spec; without ``additive``, counts and sums are totals, formulas rates."""
+    if additive is None:
+        additive = not spec.is_formula and spec.aggregate in TIME_ADDITIVE
     dims = dict(dimensions or {})
     end = next_period(period, grain)
-    entries = [e for e in spec.targets if e.value_for(dims) is not None and e.start < end and period < _end(e)]
+    overlapping = [e for e in spec.targets if e.start < end and period < _end(e)]
+    entries = [e for e in overlapping if e.value_for(dims) is not None]
     if entries:
-        if additive_over_time(project, kpi_name):
-            found = _prorated(entries, period, end, dims)
-        else:
-            found = _holding(entries, period, dims)
+        found = _prorated(entries, period, end, dims) if additive else _holding(entries, period, dims)
+        if found is not None:
+            return found
+    if dims and not additive:  # a rate's company target holds for a value without a target of its own
+        found = _holding([e for e in overlapping if e.total is not None], period, {})
         if found is not None:
             return found
     return _default(spec.target, dims)

@@ -17,13 +17,21 @@ from html import escape
 from ..spec.model import GRAINS
 from .formatting import format_value
 from .options import DashboardError
-from .report import page_language, static_text
+from .report import static_text
 
-_PLACEHOLDER = re.compile(r"/\*__(CSS)__\*/|__(LANG|TITLE|WINDOW|NAV|BODY)__")
+_PLACEHOLDER = re.compile(r"/\*__(CSS)__\*/|__(TITLE|WINDOW|NAV|BODY)__")
 
 
 def _e(text) -> str:
     return escape("" if text is None else str(text), quote=True)
+
+
+_CJK = re.compile("([\u3400-\u9fff\uf900-\ufaff]+)")
+
+
+def _label(text) -> str:
+    """Spec text for the page body: escaped, each CJK run marked lang="zh" (screen readers, font choice)."""
+    return _CJK.sub(r'<span lang="zh">\1</span>', _e(text))
 
 
 def _pct(x, signed: bool = False) -> str:
@@ -87,7 +95,7 @@ def _node(doc, name: str, parent: str | None, seen: frozenset) -> str:
     suggestion = kr.suggestion.decision if kr.suggestion else None
     children = "".join(_node(doc, child, name, seen | {name}) for child in kr.inputs if child not in seen)
     return (f'<li class="node" data-kpi="{_e(name)}"><span class="name">{_e(name)}</span> '
-            f'<span class="label">{_e(kr.label)}</span> {_badge(kr.status)} '
+            f'<span class="label">{_label(kr.label)}</span> {_badge(kr.status)} '
             f'<span class="facts">{" · ".join(f for f in facts if f)}</span> '
             f'{"→ " + _badge(suggestion) if suggestion and suggestion != "keep" else ""}'
             f'{"<ul>" + children + "</ul>" if children else ""}</li>')
@@ -144,7 +152,7 @@ def _evidence(doc) -> str:
             + (f"; {health.failed_runs} failed run(s)" if health.failed_runs else ""))
         s = kr.suggestion
         rows.append(
-            f'<tr data-kpi="{_e(kr.name)}"><td><b>{_e(kr.name)}</b><br><span class="muted">{_e(kr.label)}</span>'
+            f'<tr data-kpi="{_e(kr.name)}"><td><b>{_e(kr.name)}</b><br><span class="muted">{_label(kr.label)}</span>'
             f'<br>{_badge(kr.status)}</td>'
             f"<td>{_attainment(kr)}</td>"
             f'<td class="num">{sparkline(kr.values, target)}<br>{_pct(kr.trend.pct_change, True)} '
@@ -212,7 +220,7 @@ def _short(value) -> str:
 def _retired(doc) -> str:
     if not doc.review.retired:
         return ""
-    items = "".join(f"<li><b>{_e(r['kpi'])}</b> {_e(r['label'])}"
+    items = "".join(f"<li><b>{_e(r['kpi'])}</b> {_label(r['label'])}"
                     f"{' since ' + _e(r['since']) if r['since'] else ''}"
                     f"{' — ' + _e(r['last_decision']['reason']) if r['last_decision'] else ''}</li>"
                     for r in doc.review.retired)
@@ -255,7 +263,7 @@ def render_review_page(project, doc, *, nav: str = "") -> str:
               f"generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in review.notes)
     body = _tree(doc) + _evidence(doc) + _shortfalls(doc) + _decisions(doc) + _diff(doc) + _retired(doc) + notes
-    values = {"LANG": page_language(project), "TITLE": _e(f"{project.name} — KPI review"), "CSS": static_text("review.css"),
+    values = {"TITLE": _e(f"{project.name} — KPI review"), "CSS": static_text("review.css"),
               "WINDOW": _e(window), "NAV": nav, "BODY": body}
     # one pass, so text inside an inserted value is never substituted again
     return _PLACEHOLDER.sub(lambda m: values[m.group(1) or m.group(2)], static_text("review.html"))

@@ -86,3 +86,21 @@ def test_a_retired_kpi_is_computed_for_history_but_not_alerted(tmp_path, warehou
     result = run_check(project, period=PLANTED)
     assert {a.rule.name for a in result.alerts} == {"conversion_floor"}
     assert any("retired KPI 'revenue'" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("week", [date(2026, 9, 14), PLANTED])
+def test_a_target_rule_judges_each_period_against_the_target_set_in_advance(tmp_path, warehouse, week):
+    rule = "  conversion_target: {kpi: conversion, type: target, by: [region], warning: {below: 100%}}\n"
+    text = SPEC.replace("__DB__", str(warehouse["db"])) + ALERTING.replace("__DIR__", str(tmp_path)).replace(
+        "rules:\n", "rules:\n" + rule, 1)
+    (tmp_path / "spec.yml").write_text(text, encoding="utf-8")
+    result = run_check(load_project(tmp_path), period=week, rule_names=["conversion_target"], deliver=False)
+    targets = {"east": 0.2, "west": 0.18} if week >= date(2026, 10, 1) else {"east": 0.2, "west": 0.2}
+    end = date.fromordinal(week.toordinal() + 7)
+    for region, target in targets.items():
+        won = sum(1 for d in warehouse["deals"] if d[1] == region and d[2] == "won" and week <= d[0].date() < end)
+        visits = sum(1 for v in warehouse["visits"] if v[1] == region and week <= v[0].date() < end)
+        alert = next(a for a in result.alerts if a.state.dimensions == {"region": region})
+        assert alert.state.baseline == pytest.approx(target)  # Q3: the 20 % total; Q4: the region's own
+        assert alert.state.value == pytest.approx(won / visits)
+        assert (alert.state.state == "firing") is (won / visits < target)

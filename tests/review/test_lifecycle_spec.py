@@ -74,6 +74,7 @@ def test_lifecycle_fields_are_read(tmp_path, warehouse):
     ("visits", date(2026, 10, 1), "quarter", {}, 1300, "2026-Q4"),
     ("visits", date(2026, 10, 1), "month", {"region": "east"}, 650 * 31 / 92, "2026-Q4"),
     ("visits", date(2026, 7, 1), "month", {"region": "east"}, None, None),  # Q3 has no east target
+    ("conversion", date(2026, 9, 14), "week", {"region": "east"}, 0.20, "2026-Q3"),  # the company's rate holds
     # without targets for the period, the KPI's own target: holds
     ("revenue", date(2026, 10, 26), "week", {}, 5000, "target"),
 ])
