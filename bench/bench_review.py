@@ -80,6 +80,7 @@ def main() -> None:
             t = time.perf_counter()
             build_review(Engine(project), START, END, today=TODAY, locate=False)
             runs.append(time.perf_counter() - t)
+            requests = calls["n"]
             t = time.perf_counter()
             review_module.locate_change(Engine(project), "conversion", date(2026, 6, 29), date(2026, 10, 26),
                                  project.kpis["conversion"].dimensions, "week")
@@ -87,7 +88,7 @@ def main() -> None:
         Engine.compute = original
         h, r = statistics.median(hand), statistics.median(runs)
         print(f"hand-written queries ({len(HAND)}, one connection): {h * 1000:8.1f} ms")
-        print(f"build_review, {len(project.kpis)} KPIs, 17 weeks ({calls['n']} engine requests): {r * 1000:8.1f} ms"
+        print(f"build_review, {len(project.kpis)} KPIs, 17 weeks ({requests} engine requests): {r * 1000:8.1f} ms"
               f"   ratio {r / h:.1f}x")
         print(f"root-cause line of one KPI to strengthen (kpi explain --change, 2 dimensions): "
               f"{statistics.median(located) * 1000:8.1f} ms")

@@ -283,9 +283,9 @@ def judge_targets(engine, names: Sequence[str], start: date, end: date, grain: s
     """Attainment of every target period overlapping the window, per KPI, with per-dimension values.
 
     Dimensions judged: those the targets name per value, and ``by`` for rates
-    and averages (a region's conversion against the company's target). Periods
-    of the review grain (a plain ``target:``) are read with one request over
-    the window; a written target period with one request over its part of the window.
+    and averages (a region's conversion against the company's target). The
+    values come from one request per grain and breakdown over the window (to
+    today at most), so each period's value is its part inside the window.
     """
     project = engine.project
     values = _Values(engine)
@@ -300,10 +300,7 @@ def judge_targets(engine, names: Sequence[str], start: date, end: date, grain: s
             lo, hi = max(p_start, start), min(p_end, limit)
             if hi <= lo:
                 continue  # the period has not begun yet (a target set for next quarter)
-            if (p_grain, p_start) != (grain, lo) or p_end != hi:
-                span = (lo, hi)  # a written target period, clipped to the window
-            else:
-                span = (periods[0], next_period(periods[-1], grain))  # a whole period of the window
+            span = (start, limit)  # one request per grain and breakdown: each period comes back clipped to it
             for breakdown in [(), *((d,) for d in dims)]:
                 values.want(name, p_grain, breakdown, *span)
             plan.append((name, spec, additive, dims, label, p_start, p_grain, span, (p_end - p_start).days,
