@@ -104,3 +104,17 @@ def test_a_target_rule_judges_each_period_against_the_target_set_in_advance(tmp_
         assert alert.state.baseline == pytest.approx(target)  # Q3: the 20 % total; Q4: the region's own
         assert alert.state.value == pytest.approx(won / visits)
         assert (alert.state.state == "firing") is (won / visits < target)
+
+
+def test_a_retired_kpi_is_kept_off_the_dashboards_main_view(tmp_path, warehouse):
+    from kpiengine.dashboard.collect import collect
+    from kpiengine.dashboard.options import parse_options
+    from kpiengine.dashboard.views import build_dashboard
+
+    project = project_with(tmp_path, warehouse, {"revenue": "retired"})
+    assert CliRunner().invoke(main, ["run", "-s", str(tmp_path), "--from", "2026-10-05", "--to", "2026-11-02"]
+                              ).exit_code == 0
+    page = build_dashboard(collect(project, parse_options(project, {"by": "none"})))
+    shown = set(page["process"]["tiles"])
+    assert "revenue" not in shown and {"visits", "conversion"} <= shown
+    assert HistoryStore.for_project(project).values(kpis=["revenue"], grain="week")  # its history goes on
