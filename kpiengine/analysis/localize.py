@@ -1,0 +1,549 @@
+"""Multi-dimensional root-cause localisation: the smallest set of segments that explains a change.
+
+Input: one row per *leaf* (a combination of dimension values, e.g. region x
+channel x rep) with its baseline and its actual value, or, for a ratio KPI
+(conversion = won / visits), the baseline and actual numerator and denominator.
+Output: a few *elements*, each a conjunction of dimension values over any
+number of dimensions (``region=east & channel=web``), with their exact
+contribution to the change; everything else is "other".
+
+The method (called the *ripple scan* in docs/rootcause.md) combines the ideas of
+the field into one statistical model:
+
+* **Ripple effect** (HotSpot, Squeeze's generalised ripple effect, RiskLoc):
+  when a segment is the cause, every leaf inside it moves by the same relative
+  amount. Per leaf we regress the deviation ``y = actual - baseline`` on
+  ``x = (actual + baseline) / 2``; a leaf moving by a factor ``rho`` has
+  ``y / x = 2 (rho - 1) / (rho + 1)``, Squeeze's *deviation score*, the same for
+  every leaf of the segment, and it stays defined for leaves that appear or vanish.
+* **Noise model**: ``var(y) = phi1 * x + phi2 * x^2``, fitted robustly (medians of
+  binned leaves), so counts (Poisson-like, ``phi1``) and multiplicative
+  fluctuation (``phi2``) are both weighed right; small leaves carry little weight.
+* **Score**: the likelihood-ratio gain of "this element moved by one common
+  factor" against "it did not", ``gain = (sum w x r)^2 / (2 sum w x^2)``. It is
+  largest exactly on the true element: a parent dilutes the shift with leaves
+  that did not move, a child explains fewer leaves. This replaces Adtributor's
+  explanatory power and surprise and RiskLoc's risk score with one quantity.
+* **Description length**: an element is kept only while its gain exceeds the
+  cost of naming it, ``log(number of candidate elements) + strictness`` nats
+  (a Bonferroni/MDL penalty). So a finer split never wins just because it is finer.
+* **Search**: greedy forward selection on residuals (each pick removes its
+  fitted ripple), every cuboid (set of dimensions) scanned at once with
+  ``numpy.bincount``; with more than ``beam`` dimensions only the lattice over
+  the ``beam`` most promising dimensions is scanned per step and the best
+  element is then refined or generalised one dimension at a time (HotSpot's
+  hierarchical pruning, as a hill climb in the lattice). A backward pass drops
+  elements the others made redundant.
+* **Ratios**: two channels share the search: *rate* (the numerator against
+  baseline rate x actual denominator, a rate drop) and *volume* (the
+  denominator against its share-preserving baseline, a mix shift). The
+  reported contribution of each element is the exact rate/mix split of the
+  ratio's change over the partition {elements, other}.
+
+Everything here is pure numpy over leaf aggregates; :mod:`kpiengine.analysis.leaves`
+gets those from the warehouse.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..rootcause import split_ratio
+
+#: Defaults: documented in docs/rootcause.md and measured by bench/bench_rootcause.py.
+STRICTNESS = 2.0  # nats added to log(#candidates) before an element is named
+MAX_ELEMENTS = 10
+BEAM = 6  # dimensions whose whole lattice is scanned per step
+NOISE_FLOOR = 0.01  # relative change below which a leaf is never called significant
+MAX_CACHE = 512  # cuboid codings kept per search
+
+
+@dataclass
+class Leaves:
+    """Leaf aggregates: one row per combination of dimension values.
+
+    ``codes[i, j]`` indexes ``values[j]`` (the j-th dimension's distinct
+    values, None included: a NULL is a value of its own). For an additive KPI
+    ``base`` and ``actual`` have shape (n,); for a ratio they have shape (n, 2)
+    (numerator, denominator).
+    """
+
+    dimensions: list[str]
+    codes: np.ndarray
+    values: list[list[Any]]
+    base: np.ndarray
+    actual: np.ndarray
+
+    @property
+    def kind(self) -> str:
+        return "ratio" if self.base.ndim == 2 else "additive"
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+    @classmethod
+    def from_records(cls, dimensions: Sequence[str], keys: Sequence[tuple], base, actual) -> "Leaves":
+        """Build from dimension-value tuples (one per leaf) and aligned base/actual sequences."""
+        m = len(dimensions)
+        values: list[list[Any]] = [[] for _ in range(m)]
+        index: list[dict] = [{} for _ in range(m)]
+        codes = np.zeros((len(keys), m), dtype=np.int32)
+        for i, key in enumerate(keys):
+            for j, v in enumerate(key):
+                c = index[j].get(v)
+                if c is None:
+                    c = index[j][v] = len(values[j])
+                    values[j].append(v)
+                codes[i, j] = c
+        return cls(list(dimensions), codes, values, np.asarray(base, dtype=float), np.asarray(actual, dtype=float))
+
+
+@dataclass
+class Element:
+    """One named segment of the answer (or the "other" rest when ``conditions`` is empty)."""
+
+    conditions: tuple[tuple[str, Any], ...]
+    gain: float
+    channels: list[str]  # change | rate | volume: what moved
+    before: float | None = None  # the segment's own value: amount, or rate for ratios
+    after: float | None = None
+    contribution: float = 0.0  # exact part of the KPI's change
+    rate_effect: float | None = None
+    mix_effect: float | None = None
+    share_before: float | None = None  # share of the denominator (ratios)
+    share_after: float | None = None
+    leaves: int = 0
+    is_other: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.is_other:
+            return "other"
+        return " & ".join(f"{d}={'(null)' if v is None else v}" for d, v in self.conditions)
+
+    @property
+    def dims(self) -> dict[str, Any]:
+        return dict(self.conditions)
+
+    def to_dict(self, change: float | None) -> dict:
+        return {"label": self.label, "dimensions": self.dims, "other": self.is_other,
+                "before": self.before, "after": self.after, "contribution": self.contribution,
+                "share": self.contribution / change if change else None,
+                "rate_effect": self.rate_effect, "mix_effect": self.mix_effect,
+                "share_before": self.share_before, "share_after": self.share_after,
+                "moved": self.channels, "score": None if self.is_other else round(self.gain, 3),
+                "leaves": self.leaves}
+
+
+@dataclass
+class Localization:
+    dimensions: list[str]
+    kind: str  # additive | ratio
+    before: float | None
+    after: float | None
+    elements: list[Element]
+    other: Element | None
+    leaves: int
+    candidates: int
+    threshold: float
+    parameters: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def change(self) -> float | None:
+        return None if self.before is None or self.after is None else self.after - self.before
+
+    def to_dict(self) -> dict:
+        ch = self.change
+        return {"dimensions": self.dimensions, "kind": self.kind, "before": self.before, "after": self.after,
+                "change": ch, "leaves": self.leaves, "candidates": self.candidates,
+                "threshold": self.threshold, "parameters": self.parameters, "notes": self.notes,
+                "elements": [e.to_dict(ch) for e in self.elements],
+                "other": self.other.to_dict(ch) if self.other is not None else None}
+
+
+# --------------------------------------------------------------------------- channels and noise
+
+
+@dataclass
+class _Channel:
+    name: str
+    x: np.ndarray  # max(|actual|, |baseline|) of the channel's quantity
+    y: np.ndarray  # actual - baseline
+    floor: float
+
+    order: np.ndarray | None = None  # leaves by size, sorted once
+
+    def weights(self, free: np.ndarray) -> np.ndarray:
+        """1 / var(y) per leaf, the noise fitted on the ``free`` leaves (those no element explains yet)."""
+        if self.order is None:
+            self.order = np.argsort(self.x, kind="stable")
+        pick = self.order[free[self.order]]
+        phi1, phi2 = fit_noise(self.x[pick], self.y[pick], self.floor, presorted=True)
+        var = phi1 * self.x + phi2 * self.x * self.x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where((self.x > 0) & (var > 0), 1.0 / var, 0.0)
+
+
+def fit_noise(x: np.ndarray, y: np.ndarray, floor: float = NOISE_FLOOR, presorted: bool = False
+              ) -> tuple[float, float]:
+    """(phi1, phi2) of var(y) = phi1 * x + phi2 * x^2, from medians of leaves binned by size.
+
+    Robust: each bin's scale is 1.4826 * median |y| (about 0, the no-change
+    value), so anomalous leaves, a minority, barely move it. ``phi2`` is at least
+    ``floor**2``: a relative change under ``floor`` is never significant.
+    """
+    keep = x > 0
+    xs, ys = x[keep], y[keep]
+    if xs.size == 0:
+        return 0.0, floor ** 2
+    if not presorted:
+        order = np.argsort(xs, kind="stable")
+        xs, ys = xs[order], ys[order]
+    nbins = int(max(1, min(20, xs.size // 30)))
+    edges = np.linspace(0, xs.size, nbins + 1).astype(int)
+    mx, s2 = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if hi <= lo:
+            continue
+        scale = 1.4826 * float(np.median(np.abs(ys[lo:hi])))
+        mx.append(float(np.mean(xs[lo:hi])))
+        s2.append(scale * scale)
+    mx_a, s2_a = np.array(mx), np.array(s2)
+    # s2 / x^2 = phi1 / x + phi2: a straight line in 1/x, fitted with equal weight per bin.
+    t, u = 1.0 / mx_a, s2_a / (mx_a * mx_a)
+    phi1 = phi2 = 0.0
+    if len(t) >= 2 and np.ptp(t) > 0:
+        phi1, phi2 = np.polyfit(t, u, 1)
+    if phi1 < 0 or len(t) < 2 or np.ptp(t) == 0:
+        phi1, phi2 = 0.0, float(np.median(u))
+    if phi2 < 0:
+        phi1, phi2 = float(np.median(s2_a / mx_a)), 0.0
+    return float(max(phi1, 0.0)), float(max(phi2, floor ** 2))
+
+
+def _channel(name: str, base: np.ndarray, actual: np.ndarray, floor: float) -> _Channel:
+    return _Channel(name, np.maximum(np.abs(base), np.abs(actual)), actual - base, floor)
+
+
+def channels_for(leaves: Leaves, floor: float = NOISE_FLOOR) -> list[_Channel]:
+    if leaves.kind == "additive":
+        return [_channel("change", leaves.base, leaves.actual, floor)]
+    fn, fd = leaves.base[:, 0], leaves.base[:, 1]
+    vn, vd = leaves.actual[:, 0], leaves.actual[:, 1]
+    FN, FD, VD = fn.sum(), fd.sum(), vd.sum()
+    rate0 = FN / FD if FD else 0.0
+    # A leaf's own baseline rate (the overall one where it had no denominator). Not shrunk
+    # toward the overall rate: that would bias low-rate leaves up and high-rate ones down,
+    # unevenly in relative terms, and the bias would add up over big segments.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = np.where(fd > 0, fn / fd, rate0)
+    out = [_channel("rate", vd * own, vn, floor)]
+    if FD > 0 and VD > 0:
+        out.append(_channel("volume", fd * (VD / FD), vd, floor))
+    return out
+
+
+# --------------------------------------------------------------------------- the lattice of cuboids
+
+
+class _Lattice:
+    """Compact element codes per cuboid (set of dimension indexes), built from the prefix cuboid."""
+
+    def __init__(self, codes: np.ndarray, cards: list[int]):
+        self.codes, self.cards = codes, cards
+        self.n = codes.shape[0]
+        self.cache: dict[tuple[int, ...], tuple[np.ndarray, int]] = {}
+
+    def coding(self, cuboid: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        hit = self.cache.get(cuboid)
+        if hit is not None:
+            return hit
+        if len(cuboid) == 1:
+            d = cuboid[0]
+            out = (self.codes[:, d], self.cards[d])
+        else:
+            inv, size = self.coding(cuboid[:-1])
+            d = cuboid[-1]
+            key = inv.astype(np.int64) * self.cards[d] + self.codes[:, d]
+            span = size * self.cards[d]
+            if span <= 8 * self.n + 1024:
+                present = np.zeros(span, dtype=bool)
+                present[key] = True
+                remap = np.cumsum(present, dtype=np.int64) - 1
+                out = (remap[key].astype(np.int32), int(present.sum()))
+            else:
+                uniq, inverse = np.unique(key, return_inverse=True)
+                out = (inverse.astype(np.int32).ravel(), int(uniq.size))
+        if len(self.cache) >= MAX_CACHE:
+            self.cache.pop(next(iter(self.cache)))
+        self.cache[cuboid] = out
+        return out
+
+
+def _subsets(dims: Sequence[int]) -> list[tuple[int, ...]]:
+    dims = sorted(dims)
+    return [c for k in range(1, len(dims) + 1) for c in itertools.combinations(dims, k)]
+
+
+def count_candidates(lattice: _Lattice, m: int, beam: int) -> int:
+    """Number of elements the search could name (for the description-length penalty)."""
+    if m <= beam:
+        return sum(lattice.coding(c)[1] for c in _subsets(range(m)))
+    # Too many cuboids to code them all: count exactly to depth 2, bound deeper ones by the leaves.
+    total = sum(lattice.cards)
+    total += sum(lattice.coding(c)[1] for c in itertools.combinations(range(m), 2))
+    deeper = sum(math.comb(m, k) for k in range(3, min(m, beam) + 1))
+    return int(total + deeper * lattice.n)
+
+
+# --------------------------------------------------------------------------- the search
+
+
+@dataclass
+class _Pick:
+    cuboid: tuple[int, ...]
+    code: int  # element code within the cuboid coding
+    channel: int
+    gain: float
+    mask: np.ndarray  # leaves inside
+    beta: float = 0.0
+
+
+def _scan(lattice: _Lattice, cuboids, chans, resid, w) -> tuple[float, tuple | None]:
+    """The element of largest gain over ``cuboids``: (gain, (cuboid, element code, channel))."""
+    best, where = 0.0, None
+    parts = [(w[c] * ch.x * resid[c], w[c] * ch.x * ch.x) for c, ch in enumerate(chans)]
+    for cub in cuboids:
+        inv, size = lattice.coding(cub)
+        for c, (px, qx) in enumerate(parts):
+            P = np.bincount(inv, weights=px, minlength=size)
+            Q = np.bincount(inv, weights=qx, minlength=size)
+            g = np.divide(P * P, Q, out=np.zeros(size), where=Q > 0)
+            j = int(np.argmax(g))
+            if 0.5 * g[j] > best:
+                best, where = 0.5 * float(g[j]), (cub, j, c)
+    return best, where
+
+
+def _mask_of(lattice: _Lattice, cuboid: tuple[int, ...], code: int) -> np.ndarray:
+    inv, _ = lattice.coding(cuboid)
+    return inv == code
+
+
+def _gain(mask: np.ndarray, ch: _Channel, r: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    wx = w[mask] * ch.x[mask]
+    P, Q = float(np.dot(wx, r[mask])), float(np.dot(wx, ch.x[mask]))
+    return (0.5 * P * P / Q, P / Q) if Q > 0 else (0.0, 0.0)
+
+
+def _conditions_of(codes: np.ndarray, cuboid, mask) -> tuple[tuple[int, int], ...]:
+    i = int(np.flatnonzero(mask)[0])
+    return tuple((d, int(codes[i, d])) for d in cuboid)
+
+
+def _mask_for(codes: np.ndarray, conds: tuple[tuple[int, int], ...]) -> np.ndarray:
+    mask = np.ones(codes.shape[0], dtype=bool)
+    for d, v in conds:
+        mask &= codes[:, d] == v
+    return mask
+
+
+def _climb(codes, conds, ch, r, w, gain):
+    """Hill climb in the lattice: add or drop one dimension value while the gain grows."""
+    m = codes.shape[1]
+    while True:
+        mask = _mask_for(codes, conds)
+        best = (gain, None)
+        used = {d for d, _ in conds}
+        idx = np.flatnonzero(mask)
+        wx = w[idx] * ch.x[idx]
+        for d in range(m):
+            if d in used:
+                continue
+            P = np.bincount(codes[idx, d], weights=wx * r[idx])
+            Q = np.bincount(codes[idx, d], weights=wx * ch.x[idx])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                g = np.where(Q > 0, 0.5 * P * P / Q, 0.0)
+            j = int(np.argmax(g)) if g.size else 0
+            if g.size and g[j] > best[0] * (1 + 1e-9):
+                best = (float(g[j]), tuple(sorted(conds + ((d, j),))))
+        if len(conds) > 1:
+            for k in range(len(conds)):
+                parent = conds[:k] + conds[k + 1:]
+                g, _ = _gain(_mask_for(codes, parent), ch, r, w)
+                if g > best[0] * (1 + 1e-9):
+                    best = (g, parent)
+        if best[1] is None:
+            return conds, gain
+        gain, conds = best
+
+
+def common_shift(ch: _Channel, r: np.ndarray, w: np.ndarray, window: float = 2.5) -> float:
+    """The ripple every leaf not yet explained shares (a global trend, or the forecast's bias).
+
+    Scanning against it instead of against "no change" means a change spread
+    evenly over everything is never pinned on one big segment. Estimated as the
+    weighted mean of the leaves within ``window`` robust deviations of no change
+    (so the causes, far out, do not drag it: the baseline is trusted for most of
+    the business); only when under a fifth of them are that close did everything
+    move, and the window is centred on the median instead.
+    """
+    ok = (w > 0) & (ch.x > 0)
+    if not ok.any():
+        return 0.0
+    u = r[ok] / ch.x[ok]
+    wt = w[ok] * ch.x[ok] ** 2
+    # The scale from the smallest fifth of the moves: right even when most leaves are causes.
+    scale = float(np.quantile(np.abs(u), 0.2)) / 0.2533
+    if scale == 0:
+        return 0.0
+    near = np.abs(u) <= window * scale
+    if wt[near].sum() < 0.2 * wt.sum():
+        centre = float(np.median(u))
+        scale = 1.4826 * float(np.median(np.abs(u - centre)))
+        near = np.abs(u - centre) <= window * max(scale, 1e-12)
+    return float(np.dot(wt[near], u[near]) / wt[near].sum()) if wt[near].sum() > 0 else 0.0
+
+
+def _explained(picks: list[_Pick], chans, w) -> float:
+    """Twice the deviance the picks explain, each leaf counted in the first pick (per channel) holding it."""
+    taken = [np.zeros(len(ch.x), dtype=bool) for ch in chans]
+    total = 0.0
+    for p in picks:
+        mine = p.mask & ~taken[p.channel]
+        taken[p.channel] |= mine
+        g, _ = _gain(mine, chans[p.channel], chans[p.channel].y, w[p.channel])
+        total += 2.0 * g
+    return total
+
+
+def search(leaves: Leaves, *, strictness: float = STRICTNESS, max_elements: int = MAX_ELEMENTS,
+           beam: int = BEAM, noise_floor: float = NOISE_FLOOR) -> tuple[list[_Pick], int, float, list]:
+    """The ripple scan: picks (cuboid, element, channel, gain), the candidate count and the threshold.
+
+    Each pick takes its leaves out of the channel it was found in (as RiskLoc and
+    Squeeze do), so two overlapping causes are not "explained" a third time by
+    their intersection.
+    """
+    n, m = leaves.codes.shape
+    chans = channels_for(leaves, noise_floor)
+    if n == 0 or m == 0:
+        return [], 0, 0.0, chans
+    lattice = _Lattice(leaves.codes, [max(1, len(v)) for v in leaves.values])
+    candidates = count_candidates(lattice, m, beam) * len(chans)
+    threshold = math.log(max(candidates, 2)) + strictness
+    open_ = [np.ones(n, dtype=bool) for _ in chans]  # leaves no pick holds yet, per channel
+    picks: list[_Pick] = []
+    full = _subsets(range(m)) if m <= beam else None
+    for _ in range(max_elements):
+        w = [ch.weights(o) for ch, o in zip(chans, open_)]
+        free = [np.where(o, wc, 0.0) for wc, o in zip(w, open_)]
+        resid = [ch.y - common_shift(ch, ch.y, fr) * ch.x for ch, fr in zip(chans, free)]
+        if full is not None:
+            cuboids = full
+        else:
+            ranked = [(_scan(lattice, [(d,)], chans, resid, free)[0], d) for d in range(m)]
+            cuboids = _subsets([d for _, d in sorted(ranked, reverse=True)[:beam]])
+        gain, where = _scan(lattice, cuboids, chans, resid, free)
+        if where is None or gain < threshold:
+            break
+        cub, code, c = where
+        mask = _mask_of(lattice, cub, code)
+        if full is None:  # the beam may have cut the true element's dimensions: climb to it
+            conds, gain = _climb(leaves.codes, _conditions_of(leaves.codes, cub, mask), chans[c], resid[c],
+                                 free[c], gain)
+            cub = tuple(d for d, _ in conds)
+            mask = _mask_for(leaves.codes, conds)
+        _, beta = _gain(mask, chans[c], resid[c], free[c])
+        picks.append(_Pick(cub, int(code), c, gain, mask, beta))
+        open_[c] &= ~mask
+    w = [ch.weights(o) for ch, o in zip(chans, open_)]
+    return _prune(picks, chans, w, threshold), candidates, threshold, chans
+
+
+def _prune(picks: list[_Pick], chans, w, threshold: float) -> list[_Pick]:
+    """Backward pass: drop the pick whose removal costs least while that cost is under the threshold."""
+    picks = list(picks)
+    while len(picks) > 1:
+        full = _explained(picks, chans, w)
+        losses = [0.5 * (full - _explained(picks[:j] + picks[j + 1:], chans, w)) for j in range(len(picks))]
+        j = int(np.argmin(losses))
+        if losses[j] >= threshold:
+            break
+        picks.pop(j)
+    return picks
+
+
+# --------------------------------------------------------------------------- the answer
+
+
+def _merge_channels(picks: list[_Pick], lattice_codes: np.ndarray) -> list[tuple[tuple, np.ndarray, float, list[int]]]:
+    """One entry per distinct element (an element found in both ratio channels is one answer)."""
+    out: dict[tuple, list] = {}
+    for p in picks:
+        conds = _conditions_of(lattice_codes, p.cuboid, p.mask)
+        entry = out.setdefault(conds, [conds, p.mask, 0.0, []])
+        entry[2] += p.gain
+        entry[3].append(p.channel)
+    return [tuple(v) for v in out.values()]
+
+
+def localize(leaves: Leaves, *, strictness: float = STRICTNESS, max_elements: int = MAX_ELEMENTS,
+             beam: int = BEAM, noise_floor: float = NOISE_FLOOR) -> Localization:
+    """Find the elements that explain the change from ``leaves.base`` to ``leaves.actual`` (see module doc)."""
+    picks, candidates, threshold, chans = search(leaves, strictness=strictness, max_elements=max_elements,
+                                                 beam=beam, noise_floor=noise_floor)
+    found = _merge_channels(picks, leaves.codes)
+    # Partition the leaves as the search did: a leaf belongs to the first element found holding it.
+    cell = np.full(len(leaves), -1, dtype=np.int64)
+    for k, (_, mask, _, _) in enumerate(found):
+        cell[(cell < 0) & mask] = k
+    names = [c.name for c in chans]
+    elements = []
+    for conds, _mask, gain, chs in found:
+        labelled = tuple((leaves.dimensions[d], leaves.values[d][v]) for d, v in conds)
+        elements.append(Element(labelled, gain, sorted({names[c] for c in chs})))
+    other = Element((), 0.0, [], is_other=True)
+    params = {"strictness": strictness, "max_elements": max_elements, "beam": beam, "noise_floor": noise_floor}
+    loc = Localization(list(leaves.dimensions), leaves.kind, None, None, elements, other, len(leaves),
+                       candidates, round(threshold, 3), params)
+    _contributions(loc, leaves, cell)
+    loc.elements.sort(key=lambda e: -abs(e.contribution))
+    return loc
+
+
+def _contributions(loc: Localization, leaves: Leaves, cell: np.ndarray) -> None:
+    """Exact contributions over the partition {elements..., other}: they add up to the change."""
+    k = len(loc.elements)
+    idx = np.where(cell < 0, k, cell)
+    groups = loc.elements + [loc.other]
+    if leaves.kind == "additive":
+        b = np.bincount(idx, weights=leaves.base, minlength=k + 1)
+        a = np.bincount(idx, weights=leaves.actual, minlength=k + 1)
+        counts = np.bincount(idx, minlength=k + 1)
+        loc.before, loc.after = float(leaves.base.sum()), float(leaves.actual.sum())
+        for g, e in enumerate(groups):
+            e.before, e.after, e.contribution, e.leaves = float(b[g]), float(a[g]), float(a[g] - b[g]), int(counts[g])
+        return
+    sums = [np.bincount(idx, weights=col, minlength=k + 1)
+            for col in (leaves.base[:, 0], leaves.base[:, 1], leaves.actual[:, 0], leaves.actual[:, 1])]
+    counts = np.bincount(idx, minlength=k + 1)
+    keyed = [{(g,): float(s[g]) for g in range(k + 1)} for s in sums]
+    split = split_ratio(["cell"], *keyed)
+    loc.before, loc.after = split.before, split.after
+    if split.note:
+        loc.notes.append(split.note)
+    by_key = {s.key[0]: s for s in split.segments}
+    for g, e in enumerate(groups):
+        seg = by_key.get(g)
+        e.leaves = int(counts[g])
+        if seg is None:
+            continue
+        e.before, e.after, e.contribution = seg.before, seg.after, seg.contribution
+        e.rate_effect, e.mix_effect = seg.rate_effect, seg.mix_effect
+        e.share_before, e.share_after = seg.share_before, seg.share_after
