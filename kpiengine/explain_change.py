@@ -371,7 +371,7 @@ def to_table(ex: Explanation) -> str:
         lines += ["", title + (f"  [{s.note}]" if s.note else "")]
         rows = []
         for seg in s.segments:
-            label = f"{OTHER} ({seg.members} values)" if seg.status == "grouped" else seg.label
+            label = seg.label
             share = seg.contribution / ex.change if ex.change else None
             seg_unit = view.unit
             row = [label, _fmt(seg.before, seg_unit), _fmt(seg.after, seg_unit)]
