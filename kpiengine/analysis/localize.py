@@ -12,13 +12,16 @@ the field into one statistical model:
 
 * **Ripple effect** (HotSpot, Squeeze's generalised ripple effect, RiskLoc):
   when a segment is the cause, every leaf inside it moves by the same relative
-  amount. Per leaf we regress the deviation ``y = actual - baseline`` on
-  ``x = (actual + baseline) / 2``; a leaf moving by a factor ``rho`` has
-  ``y / x = 2 (rho - 1) / (rho + 1)``, Squeeze's *deviation score*, the same for
-  every leaf of the segment, and it stays defined for leaves that appear or vanish.
-* **Noise model**: ``var(y) = phi1 * x + phi2 * x^2``, fitted robustly (medians of
-  binned leaves), so counts (Poisson-like, ``phi1``) and multiplicative
-  fluctuation (``phi2``) are both weighed right; small leaves carry little weight.
+  amount. Per leaf we regress the deviation ``y = actual - baseline`` on the
+  leaf's size ``x``; a leaf moving by a factor ``rho`` has ``y / x`` a function
+  of ``rho`` alone (like Squeeze's *deviation score*), the same for
+  every leaf of the segment, and it stays defined for leaves that appear or
+  vanish. (``x = max(|actual|, |baseline|)`` rather than the mean: noise that
+  pushes a leaf toward 0 then has no heavier tail than noise that pushes it up.)
+* **Noise model**: ``var(y) = c * x^p``, ``p`` between 1 (Poisson-like counts)
+  and 2 (multiplicative fluctuation), fitted robustly (medians of leaves binned
+  by size), so small leaves carry little weight; refitted on the leaves not yet
+  explained after each pick.
 * **Score**: the likelihood-ratio gain of "this element moved by one common
   factor" against "it did not", ``gain = (sum w x r)^2 / (2 sum w x^2)``. It is
   largest exactly on the true element: a parent dilutes the shift with leaves
@@ -77,6 +80,7 @@ class Leaves:
     values: list[list[Any]]
     base: np.ndarray
     actual: np.ndarray
+    counts: bool = False  # every input counts events: a better guess of the noise on few leaves
 
     @property
     def kind(self) -> str:
@@ -88,18 +92,23 @@ class Leaves:
     @classmethod
     def from_records(cls, dimensions: Sequence[str], keys: Sequence[tuple], base, actual) -> "Leaves":
         """Build from dimension-value tuples (one per leaf) and aligned base/actual sequences."""
-        m = len(dimensions)
-        values: list[list[Any]] = [[] for _ in range(m)]
-        index: list[dict] = [{} for _ in range(m)]
-        codes = np.zeros((len(keys), m), dtype=np.int32)
-        for i, key in enumerate(keys):
-            for j, v in enumerate(key):
-                c = index[j].get(v)
-                if c is None:
-                    c = index[j][v] = len(values[j])
-                    values[j].append(v)
-                codes[i, j] = c
+        codes, values = encode_keys(keys, len(dimensions))
         return cls(list(dimensions), codes, values, np.asarray(base, dtype=float), np.asarray(actual, dtype=float))
+
+
+def encode_keys(keys: Sequence[tuple], ndims: int) -> tuple[np.ndarray, list[list[Any]]]:
+    """Integer codes per dimension (a NULL is a value of its own) and the values behind them."""
+    values: list[list[Any]] = [[] for _ in range(ndims)]
+    index: list[dict] = [{} for _ in range(ndims)]
+    codes = np.zeros((len(keys), ndims), dtype=np.int32)
+    for i, key in enumerate(keys):
+        for j, v in enumerate(key):
+            c = index[j].get(v)
+            if c is None:
+                c = index[j][v] = len(values[j])
+                values[j].append(v)
+            codes[i, j] = c
+    return codes, values
 
 
 @dataclass
@@ -175,6 +184,7 @@ class _Channel:
     x: np.ndarray  # max(|actual|, |baseline|) of the channel's quantity
     y: np.ndarray  # actual - baseline
     floor: float
+    counts: bool = False  # the quantity counts events (Poisson-like noise when nothing else is known)
 
     order: np.ndarray | None = None  # leaves by size, sorted once
 
@@ -183,24 +193,27 @@ class _Channel:
         if self.order is None:
             self.order = np.argsort(self.x, kind="stable")
         pick = self.order[free[self.order]]
-        phi1, phi2 = fit_noise(self.x[pick], self.y[pick], self.floor, presorted=True)
-        var = phi1 * self.x + phi2 * self.x * self.x
+        c, p = fit_noise(self.x[pick], self.y[pick], self.floor, presorted=True, counts=self.counts)
+        var = c * self.x ** p + (self.floor * self.x) ** 2
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where((self.x > 0) & (var > 0), 1.0 / var, 0.0)
 
 
-def fit_noise(x: np.ndarray, y: np.ndarray, floor: float = NOISE_FLOOR, presorted: bool = False
-              ) -> tuple[float, float]:
-    """(phi1, phi2) of var(y) = phi1 * x + phi2 * x^2, from medians of leaves binned by size.
+def fit_noise(x: np.ndarray, y: np.ndarray, floor: float = NOISE_FLOOR, presorted: bool = False,
+              counts: bool = False) -> tuple[float, float]:
+    """(c, p) of var(y) = c * x^p + (floor * x)^2, from robust scales of leaves binned by size.
 
-    Robust: each bin's scale is 1.4826 * median |y| (about 0, the no-change
-    value), so anomalous leaves, a minority, barely move it. ``phi2`` is at least
-    ``floor**2``: a relative change under ``floor`` is never significant.
+    ``p`` is 1 for Poisson-like counts, 2 for multiplicative noise, in between
+    for a mix; it is fitted (log scale against log size) when the leaves span a
+    wide enough range of sizes, else it is 1 for ``counts`` and 2 otherwise.
+    Each bin's scale is 1.4826 * median |y| (about 0, the no-change value), so
+    causes, a minority of the leaves, barely move it.
     """
     keep = x > 0
     xs, ys = x[keep], y[keep]
+    prior = 1.0 if counts else 2.0
     if xs.size == 0:
-        return 0.0, floor ** 2
+        return 0.0, prior
     if not presorted:
         order = np.argsort(xs, kind="stable")
         xs, ys = xs[order], ys[order]
@@ -210,29 +223,33 @@ def fit_noise(x: np.ndarray, y: np.ndarray, floor: float = NOISE_FLOOR, presorte
     for lo, hi in zip(edges[:-1], edges[1:]):
         if hi <= lo:
             continue
-        scale = 1.4826 * float(np.median(np.abs(ys[lo:hi])))
+        a = np.abs(ys[lo:hi])
+        scale = 1.4826 * float(np.median(a))
+        if scale == 0:  # mostly exact repeats (small counts): the trimmed root mean square instead
+            a = np.sort(a)[: max(1, int(0.95 * a.size))]
+            scale = float(np.sqrt(np.mean(a * a) / 0.811))
         mx.append(float(np.mean(xs[lo:hi])))
         s2.append(scale * scale)
     mx_a, s2_a = np.array(mx), np.array(s2)
-    # s2 / x^2 = phi1 / x + phi2: a straight line in 1/x, fitted with equal weight per bin.
-    t, u = 1.0 / mx_a, s2_a / (mx_a * mx_a)
-    phi1 = phi2 = 0.0
-    if len(t) >= 2 and np.ptp(t) > 0:
-        phi1, phi2 = np.polyfit(t, u, 1)
-    if phi1 < 0 or len(t) < 2 or np.ptp(t) == 0:
-        phi1, phi2 = 0.0, float(np.median(u))
-    if phi2 < 0:
-        phi1, phi2 = float(np.median(s2_a / mx_a)), 0.0
-    return float(max(phi1, 0.0)), float(max(phi2, floor ** 2))
+    good = s2_a > 0
+    p = prior
+    if good.sum() >= 3 and mx_a[good].max() >= 5 * mx_a[good].min():
+        p = float(np.clip(np.polyfit(np.log(mx_a[good]), np.log(s2_a[good]), 1)[0], 1.0, 2.0))
+    c = float(np.median(s2_a[good] / mx_a[good] ** p)) if good.any() else 0.0
+    return c, p
 
 
-def _channel(name: str, base: np.ndarray, actual: np.ndarray, floor: float) -> _Channel:
-    return _Channel(name, np.maximum(np.abs(base), np.abs(actual)), actual - base, floor)
+def _channel(name: str, base: np.ndarray, actual: np.ndarray, floor: float, counts: bool) -> _Channel:
+    # Counts: the mean of the two, so a segment's gain is the pooled two-sample Poisson test
+    # (V - A)^2 / (2 c (V + A)). Amounts: the larger, whose ratio to the move has no heavy tail.
+    size = (np.abs(base) + np.abs(actual)) / 2.0 if counts else np.maximum(np.abs(base), np.abs(actual))
+    return _Channel(name, size, actual - base, floor, counts)
 
 
 def channels_for(leaves: Leaves, floor: float = NOISE_FLOOR) -> list[_Channel]:
+    counts = leaves.counts
     if leaves.kind == "additive":
-        return [_channel("change", leaves.base, leaves.actual, floor)]
+        return [_channel("change", leaves.base, leaves.actual, floor, counts)]
     fn, fd = leaves.base[:, 0], leaves.base[:, 1]
     vn, vd = leaves.actual[:, 0], leaves.actual[:, 1]
     FN, FD, VD = fn.sum(), fd.sum(), vd.sum()
@@ -242,9 +259,9 @@ def channels_for(leaves: Leaves, floor: float = NOISE_FLOOR) -> list[_Channel]:
     # unevenly in relative terms, and the bias would add up over big segments.
     with np.errstate(divide="ignore", invalid="ignore"):
         own = np.where(fd > 0, fn / fd, rate0)
-    out = [_channel("rate", vd * own, vn, floor)]
+    out = [_channel("rate", vd * own, vn, floor, counts)]
     if FD > 0 and VD > 0:
-        out.append(_channel("volume", fd * (VD / FD), vd, floor))
+        out.append(_channel("volume", fd * (VD / FD), vd, floor, counts))
     return out
 
 
@@ -450,6 +467,16 @@ def search(leaves: Leaves, *, strictness: float = STRICTNESS, max_elements: int 
             ranked = [(_scan(lattice, [(d,)], chans, resid, free)[0], d) for d in range(m)]
             cuboids = _subsets([d for _, d in sorted(ranked, reverse=True)[:beam]])
         gain, where = _scan(lattice, cuboids, chans, resid, free)
+        if where is not None and len(where[0]) < m:
+            # The common shift was estimated with the best candidate's own leaves in it, which
+            # drags it toward the cause when leaves are noisy (few events each): re-estimate
+            # it without them and scan again.
+            inside = _mask_of(lattice, where[0], where[1])
+            c0 = where[2]
+            if free[c0][inside].sum() > 0.02 * free[c0].sum():
+                outside = np.where(inside, 0.0, free[c0])
+                resid[c0] = chans[c0].y - common_shift(chans[c0], chans[c0].y, outside) * chans[c0].x
+                gain, where = _scan(lattice, cuboids, chans, resid, free)
         if where is None or gain < threshold:
             break
         cub, code, c = where

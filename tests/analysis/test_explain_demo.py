@@ -28,7 +28,7 @@ def weekly_by_region(path, week):
 def test_planted_drop_is_named_with_independent_numbers(demo_engine):
     engine, info = demo_engine
     week, before = info.planted_week, info.planted_week - timedelta(days=7)
-    ex = explain(engine, "conversion", before, week, ["region", "channel"], grain="week")
+    ex = explain(engine, "conversion", before, week, ["region", "channel"], grain="week", search="dimensions")
     best = ex.best_view()
     top = best.split.segments[0]
     assert best.split.dimensions == ["region"] and top.key == (info.planted_region,)
