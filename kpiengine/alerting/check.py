@@ -179,11 +179,13 @@ def _eval_periods(rule: Rule, states: dict[str, AlertState], period: date) -> li
 def engine_explainer(project):
     """Top drivers of a KPI's change for one period, from the root-cause module."""
     from ..engine import Engine
+    from ..analysis.baselines import rule_baseline  # lazy: loads numpy, needed only to explain
     from ..explain_change import top_drivers_text
 
     engine = Engine(project)
     return lambda rule, period: top_drivers_text(engine, rule.kpi, period, grain=rule.grain,
-                                                 by=list(rule.by) or None)
+                                                 by=list(rule.by) or None,
+                                                 baseline=rule_baseline(rule, period))
 
 
 def _drivers(rules_batches: list[_Batch], project, explainer, result: CheckResult) -> dict[str, str]:

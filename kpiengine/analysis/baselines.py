@@ -101,6 +101,23 @@ def parse_baseline(kind: str, window: int | None = None, seasonal: bool = False)
     return Baseline(kind, window=window or DEFAULT_WINDOW, seasonal=seasonal)
 
 
+def rule_baseline(rule, period: date) -> Baseline | None:
+    """The baseline an alert rule measured ``period`` against, so its explanation splits the same deviation.
+
+    ``rule`` is an alerting Rule (duck-typed: type, grain, compare, periods,
+    window, seasonal). None means the previous period.
+    """
+    if rule.type == "change" and rule.compare == "last_week" and rule.grain == "day":
+        return Baseline("period", period=period - timedelta(days=7))
+    if rule.type == "anomaly":
+        return Baseline("forecast", window=rule.window, seasonal=bool(rule.seasonal))
+    if rule.type == "change" and rule.compare == "last_year":
+        return Baseline("last_year")
+    if rule.type == "change" and rule.compare == "average":
+        return Baseline("average", window=rule.periods)
+    return None
+
+
 def reconcile(leaf_values: np.ndarray, total: float) -> np.ndarray:
     """Scale leaf expectations to add up to ``total`` (unchanged when they add up to 0)."""
     s = float(leaf_values.sum())
