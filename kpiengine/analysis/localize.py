@@ -58,7 +58,7 @@ import numpy as np
 from ..rootcause import split_ratio
 
 #: Defaults: documented in docs/rootcause.md and measured by bench/bench_rootcause.py.
-STRICTNESS = 2.0  # nats added to log(#candidates) before an element is named
+STRICTNESS = 3.0  # nats added to log(#candidates) before an element is named
 MAX_ELEMENTS = 10
 BEAM = 6  # dimensions whose whole lattice is scanned per step
 NOISE_FLOOR = 0.01  # relative change below which a leaf is never called significant
