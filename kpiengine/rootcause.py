@@ -643,14 +643,25 @@ def explaining_values(split: DimensionSplit) -> list[Segment]:
 
 
 def _masses(split: DimensionSplit, segs: Sequence[Segment]) -> list[tuple[float, float, float, float]]:
-    """(amount before, after) per segment, or for ratios (numerator, denominator) shares before and after.
+    """(amount before, after) per bin, or for ratios (numerator, denominator) shares before and after.
 
-    Magnitudes: a margin whose numerator changes sign still has a distribution.
+    Each segment gives two bins, its positive and its negative part, so a
+    distribution exists when values are negative, and a margin whose numerator
+    turns negative in one region moves that region's mass from one bin to the other.
     """
-    if split.kind != "ratio":
-        return [(abs(s.before or 0.0), abs(s.after or 0.0), 0.0, 0.0) for s in segs]
-    return [(abs((s.before or 0.0) * (s.share_before or 0.0)), abs((s.after or 0.0) * (s.share_after or 0.0)),
-             s.share_before or 0.0, s.share_after or 0.0) for s in segs]
+    def signed(v: float) -> tuple[float, float]:
+        return (v, 0.0) if v >= 0 else (0.0, -v)
+
+    out = []
+    for s in segs:
+        if split.kind != "ratio":
+            b, a, db, da = s.before or 0.0, s.after or 0.0, 0.0, 0.0
+        else:
+            b, a = (s.before or 0.0) * (s.share_before or 0.0), (s.after or 0.0) * (s.share_after or 0.0)
+            db, da = s.share_before or 0.0, s.share_after or 0.0
+        (bp, bn), (ap, an) = signed(b), signed(a)
+        out += [(bp, ap, db, da), (bn, an, 0.0, 0.0)]
+    return out
 
 
 def surprise(split: DimensionSplit, named: Sequence[Segment] | None = None) -> float:
@@ -669,7 +680,7 @@ def surprise(split: DimensionSplit, named: Sequence[Segment] | None = None) -> f
         ids = {id(s) for s in named}
         bins = _masses(split, list(named))
         rest = _masses(split, [s for s in segs if id(s) not in ids])
-        bins.append(tuple(sum(col) for col in zip(*rest)) if rest else (0.0, 0.0, 0.0, 0.0))
+        bins += [tuple(sum(col) for col in zip(*rest[k::2])) if rest else (0.0, 0.0, 0.0, 0.0) for k in (0, 1)]
     cols = list(zip(*bins)) if bins else [(), (), (), ()]
     out = _js(cols[0], cols[1])
     if split.kind == "ratio":
@@ -688,8 +699,14 @@ def explanation_score(split: DimensionSplit) -> float:
 
 
 def best_split(splits: Sequence[DimensionSplit]) -> DimensionSplit | None:
-    """The split whose few top values explain the change best (see :func:`explanation_score`)."""
+    """The split whose few top values explain the change best (see :func:`explanation_score`).
+
+    A dimension with a single value says nothing about where the change is: it is never chosen
+    over one with several.
+    """
     usable = [s for s in splits if s.segments and s.change]
+    several = [s for s in usable if sum(x.members for x in s.segments) > 1]
+    usable = several or usable
     if not usable:
         return None
     return max(usable, key=explanation_score)
