@@ -80,7 +80,7 @@ def fetch_leaves(engine, kpis: Sequence[str], dimensions: Sequence[str], grain: 
             by_model.setdefault(q.model, []).append(q)
     p_index = {p: j for j, p in enumerate(periods)}
     k_index: dict[tuple, int] = {}
-    cells: dict[str, list[tuple[int, int, float]]] = {k: [] for k in kpis}
+    cells: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {k: [] for k in kpis}
     n_queries = 0
     by_source: dict[str, list[list[CompiledQuery]]] = {}
     for parts in by_model.values():
@@ -97,29 +97,44 @@ def fetch_leaves(engine, kpis: Sequence[str], dimensions: Sequence[str], grain: 
             source.close()
     keys = list(k_index)
     values = {}
-    for kpi, triples in cells.items():
+    for kpi, parts in cells.items():
         arr = np.zeros((len(periods), len(keys)))
-        if triples:
-            p, i, v = zip(*triples)
-            np.add.at(arr, (np.array(p), np.array(i)), np.array(v, dtype=float))
+        for p, i, v in parts:
+            np.add.at(arr, (p, i), v)
         values[kpi] = arr
     return LeafTable(dims, periods, keys, values, n_queries)
 
 
+_UNSEEN = object()
+
+
 def _read(q: CompiledQuery, rows, p_index: dict, k_index: dict, cells: dict) -> None:
+    """Append (period, leaf, value) arrays per KPI; dimension values are normalised once per distinct key."""
     ndims = len(q.dim_aliases)
-    cols = [(c.kpi, 1 + ndims + i) for i, c in enumerate(q.columns)]
+    positions = [1 + ndims + i for i in range(len(q.columns))]
+    periods_of: dict = {}
+    leaf_of: dict[tuple, int] = {}
+    ps, leaves = [], []
+    raw = [[] for _ in positions]
     for row in rows:
-        if row[0] is None:
-            sample = f" (e.g. {row[-1]!r})" if q.time_format else ""
-            raise KpiEngineError(f"model '{q.model}': some rows have no readable period{sample}; check the "
-                                 "model's time column and time_format (rows are never dropped silently)")
-        p = p_index.get(normalize_date(row[0]))
-        if p is None:  # a period outside those asked for (a timezone edge): not part of the comparison
+        p = periods_of.get(row[0], _UNSEEN)
+        if p is _UNSEEN:
+            if row[0] is None:
+                sample = f" (e.g. {row[-1]!r})" if q.time_format else ""
+                raise KpiEngineError(f"model '{q.model}': some rows have no readable period{sample}; check the "
+                                     "model's time column and time_format (rows are never dropped silently)")
+            # a period outside those asked for (a timezone edge) is not part of the comparison
+            p = periods_of[row[0]] = p_index.get(normalize_date(row[0]))
+        if p is None:
             continue
-        key = tuple(normalize_value(v) for v in row[1:1 + ndims])
-        i = k_index.setdefault(key, len(k_index))
-        for kpi, pos in cols:
-            v = normalize_number(row[pos])
-            if v:
-                cells[kpi].append((p, i, float(v)))
+        key = row[1:1 + ndims]
+        i = leaf_of.get(key)
+        if i is None:
+            i = leaf_of[key] = k_index.setdefault(tuple(normalize_value(v) for v in key), len(k_index))
+        ps.append(p)
+        leaves.append(i)
+        for vals, pos in zip(raw, positions):
+            vals.append(row[pos])
+    for col, vals in zip(q.columns, raw):
+        numbers = np.fromiter((0.0 if v is None else float(normalize_number(v)) for v in vals), float, len(vals))
+        cells[col.kpi].append((np.array(ps, dtype=np.int64), np.array(leaves, dtype=np.int64), numbers))

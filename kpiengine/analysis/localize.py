@@ -188,19 +188,22 @@ class _Channel:
 
     order: np.ndarray | None = None  # leaves by size, sorted once
 
-    def weights(self, free: np.ndarray) -> np.ndarray:
-        """1 / var(y) per leaf, the noise fitted on the ``free`` leaves (those no element explains yet)."""
+    def noise(self, free: np.ndarray, power: float | None = None) -> tuple[float, float]:
+        """(c, p) of the noise fitted on the ``free`` leaves (those no element explains yet)."""
         if self.order is None:
             self.order = np.argsort(self.x, kind="stable")
         pick = self.order[free[self.order]]
-        c, p = fit_noise(self.x[pick], self.y[pick], self.floor, presorted=True, counts=self.counts)
+        return fit_noise(self.x[pick], self.y[pick], self.floor, presorted=True, counts=self.counts, power=power)
+
+    def weights(self, c: float, p: float) -> np.ndarray:
+        """1 / var(y) per leaf."""
         var = c * self.x ** p + (self.floor * self.x) ** 2
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where((self.x > 0) & (var > 0), 1.0 / var, 0.0)
 
 
 def fit_noise(x: np.ndarray, y: np.ndarray, floor: float = NOISE_FLOOR, presorted: bool = False,
-              counts: bool = False) -> tuple[float, float]:
+              counts: bool = False, power: float | None = None) -> tuple[float, float]:
     """(c, p) of var(y) = c * x^p + (floor * x)^2, from robust scales of leaves binned by size.
 
     ``p`` is 1 for Poisson-like counts, 2 for multiplicative noise, in between
@@ -232,8 +235,8 @@ def fit_noise(x: np.ndarray, y: np.ndarray, floor: float = NOISE_FLOOR, presorte
         s2.append(scale * scale)
     mx_a, s2_a = np.array(mx), np.array(s2)
     good = s2_a > 0
-    p = prior
-    if good.sum() >= 3 and mx_a[good].max() >= 5 * mx_a[good].min():
+    p = prior if power is None else power
+    if power is None and good.sum() >= 3 and mx_a[good].max() >= 5 * mx_a[good].min():
         p = float(np.clip(np.polyfit(np.log(mx_a[good]), np.log(s2_a[good]), 1)[0], 1.0, 2.0))
     c = float(np.median(s2_a[good] / mx_a[good] ** p)) if good.any() else 0.0
     return c, p
@@ -331,22 +334,6 @@ class _Pick:
     beta: float = 0.0
 
 
-def _scan(lattice: _Lattice, cuboids, chans, resid, w) -> tuple[float, tuple | None]:
-    """The element of largest gain over ``cuboids``: (gain, (cuboid, element code, channel))."""
-    best, where = 0.0, None
-    parts = [(w[c] * ch.x * resid[c], w[c] * ch.x * ch.x) for c, ch in enumerate(chans)]
-    for cub in cuboids:
-        inv, size = lattice.coding(cub)
-        for c, (px, qx) in enumerate(parts):
-            P = np.bincount(inv, weights=px, minlength=size)
-            Q = np.bincount(inv, weights=qx, minlength=size)
-            g = np.divide(P * P, Q, out=np.zeros(size), where=Q > 0)
-            j = int(np.argmax(g))
-            if 0.5 * g[j] > best:
-                best, where = 0.5 * float(g[j]), (cub, j, c)
-    return best, where
-
-
 def _mask_of(lattice: _Lattice, cuboid: tuple[int, ...], code: int) -> np.ndarray:
     inv, _ = lattice.coding(cuboid)
     return inv == code
@@ -410,21 +397,25 @@ def common_shift(ch: _Channel, r: np.ndarray, w: np.ndarray, window: float = 2.5
     the business); only when under a fifth of them are that close did everything
     move, and the window is centred on the median instead.
     """
-    ok = (w > 0) & (ch.x > 0)
-    if not ok.any():
+    ok = np.flatnonzero(w > 0)  # w > 0 implies x > 0
+    if ok.size == 0:
         return 0.0
-    u = r[ok] / ch.x[ok]
-    wt = w[ok] * ch.x[ok] ** 2
+    x = ch.x[ok]
+    u = r[ok] / x
+    wt = w[ok] * x * x
+    a = np.abs(u)
     # The scale from the smallest fifth of the moves: right even when most leaves are causes.
-    scale = float(np.quantile(np.abs(u), 0.2)) / 0.2533
+    k = int(0.2 * (a.size - 1))
+    scale = float(np.partition(a, k)[k]) / 0.2533
     if scale == 0:
         return 0.0
-    near = np.abs(u) <= window * scale
+    near = a <= window * scale
     if wt[near].sum() < 0.2 * wt.sum():
         centre = float(np.median(u))
         scale = 1.4826 * float(np.median(np.abs(u - centre)))
         near = np.abs(u - centre) <= window * max(scale, 1e-12)
-    return float(np.dot(wt[near], u[near]) / wt[near].sum()) if wt[near].sum() > 0 else 0.0
+    total = wt[near].sum()
+    return float(np.dot(wt[near], u[near]) / total) if total > 0 else 0.0
 
 
 def _explained(picks: list[_Pick], chans, w) -> float:
@@ -439,13 +430,65 @@ def _explained(picks: list[_Pick], chans, w) -> float:
     return total
 
 
+class _Sums:
+    """Per cuboid and channel: sum of w x y and of w x^2 over the free leaves of each element.
+
+    Kept up to date when a pick takes leaves out, so a step costs array
+    arithmetic, not a new pass of bincount over every leaf of every cuboid.
+    """
+
+    def __init__(self, lattice: _Lattice, chans, w0, free):
+        self.lattice, self.chans, self.w0, self.free = lattice, chans, w0, free
+        self.data: dict[tuple[int, ...], list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def get(self, cub: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+        hit = self.data.get(cub)
+        if hit is None:
+            inv, size = self.lattice.coding(cub)
+            hit = []
+            for c, ch in enumerate(self.chans):
+                wx = np.where(self.free[c], self.w0[c] * ch.x, 0.0)
+                hit.append((np.bincount(inv, weights=wx * ch.y, minlength=size),
+                            np.bincount(inv, weights=wx * ch.x, minlength=size)))
+            self.data[cub] = hit
+        return hit
+
+    def remove(self, c: int, leaves: np.ndarray) -> None:
+        """Take ``leaves`` (indexes, still free) out of channel ``c``."""
+        ch = self.chans[c]
+        wx = self.w0[c][leaves] * ch.x[leaves]
+        py, qx = wx * ch.y[leaves], wx * ch.x[leaves]
+        for cub, per in self.data.items():
+            inv, size = self.lattice.coding(cub)
+            P, Q = per[c]
+            np.subtract.at(P, inv[leaves], py)
+            np.subtract.at(Q, inv[leaves], qx)
+        self.free[c][leaves] = False
+
+
+def _best(sums: _Sums, cuboids, shifts, scales) -> tuple[float, tuple | None]:
+    """The element of largest gain, gain = k (P - shift Q)^2 / 2Q, over ``cuboids`` and channels."""
+    best, where = 0.0, None
+    for cub in cuboids:
+        for c, (P, Q) in enumerate(sums.get(cub)):
+            R = P - shifts[c] * Q
+            g = np.divide(R * R, Q, out=np.zeros(Q.size), where=Q > 1e-300)
+            j = int(np.argmax(g))
+            gain = 0.5 * scales[c] * float(g[j])
+            if gain > best:
+                best, where = gain, (cub, j, c)
+    return best, where
+
+
 def search(leaves: Leaves, *, strictness: float = STRICTNESS, max_elements: int = MAX_ELEMENTS,
            beam: int = BEAM, noise_floor: float = NOISE_FLOOR) -> tuple[list[_Pick], int, float, list]:
     """The ripple scan: picks (cuboid, element, channel, gain), the candidate count and the threshold.
 
     Each pick takes its leaves out of the channel it was found in (as RiskLoc and
     Squeeze do), so two overlapping causes are not "explained" a third time by
-    their intersection.
+    their intersection. The noise's shape (power) is fitted once; its scale is
+    refitted on the leaves still unexplained before every step, so big causes
+    found first no longer inflate it.
     """
     n, m = leaves.codes.shape
     chans = channels_for(leaves, noise_floor)
@@ -454,42 +497,53 @@ def search(leaves: Leaves, *, strictness: float = STRICTNESS, max_elements: int 
     lattice = _Lattice(leaves.codes, [max(1, len(v)) for v in leaves.values])
     candidates = count_candidates(lattice, m, beam) * len(chans)
     threshold = math.log(max(candidates, 2)) + strictness
-    open_ = [np.ones(n, dtype=bool) for _ in chans]  # leaves no pick holds yet, per channel
+    free = [np.ones(n, dtype=bool) for _ in chans]
+    shape = [ch.noise(f) for ch, f in zip(chans, free)]
+    w0 = [ch.weights(c, p) for ch, (c, p) in zip(chans, shape)]
+    sums = _Sums(lattice, chans, w0, free)
     picks: list[_Pick] = []
     full = _subsets(range(m)) if m <= beam else None
+
+    def scale_of(c: int) -> float:  # the noise scale now, relative to the first fit
+        c_now, _ = chans[c].noise(free[c], shape[c][1])
+        return shape[c][0] / c_now if c_now > 0 else 1.0
+
+    def shift_of(c: int, without: np.ndarray | None = None) -> float:
+        wf = np.where(free[c] if without is None else free[c] & ~without, w0[c], 0.0)
+        return common_shift(chans[c], chans[c].y, wf)
+
     for _ in range(max_elements):
-        w = [ch.weights(o) for ch, o in zip(chans, open_)]
-        free = [np.where(o, wc, 0.0) for wc, o in zip(w, open_)]
-        resid = [ch.y - common_shift(ch, ch.y, fr) * ch.x for ch, fr in zip(chans, free)]
+        scales = [scale_of(c) for c in range(len(chans))]
+        shifts = [shift_of(c) for c in range(len(chans))]
         if full is not None:
             cuboids = full
         else:
-            ranked = [(_scan(lattice, [(d,)], chans, resid, free)[0], d) for d in range(m)]
+            ranked = [(_best(sums, [(d,)], shifts, scales)[0], d) for d in range(m)]
             cuboids = _subsets([d for _, d in sorted(ranked, reverse=True)[:beam]])
-        gain, where = _scan(lattice, cuboids, chans, resid, free)
+        gain, where = _best(sums, cuboids, shifts, scales)
         if where is not None and len(where[0]) < m:
             # The common shift was estimated with the best candidate's own leaves in it, which
             # drags it toward the cause when leaves are noisy (few events each): re-estimate
-            # it without them and scan again.
+            # it without them and look again.
             inside = _mask_of(lattice, where[0], where[1])
             c0 = where[2]
-            if free[c0][inside].sum() > 0.02 * free[c0].sum():
-                outside = np.where(inside, 0.0, free[c0])
-                resid[c0] = chans[c0].y - common_shift(chans[c0], chans[c0].y, outside) * chans[c0].x
-                gain, where = _scan(lattice, cuboids, chans, resid, free)
+            if w0[c0][inside & free[c0]].sum() > 0.02 * w0[c0][free[c0]].sum():
+                shifts[c0] = shift_of(c0, inside)
+                gain, where = _best(sums, cuboids, shifts, scales)
         if where is None or gain < threshold:
             break
         cub, code, c = where
         mask = _mask_of(lattice, cub, code)
+        wc = np.where(free[c], w0[c] * scales[c], 0.0)
+        resid = chans[c].y - shifts[c] * chans[c].x
         if full is None:  # the beam may have cut the true element's dimensions: climb to it
-            conds, gain = _climb(leaves.codes, _conditions_of(leaves.codes, cub, mask), chans[c], resid[c],
-                                 free[c], gain)
+            conds, gain = _climb(leaves.codes, _conditions_of(leaves.codes, cub, mask), chans[c], resid, wc, gain)
             cub = tuple(d for d, _ in conds)
             mask = _mask_for(leaves.codes, conds)
-        _, beta = _gain(mask, chans[c], resid[c], free[c])
+        _, beta = _gain(mask, chans[c], resid, wc)
         picks.append(_Pick(cub, int(code), c, gain, mask, beta))
-        open_[c] &= ~mask
-    w = [ch.weights(o) for ch, o in zip(chans, open_)]
+        sums.remove(c, np.flatnonzero(mask & free[c]))
+    w = [wc * scale_of(c) for c, wc in enumerate(w0)]
     return _prune(picks, chans, w, threshold), candidates, threshold, chans
 
 
