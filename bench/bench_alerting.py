@@ -29,7 +29,7 @@ from kpiengine.alerting.state import connect
 from kpiengine.sinks import AlertItem, Notification
 from kpiengine.spec import KpiSpec, Project
 from kpiengine.testing import RecordingHTTPServer
-from kpiengine.yamlsrc import load_yaml_text
+from kpiengine.spec.yamlsrc import load_yaml_text
 
 MONDAY = date(2025, 1, 6)
 
@@ -59,7 +59,7 @@ def project(folder: Path, spec: str) -> Project:
                                     target=0.18)}
     data, issues = load_yaml_text(textwrap.dedent(spec), "bench.yml")
     assert not issues, issues
-    p.rules, p.sinks, p.routes = data.get("rules", {}), data.get("sinks", {}), data.get("routes")
+    p.sections["rules"], p.sections["sinks"], p.sections["routes"] = data.get("rules", {}), data.get("sinks", {}), data.get("routes")
     return p
 
 
@@ -79,7 +79,7 @@ def values(dims: int, weeks: int) -> list[Row]:
 def bench_evaluation(dims: int, weeks: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         p = project(Path(tmp), RULES)
-        rules, issues = parse_rules(p.rules, p)
+        rules, issues = parse_rules(p.section("rules"), p)
         assert not issues
         table = ValueTable(values(dims, weeks))
         periods = [MONDAY + timedelta(weeks=w) for w in range(weeks)]

@@ -202,8 +202,8 @@ def warehouse_timing(tmp: Path, n_leaves: int = 50_000) -> None:
     """End to end on DuckDB: leaf aggregates through the engine + the search, against a hand-written GROUP BY."""
     import duckdb
 
+    from kpiengine.analysis.explain_change import explain
     from kpiengine.engine import Engine
-    from kpiengine.explain_change import explain
     from kpiengine.loader import load_project
 
     db = tmp / "leaves.duckdb"

@@ -100,8 +100,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
-    from kpiengine.funnel_sql import compile_funnel
-    from kpiengine.funnels import assemble, get_funnel
+    from kpiengine.sql.funnel_sql import compile_funnel
+    from kpiengine.analysis.funnels import assemble, get_funnel
     from kpiengine.loader import load_project
 
     with tempfile.TemporaryDirectory() as tmp:

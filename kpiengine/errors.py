@@ -6,7 +6,7 @@ a hint saying what to do.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class KpiEngineError(Exception):

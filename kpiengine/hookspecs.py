@@ -11,14 +11,12 @@ The built-in connectors in ``plugins/`` use exactly this door. See
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pluggy
 
-if TYPE_CHECKING:  # imported for type checkers only: the spec module stays import-light
-    from .runs import RunSummary
-    from .sinks import Sink
-    from .sources import Source
+from .results import RunSummary
+from .sections import SpecSection
+from .sinks import Sink
+from .sources import Source
 
 PROJECT_NAME = "kpiengine"
 
@@ -27,7 +25,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def kpiengine_source_types() -> "list[type[Source]]":
+def kpiengine_source_types() -> list[type[Source]]:
     """Return the data-source classes this plugin adds.
 
     Each class subclasses :class:`kpiengine.sources.Source` and sets a unique
@@ -43,7 +41,7 @@ def kpiengine_source_types() -> "list[type[Source]]":
 
 
 @hookspec
-def kpiengine_sink_types() -> "list[type[Sink]]":
+def kpiengine_sink_types() -> list[type[Sink]]:
     """Return the alert-sink classes this plugin adds.
 
     Each class subclasses :class:`kpiengine.sinks.Sink` and sets a unique
@@ -58,7 +56,33 @@ def kpiengine_sink_types() -> "list[type[Sink]]":
 
 
 @hookspec
-def kpiengine_run_finished(run: "RunSummary") -> None:
+def kpiengine_spec_sections() -> list[SpecSection]:
+    """Return the spec sections this plugin owns: top-level keys of a spec file.
+
+    Each object subclasses :class:`kpiengine.sections.SpecSection`: its
+    ``name`` (the key), its JSON Schema fragment (merged into ``kpi schema``),
+    how several files combine (``merge``), a ``build`` step turning the raw,
+    located YAML into typed objects on the project, and ``check``, the semantic
+    checks that ``kpi validate`` runs. Every section of kpiengine itself,
+    ``kpis`` and ``models`` included, is registered through this hook.
+
+    Example::
+
+        class SlaSection(SpecSection):
+            name = "sla"
+            def schema(self):
+                return named_map({"type": "object", "required": ["kpi"]})
+            def check(self, project, context):
+                ...
+
+        @hookimpl
+        def kpiengine_spec_sections():
+            return [SlaSection()]
+    """
+
+
+@hookspec
+def kpiengine_run_finished(run: RunSummary) -> None:
     """Observe a finished ``kpi run`` after its results were stored in history.
 
     ``run`` carries the run id, the spec version, the grain and breakdown, the

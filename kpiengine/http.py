@@ -32,6 +32,7 @@ from typing import Any, Iterable, Mapping
 
 from . import __version__
 from .errors import PermanentSinkError, RetryableSinkError
+from .render import truncate
 
 USER_AGENT = f"kpiengine/{__version__}"
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -319,8 +320,6 @@ def raise_for_bot_answer(response: HttpResponse, *, sink: str, service: str, cod
     """
     answer = response.json()
     if not isinstance(answer, dict):
-        from .render import truncate
-
         raise PermanentSinkError(sink, f"unexpected answer (not {service} JSON): {truncate(response.text, 200)!r}")
     label = code_keys[0]
     code = next((answer[k] for k in code_keys if k in answer), 0)

@@ -1,9 +1,10 @@
 """Plugin discovery: the one place plugins are found, loaded and checked.
 
 Built-in and third-party plugins are loaded the same way, from the
-``kpiengine`` entry-point group. A plugin that fails to import or that
-registers a type name already taken is reported (naming the plugin and its
-distribution) and skipped: the other plugins keep working.
+``kpiengine`` entry-point group: the connectors in ``plugins/``, the core spec
+sections, funnels and alerting all arrive through it. A plugin that fails to
+import, or registers a type or section name already taken, is reported (naming
+the plugin and its distribution) and skipped: the other plugins keep working.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
+from .sections import MERGE_KINDS, SpecSection
 
 ENTRY_POINT_GROUP = "kpiengine"
 
@@ -28,6 +30,7 @@ class PluginInfo:
     module: str
     source_types: list[str] = field(default_factory=list)
     sink_types: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
 
 
@@ -53,33 +56,58 @@ class PluginRegistry:
         self.source_types: dict[str, type] = {}
         self.sink_types: dict[str, type] = {}
         self._owner: dict[tuple[str, str], str] = {}
-        self._collect("source", "kpiengine_source_types", self.source_types)
-        self._collect("sink", "kpiengine_sink_types", self.sink_types)
+        sections: dict[str, SpecSection] = {}
+        self._collect("source", "kpiengine_source_types", self.source_types, self._type_problem)
+        self._collect("sink", "kpiengine_sink_types", self.sink_types, self._type_problem)
+        self._collect("section", "kpiengine_spec_sections", sections, self._section_problem)
+        #: Every spec section, in the order they are built and checked.
+        self.spec_sections: list[SpecSection] = sorted(sections.values(), key=lambda s: (s.order, s.name))
 
-    def _collect(self, kind: str, hook_name: str, into: dict[str, type]) -> None:
+    def _collect(self, kind: str, hook_name: str, into: dict[str, Any], invalid) -> None:
         impls = getattr(self.pm.hook, hook_name).get_hookimpls()
-        # Built-in plugins claim their type names first, so a third-party plugin earlier on
-        # sys.path cannot silently take over "postgres" (it is reported as the duplicate instead).
+        # Built-in plugins claim their names first, so a third-party plugin earlier on sys.path
+        # cannot silently take over "postgres" or "kpis" (it is reported as the duplicate instead).
         impls = sorted(impls, key=lambda i: self._dists.get(i.plugin_name, (None, None))[0] != "kpiengine")
         for impl in impls:
             plugin_name = impl.plugin_name
             try:
-                classes = impl.function() or []
+                items = impl.function() or []
             except Exception as exc:  # a broken plugin must not take the others down
                 self._problem(plugin_name, f"{hook_name}() failed: {exc!r}")
                 continue
-            for cls in classes:
-                type_name = getattr(cls, "type_name", "")
-                if not type_name:
-                    self._problem(plugin_name, f"{cls!r} has no type_name; skipped")
+            for item in items:
+                name = getattr(item, "type_name" if kind != "section" else "name", "")
+                problem = invalid(item, name)
+                if problem:
+                    self._problem(plugin_name, f"{problem}; skipped")
                     continue
-                if type_name in into:
-                    other = self._owner[(kind, type_name)]
-                    self._problem(plugin_name, f"{kind} type '{type_name}' is already registered by "
-                                               f"plugin '{other}'; this one is ignored")
+                if name in into:
+                    other = self._owner[(kind, name)]
+                    self._problem(plugin_name, f"{kind} {'type ' if kind != 'section' else ''}'{name}' is already "
+                                               f"registered by plugin '{other}'; this one is ignored")
                     continue
-                into[type_name] = cls
-                self._owner[(kind, type_name)] = plugin_name
+                into[name] = item
+                self._owner[(kind, name)] = plugin_name
+
+    @staticmethod
+    def _type_problem(cls: Any, name: str) -> str | None:
+        return None if name else f"{cls!r} has no type_name"
+
+    @staticmethod
+    def _section_problem(section: Any, name: str) -> str | None:
+        if not isinstance(section, SpecSection):
+            return f"{section!r} is not a kpiengine.sections.SpecSection"
+        if not name:
+            return f"{section!r} has no name"
+        if section.merge not in MERGE_KINDS:
+            return f"section '{name}' has merge={section.merge!r}; expected one of {', '.join(MERGE_KINDS)}"
+        return None
+
+    def section(self, name: str) -> SpecSection | None:
+        return next((s for s in self.spec_sections if s.name == name), None)
+
+    def section_owner(self, name: str) -> str | None:
+        return self._owner.get(("section", name))
 
     def _problem(self, plugin: str, message: str) -> None:
         self.problems.append(PluginProblem(plugin, self._dists.get(plugin, (None, None))[0], message))
@@ -107,6 +135,7 @@ class PluginRegistry:
                 module=getattr(plugin, "__name__", repr(plugin)),
                 source_types=sorted(t for (k, t), o in self._owner.items() if k == "source" and o == name),
                 sink_types=sorted(t for (k, t), o in self._owner.items() if k == "sink" and o == name),
+                sections=sorted(t for (k, t), o in self._owner.items() if k == "section" and o == name),
                 hooks=sorted(h.name for h in self.pm.get_hookcallers(plugin) or []),
             ))
         return infos

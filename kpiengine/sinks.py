@@ -100,7 +100,7 @@ class Sink(ABC):
         validator (tests, other tools) still fails with a message, not a KeyError.
         The message names options, never their values: they hold tokens and passwords.
         """
-        import jsonschema  # imported here: the interface module stays import-light
+        import jsonschema  # lazy: every plugin imports this module; it stays import-light
 
         validator = jsonschema.Draft202012Validator(self.options_schema)
         errors = sorted(validator.iter_errors(self.options), key=lambda e: [str(p) for p in e.absolute_path])

@@ -12,7 +12,7 @@ source failed and nothing partial is recorded as a success.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
 from .errors import SourceError

@@ -342,6 +342,7 @@ class SMTPTestServer:
         return self._controller.port
 
     def start(self) -> "SMTPTestServer":
+        # lazy: aiosmtpd is a test dependency, needed only when a test starts this server
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult, LoginPassword
 

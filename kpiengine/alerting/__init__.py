@@ -2,8 +2,10 @@
 
 Module map (one job each):
 
+* ``section.py``    the ``rules``, ``sinks`` and ``routes`` spec sections (registered as a plugin)
 * ``rules.py``      parse and validate the ``rules:`` section (located errors)
 * ``schema.py``     JSON Schema fragments of ``rules``, ``sinks`` and ``routes`` (``kpi schema``)
+* ``locations.py``  where a node of those sections is written
 * ``routing.py``    the ``routes:`` tree and the sink settings of ``sinks:``
 * ``periods.py``    period arithmetic for baselines (previous, last week, last year)
 * ``evaluate.py``   pure rule evaluation: values in, one outcome per dimension value out

@@ -19,7 +19,11 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from ..analysis.baselines import rule_baseline
+from ..analysis.explain_change import top_drivers_text
 from ..errors import KpiEngineError
+from ..run.engine import Engine
+from ..run.history import HistoryStore
 from . import periods as P
 from .evaluate import ValueTable, dims_key, error_outcomes, evaluate, sample_kpi
 from .machine import AlertState, advance
@@ -67,15 +71,12 @@ def engine_fetch(project, *, record: bool = True, warnings: list[str] | None = N
     only recent weeks) are taken from the local history store, so change and
     anomaly baselines survive without any cloud service.
     """
-    from ..engine import Engine
-
     engine = Engine(project)
 
     def fetch(grain, by, kpis, start, end):
         rs = engine.compute(kpis=kpis, grain=grain, by=by, start=start, end=end)
         rows = list(rs.rows)
         try:
-            from ..history import HistoryStore
             store = HistoryStore.for_project(project)
             if record:
                 store.record_run(project, rs)
@@ -92,8 +93,6 @@ def engine_fetch(project, *, record: bool = True, warnings: list[str] | None = N
 
 def history_fetch(project) -> Fetch:
     """Values already stored in the history file (no warehouse query)."""
-    from ..history import HistoryStore
-
     store = HistoryStore.for_project(project)
     return lambda grain, by, kpis, start, end: store.values(kpis=kpis, grain=grain, by=by, start=start, end=end)
 
@@ -178,10 +177,6 @@ def _eval_periods(rule: Rule, states: dict[str, AlertState], period: date) -> li
 
 def engine_explainer(project):
     """Top drivers of a KPI's change for one period, from the root-cause module."""
-    from ..engine import Engine
-    from ..analysis.baselines import rule_baseline  # lazy: loads numpy, needed only to explain
-    from ..explain_change import top_drivers_text
-
     engine = Engine(project)
     return lambda rule, period: top_drivers_text(engine, rule.kpi, period, grain=rule.grain,
                                                  by=list(rule.by) or None,

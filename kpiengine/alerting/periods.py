@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from ..periods import PeriodError, python_period_start, shift_period
-
+from ..sql.periods import PeriodError, python_period_start, shift_period
 
 
 def shift(period: date, grain: str, n: int) -> date:

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from ..errors import SpecIssue
-from .rules import loc_in
+from ..errors import SpecError, SpecIssue
+from ..plugins import default_registry
+from .locations import loc_in
 
 SINK_DELIVERY_KEYS = ("type", "fallback", "give_up_after", "retry_initial", "retry_max")
 ROUTE_KEYS = {"name", "match", "sinks", "sink", "group_by", "repeat_interval", "send_resolved",
@@ -202,9 +203,7 @@ def _parse_route(node: dict, parent: Route | None, name: str, sinks: dict, err, 
 
 
 def load_routing(project) -> Routing:
-    from ..errors import SpecError
-
-    routing, issues = parse_routing(project.sinks, project.routes)
+    routing, issues = parse_routing(project.section("sinks"), project.section("routes"))
     if issues:
         raise SpecError(issues)
     return routing
@@ -212,7 +211,5 @@ def load_routing(project) -> Routing:
 
 def build_sink(settings: SinkSettings):
     """An instance of the sink plugin for ``settings`` (secrets stay inside the sink)."""
-    from ..plugins import default_registry
-
     cls = default_registry().sink_type(settings.type)
     return cls(settings.name, settings.options)

@@ -19,15 +19,19 @@ A rule watches one KPI at one grain and breakdown and fires per dimension value:
         labels: {team: sales}
         message: "{kpi_label} in {region}: {value} vs {baseline} ({change})"
 
-See docs/alerting.md for every field. The loader calls :func:`validate_alerting`.
+See docs/alerting.md for every field. The ``rules:`` section (:mod:`.section`) calls :func:`parse_rules`.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Location, SpecIssue
+from ..errors import Location, SpecError, SpecIssue
 from ..sinks import SEVERITIES
+from ..spec.dimensions import check_breakdown
+from ..spec.formula import FormulaError, denominator, parse_formula
+from .locations import loc_in
 from .templates import template_issues
 
 RULE_TYPES = ("static", "change", "target", "anomaly")
@@ -160,18 +164,6 @@ class _Ctx:
 
     def err(self, message: str, loc: Location | None, hint: str | None = None) -> None:
         self.issues.append(SpecIssue(message, loc, hint=hint, code="alerting"))
-
-
-def loc_in(node: Any, key: Any = None) -> Location | None:
-    """Location of ``node[key]`` (numbers carry none of their own: use the parent's record)."""
-    if key is not None:
-        loc_of = getattr(node, "loc_of", None)
-        if loc_of is not None:
-            return loc_of(key)
-        child = node.get(key) if isinstance(node, dict) else None
-        if getattr(child, "loc", None) is not None:
-            return child.loc
-    return getattr(node, "loc", None)
 
 
 def parse_number(value: Any) -> float:
@@ -454,13 +446,7 @@ def _parse_target(ctx: _Ctx, value: Any, loc: Location | None, where: str) -> An
 def _check_against_project(ctx: _Ctx, rule: Rule, node: dict, project) -> None:
     where = f"rule '{rule.name}'"
     kpis = getattr(project, "kpis", {}) or {}
-    extra = {}
-    try:  # funnel outputs are KPIs too, when the funnel module provides them
-        from ..funnels import funnel_kpis  # type: ignore
-        extra = funnel_kpis(project) or {}
-    except Exception:
-        extra = {}
-    known = set(kpis) | set(extra)
+    known = set(kpis)  # funnel steps are among them: the funnels section runs first
     if rule.kpi not in known:
         close = _close(rule.kpi, known)
         ctx.err(f"{where}: unknown KPI '{rule.kpi}'", loc_in(node, "kpi"),
@@ -476,10 +462,6 @@ def _check_against_project(ctx: _Ctx, rule: Rule, node: dict, project) -> None:
                     f"ratio a / b", loc_in(node, "min_sample" if "min_sample" in node else "significance"),
                     hint="add `sample: <KPI counting the denominator>` to the rule")
     if rule.by and getattr(project, "models", None):
-        try:
-            from ..validate import check_breakdown
-        except ImportError:
-            return
         names = [rule.kpi] + ([rule.sample or denominator_of(spec)] if rule.min_sample is not None
                               or rule.significance is not None else [])
         for name in (n for n in names if n in kpis):
@@ -498,7 +480,6 @@ def denominator_of(spec) -> str | None:
 
 def _denominator(formula: str) -> str | None:
     """The core's reading of a ratio; an unparsable formula (reported by validation) has none."""
-    from ..formula import FormulaError, denominator, parse_formula  # parse_formula caches its trees
 
     try:
         return denominator(parse_formula(formula))
@@ -507,7 +488,6 @@ def _denominator(formula: str) -> str | None:
 
 
 def _close(word: str, choices) -> str | None:
-    import difflib
     found = difflib.get_close_matches(word, sorted(str(c) for c in choices), n=1)
     return found[0] if found else None
 
@@ -527,53 +507,9 @@ def parse_rules(raw: Any, project=None, *, check_keys: bool = True) -> tuple[dic
     return rules, ctx.issues
 
 
-def validate_alerting(project, raw_sections: dict | None = None) -> list[SpecIssue]:
-    """Every problem in the rules, sinks and routes sections (called by the loader)."""
-    from .routing import parse_routing
-
-    raw_sections = raw_sections or {}
-    rules_raw = raw_sections.get("rules", getattr(project, "rules", None))
-    sinks_raw = raw_sections.get("sinks", getattr(project, "sinks", None))
-    routes_raw = raw_sections.get("routes", getattr(project, "routes", None))
-    # unknown keys are reported by the JSON Schema (kpiengine/schema.py) on this path: say it once
-    _rules, issues = parse_rules(rules_raw, project, check_keys=False)
-    routing, more = parse_routing(sinks_raw, routes_raw, check_keys=False)
-    return issues + more + sink_issues(routing, sinks_raw)
-
-
-def sink_issues(routing, sinks_raw) -> list[SpecIssue]:
-    """Unknown sink types and options their plugin rejects, located at the sink."""
-    import jsonschema
-
-    from ..errors import PluginError
-    from ..plugins import default_registry
-
-    issues = []
-    for name, settings in routing.sinks.items():
-        node = sinks_raw.get(name) if isinstance(sinks_raw, dict) else None
-        try:
-            cls = default_registry().sink_type(settings.type)
-        except PluginError as exc:
-            issues.append(SpecIssue(f"sink '{name}': {exc}", loc_in(node, "type"), code="alerting",
-                                    hint="`kpi plugins` lists the installed sink types"))
-            continue
-        schema = getattr(cls, "options_schema", None) or {"type": "object"}
-        for err in jsonschema.Draft202012Validator(schema).iter_errors(dict(settings.options)):
-            field = ".".join(str(p) for p in err.absolute_path)
-            # the message names the option, never its value: options hold webhook tokens and passwords
-            what = err.message if err.validator in ("required", "additionalProperties") else \
-                f"option `{field}` is invalid ({err.validator} {err.validator_value!r})"
-            issues.append(SpecIssue(f"sink '{name}' ({settings.type}): {what}",
-                                    loc_in(node, err.absolute_path[0]) if err.absolute_path else loc_in(node),
-                                    code="alerting", hint=f"see the {settings.type} sink options in docs/plugins.md"))
-    return issues
-
-
 def load_rules(project) -> dict[str, Rule]:
     """The project's rules; raises SpecError when they are invalid."""
-    from ..errors import SpecError
-
-    rules, issues = parse_rules(project.rules, project)
+    rules, issues = parse_rules(project.section("rules", {}), project)
     if issues:
         raise SpecError(issues)
     return rules

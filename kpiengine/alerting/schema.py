@@ -1,6 +1,6 @@
 """JSON Schema fragments for the ``rules``, ``sinks`` and ``routes`` sections.
 
-kpiengine/schema.py merges these into the spec schema (``kpi schema``), so
+The sections in section.py contribute these to the spec schema (``kpi schema``), so
 editors complete and check alert rules as they are typed. Deeper checks
 (a recovery on the safe side, known KPIs and sinks, templates) are in rules.py
 and routing.py, with file:line:column locations.

@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecIssue
-from ..yamlsrc import load_yaml_text
+from ..spec.yamlsrc import load_yaml_text
 from . import periods as P
 from .evaluate import ValueTable
-from .rules import Rule, loc_in, load_rules
+from .locations import loc_in
+from .rules import Rule, load_rules
 from .simulate import simulate
 
 _SERIES_KEY = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(?:\{(.*)\})?\s*$")

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import SpecError, SpecIssue
-from ..periods import previous_period, shift_period
+from ..sql.periods import previous_period, shift_period
 
 KINDS = ("previous", "last_year", "forecast", "average")
 DEFAULT_WINDOW = 8  # the anomaly rule's default trailing window

@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from ..rootcause import Node, leaves as tree_leaves
+from .rootcause import Node, leaves as tree_leaves
 from .baselines import Baseline, reconcile
 from .leaves import LeafTable
 from .localize import Leaves, Localization, encode_keys, localize

@@ -20,10 +20,10 @@ from typing import Sequence
 import numpy as np
 from sqlglot import exp
 
-from ..compiler import CompiledQuery
-from ..engine import normalize_date, normalize_number, normalize_value
+from ..sql.compiler import CompiledQuery
+from ..run.engine import normalize_date, normalize_number, normalize_value
 from ..errors import KpiEngineError
-from ..periods import next_period
+from ..sql.periods import next_period
 
 
 @dataclass

@@ -55,7 +55,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..rootcause import split_ratio
+from .rootcause import split_ratio
 
 #: Defaults: documented in docs/rootcause.md and measured by bench/bench_rootcause.py.
 STRICTNESS = 3.0  # nats added to log(#candidates) before an element is named

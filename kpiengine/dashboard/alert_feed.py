@@ -9,21 +9,22 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from datetime import datetime, timezone
 
+from ..alerting.machine import AlertState
+from ..alerting.rules import load_rules
+from ..alerting.silences import Silence, silenced_by
+from ..alerting.state import history_file
 from ..errors import KpiEngineError
-from ..spec import Project
+from ..spec.model import Project
 from .inputs import AlertRecord, AlertSnapshot, Threshold
 
 FIRED_TRANSITIONS = ("firing", "escalated")
 
 
 def _rules(project: Project) -> tuple[dict, str | None]:
-    if not project.rules:
+    if not project.section("rules"):
         return {}, None
-    try:
-        from ..alerting.rules import load_rules
-    except ImportError:
-        return {}, "the alerting module is not installed"
     try:
         return load_rules(project), None
     except KpiEngineError as exc:
@@ -72,12 +73,6 @@ def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple
     snapshot = AlertSnapshot()
     rules, note = _rules(project)
     snapshot.thresholds = thresholds_of(rules, grain, project)
-    try:
-        from ..alerting.machine import AlertState
-        from ..alerting.silences import Silence, silenced_by
-        from ..alerting.state import history_file
-    except ImportError:
-        return snapshot, note or "the alerting module is not installed"
     path = history_file(project)
     if not path.exists():
         return snapshot, note or "no alert has been evaluated yet: run `kpi check`"
@@ -131,6 +126,5 @@ def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple
 
 
 def _iso(ts: float) -> str:
-    from datetime import datetime, timezone
 
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="minutes")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 
-from ..spec import Project
+from ..spec.model import Project
 from .alert_feed import load_alerts
 from .data import chosen_periods
+from .funnel_feed import load_funnels
 from .history_feed import ValueLoader, latest_run
 from .inputs import DashboardInputs
 from .options import DashboardOptions
+from .why_feed import explain
 
 
 def active_kpis(project: Project) -> list[str]:
@@ -82,12 +84,10 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
     if note:
         notes["alerts"] = note
 
-    from .funnel_feed import load_funnels
     inputs.funnels, note = load_funnels(project, options, inputs, loader)
     if note:
         notes["funnel"] = note
 
-    from .why_feed import explain
     inputs.why, note = explain(project, options, inputs, loader)
     if note:
         notes["why"] = note

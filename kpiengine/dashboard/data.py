@@ -13,8 +13,13 @@ import math
 import statistics
 from datetime import date
 
+from sqlglot import exp
+
+from ..spec.formula import parse_formula
+from ..spec.model import GRAINS
 from .formatting import change, format_short, format_value, severity_of_change, tone
 from .inputs import AlertRecord, DashboardInputs
+from .options import project_dimensions
 from .values import DimKey, ValueTable, dim_key
 
 STATUS_RANK = {"firing": 3, "pending": 2, "silenced": 1, "ok": 0}
@@ -86,9 +91,7 @@ def ratio_parts(spec) -> tuple[str, str] | None:
     """(numerator, denominator) KPI names when a formula is exactly ``a / b``."""
     if not spec.formula:
         return None
-    from sqlglot import exp
 
-    from ..formula import parse_formula
 
     try:
         tree = parse_formula(spec.formula)
@@ -544,9 +547,6 @@ def alerts_view(inputs: DashboardInputs) -> dict:
 # -- everything -------------------------------------------------------------------------------------
 
 def meta_view(inputs: DashboardInputs) -> dict:
-    from .options import project_dimensions
-    from ..spec import GRAINS
-
     project, opts = inputs.project, inputs.options
     current, previous = chosen_periods(inputs)
     return {
@@ -558,7 +558,7 @@ def meta_view(inputs: DashboardInputs) -> dict:
         "options": opts.to_json(), "source": inputs.source, "notes": inputs.notes,
         "alerts_available": inputs.alerts.available,
         "kpis": [{"kpi": k, "label": s.label, "unit": s.unit, "direction": s.direction} for k, s in project.kpis.items()],
-        "funnels": list(project.funnels or {}),
+        "funnels": list(project.section("funnels", {})),
     }
 
 

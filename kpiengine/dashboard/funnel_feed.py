@@ -6,11 +6,11 @@ computed (source down, module missing) leaves an explained, empty panel.
 """
 from __future__ import annotations
 
+from ..analysis.funnels import parse_funnels, run_funnel
 from ..errors import KpiEngineError
-from ..spec import Project
+from ..spec.model import Project
 from .inputs import DashboardInputs, FunnelData
 from .options import DashboardOptions
-
 
 ATTRIBUTION = {
     "event": "each stage counted in the period it happened",
@@ -25,12 +25,8 @@ def _entry_dimensions(project: Project, funnel) -> list[str]:
 
 def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardInputs,
                  loader) -> tuple[list[FunnelData], str | None]:
-    if not project.funnels:
+    if not project.section("funnels"):
         return [], "the spec defines no funnel (see docs/funnels.md)"
-    try:
-        from ..funnels import parse_funnels, run_funnel
-    except ImportError:
-        return [], "the funnels module is not installed"
     if not loader.allow_engine:
         return [], "funnels are computed on the warehouse, which this view may not query"
     specs, issues = parse_funnels(project)

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ..errors import KpiEngineError
-from ..spec import Project
+from ..run.engine import Engine
+from ..run.history import HistoryStore
+from ..spec.dimensions import available_dimensions
+from ..spec.model import Project
 from .values import ValueTable
 
 
@@ -50,7 +53,6 @@ def supporting(project: Project, kpis: list[str], by: list[str]) -> list[str]:
     """The KPIs that can be broken down by every dimension in ``by``."""
     if not by:
         return list(kpis)
-    from ..validate import available_dimensions
 
     return [k for k in kpis if all(d in available_dimensions(project, k) for d in by)]
 
@@ -74,14 +76,10 @@ class ValueLoader:
         self._store = None
         path = history_file(project)
         if path:
-            from ..history import HistoryStore
-
             self._store = HistoryStore(path)
 
     def engine(self):
         if self._engine is None:
-            from ..engine import Engine
-
             self._engine = Engine(self.project, self.registry)
         return self._engine
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..spec import Project
+from ..spec.model import Project
 from .options import DashboardOptions
 from .values import ValueTable
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 
 from ..errors import KpiEngineError
-from ..spec import GRAINS, Project
+from ..spec.model import GRAINS, Project
 
 # Bubble chart defaults: the brief's "squeeze the bubbles" chart of visits vs conversion.
 BUBBLE_X = ("visits", "visit_count", "activities")
@@ -131,8 +131,8 @@ def parse_options(project: Project, raw: dict) -> DashboardOptions:
     if not 2 <= spark <= 400:
         raise DashboardError("option 'spark_periods': use a number from 2 to 400")
     funnel = raw.get("funnel")
-    if funnel is not None and funnel not in (project.funnels or {}):
-        raise DashboardError(f"option 'funnel': unknown funnel {funnel!r}; known: {', '.join(project.funnels or {}) or '(none)'}")
+    if funnel is not None and funnel not in (project.section("funnels", {})):
+        raise DashboardError(f"option 'funnel': unknown funnel {funnel!r}; known: {', '.join(project.section('funnels', {})) or '(none)'}")
     funnel_view = raw.get("funnel_view", "event")
     if funnel_view not in ("event", "cohort"):
         raise DashboardError(f"option 'funnel_view': {funnel_view!r}; use event (steps counted when they happen) "

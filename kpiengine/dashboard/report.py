@@ -12,7 +12,7 @@ import os
 import re
 from importlib import resources
 
-from ..spec import Project
+from ..spec.model import Project
 from .collect import collect
 from .data import build_dashboard
 from .options import DashboardError, DashboardOptions

@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import KpiEngineError
+from ..spec.loader import load_project
 from . import data as views
 from .collect import collect, status_stamp
 from .options import parse_options
@@ -68,8 +69,6 @@ class DashboardServer(ThreadingHTTPServer):
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"
 
     def load_project(self):
-        from ..loader import load_project
-
         return load_project(self.folder)
 
 

@@ -10,11 +10,13 @@ is the one asked for, else the KPI of the biggest bad move on the attention list
 """
 from __future__ import annotations
 
-from .. import rootcause
+from ..analysis import rootcause
+from ..analysis.explain_change import explain as explain_change
 from ..errors import KpiEngineError
-from ..spec import Project
+from ..spec.dimensions import available_dimensions
+from ..spec.model import Project
 from .data import ADDITIVE, attention_view, chosen_periods, period_label, ratio_parts
-from .formatting import format_short, format_value
+from .formatting import change, format_short, format_value, tone
 from .inputs import DashboardInputs
 from .options import DashboardOptions
 
@@ -81,9 +83,14 @@ def explain(project: Project, options: DashboardOptions, inputs: DashboardInputs
             child_spec = project.kpis.get(child.name)
             label = child_spec.label if child_spec else child.name
             unit = child_spec.unit if child_spec else "number"
+            own = change(child.after, child.before, unit)
             contributions.append({"name": label, "kind": "driver", "kpi": child.name, "value": child.contribution,
                                   "display": contribution_text(child.contribution, spec.unit),
-                                  "tone": _tone(child.contribution, spec.direction),
+                                  # the input's own move, read through its own direction: more visits is good news
+                                  # even when it lowers conversion (the contribution says that part)
+                                  "tone": tone(own, child_spec.direction if child_spec else "higher", unit),
+                                  "effect_tone": _tone(child.contribution, spec.direction),
+                                  "move": own["text"],
                                   "detail": f"{format_value(child.before, unit)} → {format_value(child.after, unit)}"})
     split = None
     by = options.by
@@ -116,24 +123,58 @@ def explain(project: Project, options: DashboardOptions, inputs: DashboardInputs
     if not contributions:
         return None, (notes[0] if notes else f"{spec.label} is neither a formula nor additive by a breakdown: "
                       "choose a breakdown (by=region) or a formula KPI to see drivers")
-    change = v1 - v0
     summary = f"{spec.label} went from {format_value(v0, spec.unit)} to {format_value(v1, spec.unit)} " \
-              f"({contribution_text(change, spec.unit)})."
-    segs = [{"name": e["label"], "value": e["contribution"], "effect": e["effect"]}
-            for e in (root_cause or {}).get("elements", [])] or \
-        [c for c in contributions if c["kind"] == "segment" and not c["other"]]
-    if segs and change:
-        top = max(segs, key=lambda c: c["value"] / change)
-        share = top["value"] / change
-        if share > 0.3:
-            summary += f" {top['name']} explains {share:.0%} of it" + (f", {top['effect']}." if top.get("effect") else ".")
+              f"({contribution_text(v1 - v0, spec.unit)})."
+    named = [{"name": e["label"], "value": e["contribution"], "effect": e["effect"]}
+             for e in (root_cause or {}).get("elements", [])]
+    summary += segment_summary(named or [c for c in contributions if c["kind"] == "segment" and not c["other"]],
+                               v1 - v0, spec.unit)
     return {"kpi": kpi, "label": spec.label, "unit": spec.unit, "by": by,
             "from": previous.isoformat(), "to": current.isoformat(),
             "from_label": period_label(previous, options.grain), "to_label": period_label(current, options.grain),
             "from_display": format_value(v0, spec.unit, spec.format), "to_display": format_value(v1, spec.unit, spec.format),
-            "change_text": contribution_text(change, spec.unit), "summary": summary,
-            "contributions": contributions, "notes": notes, "root_cause": root_cause,
-            "method": _method(spec, by, split, root_cause)}, None
+            "change_text": contribution_text(v1 - v0, spec.unit), "summary": summary,
+            "contributions": contributions, "notes": notes, "groups": _groups(contributions, spec, by),
+            "root_cause": root_cause, "method": _method(spec, by, split, root_cause)}, None
+
+
+def _groups(contributions: list[dict], spec, by: str | None) -> list[dict]:
+    """The two decompositions, each labelled: both add up to the change on their own, never together."""
+    groups = []
+    drivers = [c for c in contributions if c["kind"] == "driver"]
+    segments = [c for c in contributions if c["kind"] == "segment"]
+    if drivers:
+        groups.append({"kind": "driver", "title": f"By formula input ({spec.formula})",
+                       "note": "each input's share of the change (LMDI); colour: the input's own move",
+                       "items": drivers})
+    if segments:
+        groups.append({"kind": "segment", "title": f"By {by}",
+                       "note": "each value's share of the change" + (" (rate and mix effects)" if any(
+                           c.get("effect") for c in segments) else "") + "; colour: good or bad for the KPI",
+                       "items": segments})
+    return groups
+
+
+def segment_summary(segments: list[dict], total: float, unit: str) -> str:
+    """The sentence about the segment that moved the KPI most, with words for offsetting moves.
+
+    When one segment moved the KPI more than the whole change ("south explains
+    254 %"), the others moved it back: say that, with both amounts, instead of a
+    share above 100 % that reads like an error.
+    """
+    named = [c for c in segments if not c.get("other")]
+    if not named or not total:
+        return ""
+    top = max(named, key=lambda c: c["value"] / total)
+    share = top["value"] / total
+    if share <= 0.3:
+        return ""
+    effect = f", {top['effect']}" if top.get("effect") else ""
+    if share <= 1.05:
+        return f" {top['name']} explains {share:.0%} of it{effect}."
+    rest = total - top["value"]
+    return (f" {top['name']} alone moved it by {contribution_text(top['value'], unit)}{effect}, more than the whole "
+            f"change; the other values offset {contribution_text(rest, unit)} of that.")
 
 
 def _method(spec, by: str | None, split, root_cause: dict | None = None) -> str:
@@ -147,8 +188,6 @@ def _method(spec, by: str | None, split, root_cause: dict | None = None) -> str:
 
 def search_dimensions(project: Project, kpi: str) -> list[str]:
     """The KPI's declared dimensions that every model behind it has (the combination search needs two)."""
-    from ..validate import available_dimensions
-
     have = available_dimensions(project, kpi)
     return [d for d in project.kpis[kpi].dimensions if d in have]
 
@@ -167,8 +206,6 @@ def _root_cause(project: Project, options: DashboardOptions, kpi: str, previous,
         return None, None
     if loader is None or not loader.allow_engine:
         return None, "segments are searched in the warehouse: not available from stored values alone"
-    from ..explain_change import explain as explain_change  # lazy: loads numpy and the search
-
     spec = project.kpis[kpi]
     try:
         ex = explain_change(loader.engine(), kpi, previous, current, dims, grain=options.grain,

@@ -14,7 +14,7 @@ from pathlib import Path
 from kpiengine.alerting.routing import parse_routing
 from kpiengine.alerting.rules import parse_rules
 from kpiengine.spec import KpiSpec, ProcessNode, Project
-from kpiengine.yamlsrc import load_yaml_text
+from kpiengine.spec.yamlsrc import load_yaml_text
 
 REPO = Path(__file__).resolve().parents[2]
 MONDAY = date(2026, 1, 5)
@@ -54,20 +54,19 @@ def make_project(folder: Path, spec_yaml: str = "") -> Project:
     if spec_yaml:
         data, issues = load_yaml_text(textwrap.dedent(spec_yaml), str(folder / "alerts.yml"))
         assert not issues, issues
-        p.rules = data.get("rules", {}) or {}
-        p.sinks = data.get("sinks", {}) or {}
-        p.routes = data.get("routes")
+        p.sections.update(rules=data.get("rules", {}) or {}, sinks=data.get("sinks", {}) or {},
+                          routes=data.get("routes"))
     return p
 
 
 def rules_of(project: Project):
-    rules, issues = parse_rules(project.rules, project)
+    rules, issues = parse_rules(project.section("rules"), project)
     assert not issues, [str(i) for i in issues]
     return rules
 
 
 def routing_of(project: Project):
-    routing, issues = parse_routing(project.sinks, project.routes)
+    routing, issues = parse_routing(project.section("sinks"), project.section("routes"))
     assert not issues, [str(i) for i in issues]
     return routing
 

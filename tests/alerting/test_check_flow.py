@@ -292,7 +292,7 @@ def test_removed_rules_are_forgotten(tmp_path, fetch_rows):
     project = make_project(tmp_path, spec(tmp_path, rules))
     fetch = fetch_rows(series("visits", [40]))
     run_check(project, period=week(0), fetch=fetch, clock=clock, sleep=clock.sleep)
-    project.rules = {}
+    project.sections["rules"] = {}
     res = run_check(project, period=week(0), fetch=fetch, clock=clock, sleep=clock.sleep)
     assert res.alerts == [] and res.exit_code() == 0
     con = connect(history_file(project))

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kpiengine.demo import PLANTED_REGION, PLANTED_WEEK, build_demo
+from kpiengine.cli.demo_data import PLANTED_REGION, PLANTED_WEEK, build_demo
 
 from alerting_helpers import REPO
 

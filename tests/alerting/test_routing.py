@@ -88,5 +88,5 @@ def test_durations(text, seconds):
 
 def test_root_needs_sinks(tmp_path):
     p = make_project(tmp_path, "sinks:\n  a: {type: console}\nroutes:\n  group_by: [rule]\n")
-    _routing, issues = parse_routing(p.sinks, p.routes)
+    _routing, issues = parse_routing(p.section("sinks"), p.section("routes"))
     assert any("the root route needs `sinks`" in i.message for i in issues)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from kpiengine.alerting.rules import Condition, parse_number, parse_rules, validate_alerting
+from kpiengine.alerting.rules import Condition, parse_number, parse_rules
+from kpiengine.alerting.section import validate_alerting
 from kpiengine.alerting.schema import ALERTING_SCHEMA_DEFS
 
 from alerting_helpers import make_project
@@ -44,7 +45,7 @@ def test_full_rule_is_parsed(tmp_path):
             labels: {team: sales}
             message: "{kpi_label} in {region}: {value}"
     """)
-    rules, issues = parse_rules(project.rules, project)
+    rules, issues = parse_rules(project.section("rules"), project)
     assert issues == []
     r = rules["drop"]
     assert (r.kpi, r.type, r.by, r.compare, r.periods) == ("conversion", "change", ["region"], "average", 3)
@@ -57,7 +58,7 @@ def test_full_rule_is_parsed(tmp_path):
 
 def test_defaults_are_documented_ones(tmp_path):
     project = make_project(tmp_path, "rules:\n  low:\n    kpi: visits\n    warning: {below: 10}\n")
-    rule = parse_rules(project.rules, project)[0]["low"]
+    rule = parse_rules(project.section("rules"), project)[0]["low"]
     assert (rule.type, rule.grain, rule.by, rule.for_periods, rule.keep_firing_for) == ("static", "week", [], 1, 0)
     assert (rule.no_data, rule.on_error) == ("ignore", "keep_state")
 
@@ -98,7 +99,7 @@ def test_mistakes_are_located_with_a_fix(tmp_path, snippet, expected):
 
 def test_typo_in_field_gets_did_you_mean(tmp_path):
     project = make_project(tmp_path, "rules:\n  r:\n    kpi: visits\n    compre: average\n    warning: {below: 1}\n")
-    _rules, issues = parse_rules(project.rules, project)
+    _rules, issues = parse_rules(project.section("rules"), project)
     assert len(issues) == 1 and "unknown field `compre`" in issues[0].message
     assert issues[0].hint == "did you mean `compare`?"
     assert issues[0].location.line == 4

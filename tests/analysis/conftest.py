@@ -110,7 +110,7 @@ def demo_engine(tmp_path_factory):
     """The demo warehouse (kpiengine.demo) and an Engine over the repository's kpi_specs/."""
     import os
 
-    from kpiengine.demo import build_demo
+    from kpiengine.cli.demo_data import build_demo
     from kpiengine.engine import Engine
     from kpiengine.loader import load_project
 

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from kpiengine.analysis.baselines import Baseline, rule_baseline
+from kpiengine.analysis.explain_change import explain, top_drivers_text
 from kpiengine.analysis.leaves import fetch_leaves
 from kpiengine.cli import main
 from kpiengine.engine import Engine
-from kpiengine.explain_change import explain, top_drivers_text
 from kpiengine.loader import load_project
 
 WEEKS = [date(2026, 3, 2) + timedelta(weeks=i) for i in range(6)]

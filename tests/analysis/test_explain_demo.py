@@ -8,7 +8,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from kpiengine.explain_change import explain, explain_change, top_drivers_text
+from kpiengine.analysis.explain_change import explain, explain_change, top_drivers_text
 
 
 def weekly_by_region(path, week):
@@ -127,8 +127,8 @@ def test_demo_funnel_kpis_match_the_funnel(demo_engine):
     import copy
 
     from kpiengine.engine import Engine
-    from kpiengine.funnels import attach_funnels, run_funnel
-    from kpiengine.validate import validate_project
+    from kpiengine.analysis.funnels import attach_funnels, run_funnel
+    from kpiengine.loader import validate_project
 
     engine, info = demo_engine
     project = copy.deepcopy(engine.project)

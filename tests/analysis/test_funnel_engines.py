@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from kpiengine.engine import Engine
-from kpiengine.funnels import run_funnel
+from kpiengine.analysis.funnels import run_funnel
 from kpiengine.loader import load_project
 
 
@@ -215,7 +215,7 @@ def test_synthetic_funnels_same_on_spark(synth_duckdb, spark, tmp_path):
 def test_funnel_kpis_on_other_engines(fixture, request, olist_expected):
     import copy
 
-    from kpiengine.funnels import attach_funnels
+    from kpiengine.analysis.funnels import attach_funnels
 
     project = copy.deepcopy(request.getfixturevalue(fixture))
     attach_funnels(project)

@@ -13,7 +13,7 @@ import pytest
 
 from kpiengine.engine import Engine
 from kpiengine.errors import SpecError
-from kpiengine.funnels import run_funnel
+from kpiengine.analysis.funnels import run_funnel
 from kpiengine.loader import load_project
 
 START = datetime(2026, 1, 1)
@@ -220,7 +220,7 @@ def test_unknown_funnel_and_bad_breakdown_are_clear(tmp_path):
 
 
 def test_durations_and_checks_without_the_schema():
-    from kpiengine.funnels import parse_duration, parse_funnels
+    from kpiengine.analysis.funnels import parse_duration, parse_funnels
     from kpiengine.spec import ModelSpec, Project
 
     assert parse_duration("30d") == parse_duration("30 days") == parse_duration(30) == 30 * 86400
@@ -231,7 +231,7 @@ def test_durations_and_checks_without_the_schema():
             parse_duration(bad)
     project = Project(name="p", folder=".", default_source="wh")
     project.models["events"] = ModelSpec("events", "wh", table="events", time="ts", entity="uid")
-    project.funnels = {"f": {"colour": 1, "window": "soon", "view": "weekly",
+    project.sections["funnels"] = {"f": {"colour": 1, "window": "soon", "view": "weekly",
                              "steps": [{"name": "a", "model": "events"},
                                        {"name": "b", "model": "events", "product": "gold"}]}}
     funnels, issues = parse_funnels(project)

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 
 from kpiengine.engine import Engine
-from kpiengine.funnels import attach_funnels, run_funnel
+from kpiengine.analysis.funnels import attach_funnels, run_funnel
 
 
 @pytest.mark.parametrize("days", [30, 60, 90])

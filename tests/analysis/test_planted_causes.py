@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from kpiengine.rootcause import (best_split, decompose_formula, dominant_effect, formula_tree, split_ratio,
+from kpiengine.analysis.rootcause import (best_split, decompose_formula, dominant_effect, formula_tree, split_ratio,
                                  top_inputs)
 
 REGIONS = ["north", "south", "east", "west", "central"]

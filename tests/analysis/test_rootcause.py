@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from kpiengine.rootcause import (OTHER, decompose_formula, evaluate, formula_tree, group_other, leaf_totals,
+from kpiengine.analysis.rootcause import (OTHER, decompose_formula, evaluate, formula_tree, group_other, leaf_totals,
                                  log_mean, split_additive, split_pairs, split_ratio)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kpiengine.rootcause import OTHER, best_split, group_other, split_additive, split_pairs, split_ratio
+from kpiengine.analysis.rootcause import OTHER, best_split, group_other, split_additive, split_pairs, split_ratio
 
 
 def _by(cells: dict, idx: int) -> dict:

@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from kpiengine.engine import Engine
 from kpiengine.loader import load_project
-from kpiengine.periods import period_start_expr, python_period_start
+from kpiengine.sql.periods import period_start_expr, python_period_start
 
 DIALECTS = ["duckdb", "sqlite", "postgres", "mysql", "snowflake", "bigquery", "trino", "spark", "tsql"]
 

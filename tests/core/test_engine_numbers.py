@@ -12,7 +12,7 @@ import pytest
 
 from kpiengine.engine import Engine
 from kpiengine.loader import load_project
-from kpiengine.periods import python_period_start
+from kpiengine.sql.periods import python_period_start
 
 REGIONS = ["east", "west", None]  # None: a group of its own
 CHANNELS = ["web", "event", "O'Brien; DROP TABLE deals --"]

@@ -84,7 +84,7 @@ def test_dimension_missing_on_one_model_of_a_formula(spec_dir):
 def test_duplicate_names_across_files_name_both_places(spec_dir):
     folder = spec_dir({"dup.yml": "kpis:\n  visits: {label: again, model: visits, aggregate: count}\n"})
     issue = only(problems(folder), "duplicate")[0]
-    assert issue.message.startswith("kpi 'visits' is defined twice (first at ")
+    assert issue.message.startswith("KPI 'visits' is defined twice (first at ")
     assert "base.yml" in issue.message and issue.location.file.endswith("dup.yml")
 
 

@@ -15,7 +15,7 @@ from browser import Browser, require_browser
 from dash_testdata import run_kpi
 
 from kpiengine.dashboard.server import start_in_thread
-from kpiengine.demo import PLANTED_REGION, PLANTED_WEEK
+from kpiengine.cli.demo_data import PLANTED_REGION, PLANTED_WEEK
 from kpiengine.loader import load_project
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ def test_live_page_renders_the_demo_with_no_errors_and_no_outside_requests(brows
     assert bubbles == len(team["bubbles"]) > 10
     assert d.execute_script("return document.querySelectorAll('#team svg line.median').length") == 2
     # the funnel: each stage drawn with its volume (when the spec has funnels)
-    if project.funnels:
+    if project.section("funnels"):
         steps = d.execute_script("return document.querySelectorAll('#funnel .funnel-step').length")
         assert steps >= 2 * 2  # two periods side by side, at least two stages
     else:

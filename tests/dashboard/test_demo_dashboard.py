@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from dash_testdata import run_kpi
 
-from kpiengine.demo import PLANTED_REGION, PLANTED_WEEK
+from kpiengine.cli.demo_data import PLANTED_REGION, PLANTED_WEEK
 from kpiengine.dashboard.server import start_in_thread
 
 WEEK = PLANTED_WEEK.isoformat()

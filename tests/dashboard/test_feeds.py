@@ -110,7 +110,7 @@ def test_alert_state_silences_markers_and_threshold_lines(project_with_rules):
 
 
 def test_values_come_from_history_when_a_run_stored_them(unit_project, tmp_path, monkeypatch):
-    from kpiengine.history import HistoryStore
+    from kpiengine.run.history import HistoryStore
 
     monkeypatch.setenv("KPIENGINE_HISTORY", str(tmp_path / "h.db"))
     assert history_file(unit_project) is None

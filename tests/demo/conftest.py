@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kpiengine.demo import build_demo
+from kpiengine.cli.demo_data import build_demo
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "kpi_specs"

@@ -9,7 +9,7 @@ import duckdb
 from click.testing import CliRunner
 
 from kpiengine.cli import main
-from kpiengine.demo import PLANTED_REGION, PLANTED_WEEK
+from kpiengine.cli.demo_data import PLANTED_REGION, PLANTED_WEEK
 
 
 def copy_specs(specs_dir, tmp_path):
@@ -42,7 +42,7 @@ def test_kpi_demo_builds_computes_records_and_guides(specs_dir, tmp_path, monkey
         "SELECT region FROM deals WHERE stage = 'won' AND closed_at >= ? AND closed_at < ?",
         [PLANTED_WEEK, PLANTED_WEEK + timedelta(days=7)]).fetchall())[PLANTED_REGION]
     con.close()
-    from kpiengine.history import HistoryStore
+    from kpiengine.run.history import HistoryStore
     from kpiengine.loader import load_project
 
     monkeypatch.setenv("KPI_DEMO_DB", str(db))

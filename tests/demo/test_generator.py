@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from kpiengine.demo import DEMO_END, DemoError, build_demo, checksum
+from kpiengine.cli.demo_data import DEMO_END, DemoError, build_demo, checksum
 
 # Checksum of build_demo(seed=7, weeks=3, scale=0.05): pinned so a change of the
 # generator, or a platform or DuckDB version that would give other data, is seen.

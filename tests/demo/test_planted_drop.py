@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from kpiengine.demo import PLANTED_REGION, PLANTED_WEEK
+from kpiengine.cli.demo_data import PLANTED_REGION, PLANTED_WEEK
 
 REGIONS = ("north", "south", "east", "west", "central")
 

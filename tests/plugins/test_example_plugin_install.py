@@ -100,7 +100,25 @@ def test_kpi_plugins_lists_the_teams_sink(venv):
     teams = {p["name"]: p for p in listing["plugins"]}["teams"]
     assert teams["distribution"] == "kpiengine-teams" and teams["version"] == "0.1.0"
     assert teams["module"] == "kpiengine_teams" and teams["sink_types"] == ["teams"]
+    assert teams["sections"] == ["sla"] and "sla" in listing["spec_sections"]
     assert listing["problems"] == []
+
+
+def test_the_plugins_sla_section_is_checked_by_kpi_validate(venv, tmp_path):
+    (tmp_path / "spec.yml").write_text(
+        "sources:\n  db: {type: duckdb, path: ':memory:'}\n"
+        "models:\n  orders: {table: orders, time: ordered_at}\n"
+        "kpis:\n  orders: {label: Orders, model: orders, aggregate: count}\n"
+        "sla:\n  cap:\n    kpi: ordres\n    at_most: 100\n", encoding="utf-8")
+    kpi = str(venv / "bin" / "kpi")
+    result = subprocess.run([kpi, "validate", "--spec", str(tmp_path), "--format", "json"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    (problem,) = json.loads(result.stdout)["problems"]
+    assert problem["message"] == "service level 'cap' promises on unknown KPI 'ordres'"
+    assert problem["hint"] == "did you mean 'orders'?" and (problem["line"], problem["column"]) == (9, 10)
+    schema = json.loads(_run([kpi, "schema"], cwd=tmp_path).stdout)
+    assert schema["properties"]["sla"]["additionalProperties"]["required"] == ["kpi"]
 
 
 SEND = """

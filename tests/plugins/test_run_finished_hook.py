@@ -6,8 +6,8 @@ import warnings
 import pytest
 
 from kpiengine import hookimpl
-from kpiengine.cli import execute_run
-from kpiengine.history import HistoryStore
+from kpiengine.run.runs import execute_run
+from kpiengine.run.history import HistoryStore
 from kpiengine.loader import load_project
 from kpiengine.plugins import get_registry
 

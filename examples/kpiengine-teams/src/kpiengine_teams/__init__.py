@@ -3,7 +3,8 @@
 Works with both kinds of Teams webhook URL: the Workflows ("Post to a channel
 when a webhook request is received") URL, which answers 202, and the older
 Office 365 connector URL (``*.webhook.office.com``), which answers 200 "1".
-Uses only kpiengine's public plugin API.
+Uses only kpiengine's public plugin API. The plugin also adds a tiny ``sla:``
+spec section (:mod:`kpiengine_teams.sla`), to show how a plugin extends the spec.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from kpiengine import hookimpl
 from kpiengine.http import TIMEOUT_OPTIONS, URL_OPTION, post_json, timeouts
 from kpiengine.render import headline, item_facts, item_title, status_mark, truncate
 from kpiengine.sinks import Notification, Sink
+
+from .sla import SlaSection
 
 __version__ = "0.1.0"
 
@@ -75,3 +78,8 @@ class TeamsSink(Sink):
 @hookimpl
 def kpiengine_sink_types():
     return [TeamsSink]
+
+
+@hookimpl
+def kpiengine_spec_sections():
+    return [SlaSection()]

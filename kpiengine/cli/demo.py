@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import click
 
-from . import demo
+from . import demo_data as demo
+from .common import handle_errors, load
+from .run_commands import render_result
 
 #: What the printed table shows (all KPIs are computed and recorded in history).
 SHOWN_KPIS = ("visits", "deals_won", "conversion", "revenue", "mindset", "performance")
@@ -32,14 +34,14 @@ def register(cli: click.Group) -> None:
 @click.option("--last", type=int, default=4, show_default=True, help="weeks shown in the table")
 def demo_cmd(path, spec, no_run, seed, weeks, scale, last):
     """Build a realistic demo sales warehouse (DuckDB) and compute the demo KPIs on it."""
-    from .cli import handle_errors
 
     handle_errors(_demo)(path, spec, no_run, seed, weeks, scale, last)
 
 
 def _demo(path, spec, no_run, seed, weeks, scale, last):
-    from .cli import execute_run, load, render_result
-    from .validate import available_dimensions
+    # lazy: kpi --help stays fast
+    from ..run.runs import execute_run
+    from ..spec.dimensions import available_dimensions
 
     click.echo(f"Building the demo warehouse in {path} ...")
     info = demo.build_demo(path, seed=seed, weeks=weeks, scale=scale)

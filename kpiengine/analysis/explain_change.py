@@ -10,19 +10,37 @@ prints the answer as a table, as JSON, or as the one line an alert carries::
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Sequence
 
-from .analysis import combinations
-from .analysis.baselines import Baseline
-from .analysis.leaves import fetch_leaves
-from .analysis.localize import Localization
-from .errors import KpiEngineError, SpecError, SpecIssue
-from .periods import next_period, previous_period, python_period_start
-from .rootcause import (DimensionSplit, Driver, Node, best_split, decompose_formula, describe_effect, evaluate,
-                        formula_tree, group_other, leaves, split_additive, split_pairs, split_ratio, top_inputs)
+from ..errors import KpiEngineError, SpecError, SpecIssue
+from ..formatting import format_value, render_table
+from ..run.engine import Engine
+from ..spec.dimensions import check_breakdown
+from ..sql.periods import next_period, previous_period, python_period_start
+from . import combinations
+from .baselines import Baseline
+from .leaves import fetch_leaves
+from .localize import Localization
+from .rootcause import (
+    DimensionSplit,
+    Driver,
+    Node,
+    best_split,
+    decompose_formula,
+    describe_effect,
+    evaluate,
+    formula_tree,
+    group_other,
+    leaves,
+    split_additive,
+    split_pairs,
+    split_ratio,
+    top_inputs,
+)
 
 ADDITIVE_AGGREGATES = ("count", "sum", "count_distinct")
 STEADY = 0.02  # an input moving less than 2 % is called "steady"
@@ -288,7 +306,6 @@ def _check_dimensions(project, items: list[list[str]]) -> None:
     for dims in items:
         unknown = [d for d in dims if d not in known]
         if unknown:
-            import difflib  # lazy: only on a typo
 
             close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
             raise SpecError([SpecIssue(f"unknown dimension '{unknown[0]}'", code="dimension",
@@ -328,8 +345,6 @@ def explain(engine, kpi: str, from_period, to_period, by: Sequence[str] = (), *,
     if helpers:
         widened = copy.copy(project)
         widened.kpis = {**project.kpis, **helpers}
-        from .engine import Engine  # lazy: the facade module imports this one's layer
-
         engine = Engine(widened, registry=engine.registry, timeout=getattr(engine, "timeout", None))
     spec = project.kpis[name]
     fetch = _Fetcher(engine, list(dict.fromkeys([name] + leaves(tree) + list(helpers))), grain, baseline,
@@ -379,8 +394,6 @@ def _plan(node: Node, project, helpers) -> combinations.LeafPlan | None:
 def _root_causes(ex: Explanation, engine, fetch: _Fetcher, tree: Node, dims: list[str], project, helpers,
                  params: dict) -> None:
     """The combination search over ``dims``: on the KPI itself, or through each input of a product."""
-    from .validate import check_breakdown  # lazy: the validation module is heavy and rarely needed here
-
     def table_for(names: list[str]):
         issues = check_breakdown(engine.project, names, dims)
         if issues:
@@ -539,8 +552,6 @@ def summary_text(ex: Explanation, max_inputs: int = 3) -> str:
 
 
 def _fmt(v: float | None, unit: str | None = None) -> str:
-    from .formatting import format_value
-
     return format_value(v, unit)
 
 
@@ -553,8 +564,6 @@ def _fmt_delta(v: float | None, unit: str | None) -> str:
 
 
 def to_table(ex: Explanation) -> str:
-    from .formatting import render_table
-
     unit = ex.unit
     lines = [f"{ex.kpi} ({ex.label})  {ex.grain} {ex.from_period} -> {ex.to_period}: "
              f"{_fmt(ex.before, unit)} -> {_fmt(ex.after, unit)}  change {_fmt_delta(ex.change, unit)} "
@@ -607,7 +616,6 @@ def to_table(ex: Explanation) -> str:
 
 
 def _root_cause_table(ex: Explanation, rc: RootCause) -> list[str]:
-    from .formatting import render_table  # lazy: formatting is only needed for tables
 
     loc, unit = rc.localization, ex.unit
     ratio = loc.kind == "ratio"

@@ -27,8 +27,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable
 
-from .errors import KpiEngineError, Location, SpecError, SpecIssue
-from .spec import GRAINS, KpiSpec, ModelSpec, Project
+from ..errors import KpiEngineError, Location, SpecError, SpecIssue
+from ..run.engine import Engine
+from ..run.normalize import normalize_date, normalize_number, normalize_value, sort_key
+from ..spec.model import GRAINS, KpiSpec, ModelSpec, Project
+from ..spec.sqlsafety import check_expression
+from ..spec.suggest import closest
+from ..sql.funnel_sql import compile_funnel, entity_query
 
 PRODUCTS = ("free", "traffic", "hit", "profit", "brand")
 VIEWS = ("cohort", "event")
@@ -152,11 +157,9 @@ def parse_funnels(project: Project, *, schema_checked: bool = False
     ``schema_checked``: the section already passed FUNNELS_SCHEMA_DEFS (the loader
     does that), so unknown keys and values outside the enums are not reported twice.
     """
-    from .sqlsafety import check_expression
-
     out: dict[str, FunnelSpec] = {}
     issues: list[SpecIssue] = []
-    section = project.funnels or {}
+    section = project.section("funnels", {})
     for name, body in section.items():
         where = _loc(section, name)
         before = len(issues)
@@ -212,11 +215,9 @@ def parse_funnels(project: Project, *, schema_checked: bool = False
             model_name = st.get("model")
             model = project.models.get(str(model_name)) if model_name else None
             if model is None:
-                import difflib
-
-                close = difflib.get_close_matches(str(model_name), list(project.models), n=1)
+                close = closest(model_name, project.models)
                 issue(f"step '{sname}': unknown model '{model_name}'", _loc(st, "model") or sloc,
-                      f"did you mean '{close[0]}'?" if close else f"models: {', '.join(sorted(project.models))}")
+                      f"did you mean '{close}'?" if close else f"models: {', '.join(sorted(project.models))}")
                 continue
             sources.add(model.source)
             entity = st.get("entity") or model.entity
@@ -296,10 +297,8 @@ def get_funnel(project: Project, name: str) -> FunnelSpec:
     if issues:
         raise SpecError(issues)
     if name not in funnels:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(funnels), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else (
+        close = closest(name, funnels)
+        hint = f"did you mean '{close}'?" if close else (
             f"funnels: {', '.join(sorted(funnels))}" if funnels else "the spec has no `funnels:` section")
         raise SpecError([SpecIssue(f"unknown funnel '{name}'", hint=hint, code="reference")])
     return funnels[name]
@@ -364,7 +363,6 @@ class FunnelResult:
 
 def assemble(funnel: FunnelSpec, view: str, grain: str, by: list[str], rows, sql: str = "") -> FunnelResult:
     """Aggregated rows (period, dims..., step, entities, median_seconds) -> per-step figures."""
-    from .engine import _sort_key, normalize_date, normalize_number, normalize_value
 
     groups: dict[tuple, dict[int, tuple[int, float | None]]] = {}
     nd = len(by)
@@ -374,7 +372,7 @@ def assemble(funnel: FunnelSpec, view: str, grain: str, by: list[str], rows, sql
         step, n, med = int(r[1 + nd]), int(normalize_number(r[2 + nd]) or 0), normalize_number(r[3 + nd])
         groups.setdefault((period,) + dims, {})[step] = (n, None if med is None else float(med))
     out = []
-    for key in sorted(groups, key=_sort_key):
+    for key in sorted(groups, key=sort_key):
         counts = groups[key]
         figures = []
         top = counts.get(1, (0, None))[0]
@@ -395,7 +393,6 @@ def assemble(funnel: FunnelSpec, view: str, grain: str, by: list[str], rows, sql
 def run_funnel(engine, name: str, grain: str = "month", by: list[str] | None = None, start: date | None = None,
                end: date | None = None, view: str | None = None) -> FunnelResult:
     """Compile the funnel for its source's dialect, run it there, and assemble the figures."""
-    from .funnel_sql import compile_funnel
 
     funnel = get_funnel(engine.project, name)
     by = list(funnel.breakdown if by is None else by)
@@ -503,11 +500,7 @@ def funnel_models(project: Project, dialect_of: Callable[[str], str] | None = No
     ``dialect_of(source_name)`` gives the sqlglot dialect of a source (``Engine.dialect_of``);
     the model's SQL is generated for that dialect.
     """
-    from .funnel_sql import entity_query
-
     if dialect_of is None:
-        from .engine import Engine
-
         dialect_of = Engine(project).dialect_of
     funnels, _ = parse_funnels(project)
     out = {}
@@ -527,7 +520,7 @@ def funnel_models(project: Project, dialect_of: Callable[[str], str] | None = No
 
 def attach_funnels(project: Project, dialect_of: Callable[[str], str] | None = None) -> None:
     """Add every funnel's per-entity model and KPIs to ``project`` (call after validation)."""
-    if not project.funnels:
+    if not project.section("funnels"):
         return
     models = funnel_models(project, dialect_of)
     kpis = funnel_kpis(project)

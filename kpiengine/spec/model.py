@@ -5,13 +5,17 @@ YAML file in a folder and validates it; everything downstream (compiler,
 engine, alerting, funnels, dashboard) reads these dataclasses, never raw YAML.
 Each object keeps the :class:`~kpiengine.errors.Location` it was declared at,
 so later errors can still point into the spec.
+
+The core sections fill the typed fields below. Sections owned by features
+(funnels, rules, sinks, routes, a plugin's own) keep their merged raw value,
+with locations, in :attr:`Project.sections`; the feature reads it from there.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Location
+from ..errors import Location
 
 GRAINS = ("day", "week", "month", "quarter", "year")
 AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max", "percentile")
@@ -40,6 +44,7 @@ class ModelSpec:
     dimensions: dict[str, str] = field(default_factory=dict)  # name -> column or SQL expression
     description: str = ""
     location: Location | None = None
+    raw: Any = field(default=None, repr=False, compare=False)  # the located YAML it was built from
 
 
 @dataclass
@@ -66,6 +71,7 @@ class KpiSpec:
     tags: list[str] = field(default_factory=list)
     status: str = "active"  # active | strengthened | weakened | retired (KPI review)
     location: Location | None = None
+    raw: Any = field(default=None, repr=False, compare=False)  # the located YAML it was built from
 
     @property
     def is_formula(self) -> bool:
@@ -94,13 +100,18 @@ class Project:
     models: dict[str, ModelSpec] = field(default_factory=dict)
     kpis: dict[str, KpiSpec] = field(default_factory=dict)
     process: dict[str, ProcessNode] = field(default_factory=dict)
-    # sections owned by other modules, kept as validated raw mappings with locations
-    funnels: dict[str, Any] = field(default_factory=dict)
-    rules: dict[str, Any] = field(default_factory=dict)
-    sinks: dict[str, Any] = field(default_factory=dict)
-    routes: Any = None
     version: str = ""  # content hash of the spec files: stored with every run
     files: list[str] = field(default_factory=list)
+    project_loc: Location | None = None  # where `project:` is written, when it is
+    #: merged raw value of every section by name (LDict/LList with locations; None when absent)
+    sections: dict[str, Any] = field(default_factory=dict)
+    #: typed objects a plugin section's build step made from its raw value, by section name
+    parsed: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, name: str, default: Any = None) -> Any:
+        """The merged raw value of a section (``project.section("rules", {})``)."""
+        value = self.sections.get(name)
+        return default if value is None else value
 
     def process_path(self, node_id: str | None) -> list[str]:
         """Labels from the root down to ``node_id`` (Sales > Lead generation > Leads)."""

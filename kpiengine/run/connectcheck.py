@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from .errors import KpiEngineError, SourceError, SpecIssue
-from .sqlsafety import parse_expression
+from ..errors import SourceError, SpecIssue
+from ..spec.sqlsafety import parse_expression
+from .engine import Engine
 
 
 def _columns_used(text: str | None, dialect: str) -> set[str]:
@@ -14,8 +15,6 @@ def _columns_used(text: str | None, dialect: str) -> set[str]:
 
 
 def check_connections(project, registry=None) -> list[SpecIssue]:
-    from .engine import Engine
-
     engine = Engine(project, registry)
     issues: list[SpecIssue] = []
     by_source: dict[str, list] = {}

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Location, SpecIssue
+from ..errors import Location, SpecIssue
 
 
 class LDict(dict):
@@ -51,6 +51,14 @@ class LStr(str):
 
 def loc_of(node: Any) -> Location | None:
     return getattr(node, "loc", None)
+
+
+def field_loc(obj: Any, field: str) -> Location | None:
+    """Where ``field`` of a built spec object (a model, a KPI) is written; else where the object is."""
+    raw = getattr(obj, "raw", None)
+    if isinstance(raw, LDict):
+        return raw.loc_of(field)
+    return getattr(obj, "location", None)
 
 
 def _mark_loc(filename: str, mark) -> Location:

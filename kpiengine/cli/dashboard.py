@@ -5,6 +5,8 @@ import os
 
 import click
 
+from .common import handle_errors, load, spec_option
+
 
 def _view_options(f):
     opts = [
@@ -27,8 +29,6 @@ def _view_options(f):
 
 
 def register(cli: click.Group) -> None:
-    from .cli import handle_errors, load, spec_option
-
     @cli.command()
     @spec_option
     @click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False),
@@ -37,8 +37,9 @@ def register(cli: click.Group) -> None:
     @handle_errors
     def report(spec, html_path, **raw):
         """Write the dashboard as one offline HTML file for a chosen period and breakdown."""
-        from .dashboard.options import parse_options
-        from .dashboard.report import write_report
+        # lazy: kpi --help stays fast
+        from ..dashboard.options import parse_options
+        from ..dashboard.report import write_report
 
         project = load(spec)
         options = parse_options(project, raw)
@@ -61,7 +62,8 @@ def register(cli: click.Group) -> None:
     @handle_errors
     def serve(spec, host, port, quiet):
         """Serve the live, read-only dashboard (reads the spec and history on every refresh)."""
-        from .dashboard.server import DashboardServer
+        # lazy: kpi --help stays fast
+        from ..dashboard.server import DashboardServer
 
         load(spec)  # fail now, with located messages, if the spec is invalid
         try:

@@ -5,6 +5,8 @@ import json
 
 import click
 
+from .common import handle_errors, load, parse_date
+
 
 def register(cli: click.Group) -> None:
     cli.add_command(funnel_cmd)
@@ -25,7 +27,8 @@ def _pct(x: float | None) -> str:
 
 
 def render_funnel(result) -> str:
-    from .formatting import render_table
+    # lazy: kpi --help stays fast
+    from ..formatting import render_table
 
     f = result.funnel
     how = ("cohort view: every step counted in the period the entity entered" if result.view == "cohort"
@@ -70,16 +73,15 @@ def render_funnel(result) -> str:
 def funnel_cmd(spec, name, grain, by, start, end, view, fmt, show_sql):
     """Show a funnel: entities per step, conversion from the previous step and from the top, drop-off,
     median time between steps, per period and breakdown. Without NAME, list the funnels."""
-    from .cli import handle_errors
 
     handle_errors(_funnel)(spec, name, grain, by, start, end, view, fmt, show_sql)
 
 
 def _funnel(spec, name, grain, by, start, end, view, fmt, show_sql):
-    from .cli import load, parse_date
-    from .engine import Engine
-    from .errors import SpecError
-    from .funnels import get_funnel, parse_funnels, run_funnel
+    # lazy: kpi --help stays fast
+    from ..analysis.funnels import get_funnel, parse_funnels, run_funnel
+    from ..errors import SpecError
+    from ..run.engine import Engine
 
     project = load(spec)
     if not name:
@@ -95,7 +97,8 @@ def _funnel(spec, name, grain, by, start, end, view, fmt, show_sql):
     engine = Engine(project)
     by_list = list(by) if by else None
     if show_sql:
-        from .funnel_sql import compile_funnel
+        # lazy: kpi --help stays fast
+        from ..sql.funnel_sql import compile_funnel
 
         f = get_funnel(project, name)
         dialect = engine.dialect_of(f.source)

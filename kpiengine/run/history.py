@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..spec.model import Project
 from .engine import KpiValue, ResultSet
-from .spec import Project
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

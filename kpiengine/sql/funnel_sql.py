@@ -28,10 +28,10 @@ from datetime import date
 import sqlglot
 from sqlglot import exp
 
+from ..spec.model import Project
+from ..spec.sqlsafety import parse_expression
 from .compiler import dimension_expr, model_relation, model_time_expr
 from .periods import period_start_expr
-from .spec import Project
-from .sqlsafety import parse_expression
 
 _T = "__kpi_t__"
 _EPOCH = {

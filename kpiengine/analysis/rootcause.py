@@ -58,6 +58,8 @@ from typing import Callable, Mapping, Sequence
 
 from sqlglot import exp
 
+from ..spec.formula import parse_formula
+
 class _Folded:
     """The key of the folded "other" row: a sentinel, so a real dimension value "other" stays itself."""
 
@@ -122,8 +124,6 @@ def formula_tree(formula: str | exp.Expression, expand: Callable[[str], str | No
     down the driver tree (performance -> conversion -> deals_won / visits).
     """
     if isinstance(formula, str):
-        from .formula import parse_formula
-
         formula = parse_formula(formula)
     node = _build(formula, expand, _seen + ((name,) if name else ()))
     if name:

@@ -12,9 +12,9 @@ import time
 
 import click
 
-from .cli import handle_errors, load, parse_date, spec_option
-from .errors import KpiEngineError, SpecError
-from .formatting import render_table
+from ..errors import KpiEngineError, SpecError
+from ..formatting import render_table
+from .common import handle_errors, load, parse_date, spec_option
 
 EXIT_ERROR = 3
 
@@ -33,7 +33,8 @@ def _fail(message: str, code: int = EXIT_ERROR) -> None:
 
 
 def _alert_row(view) -> list[str]:
-    from .alerting.notify import message_fields
+    # lazy: kpi --help stays fast
+    from ..alerting.notify import message_fields
 
     st = view.state
     f = message_fields(view, None)
@@ -60,7 +61,8 @@ def check(spec, rules, period, dry_run, warn_ok, no_send, delivery_timeout, fmt)
     Exit code: 0 nothing firing, 1 a warning fires (0 with --warn-ok), 2 a critical
     fires, 3 error (invalid spec, failed query). See docs/alerting.md.
     """
-    from .alerting.check import run_check
+    # lazy: kpi --help stays fast
+    from ..alerting.check import run_check
 
     try:
         project = load(spec)
@@ -89,7 +91,8 @@ def check(spec, rules, period, dry_run, warn_ok, no_send, delivery_timeout, fmt)
 
 
 def _print_check(result) -> None:
-    from .render import to_text
+    # lazy: kpi --help stays fast
+    from ..render import to_text
 
     active = [a for a in result.alerts if a.state.state in ("pending", "firing") or a.transition]
     periods = sorted({str(p) for p in result.periods.values() if p})
@@ -136,11 +139,12 @@ def _check_json(result, warn_ok: bool = False) -> dict:
 @handle_errors
 def alerts(spec, show_all, outbox, events, fmt):
     """Show the current alert states (or the outbox, or recent transitions)."""
-    from .alerting.notify import AlertView
-    from .alerting.outbox import outbox_rows
-    from .alerting.rules import load_rules
-    from .alerting.silences import inhibited, list_silences, silenced_by
-    from .alerting.state import AlertStore, history_file
+    # lazy: kpi --help stays fast
+    from ..alerting.notify import AlertView
+    from ..alerting.outbox import outbox_rows
+    from ..alerting.rules import load_rules
+    from ..alerting.silences import inhibited, list_silences, silenced_by
+    from ..alerting.state import AlertStore, history_file
 
     project = load(spec)
     store = AlertStore.open(history_file(project))
@@ -200,9 +204,10 @@ def silence():
 @handle_errors
 def silence_add(ctx, spec, kpi, rule, severity, matches, duration, reason):
     """Add a silence; dimension values as --region east (any --NAME VALUE pair)."""
-    from .alerting.routing import parse_duration
-    from .alerting.silences import add_silence
-    from .alerting.state import AlertStore, history_file
+    # lazy: kpi --help stays fast
+    from ..alerting.routing import parse_duration
+    from ..alerting.silences import add_silence
+    from ..alerting.state import AlertStore, history_file
 
     matchers = {k: v for k, v in (("kpi", kpi), ("rule", rule), ("severity", severity)) if v}
     for m in matches:
@@ -245,8 +250,9 @@ def silence_add(ctx, spec, kpi, rule, severity, matches, duration, reason):
 @handle_errors
 def silence_list(spec, show_all, fmt):
     """List active silences."""
-    from .alerting.silences import list_silences
-    from .alerting.state import AlertStore, history_file
+    # lazy: kpi --help stays fast
+    from ..alerting.silences import list_silences
+    from ..alerting.state import AlertStore, history_file
 
     project = load(spec)
     store = AlertStore.open(history_file(project))
@@ -272,8 +278,9 @@ def silence_list(spec, show_all, fmt):
 @handle_errors
 def silence_expire(spec, silence_id):
     """End a silence now."""
-    from .alerting.silences import expire_silence
-    from .alerting.state import AlertStore, history_file
+    # lazy: kpi --help stays fast
+    from ..alerting.silences import expire_silence
+    from ..alerting.state import AlertStore, history_file
 
     project = load(spec)
     store = AlertStore.open(history_file(project))
@@ -293,7 +300,8 @@ def silence_expire(spec, silence_id):
 @handle_errors
 def test_rules(spec, files):
     """Run the rule unit tests (*.test.yml next to the specs); exit 1 when one fails."""
-    from .alerting.unittest import run_tests
+    # lazy: kpi --help stays fast
+    from ..alerting.unittest import run_tests
 
     project = load(spec)
     results = run_tests(project, spec, list(files) or None)
@@ -323,9 +331,10 @@ def test_rules(spec, files):
 @handle_errors
 def backtest_cmd(spec, rule, start, end, from_history, fmt):
     """Replay RULE over past periods: when it would have fired, resolved, and how many messages it sends."""
-    from .alerting.backtest import backtest, report_json
-    from .alerting.check import engine_fetch, history_fetch, select_rules
-    from .alerting.routing import load_routing
+    # lazy: kpi --help stays fast
+    from ..alerting.backtest import backtest, report_json
+    from ..alerting.check import engine_fetch, history_fetch, select_rules
+    from ..alerting.routing import load_routing
 
     project = load(spec)
     rules = select_rules(project, [rule])

@@ -13,16 +13,17 @@ zero, NULL handling and joins across models identical on every engine.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import date
 
 import sqlglot
 from sqlglot import exp
 
-from .formula import parse_formula, references
+from ..spec.formula import parse_formula, references
+from ..spec.model import KpiSpec, ModelSpec, Project
+from ..spec.sqlsafety import parse_expression
 from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
-from .spec import KpiSpec, ModelSpec, Project
-from .sqlsafety import parse_expression
 
 PERIOD_ALIAS = "period_start"
 
@@ -83,8 +84,6 @@ def model_relation(project: Project, model: ModelSpec, dialect: str) -> exp.Expr
         if dialect != "duckdb":
             raise CompileError(f"model '{model.name}' reads a file, which only DuckDB sources can do",
                                "point the model at a duckdb source, or load the file into a table")
-        import os
-
         path = model.file if os.path.isabs(model.file) else os.path.join(project.folder, model.file)
         lower = path.lower()
         reader = "READ_PARQUET" if lower.endswith((".parquet", ".pq")) else "READ_CSV_AUTO"

@@ -32,12 +32,13 @@ rules and the dashboard all look for exactly this drop.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from .errors import KpiEngineError
+from ..errors import KpiEngineError
 
 #: The warehouse ends just before this Monday (exclusive); fixed so every run agrees.
 DEMO_END = date(2026, 11, 2)
@@ -295,7 +296,7 @@ def _generation_sql(seed: int, start: date, end: date, scale: float) -> list[str
             WHERE o.stage IS NOT NULL
             ORDER BY deal_id""",
         # --- customers: one per won deal; referral-channel customers name an earlier customer
-        f"""CREATE TEMP TABLE customers_raw AS
+        """CREATE TEMP TABLE customers_raw AS
             SELECT row_number() OVER (ORDER BY closed_at, deal_id)::INTEGER AS customer_id,
                    row_number() OVER (PARTITION BY region ORDER BY closed_at, deal_id)::INTEGER AS region_seq,
                    d.*
@@ -343,7 +344,7 @@ def build_demo(path: str = "demo.duckdb", *, seed: int = DEFAULT_SEED, weeks: in
     volumes (1.0 gives about 400,000 rows). The file is built under a temporary
     name and renamed at the end, so an interrupted build never leaves half a warehouse.
     """
-    import duckdb
+    import duckdb  # lazy: `kpi --help` must not load the DuckDB library
 
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**40:
         raise DemoError(f"demo seed must be an integer between 0 and 2^40, got {seed!r}")
@@ -395,9 +396,7 @@ def _remove_stale(tmp: str) -> None:
 
 def checksum(path: str) -> str:
     """An MD5 over every table's rows in key order: equal files give equal checksums."""
-    import hashlib
-
-    import duckdb
+    import duckdb  # lazy: `kpi --help` must not load the DuckDB library
 
     keys = {"reps": "rep_id", "rep_mindset": "week_start, rep_id", "leads": "lead_id",
             "activities": "activity_id", "deals": "deal_id", "customers": "customer_id",

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from .formula import parse_formula, references
-from .validate import available_dimensions
+from ..spec.dimensions import available_dimensions
+from ..spec.formula import parse_formula, references
 
 
 def _leaf_line(project, name: str) -> str:

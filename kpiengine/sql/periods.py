@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import sqlglot
 from sqlglot import exp
 
-from .spec import GRAINS
+from ..spec.model import GRAINS
 
 _T = "__kpi_time__"
 

@@ -1,0 +1,95 @@
+"""The ``rules:``, ``sinks:`` and ``routes:`` spec sections, registered by alerting as an internal plugin.
+
+They run after the funnels section, whose steps become KPIs that rules may
+watch. Routes name sinks, so both are checked together, with the sinks.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import jsonschema
+
+from ..errors import PluginError, SpecIssue
+from ..hookspecs import hookimpl
+from ..plugins import default_registry
+from ..sections import SINGLE, CheckContext, SpecSection
+from ..spec.yamlsrc import expand_env
+from .locations import loc_in
+from .routing import Routing, parse_routing
+from .rules import parse_rules
+from .schema import ALERTING_SCHEMA_DEFS
+
+
+class RulesSection(SpecSection):
+    name = "rules"
+    description = "alert rules: thresholds, changes, targets and anomalies on KPIs"
+    order = 80
+
+    def schema(self) -> dict[str, Any]:
+        return ALERTING_SCHEMA_DEFS["rules"]
+
+    def check(self, project, context: CheckContext) -> Iterable[SpecIssue]:
+        # unknown keys were reported by the JSON Schema: say each mistake once
+        return parse_rules(project.section("rules"), project, check_keys=False)[1]
+
+
+class SinksSection(SpecSection):
+    name = "sinks"
+    description = "where notifications go: a sink plugin type and its options"
+    order = 81
+
+    def schema(self) -> dict[str, Any]:
+        return ALERTING_SCHEMA_DEFS["sinks"]
+
+    def build(self, project, value: Any, issues: list[SpecIssue]) -> None:
+        if value is not None:  # sink options hold tokens: ${VAR} from the environment
+            project.sections[self.name] = expand_env(value, issues)
+
+    def check(self, project, context: CheckContext) -> Iterable[SpecIssue]:
+        sinks_raw = project.section("sinks")
+        routing, issues = parse_routing(sinks_raw, project.section("routes"), check_keys=False)
+        return issues + sink_option_issues(routing, sinks_raw, context.registry)
+
+
+class RoutesSection(SpecSection):
+    name = "routes"
+    merge = SINGLE
+    description = "the routing tree: which notifications go to which sinks, grouped and repeated how"
+    order = 82  # checked with the sinks it names (SinksSection)
+
+    def schema(self) -> dict[str, Any]:
+        return ALERTING_SCHEMA_DEFS["routes"]
+
+
+def sink_option_issues(routing: Routing, sinks_raw: Any, registry) -> list[SpecIssue]:
+    """Unknown sink types and options their plugin rejects, located at the sink."""
+    issues = []
+    for name, settings in routing.sinks.items():
+        node = sinks_raw.get(name) if isinstance(sinks_raw, dict) else None
+        try:
+            cls = registry.sink_type(settings.type)
+        except PluginError as exc:
+            issues.append(SpecIssue(f"sink '{name}': {exc}", loc_in(node, "type"), code="alerting",
+                                    hint="`kpi plugins` lists the installed sink types"))
+            continue
+        schema = getattr(cls, "options_schema", None) or {"type": "object"}
+        for err in jsonschema.Draft202012Validator(schema).iter_errors(dict(settings.options)):
+            field = ".".join(str(p) for p in err.absolute_path)
+            # the message names the option, never its value: options hold webhook tokens and passwords
+            what = err.message if err.validator in ("required", "additionalProperties") else \
+                f"option `{field}` is invalid ({err.validator} {err.validator_value!r})"
+            issues.append(SpecIssue(f"sink '{name}' ({settings.type}): {what}",
+                                    loc_in(node, err.absolute_path[0]) if err.absolute_path else loc_in(node),
+                                    code="alerting", hint=f"see the {settings.type} sink options in docs/plugins.md"))
+    return issues
+
+
+def validate_alerting(project, registry=None) -> list[SpecIssue]:
+    """Every problem of the rules, sinks and routes sections at once (what ``kpi validate`` reports of them)."""
+    context = CheckContext(registry=registry or default_registry())
+    return [*RulesSection().check(project, context), *SinksSection().check(project, context)]
+
+
+@hookimpl
+def kpiengine_spec_sections() -> list[SpecSection]:
+    return [RulesSection(), SinksSection(), RoutesSection()]

@@ -1,0 +1,83 @@
+"""What every ``kpi`` command shares: the --spec option, request options, dates, and error handling.
+
+Errors a user can cause are printed as located messages with hints and a
+non-zero exit code, never as tracebacks (set KPIENGINE_DEBUG=1 to see one).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from datetime import date
+
+import click
+
+from ..errors import KpiEngineError, SourceError, SpecError
+
+EXIT_SPEC = 2
+EXIT_SOURCE = 3
+EXIT_INTERNAL = 4
+
+DEFAULT_SPEC = "kpi_specs"
+
+
+def spec_option(f):
+    return click.option("--spec", "-s", "spec", envvar="KPI_SPECS", default=DEFAULT_SPEC, show_default=True,
+                        type=click.Path(), help="spec folder (or one YAML file); env KPI_SPECS")(f)
+
+
+def handle_errors(f):
+    """Turn the errors a user can cause into messages and exit codes."""
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except SpecError as exc:
+            click.secho(f"{len(exc.issues)} problem(s) found:", fg="red", err=True)
+            for issue in exc.issues:
+                click.echo(str(issue), err=True)
+            sys.exit(EXIT_SPEC)
+        except SourceError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(EXIT_SOURCE)
+        except KpiEngineError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(EXIT_SPEC)
+        except click.exceptions.Exit:
+            raise
+        except (click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:  # pragma: no cover - a bug: still no raw traceback unless asked
+            if os.environ.get("KPIENGINE_DEBUG"):
+                raise
+            click.secho(f"internal error: {exc!r} (set KPIENGINE_DEBUG=1 for a traceback; please report it)",
+                        fg="red", err=True)
+            sys.exit(EXIT_INTERNAL)
+    return wrapper
+
+
+def parse_date(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date: write YYYY-MM-DD") from None
+
+
+def load(spec: str):
+    from ..spec.loader import (
+        load_project,  # lazy: kpi --help must not import the loader's dependencies
+    )
+
+    return load_project(spec)
+
+
+def request_options(f):
+    f = click.option("--kpi", "-k", "kpis", multiple=True, help="KPI name (repeatable); default all")(f)
+    f = click.option("--grain", "-g", default="week", show_default=True,
+                     help="period: day, week, month, quarter, year")(f)
+    f = click.option("--by", "-b", "by", multiple=True, help="dimension to break down by (repeatable)")(f)
+    f = click.option("--from", "start", callback=parse_date, help="first day, inclusive (YYYY-MM-DD)")(f)
+    f = click.option("--to", "end", callback=parse_date, help="last day, exclusive (YYYY-MM-DD)")(f)
+    return f

@@ -1,0 +1,173 @@
+"""``kpi compile``, ``kpi run``, ``kpi explain`` and ``kpi history``: KPIs as SQL, as numbers, as a story."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import click
+
+from ..errors import KpiEngineError
+from ..formatting import format_value, render_table
+from .common import handle_errors, load, request_options, spec_option
+
+
+def register(cli: click.Group) -> None:
+    for command in (compile_cmd, run, explain, history):
+        cli.add_command(command)
+
+
+@click.command("compile")
+@spec_option
+@request_options
+@click.option("--dialect", "-d", default=None, help="sqlglot dialect (default: each source's own)")
+@handle_errors
+def compile_cmd(spec, kpis, grain, by, start, end, dialect):
+    """Print the SQL a warehouse would run: one query per model."""
+    from ..run.engine import (
+        Engine,  # lazy: kpi --help must not import the engine and sqlglot
+    )
+
+    project = load(spec)
+    queries = Engine(project).compile(kpis, grain, by, start, end, dialect=dialect)
+    for q in queries:
+        click.echo(f"-- model {q.model} (source {q.source}, dialect {q.dialect}): {', '.join(q.kpis)}")
+        click.echo(q.pretty() + ";\n")
+
+
+@click.command()
+@spec_option
+@request_options
+@click.option("--last", type=int, default=None, help="only the last N periods in the output")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--no-history", is_flag=True, help="do not record this run in the history store")
+@click.option("--timeout", type=float, default=None, help="query timeout in seconds")
+@handle_errors
+def run(spec, kpis, grain, by, start, end, last, fmt, no_history, timeout):
+    """Compute KPIs per period and dimension, print them and record them in history."""
+    from ..run.runs import (
+        execute_run,  # lazy: kpi --help must not import the engine and sqlglot
+    )
+
+    project = load(spec)
+    rs = execute_run(project, kpis, grain, by, start, end, timeout=timeout, record=not no_history)
+    click.echo(render_result(project, rs, fmt, last=last))
+
+
+def render_result(project, rs, fmt: str, *, last: int | None = None) -> str:
+    rows = rs.rows
+    if last:
+        keep = set(rs.periods()[-last:])
+        rows = [r for r in rows if r.period_start in keep]
+    if fmt == "json":
+        return json.dumps({
+            "grain": rs.grain, "by": rs.by, "start": rs.start.isoformat() if rs.start else None,
+            "end": rs.end.isoformat() if rs.end else None, "spec_version": rs.spec_version, "run_id": rs.run_id,
+            "rows": [{**r.to_dict(), "label": project.kpis[r.kpi].label, "unit": project.kpis[r.kpi].unit,
+                      "process_path": project.kpi_path(r.kpi)} for r in rows]}, ensure_ascii=False, indent=2)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["kpi", "period_start", *rs.by, "value"])
+        for r in rows:
+            writer.writerow([r.kpi, r.period_start.isoformat(), *[r.dimensions.get(d) for d in rs.by],
+                             "" if r.value is None else r.value])
+        return buf.getvalue().rstrip("\n")
+    return pivot_table(project, rs, rows)
+
+
+def pivot_table(project, rs, rows) -> str:
+    """One line per period and dimension values, one column per KPI (labels as headers)."""
+    if not rows:
+        return "no data for this period range"
+    kpis = [k for k in rs.kpis if any(r.kpi == k for r in rows)]
+    grid: dict[tuple, dict[str, object]] = {}
+    for r in rows:
+        key = (r.period_start, *[r.dimensions.get(d) for d in rs.by])
+        grid.setdefault(key, {})[r.kpi] = r.value
+    headers = ["period", *rs.by, *[project.kpis[k].label for k in kpis]]
+    body = []
+    for key in sorted(grid, key=lambda k: tuple((v is None, str(v)) for v in k)):
+        vals = grid[key]
+        body.append([key[0].isoformat(), *["(null)" if v is None else str(v) for v in key[1:]],
+                     *[format_value(vals.get(k), project.kpis[k].unit) if k in vals else "" for k in kpis]])
+    right = [False] * (1 + len(rs.by)) + [True] * len(kpis)
+    return render_table(headers, body, right)
+
+
+@click.command()
+@spec_option
+@click.argument("kpi")
+@click.option("--dialect", "-d", default=None, help="show the SQL in this dialect")
+@click.option("--grain", "-g", default="week", show_default=True)
+@click.option("--by", "-b", "by", multiple=True,
+              help="breakdown for the SQL; with --change/--at the dimensions to search, repeated or "
+                   "comma-separated (region,channel,rep); region*channel splits a pair")
+@click.option("--change", nargs=2, metavar="FROM_PERIOD TO_PERIOD", default=None,
+              help="explain why the KPI changed between two periods (2026-03-02, 2026-W10, 2026-03, 2026-Q1)")
+@click.option("--at", "at", metavar="PERIOD", default=None,
+              help="explain the KPI's move in PERIOD against --baseline")
+@click.option("--baseline", type=click.Choice(["previous", "last_year", "forecast", "average"]), default=None,
+              help="what --at compares with: the period before, the same period last year, the expected value "
+                   "of the KPI's anomaly rule (median of its window), or the trailing average [previous]")
+@click.option("--window", type=int, default=None,
+              help="periods behind forecast/average (default: the KPI's anomaly rule's window, else 8)")
+@click.option("--search", type=click.Choice(["auto", "combinations", "dimensions"]), default="auto",
+              show_default=True, help="combinations: segments over any number of the --by dimensions (default "
+                                      "with two or more); dimensions: each dimension on its own")
+@click.option("--strictness", type=float, default=None,
+              help="nats a segment must add beyond the cost of naming it (higher: fewer segments) [3]")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@handle_errors
+def explain(spec, kpi, dialect, grain, by, change, at, baseline, window, search, strictness, fmt):
+    """Show how a KPI is built (process path, formula tree, SQL), or why it changed (--change, --at)."""
+    # lazy: kpi --help must not import the engine and sqlglot
+    from ..analysis.explain import describe_kpi
+    from ..analysis.explain_change import explain_change
+    from ..run.engine import Engine
+
+    project = load(spec)
+    engine = Engine(project)
+    name = engine.resolve_kpis([kpi])[0]
+    if change and (at or baseline):
+        raise KpiEngineError("use either --change FROM TO, or --at PERIOD with --baseline")
+    if change or at:
+        params = {} if strictness is None else {"strictness": strictness}
+        frm, to = change if change else (None, at)
+        chosen = _baseline_for(project, name, baseline or "previous", window, grain) if at else None
+        click.echo(explain_change(engine, name, frm, to, list(by), fmt, grain=grain, baseline=chosen,
+                                  search=search, search_params=params))
+        return
+    click.echo(describe_kpi(engine, name, grain=grain, by=list(by), dialect=dialect, fmt=fmt))
+
+
+def _baseline_for(project, kpi: str, kind: str, window: int | None, grain: str):
+    """The baseline for --at: a forecast uses the window of the KPI's own anomaly rule when it has one."""
+    from ..alerting.rules import load_rules  # lazy: kpi --help must not import alerting
+    from ..analysis.baselines import parse_baseline
+
+    seasonal = False
+    if kind == "forecast" and window is None:
+        try:
+            rules = load_rules(project)
+        except KpiEngineError:
+            rules = {}
+        rule = next((r for r in rules.values() if r.kpi == kpi and r.type == "anomaly" and r.grain == grain), None)
+        if rule is not None:
+            window, seasonal = rule.window, bool(rule.seasonal)
+    return parse_baseline(kind, window, seasonal)
+
+
+@click.command()
+@spec_option
+@click.option("--limit", default=20, show_default=True)
+@handle_errors
+def history(spec, limit):
+    """List recent runs recorded in the history store."""
+    from ..run.history import HistoryStore  # lazy: kpi --help stays fast
+
+    project = load(spec)
+    runs = HistoryStore.for_project(project).runs(limit)
+    rows = [[str(r["id"]), r["started_at"], r["status"], r["grain"], ",".join(json.loads(r["by_dims"])) or "-",
+             str(r["rows"]), r["spec_version"], (r["error"] or "")[:60]] for r in runs]
+    click.echo(render_table(["run", "started", "status", "grain", "by", "rows", "spec", "error"], rows))

@@ -1,0 +1,218 @@
+"""Where SQL runs: compile a request, execute it on each source, evaluate formulas.
+
+The engine opens each source plugin once per request, runs one query per model
+(see :mod:`kpiengine.compiler`), normalises the driver's values, and joins the
+per-model results on (period, dimension values) with NULL equal to NULL, so
+formula inputs from different models meet even when a dimension is NULL.
+"""
+from __future__ import annotations
+
+import difflib
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Iterable
+
+from ..errors import KpiEngineError, PluginError, SpecError, SpecIssue
+from ..plugins import default_registry
+from ..results import KpiValue
+from ..spec.dimensions import available_dimensions, check_breakdown, leaf_models
+from ..spec.formula import evaluate, parse_formula, references
+from ..spec.model import GRAINS, Project
+from ..sql.compiler import CompiledQuery, CompileError, plan_queries
+from .normalize import normalize_date, normalize_number, normalize_value, sort_key
+
+# Aggregates whose value over no rows is 0 (an absent group means "none happened").
+_ADDITIVE = {"count", "count_distinct", "sum"}
+
+
+@dataclass
+class ResultSet:
+    grain: str
+    by: list[str]
+    start: date | None
+    end: date | None
+    kpis: list[str]
+    rows: list[KpiValue] = field(default_factory=list)
+    queries: list[CompiledQuery] = field(default_factory=list)
+    spec_version: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    run_id: int | None = None
+
+    def value(self, kpi: str, period_start: date, **dims) -> float | None:
+        for r in self.rows:
+            if r.kpi == kpi and r.period_start == period_start and r.dimensions == dims:
+                return r.value
+        return None
+
+    def periods(self) -> list[date]:
+        return sorted({r.period_start for r in self.rows})
+
+
+class Engine:
+    def __init__(self, project: Project, registry=None, *, timeout: float | None = None):
+        self.project = project
+        self.registry = registry or default_registry()
+        self.timeout = timeout
+
+    # -- resolution ---------------------------------------------------------------
+    def resolve_kpis(self, kpis: Iterable[str] | None, by: Iterable[str] = ()) -> list[str]:
+        """The KPIs asked for; by default every active KPI that supports the breakdown ``by``."""
+        if not kpis:
+            by = list(by)
+            names = [k.name for k in self.project.kpis.values() if k.status != "retired"
+                     and set(by) <= available_dimensions(self.project, k.name)]
+            if not names:
+                raise SpecError([SpecIssue(f"no KPI can be broken down by {', '.join(by)}",
+                                           hint="check the dimension names of your models", code="dimension")])
+            return names
+        names = list(dict.fromkeys(kpis))
+        issues = []
+        for name in names:
+            if name not in self.project.kpis:
+                close = difflib.get_close_matches(name, list(self.project.kpis), n=1)
+                issues.append(SpecIssue(f"unknown KPI '{name}'",
+                                        hint=f"did you mean '{close[0]}'?" if close else
+                                        f"known KPIs: {', '.join(sorted(self.project.kpis))}", code="reference"))
+        if issues:
+            raise SpecError(issues)
+        return names
+
+    def _check_request(self, names: list[str], grain: str, by: list[str]) -> None:
+        if grain not in GRAINS:
+            close = difflib.get_close_matches(grain, GRAINS, n=1)
+            raise SpecError([SpecIssue(f"unknown period '{grain}'",
+                                       hint=(f"did you mean '{close[0]}'? " if close else "") +
+                                       f"expected one of: {', '.join(GRAINS)}", code="period")])
+        if len(set(by)) != len(by):
+            raise SpecError([SpecIssue(f"dimension listed twice in breakdown {by}", code="dimension")])
+        issues = check_breakdown(self.project, names, by)
+        if issues:
+            raise SpecError(issues)
+
+    def source_class(self, source_name: str):
+        spec = self.project.sources.get(source_name)
+        if spec is None:
+            raise KpiEngineError(f"unknown source '{source_name}'")
+        try:
+            return self.registry.source_type(spec.type)
+        except PluginError as exc:
+            raise KpiEngineError(str(exc)) from None
+
+    def open_source(self, source_name: str):
+        spec = self.project.sources[source_name]
+        return self.source_class(source_name)(source_name, dict(spec.options))
+
+    def dialect_of(self, source_name: str) -> str:
+        cls = self.source_class(source_name)
+        spec = self.project.sources[source_name]
+        probe = cls(source_name, dict(spec.options))  # dialect may depend on options (SQLAlchemy URL)
+        return probe.dialect_for()
+
+    # -- compile ------------------------------------------------------------------
+    def compile(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
+                start: date | None = None, end: date | None = None, dialect: str | None = None
+                ) -> list[CompiledQuery]:
+        by = list(by)
+        names = self.resolve_kpis(kpis, by)
+        self._check_request(names, grain, by)
+        dialect_of = (lambda _src: dialect) if dialect else self.dialect_of
+        try:
+            return plan_queries(self.project, names, grain, by, start, end, dialect_of)
+        except CompileError as exc:
+            raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
+
+    # -- compute ------------------------------------------------------------------
+    def compute(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
+                start: date | None = None, end: date | None = None) -> ResultSet:
+        t0 = time.perf_counter()
+        by = list(by)
+        names = self.resolve_kpis(kpis, by)
+        queries = self.compile(names, grain, by, start, end)
+        t_compile = time.perf_counter() - t0
+        aggregates: dict[str, dict[tuple, Any]] = {}  # kpi -> {(period, dims...): value}
+        kinds: dict[str, str] = {}
+        model_keys: dict[str, set[tuple]] = {}
+        t1 = time.perf_counter()
+        by_source: dict[str, list[CompiledQuery]] = {}
+        for q in queries:
+            by_source.setdefault(q.source, []).append(q)
+        for source_name, source_queries in by_source.items():
+            source = self.open_source(source_name)
+            try:
+                source.connect()
+                for q in source_queries:
+                    result = source.execute(q.sql, timeout=self.timeout)
+                    keys = self._read(q, result.rows, aggregates, kinds)
+                    model_keys.setdefault(q.model, set()).update(keys)
+            finally:
+                source.close()
+        t_query = time.perf_counter() - t1
+        rows = self._assemble(names, grain, by, aggregates, kinds, model_keys)
+        return ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, queries=queries,
+                         spec_version=self.project.version,
+                         timings={"compile_s": t_compile, "query_s": t_query,
+                                  "total_s": time.perf_counter() - t0})
+
+    @staticmethod
+    def _read(q: CompiledQuery, rows, aggregates, kinds) -> set[tuple]:
+        ndims = len(q.dim_aliases)
+        keys = set()
+        for row in rows:
+            if row[0] is None:
+                raise KpiEngineError(_unreadable_time_message(q, row))
+            key = (normalize_date(row[0]),) + tuple(normalize_value(v) for v in row[1:1 + ndims])
+            keys.add(key)
+            pos = 1 + ndims
+            for col in q.columns:
+                vals = [normalize_number(v) for v in row[pos:pos + len(col.aliases)]]
+                pos += len(col.aliases)
+                if col.aggregate == "avg":
+                    total, count = vals
+                    value = None if not count else float(total) / count
+                else:
+                    value = vals[0]
+                    if value is None and col.aggregate in _ADDITIVE:
+                        value = 0
+                aggregates.setdefault(col.kpi, {})[key] = value
+                kinds[col.kpi] = col.aggregate
+        return keys
+
+    def _assemble(self, names, grain, by, aggregates, kinds, model_keys) -> list[KpiValue]:
+        out: list[KpiValue] = []
+
+        def values_of(name: str, keys: set[tuple]) -> dict[tuple, Any]:
+            kpi = self.project.kpis[name]
+            if not kpi.is_formula:
+                data = aggregates.get(name, {})
+                default = 0 if kinds.get(name) in _ADDITIVE else None
+                return {k: data.get(k, default) for k in keys}
+            tree = parse_formula(kpi.formula)
+            inputs = {ref: values_of(ref, keys) for ref in references(tree)}
+            return {k: evaluate(tree, {ref: inputs[ref][k] for ref in inputs}) for k in keys}
+
+        for name in names:
+            kpi = self.project.kpis[name]
+            keys: set[tuple] = set()
+            for m in leaf_models(self.project, name):
+                keys |= model_keys.get(m, set())
+            if kpi.is_formula:
+                vals = values_of(name, keys)
+            else:
+                vals = dict(aggregates.get(name, {}))
+            for key in sorted(vals, key=sort_key):
+                value = vals[key]
+                if isinstance(value, float) and value.is_integer() and kinds.get(name) in _ADDITIVE:
+                    value = int(value)
+                out.append(KpiValue(kpi=name, grain=grain, period_start=key[0],
+                                    dimensions=dict(zip(by, key[1:])), value=value))
+        return out
+
+
+def _unreadable_time_message(q: CompiledQuery, row) -> str:
+    if q.time_format:
+        sample = row[-1]
+        return (f"model '{q.model}': time value {sample!r} does not match time_format {q.time_format!r}; "
+                "fix the data or the model's time_format (rows are never dropped silently)")
+    return (f"model '{q.model}': the engine returned no period for some rows; check the model's time "
+            "column (it must be a date or timestamp)")

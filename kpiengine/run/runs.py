@@ -1,0 +1,40 @@
+"""What ``kpi run`` does: compute, store the values in history, tell the ``kpiengine_run_finished`` plugins."""
+from __future__ import annotations
+
+import warnings
+
+from ..errors import SourceError
+from ..results import RunSummary
+from .engine import Engine, ResultSet
+from .history import HistoryStore
+
+
+def notify_run_finished(registry, summary: RunSummary) -> list[str]:
+    """Call every ``kpiengine_run_finished`` hookimpl; a failing plugin is reported, never fatal."""
+    problems = []
+    for impl in registry.pm.hook.kpiengine_run_finished.get_hookimpls():
+        try:
+            impl.function(run=summary)
+        except Exception as exc:  # the results are stored already: warn, do not fail the run
+            msg = f"plugin '{impl.plugin_name}' failed in kpiengine_run_finished: {exc!r}"
+            problems.append(msg)
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    return problems
+
+
+def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=True, registry=None) -> ResultSet:
+    """Compute, store in history, and tell kpiengine_run_finished plugins: what `kpi run` does."""
+    engine = Engine(project, registry, timeout=timeout)
+    store = HistoryStore.for_project(project) if record else None
+    try:
+        rs = engine.compute(kpis, grain, by, start, end)
+    except SourceError as exc:
+        if store is not None:
+            store.record_failure(project, grain, list(by), list(kpis), str(exc))
+        raise
+    if store is not None:
+        store.record_run(project, rs)
+        notify_run_finished(engine.registry, RunSummary(
+            run_id=rs.run_id, project=project.name, spec_version=rs.spec_version, grain=rs.grain, by=tuple(rs.by),
+            kpis=tuple(rs.kpis), rows=tuple(rs.rows)))
+    return rs

@@ -1,0 +1,108 @@
+"""The ``models:`` section: tables, SELECTs and files of a warehouse, with their time column and dimensions."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ...errors import SpecIssue
+from ...sections import NAME_PATTERN, CheckContext, SpecSection, named_map
+from ..model import ModelSpec, Project
+from ..sqlsafety import check_expression, check_select
+from ..suggest import did_you_mean
+from ..yamlsrc import LDict, field_loc
+
+MODEL = {
+    "type": "object",
+    "required": ["time"],
+    "properties": {
+        "source": {"type": "string"},
+        "table": {"type": "string", "description": "table name, optionally schema-qualified"},
+        "sql": {"type": "string", "description": "one read-only SELECT"},
+        "file": {"type": "string", "description": "CSV or Parquet file (DuckDB sources)"},
+        "time": {"type": "string", "description": "column or expression with the event time"},
+        "time_format": {"type": "string", "description": "strptime format when the time is text, e.g. %d-%m-%Y"},
+        "entity": {"type": "string"},
+        "description": {"type": "string"},
+        "dimensions": {"type": "object", "propertyNames": {"pattern": NAME_PATTERN},
+                       "additionalProperties": {"type": "string"}},
+    },
+    "oneOf": [{"required": ["table"]}, {"required": ["sql"]}, {"required": ["file"]}],
+    "additionalProperties": False,
+}
+
+_FILE_SUFFIXES = (".csv", ".parquet", ".csv.gz", ".tsv", ".pq")
+
+
+class ModelsSection(SpecSection):
+    name = "models"
+    description = "warehouse tables, SELECTs or files with their event time and dimensions"
+    order = 20
+
+    def schema(self) -> dict[str, Any]:
+        return named_map(MODEL)
+
+    def describe_schema_error(self, error: Any, where: str) -> tuple[str, str | None] | None:
+        if error.validator == "oneOf" and "table" in error.schema.get("properties", {}):
+            return (f"model {where} must have exactly one of `table:`, `sql:` or `file:`",
+                    "use table for a warehouse table, sql for one SELECT, file for CSV/Parquet")
+        return None
+
+    def build(self, project: Project, value: Any, issues: list[SpecIssue]) -> None:
+        for name, body in (value or {}).items():
+            if not isinstance(body, dict):
+                continue
+            dims = body.get("dimensions") or {}
+            project.models[name] = ModelSpec(
+                name=name, source=body.get("source") or project.default_source or "", table=body.get("table"),
+                sql=body.get("sql"), file=body.get("file"), time=body.get("time") or "",
+                time_format=body.get("time_format"), entity=body.get("entity"),
+                dimensions=dims if isinstance(dims, dict) else {}, description=body.get("description") or "",
+                location=value.key_locs.get(name), raw=body)
+
+    def check(self, project: Project, context: CheckContext) -> Iterable[SpecIssue]:
+        for model in project.models.values():
+            yield from _model_issues(project, model, context)
+
+
+def _model_issues(project: Project, model: ModelSpec, context: CheckContext) -> Iterable[SpecIssue]:
+    if not model.source:
+        yield SpecIssue(f"model '{model.name}' has no source and the project has no default_source",
+                        model.location, hint="add `source: NAME` or `project: {default_source: NAME}`",
+                        code="reference")
+        return
+    if model.source not in project.sources:
+        yield SpecIssue(f"model '{model.name}' uses unknown source '{model.source}'", field_loc(model, "source"),
+                        hint=did_you_mean(model.source, project.sources) or "define it under `sources:`",
+                        code="reference")
+        return
+    src = project.sources[model.source]
+    src_cls = context.registry.source_types.get(src.type)
+    dialect = getattr(src_cls, "dialect", None) or "duckdb"
+    if model.file and src_cls is not None and not getattr(src_cls, "supports_files", False):
+        yield SpecIssue(f"model '{model.name}' reads a file but source '{src.name}' ({src.type}) cannot read files",
+                        field_loc(model, "file"), hint="use a duckdb source for CSV/Parquet files", code="model")
+    if model.file and not model.file.lower().endswith(_FILE_SUFFIXES):
+        yield SpecIssue(f"model '{model.name}': file must be .csv, .tsv or .parquet", field_loc(model, "file"),
+                        code="model")
+    if model.sql is not None:
+        for problem in check_select(model.sql, dialect):
+            yield SpecIssue(f"model '{model.name}': {problem}", field_loc(model, "sql"),
+                            hint="a model's sql is one read-only SELECT without ';'", code="unsafe-sql")
+    if model.table is not None:
+        parts = str(model.table).split(".")
+        if not all(p and p.replace("_", "").replace("$", "").isalnum() for p in parts) or len(parts) > 3:
+            yield SpecIssue(f"model '{model.name}': invalid table name {model.table!r}", field_loc(model, "table"),
+                            hint="write schema.table with letters, digits and _; use sql: for anything else",
+                            code="model")
+    dims_raw = model.raw.get("dimensions") if isinstance(model.raw, LDict) else None
+    expressions = [("time", model.time, field_loc(model, "time")), ("entity", model.entity, field_loc(model, "entity"))]
+    expressions += [(f"dimensions.{k}", v, dims_raw.loc_of(k) if isinstance(dims_raw, LDict) else
+                     field_loc(model, "dimensions")) for k, v in model.dimensions.items()]
+    for what, text, loc in expressions:
+        if text is None:
+            continue
+        for problem in check_expression(str(text), dialect, what=what):
+            yield SpecIssue(f"model '{model.name}' {what}: {problem}", loc,
+                            hint="a column name or one row-level SQL expression", code="unsafe-sql")
+    if model.time_format and "%" not in model.time_format:
+        yield SpecIssue(f"model '{model.name}': time_format {model.time_format!r} has no % directives",
+                        field_loc(model, "time_format"), hint="e.g. %d-%m-%Y for 31-01-2026", code="model")

@@ -1,0 +1,57 @@
+"""The ``project:`` section: name, time zone, default source, history file."""
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any, Iterable
+
+from ...errors import SpecIssue
+from ...sections import SINGLE, CheckContext, SpecSection
+from ..model import Project
+from ..suggest import did_you_mean
+from ..yamlsrc import LDict, loc_of
+
+_text = {"type": "string"}
+
+PROJECT = {
+    "type": "object",
+    "properties": {
+        "name": _text,
+        "timezone": {"type": "string", "description": "IANA time zone, e.g. Europe/Berlin"},
+        "default_source": {"type": "string"},
+        "history": {"type": "string", "description": "history store file, relative to the spec folder"},
+        "description": _text,
+    },
+    "additionalProperties": False,
+}
+
+
+class ProjectSection(SpecSection):
+    name = "project"
+    merge = SINGLE
+    description = "the project's name, time zone, default source and history file"
+    order = 0
+
+    def schema(self) -> dict[str, Any]:
+        return PROJECT
+
+    def build(self, project: Project, value: Any, issues: list[SpecIssue]) -> None:
+        if not isinstance(value, LDict):
+            return
+        project.project_loc = loc_of(value)
+        if value.get("name"):
+            project.name = str(value["name"])
+        project.timezone = str(value.get("timezone") or "UTC")
+        project.default_source = value.get("default_source")
+        project.history_path = str(value.get("history") or ".kpiengine/history.db")
+
+    def check(self, project: Project, context: CheckContext) -> Iterable[SpecIssue]:
+        loc = project.project_loc
+        try:
+            zoneinfo.ZoneInfo(project.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            yield SpecIssue(f"unknown time zone '{project.timezone}'", loc,
+                            hint="use an IANA name such as UTC, Europe/Berlin or Asia/Shanghai", code="timezone")
+        if project.default_source and project.default_source not in project.sources:
+            yield SpecIssue(f"default_source '{project.default_source}' is not a defined source", loc,
+                            hint=did_you_mean(project.default_source, project.sources) or
+                            "define it under `sources:`", code="reference")
