@@ -93,8 +93,7 @@ def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple
             if _table_exists(con, "alert_events"):
                 marks = ",".join("?" * len(FIRED_TRANSITIONS))
                 events = [dict(r) for r in con.execute(
-                    f"SELECT rule, key, period, severity FROM alert_events WHERE transition IN ({marks})",
-                    FIRED_TRANSITIONS)]
+                    "SELECT rule, key, period, transition, severity, value FROM alert_events ORDER BY id")]
         finally:
             con.close()
     except sqlite3.Error as exc:
@@ -111,10 +110,17 @@ def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple
             dimensions=dict(st.dimensions), since=st.since, period_start=st.last_period,
             value=st.value, threshold=st.threshold, message=st.note,
             silenced=silenced_by(labels, silences, now) is not None))
+    snapshot.evaluated = max((st.last_period[:10] for st in states
+                              if st.last_period and st.rule in rules and rules[st.rule].grain == grain), default=None)
+    snapshot.events = [dict(ev, kpi=rules[ev["rule"]].kpi) for ev in events
+                       if ev["rule"] in rules and rules[ev["rule"]].grain == grain and ev["period"]]
+    snapshot.states = {(st.rule, st.key): st for st in states if st.rule in rules}
+    snapshot.silence_list = silences
+    snapshot.rules = rules
     for ev in events:
         rule = rules.get(ev["rule"])
         st = by_key.get((ev["rule"], ev["key"]))
-        if rule is None or rule.grain != grain or not ev["period"]:
+        if rule is None or rule.grain != grain or not ev["period"] or ev["transition"] not in FIRED_TRANSITIONS:
             continue
         snapshot.fired.append({"kpi": rule.kpi, "rule": ev["rule"], "period_start": ev["period"][:10],
                                "severity": ev["severity"], "dimensions": dict(st.dimensions) if st else {}})
@@ -123,6 +129,60 @@ def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple
                          for s in silences if s.active(now)]
     snapshot.available = True
     return snapshot, note
+
+
+ACTIVE_AFTER = {"pending": "pending", "firing": "firing", "escalated": "firing", "deescalated": "firing"}
+
+
+def as_of(snapshot: AlertSnapshot, period: str | None, now: float | None = None) -> AlertSnapshot:
+    """The alert states as they stood when ``period`` was evaluated, replayed from the alert log.
+
+    ``kpi check`` keeps one state per alert (now) and a log of transitions, each
+    with the period it judged. For a period before the latest one evaluated, the
+    state of an alert is the one its last transition at or before that period
+    left it in; the page then says "as of W43" instead of showing today's
+    states next to last month's numbers. ``scope`` says which it is, and
+    ``known`` is False when the log does not reach back to that period.
+    """
+    if not snapshot.available or period is None or snapshot.evaluated is None or period >= snapshot.evaluated:
+        snapshot.scope = "now"
+        return snapshot
+    now = time.time() if now is None else now
+    past = AlertSnapshot(available=True, fired=snapshot.fired, thresholds=snapshot.thresholds,
+                         silences=snapshot.silences)
+    past.evaluated, past.scope, past.rules = snapshot.evaluated, "as_of", snapshot.rules
+    earliest = min((ev["period"][:10] for ev in snapshot.events), default=None)
+    past.known = earliest is not None and earliest <= period
+    last: dict[tuple, dict] = {}
+    since: dict[tuple, str] = {}
+    for ev in snapshot.events:
+        if ev["period"][:10] > period:
+            continue
+        key = (ev["rule"], ev["key"])
+        if ACTIVE_AFTER.get(ev["transition"]) != ACTIVE_AFTER.get(last.get(key, {}).get("transition")):
+            since[key] = ev["period"][:10]
+        last[key] = ev
+    for key, ev in last.items():
+        state = ACTIVE_AFTER.get(ev["transition"])
+        if state is None:
+            continue  # resolved or cleared by then
+        rule = snapshot.rules[ev["rule"]]
+        current = snapshot.states.get(key)
+        dims = dict(current.dimensions) if current else _dims_of(ev["key"])
+        labels = labels_of(rule, rule.kpi, ev["severity"], dims)
+        past.active.append(AlertRecord(
+            rule=ev["rule"], kpi=rule.kpi, state=state, severity=ev["severity"] or rule.max_severity,
+            dimensions=dims, since=since.get(key), period_start=ev["period"][:10], value=ev["value"],
+            silenced=silenced_by(labels, snapshot.silence_list, now) is not None))
+    return past
+
+
+def _dims_of(key: str) -> dict:
+    try:
+        value = json.loads(key)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _iso(ts: float) -> str:

@@ -8,12 +8,15 @@ panels still render.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from ..spec.model import Project
-from .alert_feed import load_alerts
+from ..sql.periods import shift_period
+from .alert_feed import as_of, load_alerts
 from .data import chosen_periods
 from .funnel_feed import load_funnels
-from .history_feed import ValueLoader, latest_run
+from .history_feed import ValueLoader, latest_run, same_value, supporting
 from .inputs import DashboardInputs
 from .options import DashboardOptions
 from .why_feed import explain
@@ -47,12 +50,54 @@ def status_stamp(project: Project) -> str:
     return f"{run['id'] if run else 0}:{project.version}:{max(mtimes, default=0):.0f}"
 
 
+# Breakdown values (and their trend lines) are loaded for the latest periods only: by rep and
+# day the whole history is 60 x 180 values per KPI, and nobody reads a 60-line chart of it.
+BREAKDOWN_PERIODS = 26
+
+
+def breakdown_start(options: DashboardOptions, current, previous):
+    """First period of the breakdown values: enough for the sparklines, the trends and the comparison."""
+    if current is None:
+        return options.start
+    first = shift_period(current, options.grain, -(max(options.spark_periods, BREAKDOWN_PERIODS) - 1))
+    if previous is not None:
+        first = min(first, previous)
+    return max(first, options.start) if options.start else first
+
+
+def segment_note(project: Project, kpis: list[str], loaded, segment: dict) -> str | None:
+    if not segment:
+        return None
+    can = set(supporting(project, kpis, list(segment)))
+    left_out = [project.kpis[k].label for k in kpis if k not in can or k in (loaded.missing or [])]
+    if not left_out:
+        return None
+    where = ", ".join(f"{d} = {v}" for d, v in segment.items())
+    return f"{len(left_out)} KPI(s) cannot be filtered to {where} and are left out: {', '.join(left_out[:6])}" + \
+        ("…" if len(left_out) > 6 else "")
+
+
+def in_alert_segment(snapshot, segment: dict):
+    """Alerts of the filtered segment only, the segment's dimensions taken off (as the values are)."""
+    if not segment:
+        return snapshot
+    kept = []
+    for record in snapshot.active:
+        dims = record.dimensions
+        if all(d in dims and same_value(dims[d], v) for d, v in segment.items()):
+            kept.append(replace(record, dimensions={d: v for d, v in dims.items() if d not in segment}))
+    return replace(snapshot, active=kept)
+
+
 def collect(project: Project, options: DashboardOptions, *, allow_engine: bool = True,
             registry=None) -> DashboardInputs:
     loader = ValueLoader(project, allow_engine=allow_engine, registry=registry)
     kpis = active_kpis(project)
     notes: dict[str, str] = {}
-    totals = loader.load(kpis, options.grain, [], options.start, options.end)
+    segment = options.segment
+    totals = loader.load(kpis, options.grain, [], options.start, options.end, segment)
+    if segment_note(project, kpis, totals, segment):
+        notes["filter"] = segment_note(project, kpis, totals, segment)
     if totals.error:
         notes["values"] = totals.error
     elif not totals.table:
@@ -61,8 +106,15 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
     origins = [totals.origin]
     inputs = DashboardInputs(project=project, options=options, totals=totals.table, notes=notes)
 
-    if options.by:
-        breakdown = loader.load(kpis, options.grain, [options.by], options.start, options.end)
+    current, previous = chosen_periods(inputs)
+    # Funnels are computed on the warehouse while the values load from history next to them.
+    pool = ThreadPoolExecutor(max_workers=1)
+    if allow_engine:
+        loader.engine()  # one engine for both threads, created before they start
+    funnels = pool.submit(load_funnels, project, options, inputs, loader)
+    if options.by and options.by not in segment:
+        breakdown = loader.load(kpis, options.grain, [options.by], breakdown_start(options, current, previous),
+                                options.end, segment)
         inputs.breakdown = breakdown.table
         origins.append(breakdown.origin)
         if breakdown.error:
@@ -70,8 +122,9 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
 
     bubble = [k for k in (options.bubble_x, options.bubble_y, options.bubble_size) if k]
     if bubble and options.bubble_by:
-        current, _ = chosen_periods(inputs)
-        team = loader.load(bubble, options.grain, [options.bubble_by], current, None)
+        team_by = [options.bubble_by] + ([options.by] if options.by and options.by != options.bubble_by
+                                         and options.by not in segment else [])
+        team = loader.load(bubble, options.grain, team_by, current, None, segment)
         inputs.team = team.table
         origins.append(team.origin)
         if team.error:
@@ -80,11 +133,12 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
             notes["team"] = f"{', '.join(bubble)} cannot be broken down by {options.bubble_by}"
 
     alerts, note = load_alerts(project, options.grain)
-    inputs.alerts = alerts
+    inputs.alerts = in_alert_segment(as_of(alerts, current.isoformat() if current else None), segment)
     if note:
         notes["alerts"] = note
 
-    inputs.funnels, note = load_funnels(project, options, inputs, loader)
+    inputs.funnels, note = funnels.result()
+    pool.shutdown()
     if note:
         notes["funnel"] = note
 

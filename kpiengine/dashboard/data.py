@@ -17,6 +17,8 @@ from sqlglot import exp
 
 from ..spec.formula import parse_formula
 from ..spec.model import GRAINS
+from . import maturity
+from .options import segment_text
 from .formatting import change, format_short, format_value, severity_of_change, tone
 from .inputs import AlertRecord, DashboardInputs
 from .options import project_dimensions
@@ -45,6 +47,31 @@ def period_label(period: date | None, grain: str) -> str:
     if grain == "year":
         return str(period.year)
     return period.isoformat()
+
+
+def axis_label(period: date, grain: str) -> str:
+    """A short label that still carries the year: 2026-W44, 2026-10-26, 2026-10."""
+    if grain == "week":
+        year, week, _ = period.isocalendar()
+        return f"{year}-W{week:02d}"
+    return period_label(period, grain)
+
+
+def filter_options(inputs: DashboardInputs) -> list[dict]:
+    """The segments the page offers to filter to: the values of the breakdown shown, and the active filter."""
+    out = []
+    if inputs.options.segment:
+        text = segment_text(inputs.options.segment)
+        out.append({"value": text, "label": text.replace("=", " = ").replace(",", ", ")})
+    by = inputs.options.by
+    table = inputs.breakdown
+    if by and table:
+        values = sorted({dict(k).get(by) for kpi in table.kpis for k in table.keys(kpi) if k}, key=lambda v: (v is None, str(v)))
+        for v in values:
+            text = segment_text(dict(inputs.options.segment, **{by: v}))
+            if all(o["value"] != text for o in out):
+                out.append({"value": text, "label": text.replace("=", " = ").replace(",", ", ")})
+    return out
 
 
 def chosen_periods(inputs: DashboardInputs) -> tuple[date | None, date | None]:
@@ -166,35 +193,57 @@ def segment_weights(inputs: DashboardInputs, kpi: str, keys: list[DimKey], curre
     return {key: sizes[key] / total for key in keys}
 
 
-def _breakdown_rows(inputs: DashboardInputs, kpi: str, current, previous) -> list[dict]:
+def value_state(inputs: DashboardInputs, table: ValueTable | None, kpi: str, period, key=()) -> str | None:
+    """None for a final value; ``partial`` or ``maturing`` for one that can still change."""
+    last = inputs.totals.periods[-1] if inputs.totals.periods else None
+    return maturity.value_state(inputs.funnel_windows, table, kpi, period, key, inputs.options.grain, last)
+
+
+def breakdown_rows(inputs: DashboardInputs, kpi: str, current, previous) -> list[dict]:
+    """Every breakdown value of a KPI, worst first (alerts, then weighted bad moves), then the rest by name."""
     table = inputs.breakdown
     if not table or not table.has(kpi):
         return []
     spec = inputs.project.kpis[kpi]
     keys = [k for k in table.keys(kpi) if k]
     weights = segment_weights(inputs, kpi, keys, current, previous)
+    spark_periods = _spark_periods(inputs.totals, current, inputs.options.spark_periods)
+    additive = volume_kpi(inputs.project, kpi) == kpi
     rows = []
     for key in keys:
         value, prev = table.get(kpi, current, key), table.get(kpi, previous, key)
         delta = change(value, prev, spec.unit)
+        state = value_state(inputs, table, kpi, current, key) or value_state(inputs, table, kpi, previous, key)
         dims = dict(key)
         rows.append({
             "name": _dims_text(key), "dimensions": dims,
             "value": value, "display": format_value(value, spec.unit, spec.format),
             "previous": prev, "previous_display": format_value(prev, spec.unit, spec.format),
-            "change": delta, "tone": tone(delta, spec.direction, spec.unit),
+            "change": delta, "tone": "flat" if state else tone(delta, spec.direction, spec.unit), "state": state,
             "status": alert_status(inputs, kpi, dims),
             "weight": weights.get(key, 0.0),
-            "magnitude": severity_of_change(delta, spec.unit) * weights.get(key, 0.0)
+            "magnitude": 0.0 if state else severity_of_change(delta, spec.unit) * weights.get(key, 0.0)
             * confidence(inputs.project, table, kpi, key, current, previous),
-            "additive": volume_kpi(inputs.project, kpi) == kpi,
-            "spark": [v for _, v in table.series(kpi, key, _spark_periods(table, current, inputs.options.spark_periods))],
+            "additive": additive,
+            "spark": [v for _, v in table.series(kpi, key, spark_periods)],
         })
     rows.sort(key=lambda r: (-STATUS_RANK[r["status"]], r["tone"] != "bad",
                              -r["magnitude"] if r["tone"] == "bad" else 0, r["name"]))
     for r in rows:
         r["notable"] = _notable(r)
     return rows
+
+
+def shown_rows(rows: list[dict], top: int) -> list[dict]:
+    """The rows a tile shows: the ``top`` worst movers and the ``top`` largest segments, worst first.
+
+    By rep a KPI has 60 rows; a manager reads the worst few and the big ones,
+    and "show all" pages through the rest.
+    """
+    worst = [r for r in rows if r["status"] != "ok" or r["tone"] == "bad"][:top]
+    largest = sorted(rows, key=lambda r: -r["weight"])[:top]
+    keep = {id(r) for r in worst + largest}
+    return [r for r in rows if id(r) in keep]
 
 
 def _spark_periods(table: ValueTable, current: date | None, n: int) -> list[date]:
@@ -212,28 +261,55 @@ def kpi_tile(inputs: DashboardInputs, kpi: str, current: date | None, previous: 
     table = inputs.totals
     value, prev = table.get(kpi, current), table.get(kpi, previous)
     delta = change(value, prev, spec.unit)
+    state = value_state(inputs, table, kpi, current) or value_state(inputs, table, kpi, previous)
     spark_periods = _spark_periods(table, current, inputs.options.spark_periods)
-    breakdown = _breakdown_rows(inputs, kpi, current, previous)
+    rows = breakdown_rows(inputs, kpi, current, previous)
+    shown = shown_rows(rows, inputs.options.top)
+    funnel = inputs.funnel_windows.get(kpi)
     return {
         "kpi": kpi, "label": spec.label, "description": spec.description, "owner": spec.owner,
         "unit": spec.unit, "direction": spec.direction, "format": spec.format,
         "process": spec.process, "path": inputs.project.kpi_path(kpi), "playbook": spec.playbook,
         "formula": spec.formula, "target": spec.target if isinstance(spec.target, (int, float)) else None,
+        "counting": "cohort" if funnel else None, "funnel": funnel[0] if funnel else None,
         "value": value, "display": format_value(value, spec.unit, spec.format),
         "short": format_short(value, spec.unit, spec.format),
         "previous": prev, "previous_display": format_value(prev, spec.unit, spec.format),
-        "change": delta, "tone": tone(delta, spec.direction, spec.unit),
+        "change": delta, "tone": "flat" if state else tone(delta, spec.direction, spec.unit),
+        "state": state, "state_text": maturity.STATE_TEXT.get(state),
         "status": alert_status(inputs, kpi),
         "has_data": table.has(kpi),
-        "spark": [{"period": p.isoformat(), "value": v} for p, v in table.series(kpi, None, spark_periods)],
-        "breakdown": breakdown,
-        "magnitude": severity_of_change(delta, spec.unit) * confidence(inputs.project, table, kpi, (), current, previous),
-        "worst": next((r for r in breakdown if r["status"] != "ok" or _notable(r)), None),
+        "spark": [v for _, v in table.series(kpi, None, spark_periods)],
+        "breakdown": shown, "breakdown_total": len(rows),
+        "magnitude": 0.0 if state else
+        severity_of_change(delta, spec.unit) * confidence(inputs.project, table, kpi, (), current, previous),
+        "worst": next(({k: r[k] for k in ("name", "display", "previous_display", "change", "status", "tone")}
+                       for r in rows if r["status"] != "ok" or _notable(r)), None),
+        "_rows": rows,
     }
 
 
+def public(process: dict) -> dict:
+    """The process view without the tiles' full breakdown rows (kept only for the attention ranking)."""
+    tiles = {k: {f: v for f, v in t.items() if f != "_rows"} for k, t in process["tiles"].items()}
+    return dict(process, tiles=tiles)
+
+
 def process_view(inputs: DashboardInputs) -> dict:
-    """The process tree (level 1, 2, 3...) with the KPI tiles measured at each node."""
+    """The process tree (level 1, 2, 3...) with the KPI tiles measured at each node.
+
+    Built once per set of inputs (the attention list, "why" and the page all read it).
+    """
+    stamp = (id(inputs.totals), id(inputs.breakdown), id(inputs.alerts), inputs.options.top)
+    cached = inputs.__dict__.get("_process")
+    if cached and cached[0] == stamp:
+        return cached[1]
+    view = _build_process(inputs)
+    inputs.__dict__["_process"] = (stamp, view)
+    return view
+
+
+def _build_process(inputs: DashboardInputs) -> dict:
     project = inputs.project
     current, previous = chosen_periods(inputs)
     tiles = {k: kpi_tile(inputs, k, current, previous) for k in project.kpis}
@@ -272,9 +348,29 @@ def process_view(inputs: DashboardInputs) -> dict:
 
     for root in roots:
         summarise(root, frozenset({root}))
-    return {"roots": roots, "nodes": nodes, "tiles": tiles,
+    spark = _spark_periods(inputs.totals, current, inputs.options.spark_periods)
+    return {"roots": roots, "nodes": nodes, "tiles": tiles, "spark_periods": [p.isoformat() for p in spark],
             "current": current.isoformat() if current else None,
             "previous": previous.isoformat() if previous else None}
+
+
+def breakdown_view(inputs: DashboardInputs, kpi: str | None = None) -> dict:
+    """Every breakdown row of one KPI (or of each KPI with more rows than its tile shows), compact.
+
+    Rows are ``[name, value, previous, change, tone, alert status, state]``
+    (display strings), worst first: what "show all" pages through.
+    """
+    process = process_view(inputs)
+    kpis = [kpi] if kpi else [k for k, t in process["tiles"].items() if t["breakdown_total"] > len(t["breakdown"])]
+    out = {}
+    for k in kpis:
+        tile = process["tiles"].get(k)
+        if tile is None:
+            continue
+        out[k] = [[r["name"], r["display"], r["previous_display"], r["change"]["text"], r["tone"], r["status"],
+                   r["state"]] for r in tile["_rows"]]
+    return {"by": inputs.options.by, "columns": ["name", "value", "previous", "change", "tone", "status", "state"],
+            "kpis": out}
 
 
 # -- what needs attention ------------------------------------------------------------------
@@ -286,14 +382,14 @@ def attention_view(inputs: DashboardInputs, process: dict | None = None, limit: 
     previous = date.fromisoformat(process["previous"]) if process["previous"] else None
     items = []
     for tile in process["tiles"].values():
-        candidates = [dict(r, scope=r["name"]) for r in tile["breakdown"]]
+        candidates = [dict(r, scope=r["name"]) for r in tile.get("_rows", tile["breakdown"])]
         candidates.append({"scope": "total", "dimensions": {}, "value": tile["value"], "display": tile["display"],
                            "previous_display": tile["previous_display"], "change": tile["change"],
-                           "magnitude": tile["magnitude"],
+                           "magnitude": tile["magnitude"], "state": tile["state"],
                            "tone": tile["tone"], "status": _exact_status(inputs, tile["kpi"], {})})
         for c in candidates:
-            if not _notable(c) and c["status"] not in ("firing", "pending"):
-                continue
+            if c["status"] not in ("firing", "pending") and (c.get("state") or not _notable(c)):
+                continue  # a small move, or a number that is not final yet (maturing cohort, partial period)
             where = "" if c["scope"] == "total" else f" — {inputs.options.by} {c['scope']}"
             items.append({
                 "kpi": tile["kpi"], "label": tile["label"], "scope": c["scope"], "dimensions": c["dimensions"],
@@ -303,9 +399,30 @@ def attention_view(inputs: DashboardInputs, process: dict | None = None, limit: 
                 "text": f"{tile['label']}{where}: {c['display']} ({c['change']['text']} vs previous {grain}, "
                         f"was {c['previous_display']})",
             })
+    _inputs_first(inputs.project, items)
     items += _uncovered_alerts(inputs, process)
     items.sort(key=lambda i: (-STATUS_RANK[i["status"]], -i["magnitude"]))
-    return {"items": items[:limit], "total": len(items)}
+    return {"items": items[:limit], "total": len(items), "alerts_scope": inputs.alerts.scope}
+
+
+def _inputs_first(project, items: list[dict]) -> None:
+    """A formula KPI ranks just after the worst of its inputs that moved the same way in the same place.
+
+    Performance (mindset x visits x conversion) falling because conversion fell
+    is one problem, and the place to act is conversion: the composite is kept
+    on the list, below its input. Only composites over other formula KPIs are
+    moved; a ratio of two counts is itself the place to act.
+    """
+    size = {(i["kpi"], i["scope"]): i["magnitude"] for i in items}
+    for item in items:
+        spec = project.kpis[item["kpi"]]
+        if not spec.is_formula:
+            continue
+        # only composites of rates (performance = ... * conversion): a plain ratio of counts is where one acts
+        composite = [k for k in maturity.formula_inputs(spec.formula) if k in project.kpis and project.kpis[k].is_formula]
+        inputs = [size[(k, item["scope"])] for k in composite if (k, item["scope"]) in size]
+        if inputs and max(inputs) <= item["magnitude"]:
+            item["magnitude"] = max(inputs) * 0.999
 
 
 def _exact_status(inputs: DashboardInputs, kpi: str, dimensions: dict) -> str:
@@ -363,7 +480,7 @@ def trends_view(inputs: DashboardInputs, kpis: list[str] | None = None) -> dict:
     for kpi in kpis or list(project.kpis):
         spec = project.kpis[kpi]
         series = [{"name": "total", "dimensions": {},
-                   "points": [{"period": p.isoformat(), "value": v} for p, v in inputs.totals.series(kpi, None, periods)]}]
+                   "values": [v for _, v in inputs.totals.series(kpi, None, periods)]}]
         hidden = 0
         table = inputs.breakdown
         if table and table.has(kpi):
@@ -375,7 +492,7 @@ def trends_view(inputs: DashboardInputs, kpis: list[str] | None = None) -> dict:
             hidden = max(0, len(keys) - MAX_SERIES)
             for key in sorted(keys[:MAX_SERIES], key=_dims_text):
                 series.append({"name": _dims_text(key), "dimensions": dict(key),
-                               "points": [{"period": p.isoformat(), "value": v} for p, v in table.series(kpi, key, periods)]})
+                               "values": [v for _, v in table.series(kpi, key, periods)]})
         shown = {p.isoformat() for p in periods}
         markers = [m for m in inputs.alerts.fired if m.get("kpi") == kpi and m.get("period_start") in shown]
         thresholds = [{"severity": t.severity, "op": t.op, "value": t.value, "low": t.low, "high": t.high,
@@ -421,6 +538,7 @@ def team_view(inputs: DashboardInputs) -> dict:
         spec = project.kpis.get(name) if name else None
         axis[role] = {"kpi": name, "label": spec.label, "unit": spec.unit, "format": spec.format} if spec else None
     bubbles = []
+    group_by = next((d for k in table.keys(opts.bubble_x) for d, _ in k if d != opts.bubble_by), None)
     for key in table.keys(opts.bubble_x):
         if not key:
             continue
@@ -428,7 +546,12 @@ def team_view(inputs: DashboardInputs) -> dict:
         if x is None or y is None:
             continue
         size = table.get(opts.bubble_size, period, key) if opts.bubble_size else None
-        bubbles.append({"name": _dims_text(key), "dimensions": dict(key), "x": x, "y": y, "size": size or 0.0,
+        dims = dict(key)
+        name = dims.get(opts.bubble_by)
+        group = dims.get(group_by) if group_by else None
+        bubbles.append({"name": "∅" if name is None else str(name), "dimensions": dims,
+                        "group": None if group_by is None else ("∅" if group is None else str(group)),
+                        "x": x, "y": y, "size": size or 0.0,
                         "x_display": format_value(x, axis["x"]["unit"], axis["x"]["format"]),
                         "y_display": format_value(y, axis["y"]["unit"], axis["y"]["format"]),
                         "size_display": format_value(size, axis["size"]["unit"], axis["size"]["format"])
@@ -449,7 +572,13 @@ def team_view(inputs: DashboardInputs) -> dict:
     for b in sorted(bubbles, key=lambda b: -b["distance"])[:LABELLED_BUBBLES]:
         b["labelled"] = True
     bubbles.sort(key=lambda b: -b["size"])  # big bubbles drawn first so small ones stay clickable
-    return {"by": opts.bubble_by, "period": period.isoformat() if period else None,
+    sizes = [b["size"] for b in bubbles if b["size"]]
+    size_unit = axis["size"]["unit"] if axis["size"] else "number"
+    size_fmt = axis["size"]["format"] if axis["size"] else None
+    return {"by": opts.bubble_by, "group_by": group_by, "period": period.isoformat() if period else None,
+            "groups": sorted({b["group"] for b in bubbles if b["group"] is not None}),
+            "size_legend": [{"value": v, "display": format_value(v, size_unit, size_fmt)}
+                            for v in (min(sizes), statistics.median(sizes), max(sizes))] if sizes else [],
             "period_label": period_label(period, opts.grain), "x": axis["x"], "y": axis["y"], "size": axis["size"],
             "median_x": mx, "median_y": my,
             "median_x_display": format_value(mx, axis["x"]["unit"], axis["x"]["format"]),
@@ -459,6 +588,12 @@ def team_view(inputs: DashboardInputs) -> dict:
 
 
 # -- funnel -------------------------------------------------------------------------------------
+
+def _median_text(seconds) -> str | None:
+    if seconds is None:
+        return None
+    return "at once" if seconds < 1 else format_value(seconds, "duration")  # 0 s: the same event time
+
 
 def funnel_stages(steps: list[dict], counts: list, medians: list | None = None) -> list[dict]:
     """Volume per stage with conversion from the stage before and from the top."""
@@ -475,9 +610,38 @@ def funnel_stages(steps: list[dict], counts: list, medians: list | None = None) 
                     "from_top": from_top, "from_top_display": format_value(from_top, "percent"),
                     "drop_off": (prev - n) if (i > 0 and prev is not None and n is not None) else None,
                     "median_seconds": medians[i] if medians and i < len(medians) else None,
-                    "median_display": format_value(medians[i], "duration") if medians and i < len(medians) and
-                    medians[i] is not None else None})
+                    "median_display": _median_text(medians[i] if medians and i < len(medians) else None)})
     return out
+
+
+def worst_step(stages: list[dict]) -> int | None:
+    """Index of the step with the lowest conversion from the step before (None when none has one)."""
+    rates = [(st["from_previous"], i) for i, st in enumerate(stages) if i > 0 and st["from_previous"] is not None]
+    return min(rates)[1] if rates else None
+
+
+def _funnel_breakdown(f, period: str, total: list[dict]) -> list[dict]:
+    """Per breakdown value: entities and conversion per step, and the step where it falls furthest behind.
+
+    "Worst" is the step whose conversion is furthest below the total's at that
+    step (in points), so a region that loses its leads at the proposal stands
+    out even when every region's lowest rate is at the same step.
+    """
+    rows = []
+    for name, counts in sorted(f.counts.get(period, {}).items()):
+        if not name:
+            continue
+        stages = funnel_stages(f.steps, counts)
+        gaps = [(st["from_previous"] - total[i]["from_previous"], i) for i, st in enumerate(stages)
+                if i > 0 and st["from_previous"] is not None and total[i]["from_previous"] is not None]
+        worst = min(gaps) if gaps else None
+        rows.append({"name": name, "entities": [st["entities"] for st in stages],
+                     "displays": [st["display"] for st in stages],
+                     "rates": [st["from_previous_display"] for st in stages],
+                     "from_previous": [st["from_previous"] for st in stages],
+                     "worst": worst[1] if worst and worst[0] < 0 else None,
+                     "worst_gap_display": f"{worst[0] * 100:+.1f} pp" if worst and worst[0] < 0 else None})
+    return rows
 
 
 def funnel_view(inputs: DashboardInputs) -> dict:
@@ -495,14 +659,23 @@ def funnel_view(inputs: DashboardInputs) -> dict:
         for p in (prev, cur):
             if p is None:
                 continue
-            by_value = f.counts[p.isoformat()]
+            key = p.isoformat()
+            total = funnel_stages(f.steps, f.counts[key].get("", []), f.median_seconds.get(key))
             columns.append({
-                "period": p.isoformat(), "label": period_label(p, grain),
-                "total": funnel_stages(f.steps, by_value.get("", []), f.median_seconds.get(p.isoformat())),
-                "breakdown": [{"name": k, "stages": funnel_stages(f.steps, v)} for k, v in sorted(by_value.items()) if k],
+                "period": key, "label": period_label(p, grain), "maturing": key in f.maturing,
+                "total": total, "worst_step": worst_step(total),
+                "breakdown": _funnel_breakdown(f, key, total) if p == cur else [],
             })
         out.append({"name": f.name, "label": f.label, "by": f.by, "steps": f.steps, "columns": columns,
-                    "view": f.view, "attribution": f.attribution})
+                    "view": f.view, "attribution": f.attribution, "ordered": f.ordered,
+                    "window_seconds": f.window_seconds, "window_display": format_value(f.window_seconds, "duration"),
+                    "spec_window_seconds": f.spec_window_seconds,
+                    "maturing_note": ("cohorts entered less than the conversion window "
+                                      f"({format_value(f.window_seconds, 'duration')}) before the data ends are "
+                                      "maturing: their later stages can still grow") if f.view == "cohort" else None,
+                    "distribution": f.distribution, "distribution_period": f.distribution_period,
+                    "distribution_label": period_label(date.fromisoformat(f.distribution_period), grain)
+                    if f.distribution_period else None})
     return {"funnels": out}
 
 
@@ -541,7 +714,8 @@ def alerts_view(inputs: DashboardInputs) -> dict:
     counts = {"firing": sum(a["state"] == "firing" and not a["silenced"] for a in active),
               "pending": sum(a["state"] == "pending" and not a["silenced"] for a in active),
               "silenced": sum(a["silenced"] for a in active)}
-    return {"active": active, "silences": inputs.alerts.silences, "counts": counts}
+    return {"active": active, "silences": inputs.alerts.silences, "counts": counts,
+            "scope": inputs.alerts.scope, "known": inputs.alerts.known, "evaluated": inputs.alerts.evaluated}
 
 
 # -- everything -------------------------------------------------------------------------------------
@@ -552,25 +726,13 @@ def meta_view(inputs: DashboardInputs) -> dict:
     return {
         "project": project.name, "spec_version": project.version,
         "grain": opts.grain, "grains": list(GRAINS), "by": opts.by, "dimensions": project_dimensions(project),
-        "periods": [{"value": p.isoformat(), "label": period_label(p, opts.grain)} for p in inputs.totals.periods],
+        "periods": [{"value": p.isoformat(), "label": period_label(p, opts.grain), "axis": axis_label(p, opts.grain)}
+                    for p in inputs.totals.periods],
+        "filter_options": filter_options(inputs),
         "current": current.isoformat() if current else None, "current_label": period_label(current, opts.grain),
         "previous": previous.isoformat() if previous else None, "previous_label": period_label(previous, opts.grain),
         "options": opts.to_json(), "source": inputs.source, "notes": inputs.notes,
         "alerts_available": inputs.alerts.available,
         "kpis": [{"kpi": k, "label": s.label, "unit": s.unit, "direction": s.direction} for k, s in project.kpis.items()],
         "funnels": list(project.section("funnels", {})),
-    }
-
-
-def build_dashboard(inputs: DashboardInputs) -> dict:
-    process = process_view(inputs)
-    return {
-        "meta": meta_view(inputs),
-        "process": process,
-        "attention": attention_view(inputs, process),
-        "funnel": funnel_view(inputs),
-        "trends": trends_view(inputs),
-        "team": team_view(inputs),
-        "why": why_view(inputs),
-        "alerts": alerts_view(inputs),
     }

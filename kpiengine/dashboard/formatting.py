@@ -37,9 +37,12 @@ def format_value(value, unit: str = "number", fmt: str | None = None) -> str:
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
     if unit == "duration":
         return format_duration(value)
-    if abs(value) >= 1000:
+    # Three significant digits past 100 would read 291 next to 3,058: whole numbers from 100 on,
+    # one decimal from 10, two below, so a column of numbers lines up in one style.
+    if abs(value) >= 100:
         return f"{value:,.0f}"
-    return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+    decimals = 1 if abs(value) >= 10 else 2
+    return f"{value:,.{decimals}f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
 
 
 def format_short(value, unit: str = "number", fmt: str | None = None) -> str:
@@ -65,7 +68,7 @@ def format_duration(seconds: float) -> str:
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
     if days:
-        return f"{sign}{days}d {hours}h"
+        return f"{sign}{days}d {hours}h" if hours else f"{sign}{days}d"
     if hours:
         return f"{sign}{hours}h {minutes:02d}m"
     return f"{sign}{minutes}m {sec:02d}s"
@@ -111,15 +114,15 @@ def tone(delta: dict, direction: str = "higher", unit: str = "number") -> str:
 
 
 def severity_of_change(delta: dict, unit: str = "number") -> float:
-    """How big a change is, comparable across KPIs: relative change, or points * 5 for percentages.
+    """How big a change is, comparable across KPIs: the relative change (points * 5 for a rate from 0).
 
-    Used only to rank "what moved most"; a 2 pp move in a conversion rate is
-    treated like a 10% move in a volume, which matches how managers react.
+    Used only to rank "what moved most". A rate is judged relative to its own
+    level like a volume: conversion falling from 21.8 % to 8.5 % (-61 %) is a
+    worse week than a win rate falling from 52 % to 29 % (-45 %), although the
+    second moved more points.
     """
     if delta.get("abs") is None:
         return 0.0
-    if unit == "percent":
-        return abs(delta["abs"]) * 5
-    if delta.get("rel") is None:
-        return 0.0
-    return abs(delta["rel"])
+    if delta.get("rel") is not None:
+        return abs(delta["rel"])
+    return abs(delta["abs"]) * 5 if unit == "percent" else 0.0

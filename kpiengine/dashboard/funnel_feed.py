@@ -3,24 +3,56 @@
 Funnels are not stored in history, so they are always computed live; the
 report computes them once when it is written. A funnel that cannot be
 computed (source down, module missing) leaves an explained, empty panel.
+
+The panel counts the way the funnel's own KPIs count (the spec's ``view:``,
+cohort by default) unless the viewer picks the other view, and it can be
+recomputed with another conversion window (``funnel_window=30d``). With a
+segment filter the funnel is run by the segment's dimensions and cut to the
+segment. Besides the engine's counts and medians, this module measures the
+time-to-convert distribution of the shown period (:mod:`.funnel_times`).
 """
 from __future__ import annotations
 
-from ..analysis.funnels import parse_funnels, run_funnel
+import copy
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+from ..analysis.funnels import assemble, parse_funnels
 from ..errors import KpiEngineError
 from ..spec.model import Project
+from ..sql.funnel_sql import compile_funnel
+from .data import chosen_periods
+from .funnel_times import time_to_convert
+from .history_feed import same_value
 from .inputs import DashboardInputs, FunnelData
-from .options import DashboardOptions
+from .maturity import maturing_funnel_cohort
+from .options import NULL_TEXT, DashboardOptions
 
 ATTRIBUTION = {
-    "event": "each stage counted in the period it happened",
-    "cohort": "each stage counted in the period the entity entered (recent cohorts are still maturing)",
+    "event": "event view: each stage counted in the period it happened",
+    "cohort": "cohort view: each stage counted in the period the entity entered",
 }
 
 
 def _entry_dimensions(project: Project, funnel) -> list[str]:
     model = project.models.get(funnel.steps[0].model)
     return list(model.dimensions) if model else []
+
+
+def run_funnel_spec(engine, funnel, grain: str, by: list[str], start: date | None, end: date | None, view: str):
+    """kpiengine.funnels.run_funnel for a funnel spec that may differ from the spec file (another window)."""
+    query = compile_funnel(engine.project, funnel, grain, by, start, end, view, engine.dialect_of(funnel.source))
+    source = engine.open_source(funnel.source)
+    try:
+        source.connect()
+        result = source.execute(query.sql(), timeout=getattr(engine, "timeout", None))
+    finally:
+        source.close()
+    return assemble(funnel, view, grain, by, query.long_rows(result.rows), query.sql())
+
+
+def _value_text(value) -> str:
+    return NULL_TEXT if value is None else (str(value) or "(blank)")
 
 
 def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardInputs,
@@ -33,29 +65,61 @@ def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardI
     if issues:
         return [], f"the funnels are invalid, run `kpi validate`: {issues[0].message}"
     names = [options.funnel] if options.funnel else list(specs)
+    segment = options.segment
+    current = inputs.totals.periods[-1] if inputs.totals.periods else None
     out, problems = [], []
     for name in names:
         spec = specs[name]
+        if options.funnel_window:
+            spec = copy.copy(spec)  # a shallow copy keeps what parsing attached (the funnel's source)
+            spec.window_seconds = options.funnel_window
+        entry = _entry_dimensions(project, spec)
+        if any(d not in entry for d in segment):
+            problems.append(f"funnel '{name}' cannot be filtered by {', '.join(d for d in segment if d not in entry)}")
+            continue
+        view = options.funnel_view or spec.view
         data = FunnelData(name=name, label=spec.label or name,
                           steps=[{"id": s.name, "label": s.label or s.name, "tier": s.product} for s in spec.steps],
-                          view=options.funnel_view, attribution=ATTRIBUTION[options.funnel_view])
+                          view=view, attribution=ATTRIBUTION[view], window_seconds=spec.window_seconds,
+                          spec_window_seconds=specs[name].window_seconds, ordered=spec.ordered)
+        by = options.by if options.by and options.by in entry and options.by not in segment else None
         try:
-            total = run_funnel(loader.engine(), name, options.grain, [], options.start, options.end,
-                               view=options.funnel_view)
-            for row in total.rows:
-                key = row.period_start.isoformat()
-                data.counts.setdefault(key, {})[""] = [s.entities for s in row.steps]
-                data.median_seconds[key] = [s.median_seconds for s in row.steps]
-            if options.by and options.by in _entry_dimensions(project, spec):
-                data.by = options.by
-                split = run_funnel(loader.engine(), name, options.grain, [options.by], options.start,
-                                   options.end, view=options.funnel_view)
-                for row in split.rows:
-                    value = row.dimensions.get(options.by)
-                    data.counts.setdefault(row.period_start.isoformat(), {})["∅" if value is None else (str(value) or "(blank)")] = \
+            engine = loader.engine()
+            # The total, the breakdown and the time-to-convert are three queries on the warehouse;
+            # DuckDB and the drivers release the GIL while they run, so they run side by side.
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                total = pool.submit(run_funnel_spec, engine, spec, options.grain, list(segment), options.start,
+                                    options.end, view)
+                split = pool.submit(run_funnel_spec, engine, spec, options.grain, list(segment) + [by],
+                                    options.start, options.end, view) if by else None
+                shown = _shown_period(inputs)
+                times = pool.submit(time_to_convert, engine, spec, options.grain, shown, view, segment) \
+                    if shown else None
+                for row in _in(total.result().rows, segment):
+                    period = row.period_start.isoformat()
+                    data.counts.setdefault(period, {})[""] = [s.entities for s in row.steps]
+                    data.median_seconds[period] = [s.median_seconds for s in row.steps]
+                for row in _in(split.result().rows if split else [], segment):
+                    data.counts.setdefault(row.period_start.isoformat(), {})[_value_text(row.dimensions.get(by))] = \
                         [s.entities for s in row.steps]
+                if times is not None:
+                    data.distribution, data.distribution_period = times.result(), shown.isoformat()
+            data.by = by
+            if view == "cohort" and current is not None:
+                data.maturing = {p for p in data.counts
+                                 if maturing_funnel_cohort(spec.window_seconds, date.fromisoformat(p),
+                                                           options.grain, current)}
         except KpiEngineError as exc:
             problems.append(f"funnel '{name}': {str(exc).splitlines()[0]}")
             continue
         out.append(data)
     return out, "; ".join(problems) or None
+
+
+def _in(rows, segment: dict):
+    return [r for r in rows if all(same_value(r.dimensions.get(d), v) for d, v in segment.items())]
+
+
+def _shown_period(inputs: DashboardInputs) -> date | None:
+    """The period the page shows: the time-to-convert distribution is measured there."""
+    return chosen_periods(inputs)[0]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..spec.model import Project
+from .maturity import funnel_windows
 from .options import DashboardOptions
 from .values import ValueTable
 
@@ -56,6 +57,13 @@ class AlertSnapshot:
     fired: list[dict] = field(default_factory=list)  # {kpi, period_start, severity, dimensions, rule}
     thresholds: list[Threshold] = field(default_factory=list)
     available: bool = False
+    evaluated: str | None = None  # the latest period `kpi check` judged at this grain
+    scope: str = "now"  # now: the states `kpi check` keeps; as_of: replayed from the log for an earlier period
+    known: bool = True  # False when the alert log does not reach back to the period shown
+    events: list[dict] = field(default_factory=list, repr=False)  # the transition log, oldest first
+    states: dict = field(default_factory=dict, repr=False)
+    silence_list: list = field(default_factory=list, repr=False)
+    rules: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -69,8 +77,14 @@ class FunnelData:
     counts: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
     by: str | None = None
     median_seconds: dict[str, list[float | None]] = field(default_factory=dict)  # period -> per step
-    view: str = "event"  # event: each step counted in the period it happened; cohort: by entry period
+    view: str = "cohort"  # cohort: every step counted in the entry period; event: in the period it happened
     attribution: str = ""
+    window_seconds: float | None = None  # the conversion window used
+    spec_window_seconds: float | None = None  # the spec's window (the control's default)
+    ordered: bool = True
+    maturing: set = field(default_factory=set)  # cohort periods whose window has not closed yet
+    distribution: dict | None = None  # time to convert per step in distribution_period (funnel_times)
+    distribution_period: str | None = None
 
 
 @dataclass
@@ -85,3 +99,10 @@ class DashboardInputs:
     why: dict[str, Any] | None = None  # explain_change JSON for the focus KPI
     notes: dict[str, str] = field(default_factory=dict)  # panel -> why it is empty or partial
     source: dict[str, Any] = field(default_factory=dict)  # where values came from (history run, warehouse)
+
+    @property
+    def funnel_windows(self) -> dict:
+        """KPI -> (funnel, window seconds) for funnel cohort KPIs (see kpiengine.dashboard.maturity)."""
+        if not hasattr(self, "_windows"):
+            self._windows = funnel_windows(self.project)
+        return self._windows

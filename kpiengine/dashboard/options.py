@@ -6,9 +6,11 @@ value gives the same clear message in both places instead of a traceback.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
+from ..analysis.funnels import parse_duration
 from ..errors import KpiEngineError
 from ..spec.model import GRAINS, Project
 
@@ -17,10 +19,20 @@ BUBBLE_X = ("visits", "visit_count", "activities")
 BUBBLE_Y = ("conversion", "visit_to_deal", "win_rate")
 BUBBLE_SIZE = ("revenue", "deals_won", "deals")
 BUBBLE_BY = ("rep", "owner", "team", "region")
+_OPTION_IN_MESSAGE = re.compile(r"option '(\w+)'")
 
 
 class DashboardError(KpiEngineError):
-    """A dashboard option is invalid; the message names the option and the accepted values."""
+    """A dashboard option is invalid; the message names the option and the accepted values.
+
+    ``option`` names the offending option, so the live page can show the error and
+    reload with that option at its default instead of leaving empty panels.
+    """
+
+    def __init__(self, message: str, option: str | None = None):
+        super().__init__(message)
+        named = _OPTION_IN_MESSAGE.match(message)
+        self.option = option or (named.group(1) if named else None)
 
 
 @dataclass
@@ -34,9 +46,12 @@ class DashboardOptions:
     kpi: str | None = None  # focus KPI for "why it changed"
     node: str | None = None  # selected process node
     funnel: str | None = None
-    # Event view by default: this week's leads, visits and deals side by side. A cohort
-    # view puts the latest, still-young cohort next to finished ones and looks like a collapse.
-    funnel_view: str = "event"
+    # The funnel panel counts like the funnel's KPIs on the tiles (the spec's `view:`), so the
+    # page shows one number per stage; the maturing cohorts are marked, event view is one click.
+    funnel_view: str | None = None  # event | cohort; None: the funnel's own `view:` (cohort by default)
+    funnel_window: float | None = None  # seconds; None: the funnel's own `window:`
+    segment: dict = field(default_factory=dict)  # filter every panel to these dimension values
+    top: int = 5  # breakdown rows per KPI: the N largest and the N worst movers ("show all" for the rest)
     bubble_by: str | None = None
     bubble_x: str | None = None
     bubble_y: str | None = None
@@ -49,7 +64,33 @@ class DashboardOptions:
         for key in ("period", "compare", "start", "end"):
             out[key] = out[key].isoformat() if out[key] else None
         out.pop("extra")
+        out["segment"] = dict(self.segment)
+        out["filter"] = segment_text(self.segment)
         return out
+
+
+NULL_TEXT = "∅"  # how a NULL dimension value is written in a filter and shown on the page
+
+
+def segment_text(segment: dict) -> str:
+    return ",".join(f"{d}={NULL_TEXT if v is None else v}" for d, v in segment.items())
+
+
+def parse_segment(project: Project, text: str | None) -> dict:
+    """``region=east`` (or ``region:east``, several joined by commas) -> {"region": "east"}; ∅ is NULL."""
+    segment: dict = {}
+    dims = project_dimensions(project)
+    for part in [p for p in (text or "").split(",") if p.strip()]:
+        sep = "=" if "=" in part else ":" if ":" in part else None
+        if sep is None:
+            raise DashboardError(f"option 'filter': {part!r} is not dimension=value; write it as region=east",
+                                 "filter")
+        dim, value = (x.strip() for x in part.split(sep, 1))
+        if dim not in dims:
+            raise DashboardError(f"option 'filter': {dim!r} is not a dimension; use one of {', '.join(dims)}",
+                                 "filter")
+        segment[dim] = None if value == NULL_TEXT else value
+    return segment
 
 
 def _date(name: str, text) -> date | None:
@@ -133,15 +174,29 @@ def parse_options(project: Project, raw: dict) -> DashboardOptions:
     funnel = raw.get("funnel")
     if funnel is not None and funnel not in (project.section("funnels", {})):
         raise DashboardError(f"option 'funnel': unknown funnel {funnel!r}; known: {', '.join(project.section('funnels', {})) or '(none)'}")
-    funnel_view = raw.get("funnel_view", "event")
-    if funnel_view not in ("event", "cohort"):
+    funnel_view = raw.get("funnel_view")
+    if funnel_view is not None and funnel_view not in ("event", "cohort"):
         raise DashboardError(f"option 'funnel_view': {funnel_view!r}; use event (steps counted when they happen) "
                              "or cohort (steps counted in the period the entity entered)")
+    window = raw.get("funnel_window")
+    if window is not None:
+        try:
+            window = parse_duration(window)
+        except ValueError:
+            raise DashboardError(f"option 'funnel_window': {window!r} is not a duration; write 30d, 12h or 2w") from None
+        if window <= 0:
+            raise DashboardError("option 'funnel_window': use a positive duration such as 30d")
+    try:
+        top = int(raw.get("top", 5))
+    except (TypeError, ValueError):
+        raise DashboardError(f"option 'top': {raw.get('top')!r} is not a whole number") from None
+    if not 1 <= top <= 100:
+        raise DashboardError("option 'top': use a number from 1 to 100")
     return DashboardOptions(
         grain=grain, by=by, period=_date("period", raw.get("period")), compare=_date("compare", raw.get("compare")),
         start=start, end=end, kpi=kpi, node=node, funnel=funnel, funnel_view=funnel_view, bubble_by=bubble_by,
         bubble_x=_pick(project, raw.get("bubble_x"), BUBBLE_X, "bubble_x"),
         bubble_y=_pick(project, raw.get("bubble_y"), BUBBLE_Y, "bubble_y"),
         bubble_size=_pick(project, raw.get("bubble_size"), BUBBLE_SIZE, "bubble_size"),
-        spark_periods=spark,
+        spark_periods=spark, funnel_window=window, segment=parse_segment(project, raw.get("filter")), top=top,
     )

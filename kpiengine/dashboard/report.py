@@ -14,11 +14,13 @@ from importlib import resources
 
 from ..spec.model import Project
 from .collect import collect
-from .data import build_dashboard
+from .data import breakdown_view
+from .views import build_dashboard
 from .options import DashboardError, DashboardOptions
 
-_PLACEHOLDER = re.compile(r"/\*__(CSS|JS)__\*/|__(TITLE|MODE|LANG|DATA)__")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_PLACEHOLDER = re.compile(r"/\*__(CSS|JS)__\*/|__(TITLE|MODE|DATA|ECHARTS)__")
+CHART_LIBRARY = "vendor/echarts.common.min.js"  # Apache ECharts 6.1.0, see static/vendor/README.md
+CHART_URL = "/static/" + CHART_LIBRARY
 
 
 def static_text(name: str) -> str:
@@ -38,9 +40,12 @@ def embed_json(data) -> str:
     return json.dumps(data, ensure_ascii=False, default=str).replace("<", "\\u003c")
 
 
-def page_language(project: Project) -> str:
-    labels = [k.label for k in project.kpis.values()] + [n.label for n in project.process.values()]
-    return "zh" if any(_CJK.search(label or "") for label in labels) else "en"
+def chart_library_tag(mode: str) -> str:
+    """The chart library: inlined in the offline report, one cached file for the live page."""
+    if mode == "live":
+        return f'<script src="{CHART_URL}"></script>'
+    # the library's text holds no "</script>"; split any "</" anyway so it cannot end the element
+    return "<script>" + static_text(CHART_LIBRARY).replace("</", "<\\/") + "</script>"
 
 
 def render_page(project: Project, *, mode: str, data: dict | None = None) -> str:
@@ -50,8 +55,8 @@ def render_page(project: Project, *, mode: str, data: dict | None = None) -> str
         "JS": static_text("dashboard.js"),
         "TITLE": _html_escape(f"{project.name} — KPI dashboard"),
         "MODE": mode,
-        "LANG": page_language(project),
         "DATA": embed_json(data) if data is not None else "null",
+        "ECHARTS": chart_library_tag(mode),
     }
     # one pass, so text inside the inserted script or data is never substituted again
     return _PLACEHOLDER.sub(lambda m: values[m.group(1) or m.group(2)], static_text("index.html"))
@@ -59,7 +64,10 @@ def render_page(project: Project, *, mode: str, data: dict | None = None) -> str
 
 def write_report(project: Project, options: DashboardOptions, path: str | os.PathLike) -> dict:
     """Build the dashboard and write it as one HTML file; returns the embedded data (for messages)."""
-    data = build_dashboard(collect(project, options))
+    inputs = collect(project, options)
+    data = build_dashboard(inputs)
+    # "show all" has no server to ask in a mailed file: the rows the tiles leave out travel with it
+    data["breakdowns"] = breakdown_view(inputs)
     html = render_page(project, mode="report", data=data)
     tmp = f"{path}.tmp"
     try:

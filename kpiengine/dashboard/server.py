@@ -13,15 +13,20 @@ bubble_size, spark_periods)::
 
     /                 the page
     /api/dashboard    every view in one document
-    /api/meta /api/process /api/attention /api/funnel /api/trends /api/team /api/why /api/alerts
+    /api/<view>       one view of kpiengine.dashboard.views.VIEWS (meta, process, attention, compare, ...)
+    /api/breakdown    every breakdown row of one KPI (?kpi=), for "show all"
+    /api/rows         the first 100 rows behind a point (?kpi=&period=&dims=region=east), .csv to download
     /api/status       {"stamp": ...}: changes when a run is stored or the spec changes
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
+import time
 import traceback
+from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,14 +34,12 @@ from ..errors import KpiEngineError
 from ..spec.loader import load_project
 from . import data as views
 from .collect import collect, status_stamp
-from .options import parse_options
-from .report import render_page
+from .drill import as_csv, drill
+from .history_feed import ValueLoader
+from .options import DashboardError, parse_options, parse_segment
+from .report import CHART_LIBRARY, CHART_URL, render_page, static_text
+from .views import VIEWS, build_dashboard
 
-VIEWS = {
-    "meta": views.meta_view, "process": views.process_view, "attention": views.attention_view,
-    "funnel": views.funnel_view, "trends": views.trends_view, "team": views.team_view,
-    "why": views.why_view, "alerts": views.alerts_view,
-}
 LOCAL_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -55,13 +58,52 @@ def host_of(header: str) -> str:
     return header.rsplit(":", 1)[0]
 
 
+CACHE_SECONDS = 30  # warehouse-computed parts (funnels, live breakdowns) are at most this old
+CACHE_ENTRIES = 32
+
+
+def freshness(folder: str) -> tuple:
+    """Changes when a spec file, the history file or its write-ahead log changes (cheap: file times only)."""
+    stamps = []
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            if name.endswith((".yml", ".yaml", ".db", ".db-wal")):
+                try:
+                    stamps.append((name, os.stat(os.path.join(root, name)).st_mtime_ns))
+                except OSError:
+                    continue
+    return tuple(sorted(stamps))
+
+
 class DashboardServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, folder: str, host: str = "127.0.0.1", port: int = 8765, *, quiet: bool = False):
         self.folder = folder
         self.quiet = quiet
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_lock = threading.Lock()
         super().__init__((host, port), DashboardHandler)
+
+    def cached(self, key: tuple, build):
+        """A response built for the same request, spec and history less than CACHE_SECONDS ago, else a new one.
+
+        Switching breakdowns back and forth, or several people opening the page on
+        Monday morning, then costs one computation instead of one per request.
+        """
+        key = (key, freshness(self.folder))
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit and now - hit[0] < CACHE_SECONDS:
+                self._cache.move_to_end(key)
+                return hit[1]
+        value = build()
+        with self._cache_lock:
+            self._cache[key] = (now, value)
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return value
 
     @property
     def url(self) -> str:
@@ -119,23 +161,65 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 self._send(200, render_page(project, mode="live").encode("utf-8"), "text/html; charset=utf-8")
             elif url.path == "/api/status":
                 self._json(200, {"stamp": status_stamp(self.server.load_project())})
-            elif url.path == "/api/dashboard" or url.path.startswith("/api/") and url.path[5:] in VIEWS:
+            elif url.path in ("/api/rows", "/api/rows.csv"):
+                self._rows(query, csv_wanted=url.path.endswith(".csv"))
+            elif url.path == "/api/breakdown":
                 project = self.server.load_project()
-                inputs = collect(project, parse_options(project, query))
-                if url.path == "/api/dashboard":
-                    self._json(200, views.build_dashboard(inputs))
-                else:
-                    self._json(200, VIEWS[url.path[5:]](inputs))
+                self._json(200, views.breakdown_view(collect(project, parse_options(project, query)),
+                                                     query.get("kpi") or None))
+            elif url.path == "/api/dashboard" or url.path.startswith("/api/") and url.path[5:] in VIEWS:
+                def build():
+                    project = self.server.load_project()
+                    inputs = collect(project, parse_options(project, query))
+                    payload = build_dashboard(inputs) if url.path == "/api/dashboard" else VIEWS[url.path[5:]](inputs)
+                    return json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+
+                body = self.server.cached((url.path, tuple(sorted(query.items()))), build)
+                self._send(200, body, "application/json; charset=utf-8")
+            elif url.path == CHART_URL:
+                body = static_text(CHART_LIBRARY).encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/javascript; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "public, max-age=86400")  # pinned version: cache it
+                self.send_header("X-Content-Type-Options", "nosniff")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
             elif url.path == "/favicon.ico":
                 self._send(204, b"", "image/x-icon")
             else:
                 self._json(404, {"error": f"no such page {url.path}; the API is under /api/ "
                                           f"({', '.join(['dashboard', 'status', *VIEWS])})"})
-        except KpiEngineError as exc:  # bad option, invalid spec, unreachable warehouse: say what to fix
+        except DashboardError as exc:  # a bad option: the page shows it and reloads with that option's default
+            self._json(400, {"error": str(exc), "option": exc.option})
+        except KpiEngineError as exc:  # invalid spec, unreachable warehouse: say what to fix
             self._json(400, {"error": str(exc)})
         except Exception as exc:  # a bug: keep serving, show a short message, log the details
             traceback.print_exc(file=sys.stderr)
             self._json(500, {"error": f"internal error: {exc!r}"})
+
+    def _rows(self, query: dict, csv_wanted: bool) -> None:
+        """The first rows behind one point: ?kpi=&period=&dims=region=east[&input=][&grain=]."""
+        project = self.server.load_project()
+        options = parse_options(project, {k: v for k, v in query.items() if k in ("grain", "period", "kpi", "filter")})
+        if not options.kpi or not options.period:
+            raise DashboardError("the rows behind a point need kpi=NAME and period=YYYY-MM-DD", "kpi")
+        dims = dict(options.segment, **parse_segment(project, query.get("dims")))
+        rows = drill(ValueLoader(project).engine(), options.kpi, options.grain, options.period, dims, query.get("input") or None)
+        if csv_wanted:
+            name = f"{rows['input']}_{rows['period']}.csv"
+            body = as_csv(rows).encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv; charset=utf-8")
+            self.send_header("Content-Disposition", f'attachment; filename="{name}"')
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self._json(200, rows)
 
     def _read_only(self):
         self._json(405, {"error": "the dashboard is read-only"})

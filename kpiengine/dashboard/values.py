@@ -24,12 +24,15 @@ class ValueTable:
     def __init__(self, rows: Iterable = ()):
         self._values: dict[tuple[str, DimKey, date], float | None] = {}
         self._keys: dict[str, list[DimKey]] = {}
+        self._partial: set[tuple[str, DimKey, date]] = set()  # values the engine marks not complete
         periods: set[date] = set()
         for row in rows:
             period = _as_date(row.period_start)
             key = dim_key(row.dimensions)
             value = None if row.value is None else float(row.value)
             self._values[(row.kpi, key, period)] = value
+            if not getattr(row, "complete", True):
+                self._partial.add((row.kpi, key, period))
             keys = self._keys.setdefault(row.kpi, [])
             if key not in keys:
                 keys.append(key)
@@ -51,6 +54,11 @@ class ValueTable:
             return None
         key = dimensions if isinstance(dimensions, tuple) else dim_key(dimensions)
         return self._values.get((kpi, key, period))
+
+    def complete(self, kpi: str, period: date | None, dimensions: dict | DimKey | None = None) -> bool:
+        """False for a value its source marks as not final (a partial period, a maturing cohort)."""
+        key = dimensions if isinstance(dimensions, tuple) else dim_key(dimensions)
+        return (kpi, key, period) not in self._partial
 
     def keys(self, kpi: str) -> list[DimKey]:
         """Dimension-value combinations seen for ``kpi`` (``()`` is the total)."""

@@ -73,6 +73,13 @@ class Browser:
             time.sleep(0.1)
         raise AssertionError(f"the dashboard did not render within {timeout}s; console: {self.console()}")
 
+    def wait_for(self, condition, timeout: float = 30) -> None:
+        deadline = time.time() + timeout
+        while not condition():
+            if time.time() > deadline:
+                raise AssertionError(f"timed out after {timeout}s; console: {self.console()}")
+            time.sleep(0.1)
+
     def console(self) -> list[dict]:
         return self.driver.get_log("browser")
 

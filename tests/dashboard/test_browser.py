@@ -1,11 +1,17 @@
-"""The dashboard in a real headless Chromium, on the demo after `kpi demo` + `kpi check`.
+"""The dashboard in a real headless Chromium, on the demo, at desktop (1440 px) and phone (390 px) width.
 
-Screenshots for review are written to $KPIENGINE_ARTIFACTS (default: out/dashboard/
-in the repository, which git ignores).
+Every panel is checked at both widths: the page never scrolls sideways, no two
+text boxes overlap, every control is reachable with Tab, and axe-core finds no
+serious or critical WCAG 2.1 AA violation (light and dark theme). Numbers the
+page shows under a segment filter and a period comparison are checked against
+plain SQL on the demo tables. Screenshots of each panel go to
+$KPIENGINE_ARTIFACTS, else to the pytest temporary folder (never committed).
 """
 from __future__ import annotations
 
 import os
+import shutil
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,14 +19,24 @@ from urllib.parse import urlsplit
 import pytest
 from browser import Browser, require_browser
 from dash_testdata import run_kpi
+from page_checks import axe_violations, keyboard_unreached, overlaps, page_width
 
 from kpiengine.dashboard.server import start_in_thread
 from kpiengine.cli.demo_data import PLANTED_REGION, PLANTED_WEEK
-from kpiengine.loader import load_project
 
 REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("KPIENGINE_ARTIFACTS") or REPO / "out" / "dashboard")
+WEEK = PLANTED_WEEK.isoformat()
 BEFORE = (PLANTED_WEEK - timedelta(days=7)).isoformat()
+MONTH_BEFORE = (PLANTED_WEEK - timedelta(days=28)).isoformat()
+PANELS = ["attention", "process", "detail", "why", "alerts", "compare", "funnel", "matrix", "team", "trends"]
+WIDTHS = [1440, 390]
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    folder = Path(os.environ.get("KPIENGINE_ARTIFACTS") or tmp_path_factory.mktemp("dashboard-screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +48,24 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def live(demo_dir):
+def unchecked_demo(tmp_path_factory):
+    """`kpi demo` only: no `kpi check` has ever run, so no alert state exists."""
+    folder = tmp_path_factory.mktemp("dash_unchecked")
+    shutil.copytree(REPO / "kpi_specs", folder / "kpi_specs", ignore=shutil.ignore_patterns(".kpiengine"))
+    env = {k: v for k, v in os.environ.items() if k not in ("KPI_DEMO_DB", "KPIENGINE_HISTORY", "KPI_SPECS")}
+    done = run_kpi(["demo", "--spec", "kpi_specs"], folder, env)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return {"folder": folder, "specs": folder / "kpi_specs", "db": folder / "demo.duckdb"}
+
+
+def _serve(demo):
     old = os.environ.get("KPI_DEMO_DB")
-    os.environ["KPI_DEMO_DB"] = str(demo_dir["db"])
-    srv = start_in_thread(str(demo_dir["specs"]))
-    yield srv
+    os.environ["KPI_DEMO_DB"] = str(demo["db"])
+    srv = start_in_thread(str(demo["specs"]))
+    return srv, old
+
+
+def _stop(srv, old):
     srv.shutdown()
     srv.server_close()
     if old is None:
@@ -45,156 +74,208 @@ def live(demo_dir):
         os.environ["KPI_DEMO_DB"] = old
 
 
-def total_conversion(db: str, week: str) -> float:
+@pytest.fixture(scope="module")
+def live(unchecked_demo):
+    srv, old = _serve(unchecked_demo)
+    yield srv
+    _stop(srv, old)
+
+
+@pytest.fixture(scope="module")
+def checked(demo_dir):
+    srv, old = _serve(demo_dir)
+    yield srv
+    _stop(srv, old)
+
+
+def sql(db, query: str, params=()):
     import duckdb
 
-    con = duckdb.connect(db, read_only=True)
+    con = duckdb.connect(str(db), read_only=True)
     try:
-        won = con.execute("SELECT count(*) FROM deals WHERE stage = 'won' AND closed_at >= CAST(? AS DATE) "
-                          "AND closed_at < CAST(? AS DATE) + INTERVAL 7 DAY", [week, week]).fetchone()[0]
-        visits = con.execute("SELECT count(*) FROM activities WHERE kind = 'visit' AND happened_at >= CAST(? AS DATE) "
-                             "AND happened_at < CAST(? AS DATE) + INTERVAL 7 DAY", [week, week]).fetchone()[0]
+        return con.execute(query, list(params)).fetchall()
     finally:
         con.close()
-    return won / visits
+
+
+def week_count(db, table: str, time: str, week: str, where: str = "TRUE") -> int:
+    return sql(db, f"SELECT count(*) FROM {table} WHERE {where} AND {time} >= CAST(? AS DATE) "
+                   f"AND {time} < CAST(? AS DATE) + INTERVAL 7 DAY", [week, week])[0][0]
 
 
 def severe(entries: list[dict]) -> list[dict]:
     return [e for e in entries if e.get("level") == "SEVERE"]
 
 
-def tile_value(browser, node: str, kpi: str) -> str:
-    return browser.driver.execute_script(
-        "return document.querySelector(`#process .node[data-node='${arguments[0]}'] "
-        ".tiles > .tile[data-kpi='${arguments[1]}'] .val`).textContent", node, kpi)
+def at_width(browser, width: int, url: str):
+    browser.driver.set_window_size(width, 900)
+    browser.console()  # drop earlier pages' messages (a test may provoke a 400 on purpose)
+    browser.open(url)
+    return browser.driver
 
 
-def east_row(browser, kpi: str) -> list[str]:
-    return browser.driver.execute_script(
-        "var r = document.querySelector(`#detail .detail-kpi[data-kpi='${arguments[0]}'] tr[data-name='${arguments[1]}']`);"
-        "return r ? Array.from(r.cells).map(c => c.textContent) : null;", kpi, PLANTED_REGION)
+def text(driver, selector: str) -> str:
+    return driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : null;", selector)
 
 
-def test_live_page_renders_the_demo_with_no_errors_and_no_outside_requests(browser, live, demo_dir):
-    browser.open(live.url)
+# -- every panel at both widths ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_panel_fits_reads_and_is_reachable_at(width, browser, live, artifacts):
+    d = at_width(browser, width, live.url)
     assert severe(browser.console()) == []
     host = urlsplit(live.url).netloc
-    urls = browser.requested_urls()
-    assert urls, "the network log is empty: the check would prove nothing"
-    outside = [u for u in urls if not (u.startswith("data:") or urlsplit(u).netloc == host)]
-    assert outside == []
-    resources = browser.driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
-    assert all(urlsplit(u).netloc == host for u in resources)
+    assert all(urlsplit(u).netloc == host or u.startswith("data:") for u in browser.requested_urls())
+    scroll, client = page_width(d)
+    assert scroll == client and d.execute_script("return window.innerWidth") == width  # no sideways scroll
+    for panel in PANELS:
+        found = overlaps(d, f"#{panel}")
+        assert found["count"] > 0, f"{panel}: no text at all"
+        assert found["overlaps"] == [], f"{panel} at {width}px: overlapping text {found['overlaps']}"
+        element = d.find_element("css selector", f"#{panel}")
+        d.execute_script("arguments[0].scrollIntoView()", element)
+        element.screenshot(str(artifacts / f"{panel}-{width}.png"))
+    assert keyboard_unreached(d) == []
+    assert axe_violations(d) == []
 
-    project = load_project(demo_dir["specs"])
+
+def test_dark_theme_follows_the_system_and_stays_accessible(browser, live, artifacts):
     d = browser.driver
-    nodes = d.execute_script("return Array.from(document.querySelectorAll('#process .node')).map(n => n.dataset.node)")
-    assert set(nodes) == set(project.process)  # every level-1, 2 and 3 process is drawn
-    # the bubble chart: one bubble per rep, with the median lines
-    bubbles = d.execute_script("return document.querySelectorAll('#team svg g.bubble').length")
-    team = d.execute_script("return fetch('/api/team').then(r => r.json())")
-    assert bubbles == len(team["bubbles"]) > 10
-    assert d.execute_script("return document.querySelectorAll('#team svg line.median').length") == 2
-    # the funnel: each stage drawn with its volume (when the spec has funnels)
-    if project.section("funnels"):
-        steps = d.execute_script("return document.querySelectorAll('#funnel .funnel-step').length")
-        assert steps >= 2 * 2  # two periods side by side, at least two stages
-    else:
-        assert "no funnel" in d.find_element("css selector", "#funnel .empty").text
-    # the planted drop is the first thing on the page
-    first = d.find_element("css selector", "#attention li").text
-    assert "firing" in first and "region east" in first and "轉化率" in first
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "dashboard-live.png"
-    browser.screenshot(str(shot))
-    assert shot.stat().st_size > 50_000
-    print(f"screenshot: {shot}")
+    d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    try:
+        at_width(browser, 1440, live.url)
+        background = d.execute_script("return getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(13, 17, 23)"  # the dark palette, chosen by the system setting alone
+        assert axe_violations(d) == []
+        d.save_screenshot(str(artifacts / "dark-1440.png"))
+    finally:
+        d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "light"}]})
 
 
-def test_clicking_a_process_shows_its_kpis(browser, live):
-    browser.open(live.url)
-    d = browser.driver
-    d.find_element("css selector", "#process .node[data-node='lead_generation'] .node-head").click()
-    assert "Lead generation" in d.find_element("css selector", "#detail h2").text
-    shown = d.execute_script("return Array.from(document.querySelectorAll('#detail .detail-kpi')).map(e => e.dataset.kpi)")
-    assert "leads" in shown and "conversion" not in shown
-    d.find_element("css selector", "#process .node[data-node='closing'] .node-head").click()
-    shown = d.execute_script("return Array.from(document.querySelectorAll('#detail .detail-kpi')).map(e => e.dataset.kpi)")
-    assert "conversion" in shown and "leads" not in shown
-    row = east_row(browser, "conversion")
-    assert row[0] == PLANTED_REGION and row[3].startswith("▼")  # conversion fell there
-    # the trends follow the selection
-    charts = d.execute_script("return Array.from(document.querySelectorAll('#trends .chart-card')).map(e => e.dataset.kpi)")
-    assert "conversion" in charts and "leads" not in charts
+# -- the numbers -------------------------------------------------------------------------------------
+
+def test_the_planted_drop_is_first_without_kpi_check(browser, live, unchecked_demo):
+    assert not (unchecked_demo["specs"] / ".kpiengine" / "history.db").exists() or \
+        "alert_state" not in sql_tables(unchecked_demo["specs"] / ".kpiengine" / "history.db")
+    d = at_width(browser, 1440, live.url)
+    first = text(d, "#attention li")
+    assert f"region {PLANTED_REGION}" in first and "Conversion" in first
+    won = dict(sql(unchecked_demo["db"], "SELECT region, count(*) FROM deals WHERE stage = 'won' AND closed_at >= "
+                   "CAST(? AS DATE) AND closed_at < CAST(? AS DATE) + INTERVAL 7 DAY GROUP BY 1", [WEEK, WEEK]))
+    visits = dict(sql(unchecked_demo["db"], "SELECT region, count(*) FROM activities WHERE kind = 'visit' AND "
+                      "happened_at >= CAST(? AS DATE) AND happened_at < CAST(? AS DATE) + INTERVAL 7 DAY GROUP BY 1",
+                      [WEEK, WEEK]))
+    assert f"{won[PLANTED_REGION] / visits[PLANTED_REGION] * 100:.1f}%" in first
+    assert "maturing" not in first.lower()  # funnel cohorts that are not final never head the list
 
 
-def test_changing_the_period_updates_the_numbers(browser, live, demo_dir):
-    from selenium.webdriver.support.ui import Select
+def sql_tables(path) -> set:
+    import sqlite3
 
-    browser.open(live.url)
-    d = browser.driver
-    now = tile_value(browser, "closing", "conversion")
-    ready = d.execute_script("return document.body.getAttribute('data-ready')")
-    Select(d.find_element("css selector", "select[name='period']")).select_by_value(BEFORE)
-    browser.wait_ready(previous=ready)
-    before = tile_value(browser, "closing", "conversion")
-    assert before != now
-    # the page shows that week's conversion, worked out here from the tables, formatted as a percentage
-    assert before == f"{total_conversion(str(demo_dir['db']), BEFORE) * 100:.1f}%"
-    assert now == f"{total_conversion(str(demo_dir['db']), PLANTED_WEEK.isoformat()) * 100:.1f}%"
-    assert "period=" + BEFORE in d.current_url  # the choice is kept in the address, so refresh keeps it
+    con = sqlite3.connect(path)
+    try:
+        return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        con.close()
+
+
+def test_segment_filter_applies_to_every_panel(browser, live, unchecked_demo):
+    db = unchecked_demo["db"]
+    d = at_width(browser, 1440, live.url + f"?filter=region={PLANTED_REGION}&by=channel&period={WEEK}")
     assert severe(browser.console()) == []
+    east = f"region = '{PLANTED_REGION}'"
+    won = week_count(db, "deals", "closed_at", WEEK, f"{east} AND stage = 'won'")
+    visits = week_count(db, "activities", "happened_at", WEEK, f"{east} AND kind = 'visit'")
+    # tiles
+    assert text(d, "#process .tile[data-kpi='conversion'] .val") == f"{won / visits * 100:.1f}%"
+    assert text(d, "#process .tile[data-kpi='visits'] .val") == f"{visits:,}"
+    # the comparison table, both periods
+    visits_before = week_count(db, "activities", "happened_at", BEFORE, f"{east} AND kind = 'visit'")
+    row = d.execute_script("return Array.from(document.querySelectorAll(`#compare tr[data-kpi='visits'] td`)).map(c => c.textContent)")
+    assert row[:2] == [f"{visits:,}", f"{visits_before:,}"]
+    # the breakdown inside the segment: channel web within east
+    web = week_count(db, "activities", "happened_at", WEEK, f"{east} AND kind = 'visit' AND channel = 'web'")
+    d.execute_script("document.querySelector(`#process .node[data-node='visits'] .node-head`).click()")
+    cells = d.execute_script("const r = document.querySelector(`#detail .detail-kpi[data-kpi='visits'] tr[data-name='web']`);"
+                             "return r ? Array.from(r.children).map(c => c.textContent) : null;")
+    assert cells and cells[1] == f"{web:,}"
+    # the funnel: east's leads of the week; the team: only east's reps
+    leads = week_count(db, "leads", "created_at", WEEK, east)
+    assert text(d, "#funnel tr[data-step='lead'] td") == f"{leads:,}"
+    reps = {r[0] for r in sql(db, f"SELECT DISTINCT rep_name FROM activities WHERE {east} AND kind = 'visit' AND "
+                                  "happened_at >= CAST(? AS DATE) AND happened_at < CAST(? AS DATE) + INTERVAL 7 DAY",
+                              [WEEK, WEEK])}
+    shown = set(d.execute_script("return fetch('/api/team?' + location.search.slice(1)).then(r => r.json())"
+                                 ".then(t => t.bubbles.map(b => b.name))"))
+    assert shown == reps
+    assert PLANTED_REGION in text(d, "#period-label")
 
 
-def test_breakdown_control_reloads_by_another_dimension(browser, live):
-    from selenium.webdriver.support.ui import Select
-
-    browser.open(live.url)
-    d = browser.driver
-    ready = d.execute_script("return document.body.getAttribute('data-ready')")
-    Select(d.find_element("css selector", "select[name='by']")).select_by_value("channel")
-    browser.wait_ready(previous=ready)
-    d.find_element("css selector", "#process .node[data-node='closing'] .node-head").click()
-    header = d.execute_script("return document.querySelector(`#detail .detail-kpi[data-kpi='conversion'] th`).textContent")
-    assert header == "channel"
+def test_period_comparison_gives_deltas_checked_against_sql(browser, live, unchecked_demo):
+    db = unchecked_demo["db"]
+    d = at_width(browser, 390, live.url + f"?period={WEEK}&compare={MONTH_BEFORE}")
+    now = week_count(db, "deals", "closed_at", WEEK, "stage = 'won'")
+    then = week_count(db, "deals", "closed_at", MONTH_BEFORE, "stage = 'won'")
+    row = d.execute_script("return Array.from(document.querySelectorAll(`#compare tr[data-kpi='deals_won'] td`)).map(c => c.textContent)")
+    assert row[0] == f"{now:,}" and row[1] == f"{then:,}"
+    assert row[2].endswith(f"{(now / then - 1) * 100:+.1f}%")
+    assert "2026-W40" in text(d, "#compare h2")  # four weeks before W44
 
 
-def test_offline_report_opens_from_a_file_without_any_request(browser, demo_dir, tmp_path):
+def test_bad_address_option_shows_the_error_and_the_default_controls(browser, live):
+    d = at_width(browser, 390, live.url + "?grain=fortnight&by=region")
+    banner = d.find_element("css selector", "#error")
+    assert banner.is_displayed() and "option 'grain': 'fortnight' is not a grain" in banner.text
+    assert d.execute_script("return document.querySelector('select[name=grain]').value") == "week"
+    assert d.execute_script("return document.querySelectorAll('#process .tile').length") > 10
+    assert "grain=" not in d.current_url and "by=region" in d.current_url
+
+
+def test_crosshair_tooltip_shows_every_series_at_a_period(browser, live):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    d = at_width(browser, 1440, live.url + "?node=closing")
+    card = d.find_element("css selector", "#trends .chart-card[data-kpi='conversion'] .chart")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", card)
+    ActionChains(d).move_to_element_with_offset(card, card.size["width"] // 3, 0).perform()
+    tip = d.execute_script("const t = Array.from(document.querySelectorAll('#trends .chart-card[data-kpi=conversion] div'))"
+                           ".find(e => e.style.position === 'absolute' && e.textContent.includes('%'));"
+                           "return t ? t.textContent : null;")
+    assert tip and all(region in tip for region in ("north", "south", "east", "west", "central", "total"))
+
+
+def test_clicking_a_number_shows_its_rows_and_exports_them(browser, live, unchecked_demo):
+    d = at_width(browser, 1440, live.url + f"?node=closing&period={WEEK}")
+    d.execute_script("Array.from(document.querySelectorAll('#detail .detail-kpi[data-kpi=deals_won] button.link'))"
+                     ".find(b => b.textContent.startsWith('rows behind')).click()")
+    browser.wait_for(lambda: d.execute_script("return document.querySelectorAll('#rows tbody tr').length") > 0)
+    assert d.execute_script("return document.querySelectorAll('#rows tbody tr').length") == 25  # first page of 100
+    href = d.execute_script("return document.querySelector('#rows a[download]').href")
+    with urllib.request.urlopen(href, timeout=60) as resp:
+        lines = resp.read().decode("utf-8").strip().splitlines()
+    won = week_count(unchecked_demo["db"], "deals", "closed_at", WEEK, "stage = 'won'")
+    assert len(lines) == 1 + min(100, won) and "deal_id" in lines[0]
+
+
+def test_offline_report_opens_from_a_file_without_any_request(browser, demo_dir, tmp_path, artifacts):
     out = tmp_path / "report.html"
     done = run_kpi(["report", "--spec", "kpi_specs", "--html", str(out)], demo_dir["folder"], demo_dir["env"])
     assert done.returncode == 0, done.stderr
-    browser.driver.get_log("performance")  # drop earlier pages' events
-    browser.open(out.as_uri())
+    assert out.stat().st_size < 1_500_000
+    browser.driver.get_log("performance")
+    d = at_width(browser, 390, out.as_uri())
     assert severe(browser.console()) == []
-    urls = browser.requested_urls()
-    assert [u for u in urls if not (u.startswith("file:") or u.startswith("data:"))] == []
-    d = browser.driver
+    assert [u for u in browser.requested_urls() if not u.startswith(("file:", "data:"))] == []
     assert d.execute_script("return document.querySelectorAll('#process .tile').length") > 10
-    assert d.execute_script("return document.querySelectorAll('#team svg g.bubble').length") > 10
-    assert "offline report" in d.find_element("css selector", "#source").text
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    browser.screenshot(str(ARTIFACTS / "dashboard-report.png"))
+    assert d.execute_script("return document.querySelectorAll('#team svg').length") == 1
+    first = text(d, "#attention li")
+    assert "firing" in first and f"region {PLANTED_REGION}" in first  # after kpi check the alert is on the line
+    assert "offline report" in text(d, "#source")
+    assert page_width(d)[0] == page_width(d)[1]
+    d.save_screenshot(str(artifacts / "report-390.png"))
 
 
-def test_totals_only_and_explain_controls(browser, live):
-    from selenium.webdriver.support.ui import Select
-
-    browser.open(live.url + "?node=closing")
-    d = browser.driver
-    assert "Closing" in d.find_element("css selector", "#detail h2").text  # the address keeps the selection
-    ready = d.execute_script("return document.body.getAttribute('data-ready')")
-    Select(d.find_element("css selector", "select[name='by']")).select_by_value("none")
-    ready = browser.wait_ready(previous=ready)
-    assert d.execute_script("return document.querySelectorAll('#detail table.breakdown').length") == 0
-    assert "by=none" in d.current_url
-    Select(d.find_element("css selector", "#why select[name='kpi']")).select_by_value("performance")
-    ready = browser.wait_ready(previous=ready)
-    assert "Performance" in d.find_element("css selector", "#why h2").text
-    drivers = d.execute_script("return Array.from(document.querySelectorAll('#why .why-row')).map(r => r.dataset.name)")
-    assert len(drivers) == 3 and any("Mindset" in n for n in drivers)  # performance = mindset * visits * conversion
-    Select(d.find_element("css selector", "#why select[name='kpi']")).select_by_value("revenue")
-    browser.wait_ready(previous=ready)  # a sum without a breakdown has nothing to split: the panel says so
-    assert d.find_element("css selector", "#why h2").text == "Why it changed"
-    assert "breakdown" in d.find_element("css selector", "#why .empty").text
-    assert severe(browser.console()) == []
+def test_past_period_shows_alert_states_of_that_period(browser, checked):
+    d = at_width(browser, 1440, checked.url + f"?period={BEFORE}")
+    assert "As of 2026-W43" in text(d, "#alerts .note")
+    assert "firing" not in (text(d, "#attention") or "")  # the W44 alerts are not shown next to W43's numbers

@@ -172,27 +172,71 @@ def test_a_new_run_changes_the_status_stamp(server, demo_dir):
     assert json.loads(body)["stamp"] != before
 
 
-def test_funnel_counts_each_stage_in_the_week_it_happened(report, demo_dir):
+FIRST_VISITS = (
+    # each lead's first visit on or after it came in, within the window (the funnel's ordered step 2)
+    "WITH v AS (SELECT l.lead_id, l.created_at AS entered, min(a.happened_at) AS t FROM leads l "
+    "JOIN activities a ON a.lead_id = l.lead_id AND a.kind = 'visit' AND a.happened_at >= l.created_at "
+    "AND a.happened_at <= l.created_at + INTERVAL (?) DAY GROUP BY 1, 2) ")
+
+
+def board(demo_env, **raw):
+    from kpiengine.dashboard.collect import collect
+    from kpiengine.dashboard.views import build_dashboard
+    from kpiengine.dashboard.options import parse_options
+    from kpiengine.loader import load_project
+
+    project = load_project(demo_env["specs"])
+    return build_dashboard(collect(project, parse_options(project, raw)))
+
+
+@pytest.mark.parametrize("view, window, anchor", [
+    ("cohort", 60, "entered"),  # the default: counted like the funnel's KPIs on the tiles
+    ("event", 60, "t"),
+    ("cohort", 7, "entered"),  # the conversion-window control recomputes the funnel
+])
+def test_funnel_counts_each_stage_in_its_view_and_window(demo_env, view, window, anchor):
     import duckdb
 
-    funnel = embedded_data(report["html"])["funnel"]["funnels"][0]
+    raw = {"period": WEEK} if (view, window) == ("cohort", 60) else {"period": WEEK, "funnel_view": view,
+                                                                     "funnel_window": f"{window}d"}
+    funnel = board(demo_env, **raw)["funnel"]["funnels"][0]
+    assert funnel["view"] == view and funnel["window_seconds"] == window * 86400
     assert [s["tier"] for s in funnel["steps"]] == ["free", "traffic", "hit", "profit"]
     previous, current = funnel["columns"]
     assert (previous["period"], current["period"]) == (BEFORE, WEEK)
-    con = duckdb.connect(str(demo_dir["db"]), read_only=True)
+    assert current["maturing"] == (view == "cohort")  # the last week's leads can still be visited
+    con = duckdb.connect(str(demo_env["db"]), read_only=True)
     leads = con.execute("SELECT count(*) FROM leads WHERE created_at >= CAST(? AS DATE) "
                         "AND created_at < CAST(? AS DATE) + INTERVAL 7 DAY", [WEEK, WEEK]).fetchone()[0]
-    # a lead's first visit on or after it came in, within the funnel's 60-day window, counted in its week
-    visited = con.execute(
-        "WITH v AS (SELECT l.lead_id, min(a.happened_at) AS t FROM leads l JOIN activities a ON a.lead_id = l.lead_id "
-        "AND a.kind = 'visit' AND a.happened_at >= l.created_at AND a.happened_at <= l.created_at + INTERVAL 60 DAY "
-        "GROUP BY 1) SELECT count(*) FROM v WHERE t >= CAST(? AS DATE) AND t < CAST(? AS DATE) + INTERVAL 7 DAY",
-        [WEEK, WEEK]).fetchone()[0]
+    visited = con.execute(FIRST_VISITS + f"SELECT count(*) FROM v WHERE {anchor} >= CAST(? AS DATE) "
+                          f"AND {anchor} < CAST(? AS DATE) + INTERVAL 7 DAY", [window, WEEK, WEEK]).fetchone()[0]
+    # the time-to-convert distribution of the visit step: hours from lead to first visit, bucketed
+    hours = [r[0] for r in con.execute(FIRST_VISITS + f"SELECT epoch(t) - epoch(entered) FROM v WHERE {anchor} >= "
+                                       f"CAST(? AS DATE) AND {anchor} < CAST(? AS DATE) + INTERVAL 7 DAY",
+                                       [window, WEEK, WEEK]).fetchall()]
     con.close()
     lead, visit = current["total"][0], current["total"][1]
     assert (lead["entities"], visit["entities"]) == (leads, visited)
     assert visit["from_previous"] == pytest.approx(visited / leads)
+    assert visit["drop_off"] == leads - visited
+    dist = funnel["distribution"]
+    assert funnel["distribution_period"] == WEEK and dist["steps"][0]["step"] == "visit"
+    edges = dist["edges_seconds"]
+    expected = [sum(1 for x in hours if (i == 0 or x >= edges[i - 1]) and (i == len(edges) or x < edges[i]))
+                for i in range(len(edges) + 1)]
+    assert dist["steps"][0]["counts"] == expected and sum(expected) == visited
     assert PLANTED_REGION in {r["name"] for r in current["breakdown"]}
+
+
+def test_product_matrix_names_the_tier_that_fails_to_move_customers_down(demo_env):
+    board_ = board(demo_env, period=WEEK, funnel_view="event")
+    matrix = board_["matrix"]["funnels"][0]
+    stages = board_["funnel"]["funnels"][0]["columns"][-1]["total"]
+    rows = {r["tier"]: r for r in matrix["rows"]}
+    assert list(rows) == ["free", "traffic", "hit", "profit", "brand"] and rows["brand"]["stage"] is None
+    weakest = min(stages[1:], key=lambda s: s["from_previous"])
+    assert matrix["weakest_tier"] == weakest["tier"] and rows[weakest["tier"]]["weakest"]
+    assert rows["traffic"]["entities"] == stages[1]["entities"]
 
 
 def test_a_broken_spec_is_reported_on_the_page_and_recovers(demo_dir, tmp_path):

@@ -1,14 +1,15 @@
-/* kpiengine dashboard: renders the JSON of kpiengine.dashboard.data into the page.
-   Plain JavaScript and inline SVG, no libraries and no network except the
-   dashboard's own /api/ endpoints in live mode: the HTML report works offline.
+/* kpiengine dashboard: renders the JSON of kpiengine.dashboard.views into the page.
+   Charts are Apache ECharts (vendored, inlined in the offline report), drawn with its SVG
+   renderer and its `aria` option, which gives every chart a text description of its data.
+   No request leaves the page except the dashboard's own /api/ endpoints in live mode.
    All spec text is inserted with textContent, never as HTML. */
 (function () {
   'use strict';
   var MODE = document.body.getAttribute('data-mode') || 'report';
   var SVGNS = 'http://www.w3.org/2000/svg';
-  var PALETTE = ['#0969da', '#cf222e', '#1a7f37', '#8250df', '#bf8700', '#1b7c83', '#bc4c00', '#6e7781', '#e85aad'];
-  var QUAD_COLOURS = { star: '#1a7f37', more_visits: '#0969da', better_conversion: '#bf8700', both: '#cf222e' };
-  var state = { data: null, node: null, params: {}, status: null };
+  var CJK = /[\u3400-\u9fff\uf900-\ufaff]+/g;
+  var dark = window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : { matches: false };
+  var state = { data: null, node: null, params: {}, status: null, charts: [], drill: null };
 
   // ---------------------------------------------------------------- helpers
   function h(tag, attrs, children) {
@@ -28,7 +29,7 @@
     Object.keys(attrs).forEach(function (k) {
       var v = attrs[k];
       if (v === null || v === undefined || v === false) return;
-      if (k === 'text') e.textContent = v;
+      if (k === 'text') append(e, label(v));
       else if (k === 'class') e.setAttribute('class', v);
       else if (k.slice(0, 2) === 'on') e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, v);
@@ -42,279 +43,320 @@
       e.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
     });
   }
+  // Spec text in Chinese inside an English page: mark each CJK run with its language, so screen
+  // readers switch voice and browsers pick a CJK font for it.
+  function label(text) {
+    text = String(text);
+    var out = document.createDocumentFragment(), last = 0, m;
+    CJK.lastIndex = 0;
+    while ((m = CJK.exec(text))) {
+      if (m.index > last) out.appendChild(document.createTextNode(text.slice(last, m.index)));
+      var span = document.createElement('span');
+      span.setAttribute('lang', 'zh');
+      span.textContent = m[0];
+      out.appendChild(span);
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) out.appendChild(document.createTextNode(text.slice(last)));
+    return out;
+  }
   function body(id) {
     var b = document.querySelector('#' + id + ' .body');
     while (b.firstChild) b.removeChild(b.firstChild);
     return b;
   }
-  function empty(reason) { return h('div', { class: 'empty', text: reason }); }
+  function empty(reason) { return h('p', { class: 'empty', text: reason }); }
+  function note(text) { return h('p', { class: 'note', text: text }); }
   function isNum(v) { return typeof v === 'number' && isFinite(v); }
-
-  // Axis numbers: the same rules as kpiengine/dashboard/formatting.py, short form.
-  function fmt(v, unit) {
-    if (!isNum(v)) return '—';
-    if (unit === 'percent') return (v * 100).toFixed(Math.abs(v) < 0.1 ? 1 : 0) + '%';
-    if (unit === 'duration') return fmtDuration(v);
-    var a = Math.abs(v);
-    if (a >= 1e9) return (v / 1e9).toFixed(1) + 'B';
-    if (a >= 1e6) return (v / 1e6).toFixed(1) + 'M';
-    if (a >= 1e4) return (v / 1e3).toFixed(1) + 'k';
-    if (a >= 100 || unit === 'count') return Math.round(v).toLocaleString('en-US');
-    return String(Math.round(v * 100) / 100);
-  }
-  function fmtDuration(sec) {
-    var a = Math.abs(sec), sign = sec < 0 ? '-' : '';
-    if (a < 60) return sign + Math.round(a) + 's';
-    if (a < 3600) return sign + Math.floor(a / 60) + 'm';
-    if (a < 86400) return sign + (a / 3600).toFixed(1) + 'h';
-    return sign + (a / 86400).toFixed(1) + 'd';
-  }
+  function announce(text) { document.getElementById('status').textContent = text; }
+  function badge(status) { return h('span', { class: 'badge ' + status, text: status }); }
   function arrow(change) {
     if (!change || !isNum(change.abs) || change.abs === 0) return '';
     return change.abs > 0 ? '▲ ' : '▼ ';
   }
-  function badge(status) { return h('span', { class: 'badge ' + status, text: status }); }
-  // Axis ticks at 1, 2 or 5 times a power of ten, so axes read 0, 50, 100 rather than 0, 47.3, 94.6.
-  function niceTicks(lo, hi, count) {
-    var raw = (hi - lo) / (count || 4);
-    if (!(raw > 0)) return [lo];
-    var mag = Math.pow(10, Math.floor(Math.log(raw) / Math.LN10));
-    var step = [1, 2, 2.5, 5, 10].map(function (m) { return m * mag; }).filter(function (st) { return st >= raw; })[0];
-    var out = [];
-    for (var v = Math.ceil(lo / step - 1e-9) * step; v <= hi + 1e-9 * step; v += step) out.push(Math.round(v / step) * step);
-    return out;
-  }
-  function niceRange(lo, hi) {
-    if (lo === hi) { lo = lo === 0 ? 0 : lo * 0.9; hi = hi === 0 ? 1 : hi * 1.1; }
-    var pad = (hi - lo) * 0.08;
-    return [lo >= 0 && lo - pad < 0 ? 0 : lo - pad, hi + pad];
+  function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+  function palette() {
+    return dark.matches ? ['#58a6ff', '#ff7b72', '#3fb950', '#d2a8ff', '#d29922', '#39c5cf', '#ffa657', '#9da7b3', '#f778ba']
+      : ['#0969da', '#cf222e', '#1a7f37', '#8250df', '#9a6700', '#1b7c83', '#bc4c00', '#57606a', '#bf3989'];
   }
 
-  // ---------------------------------------------------------------- charts
-  function sparkline(values, toneClass) {
+  // Axis numbers in one style per axis: the decimals follow the axis's span, never "-0".
+  function axisFormatter(unit, lo, hi) {
+    var span = Math.abs((hi || 0) - (lo || 0));
+    return function (v) {
+      if (Math.abs(v) < 1e-12) v = 0;
+      if (unit === 'percent') return (v * 100).toFixed(span * 100 < 5 ? 1 : 0) + '%';
+      if (unit === 'duration') return fmtDuration(v);
+      var a = Math.abs(v);
+      if (a >= 1e9) return (v / 1e9).toFixed(1) + 'B';
+      if (a >= 1e6) return (v / 1e6).toFixed(span >= 1e7 ? 0 : 1) + 'M';
+      if (a >= 1e4) return (v / 1e3).toFixed(span >= 1e5 ? 0 : 1) + 'k';
+      return v.toLocaleString('en-US', { maximumFractionDigits: span < 10 ? 2 : span < 100 ? 1 : 0 });
+    };
+  }
+  function fmtDuration(sec) {
+    var a = Math.abs(sec), sign = sec < 0 ? '-' : '';
+    if (a < 60) return sign + Math.round(a) + 's';
+    if (a < 3600) return sign + Math.round(a / 60) + 'm';
+    if (a < 86400) return sign + (a / 3600).toFixed(1).replace(/\.0$/, '') + 'h';
+    return sign + (a / 86400).toFixed(1).replace(/\.0$/, '') + 'd';
+  }
+  function fmtValue(v, unit) {
+    if (!isNum(v)) return '—';
+    if (unit === 'percent') return (v * 100).toFixed(1) + '%';
+    if (unit === 'count') return Math.round(v).toLocaleString('en-US');
+    if (unit === 'duration') return fmtDuration(v);
+    return v.toLocaleString('en-US', { maximumFractionDigits: Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2 });
+  }
+  function extent(values) {
+    var nums = values.filter(isNum);
+    return nums.length ? [Math.min.apply(null, nums), Math.max.apply(null, nums)] : [0, 1];
+  }
+
+  // ---------------------------------------------------------------- charts (ECharts)
+  function chart(el, option, onClick) {
+    if (!window.echarts) { el.appendChild(empty('The chart library did not load.')); return null; }
+    var c = window.echarts.init(el, dark.matches ? 'dark' : null, { renderer: 'svg' });
+    option.backgroundColor = 'transparent';
+    option.color = option.color || palette();
+    option.textStyle = { fontFamily: css('--font') };
+    option.aria = { enabled: true, label: { enabled: true, description: option.ariaDescription } };
+    delete option.ariaDescription;
+    option.animation = false;  // numbers, not a show: and a screenshot is taken of what is final
+    var names = option.legend ? option.series.map(function (sr) { return sr.name; }) : [];
+    // The legend is HTML buttons under the chart: they wrap on a phone, never overlap the plot,
+    // and a keyboard can toggle each series.
+    if (option.legend) option.legend = { show: false };
+    c.setOption(option);
+    if (onClick) c.on('click', onClick);
+    state.charts.push(c);
+    el.setAttribute('role', 'img');
+    if (names.length > 1) {
+      var colours = option.color;
+      var row = h('div', { class: 'legend-row' });
+      names.forEach(function (name, i) {
+        row.appendChild(h('button', { type: 'button', class: 'series-toggle', 'aria-pressed': 'true',
+          onclick: function (ev) {
+            var on = ev.currentTarget.getAttribute('aria-pressed') !== 'true';
+            ev.currentTarget.setAttribute('aria-pressed', String(on));
+            c.dispatchAction({ type: 'legendToggleSelect', name: name });
+          } }, [h('span', { class: 'swatch', style: 'background:' + (option.series[i].itemStyle && option.series[i].itemStyle.color || colours[i % colours.length]), 'aria-hidden': 'true' }), label(name)]));
+      });
+      el.parentNode.insertBefore(row, el.nextSibling);
+    }
+    return c;
+  }
+  function disposeCharts() {
+    state.charts.forEach(function (c) { c.dispose(); });
+    state.charts = [];
+  }
+  window.addEventListener('resize', function () { state.charts.forEach(function (c) { c.resize(); }); });
+  if (dark.addEventListener) dark.addEventListener('change', function () { if (state.data) render(state.data); });
+
+  function sparkline(values, tone, text) {
     var w = 110, hgt = 26, pts = [];
     var nums = values.filter(isNum);
-    if (nums.length < 2) return s('svg', { class: 'spark', width: w, height: hgt });
+    var svg = s('svg', { class: 'spark', width: w, height: hgt, viewBox: '0 0 ' + w + ' ' + hgt, role: 'img',
+      'aria-label': text || 'no trend' });
+    if (nums.length < 2) return svg;
     var lo = Math.min.apply(null, nums), hi = Math.max.apply(null, nums);
     if (lo === hi) { lo -= 1; hi += 1; }
     values.forEach(function (v, i) {
-      if (!isNum(v)) return;
-      pts.push([2 + i * (w - 4) / (values.length - 1), hgt - 3 - (v - lo) / (hi - lo) * (hgt - 6)]);
+      if (isNum(v)) pts.push([2 + i * (w - 4) / (values.length - 1), hgt - 3 - (v - lo) / (hi - lo) * (hgt - 6)]);
     });
-    var colour = toneClass === 'bad' ? '#cf222e' : toneClass === 'good' ? '#1a7f37' : '#6e7781';
+    var colour = tone === 'bad' ? css('--bad') : tone === 'good' ? css('--good') : css('--flat');
     var last = pts[pts.length - 1];
-    return s('svg', { class: 'spark', width: w, height: hgt, viewBox: '0 0 ' + w + ' ' + hgt }, [
-      s('polyline', { points: pts.map(function (p) { return p[0].toFixed(1) + ',' + p[1].toFixed(1); }).join(' '),
-        fill: 'none', stroke: colour, 'stroke-width': 1.5 }),
-      s('circle', { cx: last[0], cy: last[1], r: 2.5, fill: colour })
-    ]);
+    svg.appendChild(s('polyline', { points: pts.map(function (p) { return p[0].toFixed(1) + ',' + p[1].toFixed(1); }).join(' '),
+      fill: 'none', stroke: colour, 'stroke-width': 1.5 }));
+    svg.appendChild(s('circle', { cx: last[0], cy: last[1], r: 2.5, fill: colour }));
+    return svg;
+  }
+  function sparkText(values, unit, grain) {
+    var nums = values.filter(isNum);
+    if (nums.length < 2) return 'not enough periods for a trend';
+    var r = extent(nums);
+    return 'trend over ' + values.length + ' ' + grain + 's: from ' + fmtValue(nums[0], unit) + ' to ' +
+      fmtValue(nums[nums.length - 1], unit) + ', low ' + fmtValue(r[0], unit) + ', high ' + fmtValue(r[1], unit);
   }
 
-  function lineChart(trend, periods) {
-    var W = 440, H = 190, L = 52, R = 10, T = 12, B = 26;
-    var vals = [];
-    trend.series.forEach(function (sr) { sr.points.forEach(function (p) { if (isNum(p.value)) vals.push(p.value); }); });
-    trend.thresholds.forEach(function (t) { [t.value, t.low, t.high].forEach(function (v) { if (isNum(v)) vals.push(v); }); });
-    trend.targets.forEach(function (t) { if (isNum(t.value)) vals.push(t.value); });
-    var svg = s('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': trend.label });
-    if (!vals.length || !periods.length) {
-      svg.appendChild(s('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', fill: '#6e7781', text: 'no data' }));
-      return svg;
-    }
-    var r = niceRange(Math.min.apply(null, vals), Math.max.apply(null, vals));
-    var n = periods.length;
-    function x(i) { return L + (n === 1 ? (W - L - R) / 2 : i * (W - L - R) / (n - 1)); }
-    function y(v) { return T + (1 - (v - r[0]) / (r[1] - r[0])) * (H - T - B); }
-    niceTicks(r[0], r[1], 4).forEach(function (v) {
-      svg.appendChild(s('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: '#eaeef2' }));
-      svg.appendChild(s('text', { x: L - 4, y: y(v) + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#5b636e',
-        text: fmt(v, trend.unit) }));
-    });
-    [0, Math.floor((n - 1) / 2), n - 1].filter(function (i, j, a) { return a.indexOf(i) === j; }).forEach(function (i) {
-      var anchor = n > 1 && i === 0 ? 'start' : n > 1 && i === n - 1 ? 'end' : 'middle';
-      svg.appendChild(s('text', { x: x(i), y: H - 8, 'text-anchor': anchor, 'font-size': 10, fill: '#5b636e',
-        text: periods[i].slice(5) }));
-    });
-    // the current period: a light band so the eye finds "now"
-    svg.appendChild(s('rect', { x: x(n - 1) - 4, y: T, width: 8, height: H - T - B, fill: '#0969da', opacity: 0.08 }));
-    trend.markers.forEach(function (m) {
-      var i = periods.indexOf(m.period_start);
-      if (i < 0) return;
-      var col = m.severity === 'critical' ? '#82071e' : '#cf222e';
-      svg.appendChild(s('line', { x1: x(i), x2: x(i), y1: T, y2: H - B, stroke: col, 'stroke-dasharray': '2,3', opacity: 0.6 }));
-      svg.appendChild(s('path', { d: 'M' + (x(i) - 5) + ',' + T + ' l10,0 l-5,8 z', fill: col, class: 'alert-marker' },
-        s('title', { text: 'alert fired: ' + (m.rule || '') + ' ' + JSON.stringify(m.dimensions || {}) })));
-    });
+  function periodLabels(periods) {
+    var byValue = {};
+    state.data.meta.periods.forEach(function (p) { byValue[p.value] = p.axis || p.label; });
+    return periods.map(function (p) { return byValue[p] || p; });
+  }
+
+  function trendChart(el, trend, periods) {
+    var labels = periodLabels(periods);
+    var all = [];
+    trend.series.forEach(function (sr) { all = all.concat(sr.values); });
+    trend.thresholds.forEach(function (t) { all.push(t.value, t.low, t.high); });
+    trend.targets.forEach(function (t) { all.push(t.value); });
+    var r = extent(all);
+    var f = axisFormatter(trend.unit, r[0], r[1]);
+    var lines = [];
     trend.thresholds.forEach(function (t) {
-      var col = t.severity === 'critical' ? '#82071e' : '#bf8700';
-      if (isNum(t.low) && isNum(t.high)) {
-        svg.appendChild(s('rect', { x: L, width: W - L - R, y: y(t.high), height: Math.max(1, y(t.low) - y(t.high)),
-          fill: col, opacity: 0.08 }, s('title', { text: t.severity + ' band ' + fmt(t.low, trend.unit) + ' – ' + fmt(t.high, trend.unit) })));
-      }
-      if (isNum(t.value)) {
-        svg.appendChild(s('line', { x1: L, x2: W - R, y1: y(t.value), y2: y(t.value), stroke: col, 'stroke-dasharray': '5,3' },
-          s('title', { text: t.severity + ' ' + t.op + ' ' + fmt(t.value, trend.unit) })));
-        svg.appendChild(s('text', { x: W - R - 2, y: y(t.value) - 3, 'text-anchor': 'end', 'font-size': 9, fill: col,
-          text: t.severity + ' ' + t.op + ' ' + fmt(t.value, trend.unit) }));
-      }
+      if (isNum(t.value)) lines.push({ yAxis: t.value, name: t.severity + ' ' + t.op + ' ' + f(t.value) + ' (' + t.rule + ')',
+        lineStyle: { color: t.severity === 'critical' ? css('--critical') : css('--pending'), type: 'dashed' } });
     });
     trend.targets.forEach(function (t) {
-      svg.appendChild(s('line', { x1: L, x2: W - R, y1: y(t.value), y2: y(t.value), stroke: '#1a7f37', 'stroke-dasharray': '8,3' },
-        s('title', { text: t.name + ' ' + fmt(t.value, trend.unit) })));
-      svg.appendChild(s('text', { x: L + 4, y: y(t.value) - 3, 'font-size': 9, fill: '#1a7f37', text: t.name + ' ' + fmt(t.value, trend.unit) }));
+      lines.push({ yAxis: t.value, name: t.name + ' ' + f(t.value), lineStyle: { color: css('--good'), type: 'dashed' } });
     });
-    trend.series.forEach(function (sr, si) {
-      var col = seriesColour(trend, si), totalLine = trend.has_total && si === 0 && trend.series.length > 1;
-      var d = '', pen = false;
-      sr.points.forEach(function (p, i) {
-        if (!isNum(p.value)) { pen = false; return; }
-        d += (pen ? 'L' : 'M') + x(i).toFixed(1) + ',' + y(p.value).toFixed(1);
-        pen = true;
-      });
-      svg.appendChild(s('path', { d: d, fill: 'none', stroke: col, 'stroke-width': totalLine ? 1.5 : 2,
-        'stroke-dasharray': totalLine ? '4,2' : null, class: 'series' }, s('title', { text: sr.name })));
-      var last = sr.points[sr.points.length - 1];
-      if (last && isNum(last.value)) {
-        svg.appendChild(s('circle', { cx: x(n - 1), cy: y(last.value), r: 3, fill: col },
-          s('title', { text: sr.name + ': ' + fmt(last.value, trend.unit) })));
-      }
+    var marks = trend.markers.map(function (m) {
+      var i = periods.indexOf(m.period_start);
+      return i < 0 ? null : { coord: [i, r[1]], name: 'alert ' + (m.rule || '') + ' fired', symbol: 'triangle', symbolRotate: 180,
+        symbolSize: 10, itemStyle: { color: m.severity === 'critical' ? css('--critical') : css('--bad') } };
+    }).filter(Boolean);
+    var series = trend.series.map(function (sr, i) {
+      var total = trend.has_total && i === 0 && trend.series.length > 1;
+      return { name: sr.name, type: 'line', data: sr.values, connectNulls: false, showSymbol: sr.values.length < 40, symbolSize: 5,
+        lineStyle: { width: total ? 1.5 : 2, type: total ? 'dashed' : 'solid' },
+        itemStyle: total ? { color: css('--muted') } : undefined,
+        markLine: i === 0 && lines.length ? { symbol: 'none', silent: true, label: { show: false }, data: lines } : undefined,
+        markPoint: i === 0 && marks.length ? { data: marks, label: { show: false } } : undefined };
     });
-    return svg;
+    return chart(el, {
+      ariaDescription: trend.label + ' by ' + state.data.meta.grain + ', ' + trend.series.length + ' series.',
+      grid: { left: 8, right: 12, top: 12, bottom: 8, containLabel: true },
+      legend: trend.series.length > 1 ? {} : undefined,
+      tooltip: { trigger: 'axis', confine: true, axisPointer: { type: 'cross', label: { formatter: function (p) {
+        return p.axisDimension === 'y' ? f(p.value) : labels[p.value] || p.value; } } },
+        valueFormatter: function (v) { return fmtValue(v, trend.unit); } },
+      xAxis: { type: 'category', data: labels, boundaryGap: false, axisLabel: { hideOverlap: true, fontSize: 10 } },
+      yAxis: { type: 'value', scale: trend.unit !== 'count', axisLabel: { hideOverlap: true, formatter: f, fontSize: 10 } },
+      series: series
+    }, function (p) {
+      if (p.componentType !== 'series') return;
+      var sr = trend.series[p.seriesIndex];
+      drill(trend.kpi, trend.label, periods[p.dataIndex], sr.dimensions);
+    });
   }
 
-  // With a breakdown the total of a rate is drawn grey and dashed behind its segments.
-  function seriesColour(trend, si) {
-    if (trend.series.length < 2) return PALETTE[0];
-    if (trend.has_total) return si === 0 ? '#57606a' : PALETTE[(si - 1) % PALETTE.length];
-    return PALETTE[si % PALETTE.length];
-  }
+  // ---------------------------------------------------------------- panels (the list of views)
+  // Each panel: id, title, the view of /api/dashboard it draws, its render function and where it sits
+  // ("pair" puts two panels side by side on wide screens). A new view is one entry here and one in
+  // kpiengine/dashboard/views.py.
+  var PANELS = [
+    { id: 'attention', title: 'Needs attention', render: renderAttention },
+    { id: 'process', title: 'Process map', hint: 'choose a process to see its KPIs', render: renderProcess },
+    { id: 'detail', title: 'Details', render: renderDetail },
+    { id: 'rows', title: 'Rows behind the number', render: renderRows },
+    { id: 'why', title: 'Why it changed', render: renderWhy, pair: 'a' },
+    { id: 'alerts', title: 'Alerts', render: renderAlerts, pair: 'a' },
+    { id: 'compare', title: 'Compare periods', render: renderCompare },
+    { id: 'funnel', title: 'Funnel', render: renderFunnel },
+    { id: 'matrix', title: 'Product matrix', render: renderMatrix, pair: 'b' },
+    { id: 'team', title: 'Team', render: renderTeam, pair: 'b' },
+    { id: 'trends', title: 'Trends', render: renderTrends }
+  ];
 
-  function legend(trend) {
-    if (trend.series.length < 2) return null;
-    return h('div', { class: 'legend' }, trend.series.map(function (sr, si) {
-      return h('span', { style: '--c:' + seriesColour(trend, si), text: sr.name });
-    }));
+  function buildLayout() {
+    var main = document.getElementById('main'), nav = document.getElementById('nav');
+    if (main.childNodes.length) return;
+    var pairs = {};
+    PANELS.forEach(function (p) {
+      var sec = h('section', { class: 'panel', id: p.id, 'aria-labelledby': p.id + '-h' }, [
+        h('h2', { id: p.id + '-h' }, [h('span', { class: 'title', text: p.title }), p.hint ? h('small', { text: p.hint }) : null]),
+        h('div', { class: 'body' })]);
+      if (p.id === 'rows') sec.hidden = true;
+      if (p.pair) {
+        if (!pairs[p.pair]) { pairs[p.pair] = h('div', { class: 'grid2' }); main.appendChild(pairs[p.pair]); }
+        pairs[p.pair].appendChild(sec);
+      } else main.appendChild(sec);
+      if (p.id !== 'rows') nav.appendChild(h('a', { href: '#' + p.id, text: p.title }));
+    });
   }
+  function setTitle(id, text) { document.querySelector('#' + id + ' h2 .title').textContent = ''; document.querySelector('#' + id + ' h2 .title').appendChild(label(text)); }
 
-  function bubbleChart(t) {
-    var W = 640, H = 400, L = 60, R = 16, T = 16, B = 40;
-    var xs = t.bubbles.map(function (b) { return b.x; }), ys = t.bubbles.map(function (b) { return b.y; });
-    var xr = niceRange(Math.min.apply(null, xs), Math.max.apply(null, xs));
-    var yr = niceRange(Math.min.apply(null, ys), Math.max.apply(null, ys));
-    var ySpan = yr[1] - yr[0];
-    yr[1] += ySpan * 0.1;  // room for the quadrant captions above and below the bubbles
-    yr[0] -= ySpan * 0.1;
-    var maxSize = Math.max.apply(null, t.bubbles.map(function (b) { return b.size; })) || 1;
-    function x(v) { return L + (v - xr[0]) / (xr[1] - xr[0]) * (W - L - R); }
-    function y(v) { return T + (1 - (v - yr[0]) / (yr[1] - yr[0])) * (H - T - B); }
-    var svg = s('svg', { class: 'chart bubbles', viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'team bubble chart' });
-    niceTicks(xr[0], xr[1], 5).forEach(function (xv) {
-      svg.appendChild(s('text', { x: x(xv), y: H - B + 14, 'text-anchor': 'middle', 'font-size': 10, fill: '#5b636e', text: fmt(xv, t.x.unit) }));
-    });
-    niceTicks(yr[0], yr[1], 5).filter(function (yv) { return yv >= 0 || Math.min.apply(null, ys) < 0; }).forEach(function (yv) {
-      svg.appendChild(s('text', { x: L - 4, y: y(yv) + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#5b636e', text: fmt(yv, t.y.unit) }));
-    });
-    svg.appendChild(s('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: '#8c959f' }));
-    svg.appendChild(s('line', { x1: L, x2: L, y1: T, y2: H - B, stroke: '#8c959f' }));
-    svg.appendChild(s('text', { x: (L + W - R) / 2, y: H - 6, 'text-anchor': 'middle', 'font-size': 12, fill: '#1f2328', text: t.x.label + ' →' }));
-    svg.appendChild(s('text', { x: 14, y: (T + H - B) / 2, 'text-anchor': 'middle', 'font-size': 12, fill: '#1f2328',
-      transform: 'rotate(-90 14 ' + (T + H - B) / 2 + ')', text: t.y.label + ' →' }));
-    // quadrant lines at the medians
-    svg.appendChild(s('line', { x1: x(t.median_x), x2: x(t.median_x), y1: T, y2: H - B, stroke: '#57606a', 'stroke-dasharray': '6,4', class: 'median' }));
-    svg.appendChild(s('line', { x1: L, x2: W - R, y1: y(t.median_y), y2: y(t.median_y), stroke: '#57606a', 'stroke-dasharray': '6,4', class: 'median' }));
-    svg.appendChild(s('text', { x: x(t.median_x) + 3, y: T + 10, 'font-size': 10, fill: '#57606a', text: 'median ' + t.median_x_display }));
-    svg.appendChild(s('text', { x: W - R - 2, y: y(t.median_y) - 3, 'text-anchor': 'end', 'font-size': 10, fill: '#57606a', text: 'median ' + t.median_y_display }));
-    var corners = { more_visits: [L + 6, T + 14, 'start'], star: [W - R - 6, T + 14, 'end'],
-      both: [L + 6, H - B - 6, 'start'], better_conversion: [W - R - 6, H - B - 6, 'end'] };
-    Object.keys(corners).forEach(function (q) {
-      var c = corners[q];
-      svg.appendChild(s('text', { x: c[0], y: c[1] + (q === 'star' || q === 'more_visits' ? 12 : 0), 'text-anchor': c[2], 'font-size': 11,
-        fill: QUAD_COLOURS[q], 'font-weight': 600, text: t.quadrants[q] + ' (' + t.counts[q] + ')' }));
-    });
-    t.bubbles.forEach(function (b) {
-      var rad = 4 + 16 * Math.sqrt(Math.max(0, b.size) / maxSize);
-      var g = s('g', { class: 'bubble', 'data-name': b.name, 'data-quadrant': b.quadrant });
-      g.appendChild(s('circle', { cx: x(b.x), cy: y(b.y), r: rad, fill: QUAD_COLOURS[b.quadrant], 'fill-opacity': 0.35,
-        stroke: QUAD_COLOURS[b.quadrant] }, s('title', { text: b.name + ': ' + t.x.label + ' ' + b.x_display + ', ' +
-        t.y.label + ' ' + b.y_display + (t.size ? ', ' + t.size.label + ' ' + b.size_display : '') })));
-      if (b.labelled) g.appendChild(s('text', { x: x(b.x), y: y(b.y) - rad - 2, 'text-anchor': 'middle', 'font-size': 10, fill: '#1f2328', text: b.name }));
-      svg.appendChild(g);
-    });
-    return svg;
-  }
-
-  // ---------------------------------------------------------------- panels
   function renderHeader(d) {
     var m = d.meta;
     document.getElementById('title').textContent = m.project + ' — KPI dashboard';
     document.title = m.project + ' — KPI dashboard';
     var txt = m.grain + ' ' + m.current_label + (m.previous ? '  vs  ' + m.previous_label : '') +
-      (m.by ? '  ·  by ' + m.by : '');
-    document.getElementById('period-label').textContent = txt;
+      (m.by ? '  ·  by ' + m.by : '') + (m.options.filter ? '  ·  only ' + m.options.filter.replace(/=/g, ' = ') : '');
+    var pl = document.getElementById('period-label');
+    pl.textContent = '';
+    pl.appendChild(label(txt));
     var src = m.source || {};
     document.getElementById('source').textContent = (src.text || '') + (MODE === 'report' ? '  ·  offline report' : '');
     renderControls(m);
   }
 
-  function select(name, label, options, value, onchange) {
-    var sel = h('select', { name: name, onchange: onchange });
+  function select(name, text, options, value, onchange) {
+    var id = 'opt-' + name;
+    var sel = h('select', { name: name, id: id, onchange: onchange });
     options.forEach(function (o) {
       var opt = h('option', { value: o[0], text: o[1] });
       if (String(o[0]) === String(value === null || value === undefined ? '' : value)) opt.selected = true;
       sel.appendChild(opt);
     });
-    return h('label', null, [label, sel]);
+    return h('label', { for: id }, [text, sel]);
   }
 
   function renderControls(m) {
     var c = document.getElementById('controls');
     while (c.firstChild) c.removeChild(c.firstChild);
     if (MODE !== 'live') return;
+    c.addEventListener('submit', function (ev) { ev.preventDefault(); });
     // a period of one grain means nothing at another: changing the grain starts from the latest period
-    function set(key) { return function (ev) { state.params[key] = ev.target.value; if (key === 'grain') delete state.params.period; load(); }; }
+    function set(key) {
+      return function (ev) {
+        state.params[key] = ev.target.value;
+        if (key === 'grain') { delete state.params.period; delete state.params.compare; }
+        if (key === 'period') delete state.params.compare;
+        load();
+      };
+    }
+    var periods = m.periods.slice().reverse().map(function (p) { return [p.value, p.label]; });
     c.appendChild(select('grain', 'Grain', m.grains.map(function (g) { return [g, g]; }), m.grain, set('grain')));
-    c.appendChild(select('period', 'Period', m.periods.slice().reverse().map(function (p) { return [p.value, p.label]; }), m.current, set('period')));
+    c.appendChild(select('period', 'Period', periods, m.current, set('period')));
+    c.appendChild(select('compare', 'Compare with', periods.filter(function (p) { return p[0] !== m.current; }), m.previous, set('compare')));
     c.appendChild(select('by', 'Breakdown', [['none', 'total only']].concat(m.dimensions.map(function (x) { return [x, x]; })), m.by || 'none', set('by')));
+    c.appendChild(select('filter', 'Filter', [['', 'everything']].concat(m.filter_options.map(function (f) { return [f.value, f.label]; })),
+      m.options.filter || '', set('filter')));
     c.appendChild(select('bubble_by', 'Bubbles by', m.dimensions.map(function (x) { return [x, x]; }), m.options.bubble_by, set('bubble_by')));
-    c.appendChild(h('label', null, ['From', h('input', { type: 'date', name: 'start', value: m.options.start || '', onchange: set('start') })]));
-    c.appendChild(h('label', null, ['To', h('input', { type: 'date', name: 'end', value: m.options.end || '', onchange: set('end') })]));
+    c.appendChild(h('label', { for: 'opt-start' }, ['From', h('input', { type: 'date', id: 'opt-start', name: 'start', value: m.options.start || '', onchange: set('start') })]));
+    c.appendChild(h('label', { for: 'opt-end' }, ['To', h('input', { type: 'date', id: 'opt-end', name: 'end', value: m.options.end || '', onchange: set('end') })]));
     c.appendChild(h('button', { type: 'button', text: 'Refresh', onclick: function () { load(); } }));
   }
 
   function renderAttention(d) {
     var b = body('attention'), a = d.attention;
-    if (!a.items.length) { b.appendChild(h('div', { class: 'allgood', text: 'Nothing is firing and no KPI got worse against ' + d.meta.previous_label + '.' })); return; }
+    if (a.alerts_scope === 'as_of') b.appendChild(note('Alert states as they stood in ' + d.meta.current_label + ' (from the alert log).'));
+    if (!a.items.length) { b.appendChild(h('p', { class: 'allgood', text: 'Nothing is firing and no final KPI value got worse against ' + d.meta.previous_label + '.' })); return; }
     var ul = h('ul', { class: 'attention' });
     a.items.forEach(function (it) {
-      ul.appendChild(h('li', { class: it.status === 'pending' ? 'pending' : '', 'data-kpi': it.kpi,
-        onclick: function () { selectNode(it.process); document.getElementById('detail').scrollIntoView(); } },
-        [it.status !== 'ok' ? badge(it.status) : null, it.text]));
+      ul.appendChild(h('li', { class: it.status === 'pending' ? 'pending' : '', 'data-kpi': it.kpi },
+        h('button', { type: 'button', onclick: function () {
+          selectNode(it.process); document.getElementById('detail').scrollIntoView(); document.querySelector('#detail h2').focus();
+        } }, [it.status !== 'ok' ? badge(it.status) : null, it.status !== 'ok' ? ' ' : null, label(it.text)])));
     });
     b.appendChild(ul);
-    if (a.total > a.items.length) b.appendChild(h('div', { class: 'note', text: (a.total - a.items.length) + ' smaller moves not shown' }));
+    b.appendChild(note('Only final values are ranked: maturing funnel cohorts and partial periods wait until they are complete.' +
+      (a.total > a.items.length ? ' ' + (a.total - a.items.length) + ' smaller moves not shown.' : '')));
   }
 
   function tile(t) {
-    return h('div', { class: 'tile status-' + t.status, 'data-kpi': t.kpi, title: t.description || t.label }, [
-      h('div', { class: 'lbl' }, [state.data.meta.alerts_available ? h('span', { class: 'dot ' + t.status, title: 'alert status: ' + t.status }) : null, ' ', t.label]),
+    var grain = state.data.meta.grain;
+    return h('div', { class: 'tile status-' + t.status, 'data-kpi': t.kpi }, [
+      h('div', { class: 'lbl' }, [state.data.meta.alerts_available ? h('span', { class: 'dot ' + t.status, role: 'img', 'aria-label': 'alert status ' + t.status }) : null,
+        ' ', label(t.label)]),
       h('div', { class: 'val', text: t.short }),
       h('div', { class: 'chg ' + t.tone, text: arrow(t.change) + t.change.text }),
-      sparkline(t.spark.map(function (p) { return p.value; }), t.tone),
-      t.worst ? h('div', { class: 'worst', title: (state.data.meta.by || '') + ' ' + t.worst.name + ': ' + t.worst.display + ', ' +
-        t.worst.change.text + ' vs previous (' + t.worst.previous_display + ')',
-        text: '⚠ ' + t.worst.name + ' ' + t.worst.display + ' (' + t.worst.change.text + ')' }) : null
+      t.state ? h('div', { class: 'state' }, [badge(t.state), ' ', t.counting ? 'cohort' : '']) :
+        t.counting ? h('div', { class: 'state note', text: 'counted by cohort' }) : null,
+      sparkline(t.spark, t.tone, sparkText(t.spark, t.unit, grain)),
+      t.worst ? h('div', { class: 'worst', text: '⚠ ' + t.worst.name + ' ' + t.worst.display + ' (' + t.worst.change.text + ')' }) : null
     ]);
   }
 
   function nodeCard(p, id) {
     var n = p.nodes[id];
-    var card = h('div', { class: 'node status-' + n.status + (state.node === id ? ' selected' : ''), 'data-node': id,
-      tabindex: 0, role: 'button', 'aria-label': n.label,
-      onclick: function (ev) { ev.stopPropagation(); selectNode(id); },
-      onkeydown: function (ev) { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); ev.stopPropagation(); selectNode(id); } } }, [
-      h('div', { class: 'node-head' }, [h('span', { class: 'dot ' + n.status }), n.label,
-        h('span', { class: 'level', text: 'L' + n.level }),
-        n.attention ? h('span', { class: 'attn', text: n.attention + ' need attention' }) : null]),
+    var card = h('div', { class: 'node status-' + n.status + (state.node === id ? ' selected' : ''), 'data-node': id }, [
+      h('button', { type: 'button', class: 'node-head', 'aria-pressed': String(state.node === id),
+        onclick: function (ev) { ev.stopPropagation(); selectNode(id); } },
+        [h('span', { class: 'dot ' + n.status, role: 'img', 'aria-label': 'status ' + n.status }), label(n.label),
+          h('span', { class: 'level', text: 'L' + n.level }),
+          n.attention ? h('span', { class: 'attn', text: n.attention + ' need attention' }) : null]),
       n.kpis.length ? h('div', { class: 'tiles' }, n.kpis.map(function (k) { return tile(p.tiles[k]); })) : null
     ]);
     var kids = n.children.filter(function (c) { return p.nodes[c]; });
@@ -341,192 +383,453 @@
     state.node = id;
     if (MODE === 'live') { state.params.node = id; keepAddress(); }
     document.querySelectorAll('#process .node').forEach(function (e) {
-      e.classList.toggle('selected', e.getAttribute('data-node') === id);
+      var on = e.getAttribute('data-node') === id;
+      e.classList.toggle('selected', on);
+      e.querySelector('.node-head').setAttribute('aria-pressed', String(on));
     });
+    disposeCharts();
     renderDetail(state.data);
     renderTrends(state.data);
+    redrawOtherCharts(state.data);
+    announce('Showing the KPIs of ' + state.data.process.nodes[id].label);
   }
 
-  function breakdownTable(t, by) {
-    var alerts = state.data.meta.alerts_available;
-    var tbl = h('table', { class: 'data breakdown' }, h('tr', null, [h('th', { text: by }), h('th', { class: 'num', text: 'value' }),
-      h('th', { class: 'num', text: 'previous' }), h('th', { class: 'num', text: 'change' }), alerts ? h('th', { text: 'alert' }) : null,
-      h('th', { text: 'trend' })]));
-    t.breakdown.forEach(function (r) {
-      tbl.appendChild(h('tr', { class: r.notable || r.status === 'firing' ? 'bad-row' : '', 'data-name': r.name }, [
-        h('td', { text: r.name }), h('td', { class: 'num', text: r.display }), h('td', { class: 'num', text: r.previous_display }),
-        h('td', { class: 'num ' + r.tone, text: arrow(r.change) + r.change.text }), alerts ? h('td', null, badge(r.status)) : null,
-        h('td', null, sparkline(r.spark, r.tone))]));
+  // A table with header cells, a caption and pages of `size` rows.
+  function pagedTable(caption, head, rows, size, rowFn) {
+    var wrap = h('div', { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': caption });
+    var page = 0, pages = Math.max(1, Math.ceil(rows.length / size));
+    function draw() {
+      while (wrap.firstChild) wrap.removeChild(wrap.firstChild);
+      var tbl = h('table', { class: 'data' }, [h('caption', { text: caption }),
+        h('thead', null, h('tr', null, head.map(function (c) {
+          return h('th', { scope: 'col', class: c.num ? 'num' : null, text: c.text }); })))]);
+      var tb = h('tbody');
+      rows.slice(page * size, page * size + size).forEach(function (r) { tb.appendChild(rowFn(r)); });
+      tbl.appendChild(tb);
+      wrap.appendChild(tbl);
+      if (pages > 1) {
+        wrap.appendChild(h('div', { class: 'pager' }, [
+          h('button', { type: 'button', text: 'previous', disabled: page === 0 ? 'disabled' : null, onclick: function () { page--; draw(); } }),
+          h('span', { text: 'page ' + (page + 1) + ' of ' + pages + ' (' + rows.length + ' rows)' }),
+          h('button', { type: 'button', text: 'next', disabled: page >= pages - 1 ? 'disabled' : null, onclick: function () { page++; draw(); } })]));
+      }
+    }
+    draw();
+    return wrap;
+  }
+  function rowHead(text) { return h('th', { scope: 'row', text: text }); }
+
+  function breakdownTable(t, by, full) {
+    var alerts = state.data.meta.alerts_available, grain = state.data.meta.grain;
+    var head = [{ text: by }, { text: 'value', num: true }, { text: 'previous', num: true }, { text: 'change', num: true }]
+      .concat(alerts ? [{ text: 'alert' }] : []).concat(full ? [] : [{ text: 'trend' }]);
+    var rows = full || t.breakdown;
+    var caption = t.label + ' by ' + by + (full ? ', all ' + rows.length : t.breakdown_total > rows.length ?
+      ': the ' + rows.length + ' worst and largest of ' + t.breakdown_total : '');
+    var wrap = h('div', null, pagedTable(caption, head, rows, 25, function (r) {
+      if (Array.isArray(r)) r = { name: r[0], display: r[1], previous_display: r[2], change: { text: r[3] }, tone: r[4], status: r[5], state: r[6] };
+      return h('tr', { class: r.notable || r.status === 'firing' ? 'bad-row' : null, 'data-name': r.name }, [
+        rowHead(r.name), h('td', { class: 'num', text: r.display }), h('td', { class: 'num', text: r.previous_display }),
+        h('td', { class: 'num ' + r.tone, text: (r.change.abs !== undefined ? arrow(r.change) : '') + r.change.text + (r.state ? ' (' + r.state + ')' : '') }),
+        alerts ? h('td', null, badge(r.status)) : null,
+        full ? null : h('td', null, sparkline(r.spark, r.tone, sparkText(r.spark, t.unit, grain)))]);
+    }));
+    if (!full && t.breakdown_total > t.breakdown.length) {
+      wrap.appendChild(h('button', { type: 'button', class: 'link', text: 'show all ' + t.breakdown_total + ' ' + by + ' values',
+        onclick: function () { showAll(t, by, wrap); } }));
+    }
+    return wrap;
+  }
+
+  function showAll(t, by, wrap) {
+    function put(rows) {
+      var full = breakdownTable(t, by, rows);
+      wrap.parentNode.replaceChild(full, wrap);
+      announce('Showing all ' + rows.length + ' ' + by + ' values of ' + t.label);
+    }
+    var embedded = state.data.breakdowns && state.data.breakdowns.kpis[t.kpi];
+    if (embedded) { put(embedded); return; }
+    if (MODE !== 'live') return;
+    var q = query({ kpi: t.kpi });
+    fetch('/api/breakdown?' + q, { cache: 'no-store' }).then(function (r) { return r.json(); }).then(function (j) {
+      if (j.kpis && j.kpis[t.kpi]) put(j.kpis[t.kpi]);
     });
-    return tbl;
   }
 
   function renderDetail(d) {
     var b = body('detail'), p = d.process;
     var id = defaultNode(p);
-    if (!id) { b.appendChild(empty('Click a process above.')); return; }
+    if (!id) { b.appendChild(empty('Choose a process above.')); return; }
     state.node = id;
     var n = p.nodes[id];
-    b.appendChild(h('div', { class: 'note', text: n.path.join('  ›  ') }));
-    if (n.description) b.appendChild(h('div', { text: n.description }));
+    setTitle('detail', 'Details: ' + n.label);
+    b.appendChild(h('p', { class: 'note', text: n.path.join('  ›  ') }));
+    if (n.description) b.appendChild(h('p', { text: n.description }));
     if (!n.subtree_kpis.length) { b.appendChild(empty('No KPI is measured at this process yet.')); return; }
     var trends = {};
     d.trends.kpis.forEach(function (t) { trends[t.kpi] = t; });
     n.subtree_kpis.forEach(function (k) {
       var t = p.tiles[k];
       var left = h('div', null, [
-        h('div', { style: 'font-weight:600' }, [t.label, ' ', d.meta.alerts_available ? badge(t.status) : null]),
+        h('h3', null, [label(t.label), ' ', d.meta.alerts_available ? badge(t.status) : null, t.state ? ' ' : null, t.state ? badge(t.state) : null]),
         h('div', { class: 'big', text: t.display }),
         h('div', { class: t.tone, text: arrow(t.change) + t.change.text + ' vs ' + d.meta.previous_label + ' (' + t.previous_display + ')' }),
-        h('div', { class: 'meta', text: (t.direction === 'lower' ? 'lower is better' : 'higher is better') + (t.owner ? ' · owner ' + t.owner : '') +
+        t.state_text ? h('div', { class: 'meta', text: t.state_text }) : null,
+        h('div', { class: 'meta', text: (t.direction === 'lower' ? 'lower is better' : 'higher is better') +
+          (t.counting ? ' · counted by cohort (funnel ' + t.funnel + ')' : '') + (t.owner ? ' · owner ' + t.owner : '') +
           (t.formula ? ' · = ' + t.formula : '') }),
         t.description ? h('div', { class: 'meta', text: t.description }) : null,
         t.playbook ? h('div', { class: 'playbook', text: 'Playbook: ' + t.playbook }) : null,
-        t.has_data ? null : h('div', { class: 'empty', text: d.meta.notes.values || 'no values for this KPI in the chosen range' })
+        t.has_data ? (MODE === 'live' ? h('button', { type: 'button', class: 'link', text: 'rows behind ' + d.meta.current_label,
+          onclick: function () { drill(k, t.label, d.meta.current, {}); } }) : null)
+          : h('div', { class: 'empty', text: d.meta.notes.values || 'no values for this KPI in the chosen range' })
       ]);
-      var right = t.breakdown.length ? breakdownTable(t, d.meta.by) :
-        (trends[k] ? h('div', null, [lineChart(trends[k], d.trends.periods), legend(trends[k])]) : null);
+      var right = t.breakdown.length ? breakdownTable(t, d.meta.by) : null;
+      if (!right && trends[k]) {
+        right = h('div', { class: 'chart' });
+        b.appendChild(h('div', { class: 'detail-kpi', 'data-kpi': k }, [left, right]));
+        trendChart(right, trends[k], d.trends.periods);
+        return;
+      }
       b.appendChild(h('div', { class: 'detail-kpi', 'data-kpi': k }, [left, right]));
     });
-    document.querySelector('#detail h2').textContent = 'Details: ' + n.label;
   }
 
   function renderTrends(d) {
     var b = body('trends'), p = d.process;
     var wanted = state.node && p.nodes[state.node] ? p.nodes[state.node].subtree_kpis : null;
-    var grid = h('div', { class: 'chart-grid' });
+    var cards = [];
     d.trends.kpis.forEach(function (t) {
       if (wanted && wanted.indexOf(t.kpi) < 0) return;
-      grid.appendChild(h('div', { class: 'chart-card', 'data-kpi': t.kpi }, [h('h3', { text: t.label }), lineChart(t, d.trends.periods), legend(t),
-        t.hidden_series ? h('div', { class: 'note', text: t.hidden_series + ' smaller series hidden' }) : null]));
+      cards.push(t);
     });
-    if (!grid.childNodes.length) { b.appendChild(empty('No KPI at this process.')); return; }
-    b.appendChild(h('div', { class: 'note', text: (wanted ? 'KPIs of ' + p.nodes[state.node].label + '. ' : '') +
-      'Dashed lines: thresholds (amber warning, dark red critical) and targets (green); red triangles: periods where an alert fired.' }));
+    if (!cards.length) { b.appendChild(empty('No KPI at this process.')); return; }
+    b.appendChild(note((wanted ? 'KPIs of ' + p.nodes[state.node].label + '. ' : '') +
+      'Hover or tap for every series at a period; click a point for the rows behind it. Dashed lines: thresholds (amber warning, dark red critical) and targets (green); triangles: periods where an alert fired.'));
+    var grid = h('div', { class: 'chart-grid' });
     b.appendChild(grid);
+    cards.forEach(function (t) {
+      var el = h('div', { class: 'chart' });
+      grid.appendChild(h('div', { class: 'chart-card', 'data-kpi': t.kpi }, [h('h3', { text: t.label }), el,
+        t.hidden_series ? note(t.hidden_series + ' smaller series hidden') : null]));
+      trendChart(el, t, d.trends.periods);
+    });
   }
 
-  function funnelColumn(col, maxTop) {
-    var c = h('div', { class: 'funnel-col', 'data-period': col.period }, h('h3', { text: col.label }));
-    col.total.forEach(function (st, i) {
-      var width = maxTop && isNum(st.entities) ? Math.max(1, 100 * st.entities / maxTop) : 0;
-      c.appendChild(h('div', { class: 'funnel-step', 'data-step': st.id }, [
-        h('div', { class: 'cap' }, [h('span', { text: st.label }), st.tier ? h('span', { class: 'tier', text: st.tier }) : null]),
-        h('div', { class: 'barrow' }, [h('div', { class: 'bar', style: 'width:' + (width * 0.8) + '%' }), h('span', { class: 'n', text: st.display })]),
-        i > 0 ? h('div', { class: 'conv', text: st.from_previous_display + ' of previous step · ' + st.from_top_display + ' of top' +
-          (st.median_display ? ' · median ' + st.median_display : '') }) : null
-      ]));
-    });
-    return c;
+  // ---------------------------------------------------------------- funnel
+  function funnelControls(fn) {
+    if (MODE !== 'live') return null;
+    var w = fn.spec_window_seconds, days = [7, 14, 30, 60, 90];
+    var opts = [['', 'spec window' + (w ? ' (' + fmtDuration(w) + ')' : '')]].concat(days.map(function (x) { return [x + 'd', x + ' days']; }));
+    var current = state.params.funnel_window || '';
+    return h('div', { class: 'controls' }, [
+      select('funnel_view', 'Count by', [['cohort', 'cohort (entry period)'], ['event', 'event (when it happened)']], fn.view,
+        function (ev) { state.params.funnel_view = ev.target.value; load(); }),
+      select('funnel_window', 'Conversion window', opts, current, function (ev) { state.params.funnel_window = ev.target.value; load(); })]);
   }
 
   function renderFunnel(d) {
     var b = body('funnel'), f = d.funnel;
     if (f.empty) { b.appendChild(empty(f.reason)); return; }
     f.funnels.forEach(function (fn) {
-      b.appendChild(h('h3', { text: fn.label }));
-      if (fn.attribution) b.appendChild(h('div', { class: 'note', text: 'Counting: ' + fn.attribution + '.' }));
-      var maxTop = 0;
-      fn.columns.forEach(function (c) { if (c.total[0] && isNum(c.total[0].entities)) maxTop = Math.max(maxTop, c.total[0].entities); });
-      b.appendChild(h('div', { class: 'funnel-cols' }, fn.columns.map(function (c) { return funnelColumn(c, maxTop); })));
-      var cur = fn.columns[fn.columns.length - 1];
-      if (cur && cur.breakdown.length) {
-        var head = [h('th', { text: fn.by })].concat(fn.steps.slice(1).map(function (st) { return h('th', { class: 'num', text: st.label || st.id }); }));
-        var tbl = h('table', { class: 'data' }, h('tr', null, head));
-        cur.breakdown.forEach(function (r) {
-          tbl.appendChild(h('tr', null, [h('td', { text: r.name })].concat(r.stages.slice(1).map(function (st) {
-            return h('td', { class: 'num', text: st.from_previous_display }); }))));
+      b.appendChild(h('h3', null, [label(fn.label), ' ', h('span', { class: 'counting', text: fn.view + ' view' })]));
+      var ctl = funnelControls(fn);
+      if (ctl) b.appendChild(ctl);
+      b.appendChild(note('Counting: ' + fn.attribution + '; conversion window ' + fn.window_display + '.' +
+        (fn.maturing_note ? ' ' + fn.maturing_note + '.' : '')));
+      var cols = fn.columns;
+      if (!cols.length) { b.appendChild(empty('No funnel data in the chosen range.')); return; }
+      var steps = fn.steps.map(function (st) { return st.label + (st.tier ? ' (' + st.tier + ')' : ''); });
+      var el = h('div', { class: 'chart' });
+      b.appendChild(el);
+      chart(el, {
+        ariaDescription: fn.label + ': entities per stage, ' + cols.map(function (c) { return c.label; }).join(' and ') + '.',
+        grid: { left: 8, right: 48, top: 8, bottom: 8, containLabel: true },
+        legend: {},
+        tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, confine: true },
+        xAxis: { type: 'value', splitNumber: 3, axisLabel: { hideOverlap: true, formatter: axisFormatter('count', 0, extent(cols[cols.length - 1].total.map(function (s) { return s.entities; }))[1]), fontSize: 10 } },
+        yAxis: { type: 'category', inverse: true, data: steps, axisLabel: { width: 120, overflow: 'break', fontSize: 11 } },
+        series: cols.map(function (c) {
+          return { name: c.label + (c.maturing ? ' (maturing)' : ''), type: 'bar', data: c.total.map(function (s) { return s.entities; }),
+            label: { show: true, position: 'right', fontSize: 10, formatter: function (p) { return fmtValue(p.value, 'count'); } } };
+        })
+      });
+      var cur = cols[cols.length - 1], prev = cols.length > 1 ? cols[0] : null;
+      var head = [{ text: 'stage' }, { text: cur.label, num: true }, { text: 'drop-off', num: true }, { text: 'from previous', num: true },
+        { text: 'from top', num: true }, { text: 'median time', num: true }].concat(prev ? [{ text: prev.label + ' from previous', num: true }] : []);
+      b.appendChild(pagedTable(fn.label + ': stages in ' + cur.label + (cur.maturing ? ' (maturing cohort)' : '') +
+        (cur.worst_step !== null ? '; the weakest step is marked' : ''), head, cur.total.map(function (st, i) { return i; }), 25, function (i) {
+        var st = cur.total[i], p = prev ? prev.total[i] : null;
+        return h('tr', { class: i === cur.worst_step ? 'weakest' : null, 'data-step': st.id }, [
+          rowHead(st.label + (st.tier ? ' · ' + st.tier : '') + (i === cur.worst_step ? ' (weakest step)' : '')),
+          h('td', { class: 'num', text: st.display }),
+          h('td', { class: 'num', text: i ? fmtValue(st.drop_off, 'count') : '—' }),
+          h('td', { class: 'num', text: i ? st.from_previous_display : '—' }),
+          h('td', { class: 'num', text: st.from_top_display }),
+          h('td', { class: 'num', text: st.median_display || '—' }),
+          prev ? h('td', { class: 'num', text: i ? p.from_previous_display : '—' }) : null]);
+      }));
+      if (cur.breakdown.length) {
+        var bhead = [{ text: fn.by }].concat(fn.steps.map(function (st, i) { return { text: i ? st.label + ' from previous' : st.label, num: true }; }));
+        b.appendChild(pagedTable('Conversion from the step before in ' + cur.label + ', by ' + fn.by +
+          '; marked: the step where a value falls furthest below the total', bhead, cur.breakdown, 25, function (r) {
+          return h('tr', { 'data-name': r.name }, [rowHead(r.name)].concat(r.rates.map(function (rate, i) {
+            var worst = i === r.worst;
+            return h('td', { class: 'num' + (worst ? ' worst-cell' : ''), title: worst ? r.worst_gap_display + ' against the total' : null,
+              text: i ? rate + (worst ? ' ▼' : '') : r.displays[0] });
+          })));
+        }));
+      }
+      if (fn.distribution) {
+        b.appendChild(h('h3', { text: 'Time to convert, ' + fn.distribution_label }));
+        var del = h('div', { class: 'chart' });
+        b.appendChild(del);
+        chart(del, {
+          ariaDescription: 'Time to convert between stages in ' + fn.distribution_label + ', entities per duration bucket.',
+          grid: { left: 8, right: 12, top: 10, bottom: 8, containLabel: true }, legend: {},
+          tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, confine: true },
+          xAxis: { type: 'category', data: fn.distribution.buckets, axisLabel: { hideOverlap: true, fontSize: 10 } },
+          yAxis: { type: 'value', minInterval: 1, axisLabel: { formatter: axisFormatter('count', 0, 100), fontSize: 10 } },
+          series: fn.distribution.steps.map(function (st) { return { name: 'to ' + st.label, type: 'bar', data: st.counts }; })
         });
-        b.appendChild(h('div', { class: 'note', text: 'Conversion from the step before, ' + cur.label + ', by ' + fn.by }));
-        b.appendChild(tbl);
+        b.appendChild(note('Entities that reached each stage in ' + fn.distribution_label + ', by the time the step took (from the stage before' +
+          (fn.ordered ? '' : ', unordered funnel: from entry') + ').'));
       }
     });
   }
 
-  function renderTeam(d) {
-    var b = body('team'), t = d.team;
-    document.querySelector('#team h2').textContent = 'Team';
-    if (t.empty) { b.appendChild(empty(t.reason)); return; }
-    document.querySelector('#team h2').textContent = 'Team: ' + t.y.label + ' vs ' + t.x.label + ' by ' + t.by;
-    b.appendChild(h('div', { class: 'note', text: t.period_label + '. One bubble per ' + t.by + (t.size ? ', size = ' + t.size.label : '') +
-      '. Dashed lines are the medians: left of the line needs more visits, below it needs better conversion.' }));
-    b.appendChild(bubbleChart(t));
+  function renderMatrix(d) {
+    var b = body('matrix'), m = d.matrix;
+    if (m.empty) { b.appendChild(empty(m.reason)); return; }
+    m.funnels.forEach(function (f) {
+      b.appendChild(h('h3', null, [label(f.label), ' ', h('span', { class: 'counting', text: f.view + ' view' })]));
+      if (f.summary) b.appendChild(h('p', { text: f.summary + (f.maturing ? ' The cohort is still maturing.' : '') }));
+      var head = [{ text: 'tier' }, { text: 'stage' }, { text: 'volume', num: true }, { text: 'conversion', num: true },
+        { text: (f.previous_label || 'previous'), num: true }, { text: 'change', num: true }, { text: 'drop-off', num: true }];
+      b.appendChild(pagedTable('Product tiers free → brand with the funnel stage each carries, ' + f.period_label +
+        '; the weakest tier is marked', head, f.rows, 25, function (r) {
+        if (!r.stage) return h('tr', { 'data-tier': r.tier }, [rowHead(r.tier), h('td', { colspan: 6, class: 'note', text: r.note })]);
+        return h('tr', { class: r.weakest ? 'weakest' : null, 'data-tier': r.tier }, [rowHead(r.tier + (r.weakest ? ' (weakest)' : '')),
+          h('td', { text: r.stage_label }), h('td', { class: 'num', text: r.display }), h('td', { class: 'num', text: r.from_previous_display }),
+          h('td', { class: 'num', text: r.previous_display }), h('td', { class: 'num ' + r.tone, text: r.change.text }),
+          h('td', { class: 'num', text: r.step ? r.drop_off_display : '—' })]);
+      }));
+    });
   }
 
+  // ---------------------------------------------------------------- team
+  function renderTeam(d) {
+    var b = body('team'), t = d.team;
+    setTitle('team', 'Team');
+    if (t.empty) { b.appendChild(empty(t.reason)); return; }
+    setTitle('team', 'Team: ' + t.y.label + ' vs ' + t.x.label + ' by ' + t.by);
+    b.appendChild(note(t.period_label + '. One bubble per ' + t.by + (t.group_by ? ', coloured by ' + t.group_by : '') +
+      '. Dashed lines are the medians: left of the line needs more visits, below it needs better conversion.'));
+    var groups = t.group_by ? t.groups : ['all'];
+    var maxSize = Math.max.apply(null, t.bubbles.map(function (x) { return x.size; }).concat([1]));
+    function radius(v) { return 6 + 30 * Math.sqrt(Math.max(0, v) / maxSize); }
+    var xr = extent(t.bubbles.map(function (x) { return x.x; })), yr = extent(t.bubbles.map(function (x) { return x.y; }));
+    var fx = axisFormatter(t.x.unit, xr[0], xr[1]), fy = axisFormatter(t.y.unit, yr[0], yr[1]);
+    var el = h('div', { class: 'chart tall' });
+    b.appendChild(el);
+    chart(el, {
+      ariaDescription: 'Team bubbles: ' + t.y.label + ' against ' + t.x.label + ', ' + t.bubbles.length + ' ' + t.by + ' values.',
+      grid: { left: 8, right: 16, top: 34, bottom: 24, containLabel: true },
+      legend: groups.length > 1 ? {} : undefined,
+      tooltip: { trigger: 'item', confine: true, formatter: function (p) {
+        var x = p.data.bubble;
+        return x.name + (x.group ? ' (' + t.group_by + ' ' + x.group + ')' : '') + '<br>' + t.x.label + ' ' + x.x_display + '<br>' + t.y.label + ' ' + x.y_display +
+          (t.size ? '<br>' + t.size.label + ' ' + x.size_display : '') + '<br>' + t.quadrants[x.quadrant];
+      } },
+      xAxis: { type: 'value', name: t.x.label, nameLocation: 'middle', nameGap: 24, scale: true, axisLabel: { hideOverlap: true, formatter: fx, fontSize: 10 } },
+      yAxis: { type: 'value', name: t.y.label, nameLocation: 'end', nameTextStyle: { align: 'left' }, scale: true,
+        axisLabel: { formatter: fy, fontSize: 10 } },
+      series: groups.map(function (g, gi) {
+        return { name: g, type: 'scatter', data: t.bubbles.filter(function (x) { return !t.group_by || x.group === g; }).map(function (x) {
+          return { value: [x.x, x.y], name: x.name, bubble: x, symbolSize: radius(x.size), label: { show: !!x.labelled } };
+        }), itemStyle: { opacity: 0.6 }, emphasis: { focus: 'self' },
+          label: { formatter: function (p) { return p.data.name; }, position: 'top', fontSize: 10, color: css('--ink') },
+          labelLayout: { hideOverlap: true },
+          markLine: gi === 0 ? { symbol: 'none', silent: true, lineStyle: { type: 'dashed', color: css('--muted') },
+            label: { show: false }, data: [{ xAxis: t.median_x }, { yAxis: t.median_y }] } : undefined };
+      })
+    }, function (p) {
+      if (p.data && p.data.bubble) drill(t.x.kpi, t.x.label, t.period, p.data.bubble.dimensions);
+    });
+    var legend = h('div', { class: 'legend-row' }, [h('span', { text: 'Medians (dashed): ' + t.x.label + ' ' + t.median_x_display + ', ' +
+      t.y.label + ' ' + t.median_y_display + '.' }), h('span', { text: (t.size ? 'Bubble area: ' + t.size.label : 'Bubble size: equal') })]);
+    (t.size_legend || []).forEach(function (sz) {
+      var r = radius(sz.value);
+      legend.appendChild(h('span', null, [h('span', { class: 'size-dot', style: 'width:' + r + 'px;height:' + r + 'px', 'aria-hidden': 'true' }), sz.display]));
+    });
+    Object.keys(t.quadrants).forEach(function (q) { legend.appendChild(h('span', { text: t.quadrants[q] + ': ' + t.counts[q] })); });
+    b.appendChild(legend);
+    var order = t.bubbles.slice().sort(function (a, c) { return (c.distance || 0) - (a.distance || 0); });
+    var details = h('details', null, [h('summary', { text: 'The ' + t.bubbles.length + ' bubbles as a table' })]);
+    details.appendChild(pagedTable('Team, farthest from the medians first', [{ text: t.by }].concat(t.group_by ? [{ text: t.group_by }] : [])
+      .concat([{ text: t.x.label, num: true }, { text: t.y.label, num: true }]).concat(t.size ? [{ text: t.size.label, num: true }] : [])
+      .concat([{ text: 'quadrant' }]), order, 25, function (x) {
+      return h('tr', { 'data-name': x.name }, [h('th', { scope: 'row' }, MODE === 'live' ? h('button', { type: 'button', class: 'link', text: x.name,
+        onclick: function () { drill(t.x.kpi, t.x.label, t.period, x.dimensions); } }) : label(x.name))]
+        .concat(t.group_by ? [h('td', { text: x.group })] : [])
+        .concat([h('td', { class: 'num', text: x.x_display }), h('td', { class: 'num', text: x.y_display })])
+        .concat(t.size ? [h('td', { class: 'num', text: x.size_display })] : []).concat([h('td', { text: t.quadrants[x.quadrant] })]));
+    }));
+    b.appendChild(details);
+  }
+
+  // ---------------------------------------------------------------- why, alerts, compare
   function renderWhy(d) {
     var b = body('why'), w = d.why;
-    document.querySelector('#why h2').textContent = w.empty ? 'Why it changed' : 'Why ' + w.label + ' changed';
+    setTitle('why', w.empty ? 'Why it changed' : 'Why ' + w.label + ' changed');
     if (MODE === 'live') {
       b.appendChild(h('div', { class: 'controls' }, select('kpi', 'Explain', [['', 'the worst mover']].concat(d.meta.kpis.map(function (k) {
         return [k.kpi, k.label]; })), d.meta.options.kpi, function (ev) { state.params.kpi = ev.target.value; load(); })));
     }
     if (w.empty) { b.appendChild(empty(w.reason)); return; }
     b.appendChild(h('div', { class: 'why-summary' }, [h('b', { text: w.label + ': ' + w.from_display + ' → ' + w.to_display + ' (' + w.change_text + ')' }),
-      h('div', { class: 'note', text: w.from_label + ' → ' + w.to_label })]));
-    if (w.summary) b.appendChild(h('div', { class: 'why-summary', text: w.summary }));
-    var maxAbs = 0;
-    w.contributions.forEach(function (c) { if (isNum(c.value)) maxAbs = Math.max(maxAbs, Math.abs(c.value)); });
-    w.contributions.forEach(function (c) {
-      var pct = maxAbs ? 50 * Math.abs(c.value) / maxAbs : 0;
-      var bar = h('div', { class: 'why-bar' }, h('span', { style: (c.value < 0 ? 'right:50%;' : 'left:50%;') + 'width:' + pct + '%;background:' +
-        (c.tone === 'bad' ? '#cf222e' : c.tone === 'good' ? '#1a7f37' : '#8c959f') }));
-      b.appendChild(h('div', { class: 'why-row', 'data-name': c.name }, [h('span', { text: c.name }), bar, h('span', { class: 'num ' + (c.tone || ''), text: c.display })]));
+      note(w.from_label + ' → ' + w.to_label)]));
+    if (w.summary) b.appendChild(h('p', { class: 'why-summary', text: w.summary }));
+    (w.groups || []).forEach(function (g) {
+      var maxAbs = 0;
+      g.items.forEach(function (c) { if (isNum(c.value)) maxAbs = Math.max(maxAbs, Math.abs(c.value)); });
+      var box = h('div', { class: 'why-group', 'data-kind': g.kind }, [h('h3', { text: g.title }), note(g.note + '; they add up to ' + w.change_text + '.')]);
+      g.items.forEach(function (c) {
+        var pct = maxAbs ? 50 * Math.abs(c.value) / maxAbs : 0;
+        var tone = g.kind === 'driver' ? c.effect_tone : c.tone;
+        var bar = h('div', { class: 'why-bar', 'aria-hidden': 'true' }, h('span', { style: (c.value < 0 ? 'right:50%;' : 'left:50%;') + 'width:' + pct + '%;background:' +
+          (tone === 'bad' ? css('--bad') : tone === 'good' ? css('--good') : css('--flat')) }));
+        var name = g.kind === 'driver' ? [label(c.name), ' ', h('span', { class: c.tone, text: '(' + c.move + ': ' + c.detail + ')' })] : [label(c.name),
+          c.effect ? h('span', { class: 'note', text: ' ' + c.effect }) : null];
+        box.appendChild(h('div', { class: 'why-row', 'data-name': c.name, 'data-kind': g.kind }, [h('span', null, name), bar,
+          h('span', { class: 'num ' + (tone || ''), text: c.display })]));
+      });
+      b.appendChild(box);
     });
+    if (w.method) b.appendChild(note('Method: ' + w.method + '.'));
   }
 
   function renderAlerts(d) {
     var b = body('alerts'), a = d.alerts;
     if (a.empty) { b.appendChild(empty(a.reason)); return; }
-    b.appendChild(h('div', { class: 'note', text: a.counts.firing + ' firing · ' + a.counts.pending + ' pending · ' + a.counts.silenced + ' silenced' }));
+    b.appendChild(note((a.scope === 'as_of' ? 'As of ' + d.meta.current_label + ', replayed from the alert log' +
+      (a.known ? '' : ' (kpi check had not judged that period yet: states unknown)') : 'Now (the latest period kpi check judged' +
+      (a.evaluated ? ': ' + a.evaluated : '') + ')') + ': ' + a.counts.firing + ' firing · ' + a.counts.pending + ' pending · ' + a.counts.silenced + ' silenced.'));
     if (a.active.length) {
-      var tbl = h('table', { class: 'data' }, h('tr', null, ['state', 'severity', 'KPI', 'where', 'value', 'since'].map(function (x) { return h('th', { text: x }); })));
-      a.active.forEach(function (r) {
-        tbl.appendChild(h('tr', { title: r.message }, [h('td', null, badge(r.silenced ? 'silenced' : r.state)), h('td', null, badge(r.severity)),
-          h('td', { text: r.label }), h('td', { text: r.scope }), h('td', { class: 'num', text: r.display }), h('td', { text: (r.since || '').slice(0, 16).replace('T', ' ') })]));
-      });
-      b.appendChild(tbl);
+      b.appendChild(pagedTable('Alerts firing and pending', [{ text: 'state' }, { text: 'rule' }, { text: 'severity' }, { text: 'KPI' }, { text: 'where' },
+        { text: 'value', num: true }, { text: 'since' }], a.active, 25, function (r) {
+        return h('tr', null, [h('td', null, badge(r.silenced ? 'silenced' : r.state)), h('th', { scope: 'row', text: r.rule }), h('td', null, badge(r.severity)),
+          h('td', { text: r.label }), h('td', { text: r.scope }), h('td', { class: 'num', text: r.display }),
+          h('td', { text: (r.since || '').slice(0, 16).replace('T', ' ') })]);
+      }));
     } else {
-      b.appendChild(h('div', { class: 'allgood', text: 'No alert is firing or pending.' }));
+      b.appendChild(h('p', { class: 'allgood', text: 'No alert was firing or pending.' }));
     }
     if (a.silences.length) {
       b.appendChild(h('h3', { text: 'Silences' }));
-      var st = h('table', { class: 'data' }, h('tr', null, ['matchers', 'until', 'by', 'comment'].map(function (x) { return h('th', { text: x }); })));
-      a.silences.forEach(function (si) {
-        st.appendChild(h('tr', null, [h('td', { text: JSON.stringify(si.matchers || {}) }), h('td', { text: (si.ends_at || '').slice(0, 16).replace('T', ' ') }),
-          h('td', { text: si.created_by || '' }), h('td', { text: si.comment || '' })]));
-      });
-      b.appendChild(st);
+      b.appendChild(pagedTable('Active silences', [{ text: 'matchers' }, { text: 'until' }, { text: 'by' }, { text: 'comment' }], a.silences, 25, function (si) {
+        return h('tr', null, [h('th', { scope: 'row', text: JSON.stringify(si.matchers || {}) }), h('td', { text: (si.ends_at || '').slice(0, 16).replace('T', ' ') }),
+          h('td', { text: si.created_by || '' }), h('td', { text: si.comment || '' })]);
+      }));
     }
   }
 
+  function renderCompare(d) {
+    var b = body('compare'), c = d.compare;
+    if (c.empty) { b.appendChild(empty(c.reason)); return; }
+    setTitle('compare', 'Compare ' + c.current_label + ' with ' + c.previous_label);
+    if (MODE === 'live') b.appendChild(note('Pick the second period with "Compare with" at the top.'));
+    b.appendChild(pagedTable('Every KPI in both periods' + (d.meta.options.filter ? ', only ' + d.meta.options.filter : ''),
+      [{ text: 'KPI' }, { text: c.current_label, num: true }, { text: c.previous_label, num: true }, { text: 'change', num: true }], c.rows, 50, function (r) {
+        return h('tr', { 'data-kpi': r.kpi }, [rowHead(r.label), h('td', { class: 'num', text: r.current_display }),
+          h('td', { class: 'num', text: r.previous_display }),
+          h('td', { class: 'num ' + r.tone, text: arrow(r.change) + r.change.text + (r.state ? ' (' + r.state + ')' : '') })]);
+      }));
+  }
+
+  // ---------------------------------------------------------------- rows behind a number
+  function drill(kpi, text, period, dims, input) {
+    if (MODE !== 'live') {
+      state.drill = { offline: true, label: text };
+    } else {
+      state.drill = { kpi: kpi, label: text, period: period, dims: dims || {}, input: input || '' };
+    }
+    renderRows(state.data);
+    var sec = document.getElementById('rows');
+    sec.scrollIntoView();
+    sec.querySelector('h2').setAttribute('tabindex', '-1');
+    sec.querySelector('h2').focus();
+  }
+  function dimsText(dims) {
+    return Object.keys(dims).map(function (k) { return k + '=' + (dims[k] === null ? '∅' : dims[k]); }).join(',');
+  }
+  function renderRows() {
+    var sec = document.getElementById('rows'), b = body('rows'), r = state.drill;
+    if (!r) { sec.hidden = true; return; }
+    sec.hidden = false;
+    b.appendChild(h('button', { type: 'button', class: 'link', text: 'close', onclick: function () { state.drill = null; renderRows(); } }));
+    if (r.offline) { b.appendChild(empty('The rows behind ' + r.label + ' come from the warehouse: open this view with `kpi serve`.')); return; }
+    var q = query({ kpi: r.kpi, period: r.period, dims: dimsText(r.dims), input: r.input });
+    b.appendChild(note('Loading the rows behind ' + r.label + '…'));
+    fetch('/api/rows?' + q, { cache: 'no-store' }).then(function (res) { return res.json().then(function (j) { return [res.ok, j]; }); }).then(function (res) {
+      if (state.drill !== r) return;
+      b = body('rows');
+      b.appendChild(h('button', { type: 'button', class: 'link', text: 'close', onclick: function () { state.drill = null; renderRows(); } }));
+      if (!res[0]) { b.appendChild(empty(res[1].error)); return; }
+      var j = res[1];
+      var where = Object.keys(j.dimensions).map(function (k) { return k + ' ' + j.dimensions[k]; }).join(', ');
+      b.appendChild(h('p', null, [label((j.input === j.kpi ? j.label : r.label + ' ← ' + j.label) + ', ' + j.period + (where ? ', ' + where : '') +
+        ': model ' + j.model + (j.filter ? ' where ' + j.filter : '') + '. ' + (j.truncated ? 'The first ' + j.limit + ' rows.' : j.rows.length + ' rows.'))]));
+      if (j.inputs.length > 1) {
+        b.appendChild(h('div', { class: 'controls' }, select('drill_input', 'Rows of', j.inputs.map(function (k) { return [k, k]; }), j.input,
+          function (ev) { drill(r.kpi, r.label, r.period, r.dims, ev.target.value); })));
+      }
+      b.appendChild(h('p', null, h('a', { href: '/api/rows.csv?' + query({ kpi: r.kpi, period: r.period, dims: dimsText(r.dims), input: j.input }),
+        download: j.input + '_' + j.period + '.csv', text: 'Download these rows as CSV' })));
+      b.appendChild(pagedTable('Rows of ' + j.model, j.columns.map(function (c) { return { text: c }; }), j.rows, 25, function (row) {
+        return h('tr', null, row.map(function (v, i) { return i === 0 ? rowHead(v === null ? '∅' : String(v)) : h('td', { text: v === null ? '∅' : String(v) }); }));
+      }));
+      announce(j.rows.length + ' rows loaded');
+    });
+  }
+
+  // ---------------------------------------------------------------- render
   function renderError(message) {
-    var b = body('attention');
-    b.appendChild(h('div', { class: 'empty error', style: 'color:#cf222e;font-style:normal', text: message }));
+    var e = document.getElementById('error');
+    e.hidden = !message;
+    e.textContent = message || '';
+  }
+
+  function redrawOtherCharts(d) {
+    renderFunnel(d);
+    renderTeam(d);
   }
 
   function render(d) {
     state.data = d;
+    buildLayout();
+    disposeCharts();
     renderHeader(d);
     renderAttention(d);
     renderProcess(d);
     state.node = defaultNode(d.process);
     document.querySelectorAll('#process .node').forEach(function (e) {
-      e.classList.toggle('selected', e.getAttribute('data-node') === state.node);
+      var on = e.getAttribute('data-node') === state.node;
+      e.classList.toggle('selected', on);
+      e.querySelector('.node-head').setAttribute('aria-pressed', String(on));
     });
-    renderDetail(d);
-    renderFunnel(d);
-    renderTeam(d);
-    renderWhy(d);
-    renderAlerts(d);
-    renderTrends(d);
+    PANELS.forEach(function (p) { if (['attention', 'process'].indexOf(p.id) < 0) p.render(d); });
     document.body.setAttribute('data-ready', String(Date.now()));
+    announce('Dashboard for ' + d.meta.current_label + (d.meta.by ? ' by ' + d.meta.by : '') + ' loaded');
   }
 
   // ---------------------------------------------------------------- live mode
-  function query() {
-    var q = [];
-    Object.keys(state.params).forEach(function (k) {
-      if (state.params[k] !== '' && state.params[k] !== null && state.params[k] !== undefined) q.push(encodeURIComponent(k) + '=' + encodeURIComponent(state.params[k]));
+  function query(extra) {
+    var q = [], all = {};
+    Object.keys(state.params).forEach(function (k) { all[k] = state.params[k]; });
+    Object.keys(extra || {}).forEach(function (k) { all[k] = extra[k]; });
+    Object.keys(all).forEach(function (k) {
+      if (all[k] !== '' && all[k] !== null && all[k] !== undefined) q.push(encodeURIComponent(k) + '=' + encodeURIComponent(all[k]));
     });
     return q.join('&');
   }
@@ -536,16 +839,23 @@
     if (window.history && window.history.replaceState) window.history.replaceState(null, '', qs ? '?' + qs : window.location.pathname);
   }
 
-  function load() {
-    var qs = query();
+  // A bad option in the address (say ?grain=fortnight) is shown, dropped, and the page loads with its default.
+  function load(errorText) {
     keepAddress();
     document.body.setAttribute('data-loading', '1');
-    return fetch('/api/dashboard' + (qs ? '?' + qs : ''), { cache: 'no-store' }).then(function (r) {
+    return fetch('/api/dashboard' + (query() ? '?' + query() : ''), { cache: 'no-store' }).then(function (r) {
       return r.json().then(function (j) { return [r.ok, j]; });
     }).then(function (res) {
-      document.body.removeAttribute('data-loading');
-      if (!res[0]) { renderError(res[1].error || 'the dashboard could not be built'); return; }
+      if (!res[0]) {
+        var opt = res[1].option;
+        if (opt && state.params[opt] !== undefined) { delete state.params[opt]; return load(res[1].error); }
+        document.body.removeAttribute('data-loading');
+        renderError(res[1].error || 'the dashboard could not be built');
+        return;
+      }
+      renderError(errorText ? errorText + ' — showing the default instead.' : null);
       render(res[1]);
+      document.body.removeAttribute('data-loading');
       state.status = res[1].meta.source && res[1].meta.source.stamp;
     }).catch(function (e) {
       document.body.removeAttribute('data-loading');
@@ -567,8 +877,7 @@
       load();
       setInterval(watch, 15000);
     } else {
-      var node = document.getElementById('dashboard-data');
-      render(JSON.parse(node.textContent));
+      render(JSON.parse(document.getElementById('dashboard-data').textContent));
     }
   }
   start();
