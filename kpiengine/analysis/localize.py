@@ -341,7 +341,8 @@ def _mask_of(lattice: _Lattice, cuboid: tuple[int, ...], code: int) -> np.ndarra
 
 def _gain(mask: np.ndarray, ch: _Channel, r: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     wx = w[mask] * ch.x[mask]
-    P, Q = float(np.dot(wx, r[mask])), float(np.dot(wx, ch.x[mask]))
+    # Element-wise sums, not np.dot: BLAS threads cost far more than they save on a busy machine.
+    P, Q = float((wx * r[mask]).sum()), float((wx * ch.x[mask]).sum())
     return (0.5 * P * P / Q, P / Q) if Q > 0 else (0.0, 0.0)
 
 
@@ -415,7 +416,7 @@ def common_shift(ch: _Channel, r: np.ndarray, w: np.ndarray, window: float = 2.5
         scale = 1.4826 * float(np.median(np.abs(u - centre)))
         near = np.abs(u - centre) <= window * max(scale, 1e-12)
     total = wt[near].sum()
-    return float(np.dot(wt[near], u[near]) / total) if total > 0 else 0.0
+    return float((wt[near] * u[near]).sum() / total) if total > 0 else 0.0
 
 
 def _explained(picks: list[_Pick], chans, w) -> float:
