@@ -327,11 +327,9 @@ def count_candidates(lattice: _Lattice, m: int, beam: int) -> int:
 @dataclass
 class _Pick:
     cuboid: tuple[int, ...]
-    code: int  # element code within the cuboid coding
     channel: int
     gain: float
     mask: np.ndarray  # leaves inside
-    beta: float = 0.0
 
 
 def _mask_of(lattice: _Lattice, cuboid: tuple[int, ...], code: int) -> np.ndarray:
@@ -339,11 +337,12 @@ def _mask_of(lattice: _Lattice, cuboid: tuple[int, ...], code: int) -> np.ndarra
     return inv == code
 
 
-def _gain(mask: np.ndarray, ch: _Channel, r: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+def _gain(mask: np.ndarray, ch: _Channel, r: np.ndarray, w: np.ndarray) -> float:
+    """The gain of the leaves in ``mask`` moving together: (sum w x r)^2 / (2 sum w x^2)."""
     wx = w[mask] * ch.x[mask]
     # Element-wise sums, not np.dot: BLAS threads cost far more than they save on a busy machine.
     P, Q = float((wx * r[mask]).sum()), float((wx * ch.x[mask]).sum())
-    return (0.5 * P * P / Q, P / Q) if Q > 0 else (0.0, 0.0)
+    return 0.5 * P * P / Q if Q > 0 else 0.0
 
 
 def _conditions_of(codes: np.ndarray, cuboid, mask) -> tuple[tuple[int, int], ...]:
@@ -380,7 +379,7 @@ def _climb(codes, conds, ch, r, w, gain):
         if len(conds) > 1:
             for k in range(len(conds)):
                 parent = conds[:k] + conds[k + 1:]
-                g, _ = _gain(_mask_for(codes, parent), ch, r, w)
+                g = _gain(_mask_for(codes, parent), ch, r, w)
                 if g > best[0] * (1 + 1e-9):
                     best = (g, parent)
         if best[1] is None:
@@ -426,7 +425,7 @@ def _explained(picks: list[_Pick], chans, w) -> float:
     for p in picks:
         mine = p.mask & ~taken[p.channel]
         taken[p.channel] |= mine
-        g, _ = _gain(mine, chans[p.channel], chans[p.channel].y, w[p.channel])
+        g = _gain(mine, chans[p.channel], chans[p.channel].y, w[p.channel])
         total += 2.0 * g
     return total
 
@@ -541,8 +540,7 @@ def search(leaves: Leaves, *, strictness: float = STRICTNESS, max_elements: int 
             conds, gain = _climb(leaves.codes, _conditions_of(leaves.codes, cub, mask), chans[c], resid, wc, gain)
             cub = tuple(d for d, _ in conds)
             mask = _mask_for(leaves.codes, conds)
-        _, beta = _gain(mask, chans[c], resid, wc)
-        picks.append(_Pick(cub, int(code), c, gain, mask, beta))
+        picks.append(_Pick(cub, c, gain, mask))
         sums.remove(c, np.flatnonzero(mask & free[c]))
     w = [wc * scale_of(c) for c, wc in enumerate(w0)]
     return _prune(picks, chans, w, threshold), candidates, threshold, chans
