@@ -19,6 +19,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from ..analysis.baselines import rule_baseline
 from ..analysis.explain_change import top_drivers_text
 from ..errors import KpiEngineError
 from ..run.engine import Engine
@@ -183,7 +184,8 @@ def engine_explainer(project):
     """Top drivers of a KPI's change for one period, from the root-cause module."""
     engine = Engine(project)
     return lambda rule, period: top_drivers_text(engine, rule.kpi, period, grain=rule.grain,
-                                                 by=list(rule.by) or None)
+                                                 by=list(rule.by) or None,
+                                                 baseline=rule_baseline(rule, period))
 
 
 def _drivers(rules_batches: list[_Batch], project, explainer, result: CheckResult) -> dict[str, str]:
