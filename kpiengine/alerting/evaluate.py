@@ -21,6 +21,7 @@ from statistics import median
 from typing import Any, Iterable
 
 from ..analysis.baselines import expected_value, window_periods
+from ..analysis.targets import spec_target_at
 from . import periods as P
 from .rules import Rule, denominator_of
 
@@ -117,7 +118,11 @@ def two_proportion_p(x1: float, n1: float, x0: float, n0: float) -> float | None
     return normal_cdf(-abs(z))
 
 
-def target_for(rule: Rule, kpi_spec, dimensions: dict[str, Any]) -> float | None:
+def target_for(rule: Rule, kpi_spec, dimensions: dict[str, Any], period: date | None = None) -> float | None:
+    """The rule's own target, else the KPI's target set in advance for ``period`` (``targets:``), else its ``target:``."""
+    if rule.target is None and period is not None and getattr(kpi_spec, "targets", None):
+        found = spec_target_at(kpi_spec, period, rule.grain, dimensions)
+        return None if found is None else found.value
     target = rule.target if rule.target is not None else getattr(kpi_spec, "target", None)
     if isinstance(target, dict):
         (dim, per_value), = target.items()
@@ -146,7 +151,7 @@ def measure(rule: Rule, table: ValueTable, key: str, dimensions: dict[str, Any],
         out.measure = value
         return out
     if rule.type == "target":
-        target = target_for(rule, kpi_spec, dimensions)
+        target = target_for(rule, kpi_spec, dimensions, period)
         if not target:
             out.status, out.note = "no_baseline", "no target for this dimension value"
             return out
