@@ -19,12 +19,14 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from ..analysis.baselines import rule_baseline
 from ..analysis.explain_change import top_drivers_text
 from ..errors import KpiEngineError
 from ..run.engine import Engine
 from ..run.history import HistoryStore
 from . import periods as P
 from .evaluate import ValueTable, dims_key, error_outcomes, evaluate, sample_kpi
+from .lifecycle import apply_lifecycle
 from .machine import AlertState, advance
 from .notify import AlertView, Group, build_notification, group_key, needs_notification
 from .outbox import DeliveryReport, Outbox, enqueue
@@ -104,7 +106,8 @@ def today_in(project, now: float) -> date:
     return datetime.fromtimestamp(now, tz).date()
 
 
-def select_rules(project, names: list[str] | None) -> dict[str, Rule]:
+def select_rules(project, names: list[str] | None, notes: list[str] | None = None) -> dict[str, Rule]:
+    """The enabled rules (all, or those named), as the KPIs' review statuses want them (see lifecycle.py)."""
     rules = load_rules(project)
     if names:
         unknown = [n for n in names if n not in rules]
@@ -112,7 +115,10 @@ def select_rules(project, names: list[str] | None) -> dict[str, Rule]:
             raise KpiEngineError(f"unknown rule(s): {', '.join(unknown)}; rules in the spec: "
                                  f"{', '.join(sorted(rules)) or 'none'}")
         rules = {n: rules[n] for n in names}
-    return {n: r for n, r in rules.items() if r.enabled}
+    rules, left_out = apply_lifecycle({n: r for n, r in rules.items() if r.enabled}, project)
+    if notes is not None:
+        notes.extend(left_out)
+    return rules
 
 
 @dataclass
@@ -178,7 +184,8 @@ def engine_explainer(project):
     """Top drivers of a KPI's change for one period, from the root-cause module."""
     engine = Engine(project)
     return lambda rule, period: top_drivers_text(engine, rule.kpi, period, grain=rule.grain,
-                                                 by=list(rule.by) or None)
+                                                 by=list(rule.by) or None,
+                                                 baseline=rule_baseline(rule, period))
 
 
 def _drivers(rules_batches: list[_Batch], project, explainer, result: CheckResult) -> dict[str, str]:
@@ -208,7 +215,7 @@ def run_check(project, *, rule_names: list[str] | None = None, period: date | No
               routing: Routing | None = None, clock=time.time, sleep=time.sleep, explainer=None) -> CheckResult:
     result = CheckResult(dry_run=dry_run)
     now = clock() if now is None else now
-    rules = select_rules(project, rule_names)
+    rules = select_rules(project, rule_names, result.warnings)
     routing = routing or load_routing(project)
     if fetch is None:
         fetch = engine_fetch(project, record=not dry_run, warnings=result.warnings)

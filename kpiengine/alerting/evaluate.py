@@ -20,6 +20,8 @@ from datetime import date
 from statistics import median
 from typing import Any, Iterable
 
+from ..analysis.baselines import expected_value, window_periods
+from ..analysis.targets import spec_target_at
 from . import periods as P
 from .rules import Rule, denominator_of
 
@@ -94,10 +96,8 @@ def baseline_periods(rule: Rule, period: date) -> list[date]:
         if rule.compare == "last_year":
             return [P.same_period_last_year(period, g)]
         return [P.shift(period, g, -i) for i in range(1, rule.periods + 1)]
-    if rule.type == "anomaly":
-        if rule.seasonal:  # same weekday: the last N Mondays for a Monday
-            return [P.shift(period, "day", -7 * i) for i in range(1, rule.window + 1)]
-        return [P.shift(period, g, -i) for i in range(1, rule.window + 1)]
+    if rule.type == "anomaly":  # the trailing window (seasonal: the last N Mondays for a Monday)
+        return window_periods(period, g, rule.window, bool(rule.seasonal))
     return []
 
 
@@ -118,7 +118,11 @@ def two_proportion_p(x1: float, n1: float, x0: float, n0: float) -> float | None
     return normal_cdf(-abs(z))
 
 
-def target_for(rule: Rule, kpi_spec, dimensions: dict[str, Any]) -> float | None:
+def target_for(rule: Rule, kpi_spec, dimensions: dict[str, Any], period: date | None = None) -> float | None:
+    """The rule's own target, else the KPI's target set in advance for ``period`` (``targets:``), else its ``target:``."""
+    if rule.target is None and period is not None and getattr(kpi_spec, "targets", None):
+        found = spec_target_at(kpi_spec, period, rule.grain, dimensions)
+        return None if found is None else found.value
     target = rule.target if rule.target is not None else getattr(kpi_spec, "target", None)
     if isinstance(target, dict):
         (dim, per_value), = target.items()
@@ -147,7 +151,7 @@ def measure(rule: Rule, table: ValueTable, key: str, dimensions: dict[str, Any],
         out.measure = value
         return out
     if rule.type == "target":
-        target = target_for(rule, kpi_spec, dimensions)
+        target = target_for(rule, kpi_spec, dimensions, period)
         if not target:
             out.status, out.note = "no_baseline", "no target for this dimension value"
             return out
@@ -179,7 +183,7 @@ def measure(rule: Rule, table: ValueTable, key: str, dimensions: dict[str, Any],
         out.status, out.note = "no_baseline", f"{len(history)} of {needed} trailing values needed"
         return out
     values = [v for _p, v in history]
-    med = median(values)
+    med = expected_value(values)
     mad = median(abs(v - med) for v in values)
     scale = MAD_SCALE * mad
     if scale == 0:  # a flat history: fall back on the mean absolute deviation, then on "any move"

@@ -412,7 +412,7 @@ def parse_rule(ctx: _Ctx, name: str, node: Any, project=None, check_keys: bool =
         rule.no_data_severity = rule.conditions[-1][0]
     if rule.type == "target" and rule.target is None and project is not None:
         spec = project.kpis.get(rule.kpi)
-        if spec is not None and spec.target is None:
+        if spec is not None and spec.target is None and not spec.targets:
             ctx.err(f"{where}: a target rule needs a target: on the rule or on KPI '{rule.kpi}'",
                     loc_in(node), hint="write `target: 100` or `target: {rep: {alice: 40, bob: 35}}`")
     if project is not None:

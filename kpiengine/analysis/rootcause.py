@@ -39,8 +39,15 @@ Three tools, each exactly additive (contributions sum to the change, to float pr
   having a positive rate effect while the mix total is negative.
 
 * :func:`group_other` folds values that explain under ``min_share`` of the total
-  absolute contribution into one "other" row; :func:`split_pairs` searches two
-  dimensions together and keeps the top combinations.
+  absolute contribution into one "other" row (its key is the :data:`OTHER`
+  sentinel, never a real value that happens to be called "other");
+  :func:`split_pairs` searches two dimensions together and keeps the top combinations.
+
+* :func:`best_split` names the dimension that explains the change: the one
+  whose few top values (Adtributor's explanatory-power rule) move the
+  distribution most, per value named, so a finer split never wins only by being
+  finer. The combination search over many dimensions is
+  :mod:`kpiengine.analysis.localize`.
 """
 from __future__ import annotations
 
@@ -53,7 +60,21 @@ from sqlglot import exp
 
 from ..spec.formula import parse_formula
 
-OTHER = "other"
+class _Folded:
+    """The key of the folded "other" row: a sentinel, so a real dimension value "other" stays itself."""
+
+    def __repr__(self) -> str:
+        return "OTHER"
+
+    def __str__(self) -> str:
+        return "other"
+
+
+OTHER = _Folded()
+#: Adtributor's thresholds: a value must explain 10 % of the change to be named, and the
+#: named values together 67 %.
+MIN_ELEMENT_SHARE = 0.1
+EXPLAINED_SHARE = 0.67
 
 
 # --------------------------------------------------------------------------- formula trees
@@ -337,7 +358,9 @@ class Segment:
 
     @property
     def label(self) -> str:
-        return " x ".join(OTHER if v is OTHER else ("(null)" if v is None else str(v)) for v in self.key)
+        if self.status == "grouped":
+            return f"other ({self.members} values)"
+        return " x ".join("(null)" if v is None else str(v) for v in self.key)
 
     def to_dict(self, dims: Sequence[str]) -> dict:
         return {"dimensions": {d: (None if v is OTHER else v) for d, v in zip(dims, self.key)},
@@ -393,7 +416,7 @@ class DimensionSplit:
 
 
 def _rank(segments: list[Segment]) -> list[Segment]:
-    return sorted(segments, key=lambda s: (s.key == (OTHER,) * len(s.key), -abs(s.contribution), _sortable(s.key)))
+    return sorted(segments, key=lambda s: (s.status == "grouped", -abs(s.contribution), _sortable(s.key)))
 
 
 def _sortable(key: Key) -> tuple:
@@ -478,15 +501,26 @@ def split_ratio(dimensions: Sequence[str], num_before: Mapping[Key, float | None
 
 
 def _fold(segments: list[Segment], dims: Sequence[str], kind: str) -> Segment:
-    """One "other" row holding the exact sums of ``segments`` (so the split stays additive)."""
-    ratio = kind == "ratio"
+    """One "other" row holding the exact sums of ``segments`` (so the split stays additive).
 
-    def total(attr: str) -> float | None:
-        return sum(getattr(s, attr) or 0.0 for s in segments) if ratio else None
+    Its before/after are the folded values' total (additive) or pooled rate (ratio).
+    """
+    if kind != "ratio":
+        return Segment((OTHER,) * len(dims), sum(s.before or 0.0 for s in segments),
+                       sum(s.after or 0.0 for s in segments), sum(s.contribution for s in segments),
+                       status="grouped", members=sum(s.members for s in segments))
 
-    return Segment((OTHER,) * len(dims), None, None, sum(s.contribution for s in segments),
-                   total("rate_effect"), total("mix_effect"), total("share_before"), total("share_after"),
-                   "grouped", sum(s.members for s in segments))
+    def total(attr: str) -> float:
+        return sum(getattr(s, attr) or 0.0 for s in segments)
+
+    def pooled(rate: str, share: str) -> float | None:
+        weight = total(share)
+        return sum((getattr(s, rate) or 0.0) * (getattr(s, share) or 0.0) for s in segments) / weight \
+            if weight else None
+
+    return Segment((OTHER,) * len(dims), pooled("before", "share_before"), pooled("after", "share_after"),
+                   total("contribution"), total("rate_effect"), total("mix_effect"), total("share_before"),
+                   total("share_after"), "grouped", sum(s.members for s in segments))
 
 
 def group_other(split: DimensionSplit, min_share: float = 0.05, max_segments: int = 10,
@@ -578,41 +612,104 @@ def _js_term(p: float, q: float) -> float:
     return out
 
 
-def surprise(split: DimensionSplit) -> float:
-    """How much the split's distribution moved between the periods (Adtributor's "surprise").
-
-    Sum over values of the Jensen-Shannon divergence between the before and after
-    shares: of the amount for additive KPIs, of the numerator and of the
-    denominator for ratios. A cause planted in one region reshapes the region
-    distribution of won deals but not the channel one; a traffic shift between
-    channels reshapes the channel distribution of visits but not the region one.
-    So the dimension with the largest surprise is the one that explains the
-    change, and noise spread over every value scores low.
-    """
-    segs = [s for s in split.segments if s.status != "grouped"]
-    if split.kind == "ratio":
-        y0, y1 = split.before, split.after
-        total = 0.0
-        for s in segs:
-            w0, w1 = s.share_before or 0.0, s.share_after or 0.0
-            total += _js_term(w0, w1)
-            n0 = (s.before or 0.0) * w0 / y0 if y0 else 0.0
-            n1 = (s.after or 0.0) * w1 / y1 if y1 else 0.0
-            total += _js_term(n0, n1)
-        return total
-    t0 = sum(abs(s.before or 0.0) for s in segs)
-    t1 = sum(abs(s.after or 0.0) for s in segs)
+def _js(before: Sequence[float], after: Sequence[float]) -> float:
+    """Jensen-Shannon divergence between two distributions given as non-negative weights."""
+    t0, t1 = sum(before), sum(after)
     if not t0 or not t1:
         return 0.0
-    return sum(_js_term(abs(s.before or 0.0) / t0, abs(s.after or 0.0) / t1) for s in segs)
+    return sum(_js_term(b / t0, a / t1) for b, a in zip(before, after))
+
+
+def explaining_values(split: DimensionSplit) -> list[Segment]:
+    """The few values that explain the change (Adtributor's rule).
+
+    Largest contributors in the direction of the change, each explaining at
+    least :data:`MIN_ELEMENT_SHARE` of it, until together they explain
+    :data:`EXPLAINED_SHARE`. Empty when no value qualifies.
+    """
+    change = split.change
+    if not change:
+        return []
+    named, explained = [], 0.0
+    for seg in sorted((s for s in split.segments if s.status != "grouped"), key=lambda s: -s.contribution / change):
+        share = seg.contribution / change
+        if share < MIN_ELEMENT_SHARE:
+            break
+        named.append(seg)
+        explained += share
+        if explained >= EXPLAINED_SHARE:
+            break
+    return named
+
+
+def _masses(split: DimensionSplit, segs: Sequence[Segment]) -> list[tuple[float, float, float, float]]:
+    """(amount before, after) per bin, or for ratios (numerator, denominator) shares before and after.
+
+    Each segment gives two bins, its positive and its negative part, so a
+    distribution exists when values are negative, and a margin whose numerator
+    turns negative in one region moves that region's mass from one bin to the other.
+    """
+    def signed(v: float) -> tuple[float, float]:
+        return (v, 0.0) if v >= 0 else (0.0, -v)
+
+    out = []
+    for s in segs:
+        if split.kind != "ratio":
+            b, a, db, da = s.before or 0.0, s.after or 0.0, 0.0, 0.0
+        else:
+            b, a = (s.before or 0.0) * (s.share_before or 0.0), (s.after or 0.0) * (s.share_after or 0.0)
+            db, da = s.share_before or 0.0, s.share_after or 0.0
+        (bp, bn), (ap, an) = signed(b), signed(a)
+        out += [(bp, ap, db, da), (bn, an, 0.0, 0.0)]
+    return out
+
+
+def surprise(split: DimensionSplit, named: Sequence[Segment] | None = None) -> float:
+    """How much the distribution moved between the periods (Adtributor's "surprise").
+
+    Jensen-Shannon divergence of the shares of the amount (additive KPIs), or of
+    the numerator plus that of the denominator (ratios), over the values in
+    ``named`` and one bin for all the rest; with ``named`` None, over every value.
+    Coarsening to the named values is what makes splits of different fineness
+    comparable: noise spread over many small values no longer adds up.
+    """
+    segs = list(split.segments)
+    if named is None:
+        bins = _masses(split, segs)
+    else:
+        ids = {id(s) for s in named}
+        bins = _masses(split, list(named))
+        rest = _masses(split, [s for s in segs if id(s) not in ids])
+        bins += [tuple(sum(col) for col in zip(*rest[k::2])) if rest else (0.0, 0.0, 0.0, 0.0) for k in (0, 1)]
+    cols = list(zip(*bins)) if bins else [(), (), (), ()]
+    out = _js(cols[0], cols[1])
+    if split.kind == "ratio":
+        out += _js(cols[2], cols[3])
+    return out
+
+
+def explanation_score(split: DimensionSplit) -> float:
+    """Surprise of the split's explaining values against the rest, per value named (0 if none qualifies).
+
+    Dividing by the number of values is the explanatory-power-per-element rule:
+    a finer split that needs three cells to say what one region says scores lower.
+    """
+    named = explaining_values(split)
+    return surprise(split, named) / len(named) if named else 0.0
 
 
 def best_split(splits: Sequence[DimensionSplit]) -> DimensionSplit | None:
-    """The split over the dimension whose distribution moved most (see :func:`surprise`)."""
+    """The split whose few top values explain the change best (see :func:`explanation_score`).
+
+    A dimension with a single value says nothing about where the change is: it is never chosen
+    over one with several.
+    """
     usable = [s for s in splits if s.segments and s.change]
+    several = [s for s in usable if sum(x.members for x in s.segments) > 1]
+    usable = several or usable
     if not usable:
         return None
-    return max(usable, key=surprise)
+    return max(usable, key=explanation_score)
 
 
 def top_inputs(driver: Driver, n: int = 3) -> list[Driver]:

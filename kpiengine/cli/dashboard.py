@@ -5,7 +5,7 @@ import os
 
 import click
 
-from .common import handle_errors, load, spec_option
+from .common import handle_errors, load, parse_date, spec_option
 
 
 def _view_options(f):
@@ -28,19 +28,38 @@ def _view_options(f):
     return f
 
 
+def _review_report(spec, html_path, outcomes, raw) -> None:
+    # lazy: kpi --help stays fast
+    from .review import review_output, write_file
+
+    if not raw.get("start"):
+        raise click.UsageError("--review needs the review window: --from YYYY-MM-DD [--to YYYY-MM-DD]")
+    start, end = (parse_date(None, None, raw.get(k)) for k in ("start", "end"))
+    by = (raw["by"],) if raw.get("by") else ()
+    kpis = (raw["kpi"],) if raw.get("kpi") else ()
+    write_file(html_path, review_output(spec, start, end, raw["grain"], kpis, outcomes, by, "html"))
+    click.echo(f"wrote {html_path} ({os.path.getsize(html_path) / 1024:.0f} KB): the review from {start}"
+               f"{' to ' + str(end) if end else ''}")
+
+
 def register(cli: click.Group) -> None:
     @cli.command()
     @spec_option
     @click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False),
                   help="write one self-contained HTML file here (works offline, small enough to mail)")
+    @click.option("--review", is_flag=True, help="write the printable Review page for the window --from/--to instead")
+    @click.option("--outcome", "outcomes", multiple=True, help="with --review: outcome KPI (repeatable)")
     @_view_options
     @handle_errors
-    def report(spec, html_path, **raw):
-        """Write the dashboard as one offline HTML file for a chosen period and breakdown."""
+    def report(spec, html_path, review, outcomes, **raw):
+        """Write the dashboard (or, with --review, the review page) as one offline HTML file."""
         # lazy: kpi --help stays fast
         from ..dashboard.options import parse_options
         from ..dashboard.report import write_report
 
+        if review:
+            _review_report(spec, html_path, outcomes, raw)
+            return
         project = load(spec)
         options = parse_options(project, raw)
         data = write_report(project, options, html_path)

@@ -61,8 +61,7 @@ def _demo(path, spec, no_run, seed, weeks, scale, last):
     project = load(spec)
     shown = None
     for by in RECORDED_BREAKDOWNS:
-        kpis = [k for k, kpi in project.kpis.items()
-                if kpi.status != "retired" and set(by) <= set(available_dimensions(project, k))]
+        kpis = [k for k in project.kpis if set(by) <= set(available_dimensions(project, k))]
         rs = execute_run(project, kpis, "week", list(by), None, None)
         if by == ("region",):
             shown = rs
@@ -88,6 +87,7 @@ def _next_steps(path: str, spec: str, *, ran: bool) -> None:
         ("explain", f"kpi explain conversion --change {previous} {planted} --by region",
          "why conversion moved last week"),
         ("check", "kpi check", "evaluate the alert rules in kpi_specs/alerts.yml"),
+        ("review", "kpi review --from 2026-07-01 --to 2026-11-02", "the Q3/Q4 review: targets, drivers, decisions"),
         ("report", "kpi report --html report.html", "a one-file HTML report"),
         ("serve", "kpi serve", "the dashboard on http://127.0.0.1"),
         ("compile", "kpi compile --dialect snowflake --kpi conversion", "the SQL for another warehouse"),

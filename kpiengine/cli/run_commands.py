@@ -7,8 +7,9 @@ import json
 
 import click
 
+from ..errors import KpiEngineError
 from ..formatting import format_value, render_table
-from .common import handle_errors, load, parse_date, request_options, spec_option
+from .common import handle_errors, load, request_options, spec_option
 from .json_output import run_json
 
 
@@ -110,13 +111,27 @@ def pivot_table(project, rs, rows) -> str:
 @click.argument("kpi")
 @click.option("--dialect", "-d", default=None, help="show the SQL in this dialect")
 @click.option("--grain", "-g", default="week", show_default=True)
-@click.option("--by", "-b", "by", multiple=True, help="breakdown for the SQL, or dimensions to search with --change")
+@click.option("--by", "-b", "by", multiple=True,
+              help="breakdown for the SQL; with --change/--at the dimensions to search, repeated or "
+                   "comma-separated (region,channel,rep); region*channel splits a pair")
 @click.option("--change", nargs=2, metavar="FROM_PERIOD TO_PERIOD", default=None,
-              help="explain why the KPI changed between two periods (YYYY-MM-DD period starts)")
+              help="explain why the KPI changed between two periods (2026-03-02, 2026-W10, 2026-03, 2026-Q1)")
+@click.option("--at", "at", metavar="PERIOD", default=None,
+              help="explain the KPI's move in PERIOD against --baseline")
+@click.option("--baseline", type=click.Choice(["previous", "last_year", "forecast", "average"]), default=None,
+              help="what --at compares with: the period before, the same period last year, the expected value "
+                   "of the KPI's anomaly rule (median of its window), or the trailing average [previous]")
+@click.option("--window", type=int, default=None,
+              help="periods behind forecast/average (default: the KPI's anomaly rule's window, else 8)")
+@click.option("--search", type=click.Choice(["auto", "combinations", "dimensions"]), default="auto",
+              show_default=True, help="combinations: segments over any number of the --by dimensions (default "
+                                      "with two or more); dimensions: each dimension on its own")
+@click.option("--strictness", type=float, default=None,
+              help="nats a segment must add beyond the cost of naming it (higher: fewer segments) [3]")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @handle_errors
-def explain(spec, kpi, dialect, grain, by, change, fmt):
-    """Show how a KPI is built: process path, formula tree down to models and filters, and its SQL."""
+def explain(spec, kpi, dialect, grain, by, change, at, baseline, window, search, strictness, fmt):
+    """Show how a KPI is built (process path, formula tree, SQL), or why it changed (--change, --at)."""
     # lazy: kpi --help must not import the engine and sqlglot
     from ..analysis.explain import describe_kpi
     from ..analysis.explain_change import explain_change
@@ -125,11 +140,33 @@ def explain(spec, kpi, dialect, grain, by, change, fmt):
     project = load(spec)
     engine = Engine(project)
     name = engine.resolve_kpis([kpi])[0]
-    if change:
-        frm, to = (parse_date(None, None, v) for v in change)
-        click.echo(explain_change(engine, name, frm, to, list(by), fmt, grain=grain))
+    if change and (at or baseline):
+        raise KpiEngineError("use either --change FROM TO, or --at PERIOD with --baseline")
+    if change or at:
+        params = {} if strictness is None else {"strictness": strictness}
+        frm, to = change if change else (None, at)
+        chosen = _baseline_for(project, name, baseline or "previous", window, grain) if at else None
+        click.echo(explain_change(engine, name, frm, to, list(by), fmt, grain=grain, baseline=chosen,
+                                  search=search, search_params=params))
         return
     click.echo(describe_kpi(engine, name, grain=grain, by=list(by), dialect=dialect, fmt=fmt))
+
+
+def _baseline_for(project, kpi: str, kind: str, window: int | None, grain: str):
+    """The baseline for --at: a forecast uses the window of the KPI's own anomaly rule when it has one."""
+    from ..alerting.rules import load_rules  # lazy: kpi --help must not import alerting
+    from ..analysis.baselines import parse_baseline
+
+    seasonal = False
+    if kind == "forecast" and window is None:
+        try:
+            rules = load_rules(project)
+        except KpiEngineError:
+            rules = {}
+        rule = next((r for r in rules.values() if r.kpi == kpi and r.type == "anomaly" and r.grain == grain), None)
+        if rule is not None:
+            window, seasonal = rule.window, bool(rule.seasonal)
+    return parse_baseline(kind, window, seasonal)
 
 
 @click.command()

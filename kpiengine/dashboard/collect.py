@@ -14,16 +14,12 @@ from dataclasses import replace
 from ..spec.model import Project
 from ..sql.periods import shift_period
 from .alert_feed import as_of, load_alerts
-from .data import chosen_periods
+from .data import chosen_periods, main_view_kpis
 from .funnel_feed import load_funnels
 from .history_feed import ValueLoader, latest_run, same_value, supporting
 from .inputs import DashboardInputs
 from .options import DashboardOptions
 from .why_feed import explain
-
-
-def active_kpis(project: Project) -> list[str]:
-    return [k for k, s in project.kpis.items() if s.status != "retired"]
 
 
 def source_text(origins: list[str], run: dict | None) -> str:
@@ -92,7 +88,7 @@ def in_alert_segment(snapshot, segment: dict):
 def collect(project: Project, options: DashboardOptions, *, allow_engine: bool = True,
             registry=None) -> DashboardInputs:
     loader = ValueLoader(project, allow_engine=allow_engine, registry=registry)
-    kpis = active_kpis(project)
+    kpis = main_view_kpis(project)
     notes: dict[str, str] = {}
     segment = options.segment
     totals = loader.load(kpis, options.grain, [], options.start, options.end, segment)

@@ -309,17 +309,24 @@ def process_view(inputs: DashboardInputs) -> dict:
     return view
 
 
+def main_view_kpis(project) -> list[str]:
+    """The KPIs of the main view: all but the retired ones (computed for history; the Review lists them)."""
+    return [k for k, s in project.kpis.items() if s.status != "retired"]
+
+
 def _build_process(inputs: DashboardInputs) -> dict:
     project = inputs.project
     current, previous = chosen_periods(inputs)
-    tiles = {k: kpi_tile(inputs, k, current, previous) for k in project.kpis}
+    shown = main_view_kpis(project)
+    tiles = {k: kpi_tile(inputs, k, current, previous) for k in shown}
     nodes: dict[str, dict] = {}
     for node in project.process.values():
         nodes[node.id] = {"id": node.id, "label": node.label, "level": node.level, "parent": node.parent,
                           "description": node.description, "children": list(node.children),
                           "path": project.process_path(node.id), "kpis": []}
     roots = [n.id for n in project.process.values() if not n.parent or n.parent not in project.process]
-    for name, spec in project.kpis.items():
+    for name in shown:
+        spec = project.kpis[name]
         if spec.process in nodes:
             nodes[spec.process]["kpis"].append(name)
         else:  # KPIs not placed on the map still get tiles, under "Other KPIs"
@@ -477,7 +484,7 @@ def trends_view(inputs: DashboardInputs, kpis: list[str] | None = None) -> dict:
     current, _ = chosen_periods(inputs)
     periods = [p for p in inputs.totals.periods if current is None or p <= current]
     out = []
-    for kpi in kpis or list(project.kpis):
+    for kpi in kpis or main_view_kpis(project):
         spec = project.kpis[kpi]
         series = [{"name": "total", "dimensions": {},
                    "values": [v for _, v in inputs.totals.series(kpi, None, periods)]}]

@@ -38,6 +38,8 @@ from .drill import as_csv, drill
 from .history_feed import ValueLoader
 from .options import DashboardError, parse_options, parse_segment
 from .report import CHART_LIBRARY, CHART_URL, render_page, static_text
+from .review_feed import review_document
+from .review_page import render_review_page, review_nav, review_window
 from .views import VIEWS, build_dashboard
 
 LOCAL_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -159,6 +161,8 @@ class DashboardHandler(BaseHTTPRequestHandler):
                     self._send(400, error_page(str(exc)).encode("utf-8"), "text/html; charset=utf-8")
                     return
                 self._send(200, render_page(project, mode="live").encode("utf-8"), "text/html; charset=utf-8")
+            elif url.path in ("/review", "/api/review"):
+                self._review(url.path, query)
             elif url.path == "/api/status":
                 self._json(200, {"stamp": status_stamp(self.server.load_project())})
             elif url.path in ("/api/rows", "/api/rows.csv"):
@@ -198,6 +202,22 @@ class DashboardHandler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug: keep serving, show a short message, log the details
             traceback.print_exc(file=sys.stderr)
             self._json(500, {"error": f"internal error: {exc!r}"})
+
+    def _review(self, path: str, query: dict) -> None:
+        """The Review view: the printable page (/review) or its JSON (/api/review), for ?from=&to=&grain=."""
+        start, end, grain = review_window(query)
+        outcomes = [o for o in query.get("outcome", "").split(",") if o] or None
+
+        def build():
+            project = self.server.load_project()
+            doc = review_document(project, start, end, grain=grain, outcomes=outcomes)
+            if path == "/api/review":
+                return json.dumps(doc.to_dict(), ensure_ascii=False, default=str).encode("utf-8")
+            return render_review_page(project, doc, nav=review_nav(start, end, grain)).encode("utf-8")
+
+        body = self.server.cached((path, start, end, grain, tuple(outcomes or ())), build)
+        kind = "application/json" if path == "/api/review" else "text/html"
+        self._send(200, body, f"{kind}; charset=utf-8")
 
     def _rows(self, query: dict, csv_wanted: bool) -> None:
         """The first rows behind one point: ?kpi=&period=&dims=region=east[&input=][&grain=]."""

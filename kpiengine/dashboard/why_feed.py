@@ -1,14 +1,19 @@
 """Why a KPI changed from the previous period to the current one, via kpiengine.rootcause.
 
-Uses the values the dashboard already loaded (totals and the breakdown), so it
-costs no extra query: the formula inputs' contributions (LMDI, exactly
-additive) and, with a breakdown, each dimension value's contribution, split into
-rate and mix effects for ratio KPIs. The focus KPI is the one asked for, else
-the KPI of the biggest bad move on the attention list.
+Uses the values the dashboard already loaded (totals and the breakdown) for
+the formula inputs' contributions (LMDI, exactly additive) and, with a
+breakdown, each dimension value's contribution, split into rate and mix effects
+for ratio KPIs. When the KPI declares two or more dimensions and the warehouse
+may be queried, the combination search (kpiengine.analysis) adds the segments,
+conjunctions of those dimensions' values, that explain the move. The focus KPI
+is the one asked for, else the KPI of the biggest bad move on the attention list.
 """
 from __future__ import annotations
 
 from ..analysis import rootcause
+from ..analysis.explain_change import explain as explain_change
+from ..errors import KpiEngineError
+from ..spec.dimensions import available_dimensions
 from ..spec.model import Project
 from .data import ADDITIVE, attention_view, chosen_periods, period_label, ratio_parts
 from .formatting import change, format_short, format_value, tone
@@ -111,20 +116,26 @@ def explain(project: Project, options: DashboardOptions, inputs: DashboardInputs
                 contributions.append({"name": f"{by} {seg.label}", "kind": "segment", "value": seg.contribution,
                                       "display": contribution_text(seg.contribution, spec.unit),
                                       "tone": _tone(seg.contribution, spec.direction), "effect": effect,
-                                      "share": split.share(seg)})
+                                      "share": split.share(seg), "other": seg.status == "grouped"})
+    root_cause, note = _root_cause(project, options, kpi, previous, current, loader)
+    if note:
+        notes.append(note)
     if not contributions:
         return None, (notes[0] if notes else f"{spec.label} is neither a formula nor additive by a breakdown: "
                       "choose a breakdown (by=region) or a formula KPI to see drivers")
     summary = f"{spec.label} went from {format_value(v0, spec.unit)} to {format_value(v1, spec.unit)} " \
               f"({contribution_text(v1 - v0, spec.unit)})."
-    summary += segment_summary([c for c in contributions if c["kind"] == "segment"], v1 - v0, spec.unit)
+    named = [{"name": e["label"], "value": e["contribution"], "effect": e["effect"]}
+             for e in (root_cause or {}).get("elements", [])]
+    summary += segment_summary(named or [c for c in contributions if c["kind"] == "segment" and not c["other"]],
+                               v1 - v0, spec.unit)
     return {"kpi": kpi, "label": spec.label, "unit": spec.unit, "by": by,
             "from": previous.isoformat(), "to": current.isoformat(),
             "from_label": period_label(previous, options.grain), "to_label": period_label(current, options.grain),
             "from_display": format_value(v0, spec.unit, spec.format), "to_display": format_value(v1, spec.unit, spec.format),
             "change_text": contribution_text(v1 - v0, spec.unit), "summary": summary,
             "contributions": contributions, "notes": notes, "groups": _groups(contributions, spec, by),
-            "method": _method(spec, by, split)}, None
+            "root_cause": root_cause, "method": _method(spec, by, split, root_cause)}, None
 
 
 def _groups(contributions: list[dict], spec, by: str | None) -> list[dict]:
@@ -151,7 +162,7 @@ def segment_summary(segments: list[dict], total: float, unit: str) -> str:
     254 %"), the others moved it back: say that, with both amounts, instead of a
     share above 100 % that reads like an error.
     """
-    named = [c for c in segments if not c["name"].endswith(" other")]
+    named = [c for c in segments if not c.get("other")]
     if not named or not total:
         return ""
     top = max(named, key=lambda c: c["value"] / total)
@@ -166,8 +177,57 @@ def segment_summary(segments: list[dict], total: float, unit: str) -> str:
             f"change; the other values offset {contribution_text(rest, unit)} of that.")
 
 
-def _method(spec, by: str | None, split) -> str:
+def _method(spec, by: str | None, split, root_cause: dict | None = None) -> str:
     parts = ["LMDI over the formula inputs"] if spec.formula else []
     if split is not None:
         parts.append(f"rate/mix split by {by}" if split.kind == "ratio" else f"change of each {by}")
+    if root_cause:
+        parts.append(f"ripple scan over {', '.join(root_cause['dimensions'])}")
     return "; ".join(parts)
+
+
+def search_dimensions(project: Project, kpi: str) -> list[str]:
+    """The KPI's declared dimensions that every model behind it has (the combination search needs two)."""
+    have = available_dimensions(project, kpi)
+    return [d for d in project.kpis[kpi].dimensions if d in have]
+
+
+def _root_cause(project: Project, options: DashboardOptions, kpi: str, previous, current,
+                loader) -> tuple[dict | None, str | None]:
+    """The segments (combinations of the KPI's dimensions) that explain the move, computed in the warehouse.
+
+    JSON: {dimensions, leaves, candidates, threshold, method, elements: [{label,
+    dimensions, before, after, contribution, share, display, tone, effect,
+    moved}], other: {contribution, share, display, leaves}}. None (and a note)
+    when the KPI has fewer than two dimensions or only stored values may be read.
+    """
+    dims = search_dimensions(project, kpi)
+    if len(dims) < 2:
+        return None, None
+    if loader is None or not loader.allow_engine:
+        return None, "segments are searched in the warehouse: not available from stored values alone"
+    spec = project.kpis[kpi]
+    try:
+        ex = explain_change(loader.engine(), kpi, previous, current, dims, grain=options.grain,
+                            search="combinations")
+    except KpiEngineError as exc:
+        return None, f"segment search failed: {exc}"
+    rc = ex.best_root_cause()
+    if rc is None or not ex.change:
+        return None, "; ".join(ex.notes) or None
+    loc = rc.localization
+
+    def entry(e) -> dict:
+        share = e.contribution / ex.change
+        return {"label": e.label, "dimensions": e.dims, "before": e.before, "after": e.after,
+                "contribution": e.contribution, "share": share,
+                "display": contribution_text(e.contribution, spec.unit),
+                "tone": _tone(e.contribution, spec.direction),
+                "effect": rootcause.describe_effect(e) if loc.kind == "ratio" else "", "moved": e.channels}
+
+    other = loc.other
+    return {"dimensions": loc.dimensions, "through": rc.through, "leaves": loc.leaves,
+            "candidates": loc.candidates, "threshold": loc.threshold, "method": "ripple scan",
+            "elements": [entry(e) for e in loc.elements],
+            "other": {"contribution": other.contribution, "share": other.contribution / ex.change,
+                      "display": contribution_text(other.contribution, spec.unit), "leaves": other.leaves}}, None

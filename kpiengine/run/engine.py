@@ -59,11 +59,15 @@ class Engine:
 
     # -- resolution ---------------------------------------------------------------
     def resolve_kpis(self, kpis: Iterable[str] | None, by: Iterable[str] = ()) -> list[str]:
-        """The KPIs asked for; by default every active KPI that supports the breakdown ``by``."""
+        """The KPIs asked for; by default every KPI that supports the breakdown ``by``.
+
+        Retired KPIs are computed too: their history goes on, so a review can see what
+        happened after the decision (they are not alerted and not on the dashboard's main view).
+        """
         if not kpis:
             by = list(by)
-            names = [k.name for k in self.project.kpis.values() if k.status != "retired"
-                     and set(by) <= available_dimensions(self.project, k.name)]
+            names = [k.name for k in self.project.kpis.values()
+                     if set(by) <= available_dimensions(self.project, k.name)]
             if not names:
                 raise SpecError([SpecIssue(f"no KPI can be broken down by {', '.join(by)}",
                                            hint="check the dimension names of your models", code="dimension")])

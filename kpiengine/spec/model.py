@@ -69,7 +69,11 @@ class KpiSpec:
     target: Any = None  # a number, or {dimension: {value: number}} (see alerting)
     dimensions: list[str] = field(default_factory=list)  # breakdowns it must support (validated)
     tags: list[str] = field(default_factory=list)
-    status: str = "active"  # active | strengthened | weakened | retired (KPI review)
+    # the lifecycle (kpiengine.spec.lifecycle): set in advance, proven in execution, corrected in review
+    status: str = "active"  # proposed | active | strengthened | weakened | retired
+    since: str | None = None  # the day the current status began (YYYY-MM-DD)
+    targets: list[Any] = field(default_factory=list)  # TargetEntry per period, oldest first
+    review: list[Any] = field(default_factory=list)  # ReviewEntry per decision, oldest first
     location: Location | None = None
     raw: Any = field(default=None, repr=False, compare=False)  # the located YAML it was built from
 

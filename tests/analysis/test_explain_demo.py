@@ -28,7 +28,7 @@ def weekly_by_region(path, week):
 def test_planted_drop_is_named_with_independent_numbers(demo_engine):
     engine, info = demo_engine
     week, before = info.planted_week, info.planted_week - timedelta(days=7)
-    ex = explain(engine, "conversion", before, week, ["region", "channel"], grain="week")
+    ex = explain(engine, "conversion", before, week, ["region", "channel"], grain="week", search="dimensions")
     best = ex.best_view()
     top = best.split.segments[0]
     assert best.split.dimensions == ["region"] and top.key == (info.planted_region,)
@@ -158,3 +158,29 @@ def test_bad_dimension_is_a_clear_error(demo_engine):
     assert "did you mean 'region'" in str(err.value)
     ex = explain(engine, "conversion", "2026-10-19", "2026-10-26", ["team"])  # a dimension of another model
     assert ex.views == [] and any("cannot split by team" in n for n in ex.notes)
+
+
+def test_cli_combination_search_names_the_planted_region(demo_engine, monkeypatch):
+    """`kpi explain conversion --change --by region,channel,rep`: region=east alone, its rate effect from SQL."""
+    from kpiengine.cli import main
+
+    engine, info = demo_engine
+    monkeypatch.setenv("KPI_DEMO_DB", info.path)
+    week, before = info.planted_week, info.planted_week - timedelta(days=7)
+    out = CliRunner().invoke(main, ["explain", "conversion", "--spec", engine.project.folder, "--change",
+                                    before.isoformat(), week.isoformat(), "--by", "region,channel,rep",
+                                    "--format", "json"])
+    assert out.exit_code == 0, out.output
+    rc = json.loads(out.output)["root_cause"][0]
+    assert [e["dimensions"] for e in rc["elements"]] == [{"region": info.planted_region}]
+    n0, d0 = weekly_by_region(info.path, before)
+    n1, d1 = weekly_by_region(info.path, week)
+    east = info.planted_region
+    w0, w1 = d0[east] / sum(d0.values()), d1[east] / sum(d1.values())
+    r0, r1 = n0.get(east, 0) / d0[east], n1.get(east, 0) / d1[east]
+    e = rc["elements"][0]
+    assert e["rate_effect"] == pytest.approx((w0 + w1) / 2 * (r1 - r0)) and e["moved"] == ["rate"]
+    assert e["share"] > 0.9
+    for quiet in (week - timedelta(days=14), week - timedelta(days=7)):  # ordinary weeks: nothing stands out
+        ex = explain(engine, "conversion", quiet - timedelta(days=7), quiet, ["region,channel,rep"])
+        assert ex.best_root_cause().localization.elements == []

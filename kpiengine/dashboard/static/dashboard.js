@@ -264,6 +264,8 @@
       } else main.appendChild(sec);
       if (p.id !== 'rows') nav.appendChild(h('a', { href: '#' + p.id, text: p.title }));
     });
+    // the Review view is its own printable page (kpiengine/dashboard/review_page.py), served live only
+    if (MODE === 'live') nav.appendChild(h('a', { href: '/review', class: 'to-review', text: 'Review' }));
   }
   function setTitle(id, text) { document.querySelector('#' + id + ' h2 .title').textContent = ''; document.querySelector('#' + id + ' h2 .title').appendChild(label(text)); }
 

@@ -5,8 +5,9 @@ from typing import Any, Iterable
 
 from ...errors import SpecIssue
 from ...sections import CheckContext, SpecSection, named_map
-from ..dimensions import check_breakdown
+from ..dimensions import available_dimensions, check_breakdown
 from ..formula import FormulaError, parse_formula, references
+from ..lifecycle import PERIOD_KEY, REVIEW_SCHEMA, STATUSES, TARGETS_SCHEMA, lifecycle_issues, parse_review, parse_targets
 from ..model import AGGREGATES, DIRECTIONS, UNITS, KpiSpec, Project
 from ..sqlsafety import check_expression
 from ..suggest import did_you_mean
@@ -35,7 +36,10 @@ KPI = {
         "target": {"description": "a number, or {dimension: {value: number}}"},
         "dimensions": {"type": "array", "items": {"type": "string"}},
         "tags": {"type": "array", "items": {"type": "string"}},
-        "status": {"enum": ["active", "strengthened", "weakened", "retired"]},
+        "status": {"enum": list(STATUSES)},
+        "since": {"description": "the day the current status began, YYYY-MM-DD (YAML may read it as a date)"},
+        "targets": TARGETS_SCHEMA,
+        "review": REVIEW_SCHEMA,
     },
     "oneOf": [{"required": ["model", "aggregate"]}, {"required": ["formula"]}],
     "additionalProperties": False,
@@ -54,6 +58,9 @@ class KpisSection(SpecSection):
         return named_map(KPI)
 
     def describe_schema_error(self, error: Any, where: str) -> tuple[str, str | None] | None:
+        if error.validator == "pattern" and error.validator_value == PERIOD_KEY:
+            return (f"{where}: {error.instance!r} is not a period",
+                    "a target is set for one period: 2026, 2026-Q4, 2026-10, 2026-W43 or 2026-10-05")
         if error.validator == "oneOf" and "formula" in error.schema.get("properties", {}):
             return (f"KPI {where} must have either `formula:` or both `model:` and `aggregate:` (not both kinds)",
                     "an aggregate KPI reads a model; a formula KPI combines other KPIs")
@@ -68,6 +75,10 @@ class KpisSection(SpecSection):
             for listy in ("dimensions", "tags"):
                 if not isinstance(kwargs.get(listy, []), list):
                     kwargs[listy] = []
+            kwargs["targets"] = parse_targets(body.get("targets"), name)[0]  # checks report the rest
+            kwargs["review"] = parse_review(body.get("review"), name)[0]
+            if kwargs.get("status") not in STATUSES:
+                kwargs.pop("status", None)  # the schema reports it
             project.kpis[name] = KpiSpec(name=name, location=value.key_locs.get(name), raw=body, **kwargs)
 
     def check(self, project: Project, context: CheckContext) -> Iterable[SpecIssue]:
@@ -78,6 +89,8 @@ class KpisSection(SpecSection):
         for kpi in project.kpis.values():
             if kpi.dimensions:
                 yield from check_breakdown(project, [kpi.name], kpi.dimensions)
+            resolved = kpi.name in graph or kpi.model in project.models  # else its dimensions are unknown
+            yield from lifecycle_issues(kpi, available_dimensions(project, kpi.name) if resolved else None)
 
 
 def _kpi_issues(project: Project, kpi: KpiSpec, context: CheckContext, graph: dict[str, list[str]]
