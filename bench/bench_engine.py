@@ -43,17 +43,17 @@ models:
     table: leads
     time: created_at
     entity: lead_id
-    dimensions: {{region: region, channel: channel}}
+    dimensions: {{region: region, channel: channel, rep: rep_id}}
   activities:
     table: activities
     time: happened_at
     entity: activity_id
-    dimensions: {{region: region, channel: channel}}
+    dimensions: {{region: region, channel: channel, rep: rep_id}}
   deals:
     table: deals
     time: created_at
     entity: deal_id
-    dimensions: {{region: region, channel: channel}}
+    dimensions: {{region: region, channel: channel, rep: rep_id}}
 """
 
 # name: (model, aggregate, column, filter) -- the 15 aggregate KPIs of the benchmark
@@ -80,17 +80,17 @@ FORMULAS = {
     "avg_deal_size": "revenue / deals_won",
 }
 
-# The same KPIs written by hand: one pass per model, conditional aggregation.
-HAND_SQL = {
+# The same KPIs written by hand: one pass per model, conditional aggregation ({dim}: the breakdown column).
+HAND_SQL_BY = {
     "leads": """
-        SELECT date_trunc('week', created_at) AS period_start, region,
+        SELECT date_trunc('week', created_at) AS period_start, {dim},
                count(*) AS leads,
                count(*) FILTER (WHERE channel = 'web') AS web_leads,
                count(*) FILTER (WHERE channel = 'referral') AS referral_leads,
                count(*) FILTER (WHERE grade = 'A') AS a_grade_leads
         FROM leads GROUP BY 1, 2""",
     "activities": """
-        SELECT date_trunc('week', happened_at) AS period_start, region,
+        SELECT date_trunc('week', happened_at) AS period_start, {dim},
                count(*) FILTER (WHERE kind = 'call') AS calls,
                count(*) FILTER (WHERE kind = 'visit') AS visits,
                count(*) FILTER (WHERE kind = 'meeting') AS meetings,
@@ -99,7 +99,7 @@ HAND_SQL = {
                avg(duration_min) FILTER (WHERE kind = 'call') AS avg_call_minutes
         FROM activities GROUP BY 1, 2""",
     "deals": """
-        SELECT date_trunc('week', created_at) AS period_start, region,
+        SELECT date_trunc('week', created_at) AS period_start, {dim},
                count(*) AS proposals,
                count(*) FILTER (WHERE stage = 'won') AS deals_won,
                count(*) FILTER (WHERE stage = 'lost') AS deals_lost,
@@ -107,6 +107,13 @@ HAND_SQL = {
                max(amount) FILTER (WHERE stage = 'won') AS largest_deal
         FROM deals GROUP BY 1, 2""",
 }
+
+
+def hand_sql(dim: str = "region") -> dict[str, str]:
+    return {model: sql.format(dim=dim) for model, sql in HAND_SQL_BY.items()}
+
+
+HAND_SQL = hand_sql("region")
 
 
 def generate(db: str, rows: int) -> dict[str, int]:
@@ -120,7 +127,7 @@ def generate(db: str, rows: int) -> dict[str, int]:
     con.execute("SELECT setseed(0.42)")
     con.execute(f"""
         CREATE TABLE leads AS
-        SELECT i AS lead_id,
+        SELECT i AS lead_id, 1 + floor(random() * 200)::INT AS rep_id,
                TIMESTAMP '2025-01-06' + to_seconds((random() * {year})::BIGINT) AS created_at,
                list_element({regions}, 1 + floor(random() * 5)::INT) AS region,
                CASE WHEN random() < 0.03 THEN NULL ELSE list_element({channels}, 1 + floor(random() * 5)::INT) END
@@ -140,7 +147,7 @@ def generate(db: str, rows: int) -> dict[str, int]:
         FROM (SELECT i, random() AS u FROM range({rows}) t(i))""")
     con.execute(f"""
         CREATE TABLE deals AS
-        SELECT i AS deal_id,
+        SELECT i AS deal_id, 1 + floor(random() * 200)::INT AS rep_id,
                TIMESTAMP '2025-01-06' + to_seconds((random() * {year})::BIGINT) AS created_at,
                list_element({regions}, 1 + floor(random() * 5)::INT) AS region,
                CASE WHEN random() < 0.03 THEN NULL ELSE list_element({channels}, 1 + floor(random() * 5)::INT) END
@@ -229,8 +236,8 @@ def run_sql(db: str, statements: list[str], threads: int | None) -> int:
         con.close()
 
 
-def run_hand_written(db: str, threads: int | None) -> dict[tuple, float | None]:
-    """The hand-written queries plus the same formulas in Python; returns {(kpi, week, region): value}."""
+def run_hand_written(db: str, threads: int | None, dim: str = "region") -> dict[tuple, float | None]:
+    """The hand-written queries plus the same formulas in Python; returns {(kpi, week, dimension value): value}."""
     import duckdb
 
     config = {"threads": threads} if threads else {}
@@ -238,7 +245,7 @@ def run_hand_written(db: str, threads: int | None) -> dict[tuple, float | None]:
     values: dict[tuple, float | None] = {}
     keys: set[tuple] = set()
     try:
-        for sql in HAND_SQL.values():
+        for sql in hand_sql(dim).values():
             cur = con.execute(sql)
             names = [d[0] for d in cur.description]
             for row in cur.fetchall():
@@ -264,11 +271,11 @@ def run_hand_written(db: str, threads: int | None) -> dict[tuple, float | None]:
     return values
 
 
-def compare(engine_rows, hand: dict[tuple, float | None]) -> tuple[int, int]:
+def compare(engine_rows, hand: dict[tuple, float | None], dim: str = "region") -> tuple[int, int]:
     """(rows compared, mismatches) between engine output and the hand-written result."""
     bad = 0
     for r in engine_rows:
-        expected = hand.get((r.kpi, r.period_start, r.dimensions["region"]))
+        expected = hand.get((r.kpi, r.period_start, r.dimensions[dim]))
         if expected is None and AGGREGATES.get(r.kpi, ("", ""))[1] in ("count", "count_distinct", "sum"):
             expected = 0.0
         got = r.value
@@ -286,6 +293,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per measurement; the best counts")
     ap.add_argument("--threads", type=int, default=None, help="DuckDB threads for both sides (default: all)")
     ap.add_argument("--big", type=int, default=1000, help="KPIs in the compile-only spec (default 1000)")
+    ap.add_argument("--db", default=None, help="reuse a database made by generate() with the same --rows")
     args = ap.parse_args(argv)
     if args.rows < 1000 or args.repeat < 1 or args.big < 10:
         ap.error("--rows must be at least 1000, --repeat at least 1, --big at least 10")
@@ -294,11 +302,12 @@ def main(argv=None) -> int:
     from kpiengine.loader import load_project
 
     with tempfile.TemporaryDirectory(prefix="kpibench-") as tmp:
-        db = os.path.join(tmp, "bench.duckdb")
-        t0 = time.perf_counter()
-        counts = generate(db, args.rows)
-        print(f"data: {', '.join(f'{t} {n:,}' for t, n in counts.items())} rows "
-              f"(generated in {time.perf_counter() - t0:.1f} s)")
+        db = args.db or os.path.join(tmp, "bench.duckdb")
+        if not args.db:
+            t0 = time.perf_counter()
+            counts = generate(db, args.rows)
+            print(f"data: {', '.join(f'{t} {n:,}' for t, n in counts.items())} rows "
+                  f"(generated in {time.perf_counter() - t0:.1f} s)")
 
         spec_dir = Path(tmp) / "spec"
         spec_dir.mkdir()

@@ -11,9 +11,11 @@ source failed and nothing partial is recorded as a success.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Hashable, Iterator, Sequence
 
 from .errors import SourceError
 
@@ -84,3 +86,47 @@ class Source(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# -- connections kept for the length of a command -------------------------------------------------
+_scope = threading.local()
+
+
+@contextlib.contextmanager
+def connection_scope() -> Iterator[None]:
+    """Let sources opened in this thread share connections until the block ends (one ``kpi`` command).
+
+    A command that computes several requests (explain, check, a report) would
+    otherwise reconnect for each, and an embedded engine loses its cache with
+    the connection. The scope is per thread and ends with the command: a
+    long-running server's request threads never hold a database open between
+    requests (a writer could not get in, and new data would not be seen).
+    """
+    if getattr(_scope, "pool", None) is not None:  # nested: the outer scope owns the connections
+        yield
+        return
+    _scope.pool = {}
+    try:
+        yield
+    finally:
+        pool, _scope.pool = _scope.pool, None
+        for _handle, close in pool.values():
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - closing at the end of a command must not hide its result
+                pass
+
+
+def shared_connection(key: Hashable, open_: Callable[[], Any], close: Callable[[Any], None]) -> tuple[Any, bool]:
+    """(connection, shared): the scope's connection for ``key``, opened on first use; a new one outside a scope.
+
+    When ``shared`` is True the scope closes it; the source must not.
+    """
+    pool = getattr(_scope, "pool", None)
+    if pool is None:
+        return open_(), False
+    if key not in pool:
+        handle = open_()
+        pool[key] = (handle, lambda: close(handle))
+    return pool[key][0], True
+

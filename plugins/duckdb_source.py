@@ -5,7 +5,7 @@ import os
 import threading
 
 from kpiengine import hookimpl
-from kpiengine.sources import QueryResult, Source
+from kpiengine.sources import QueryResult, Source, shared_connection
 
 
 class DuckDBSource(Source):
@@ -42,10 +42,17 @@ class DuckDBSource(Source):
             config["threads"] = int(self.options["threads"])
         if "memory_limit" in self.options:
             config["memory_limit"] = str(self.options["memory_limit"])
+        key = ("duckdb", os.path.abspath(path) if path != ":memory:" else f":memory:{id(self)}", read_only,
+               tuple(sorted(config.items())))
         try:
-            self._con = duckdb.connect(path, read_only=read_only, config=config)
+            database, shared = shared_connection(
+                key, lambda: duckdb.connect(path, read_only=read_only, config=config), lambda con: con.close())
         except duckdb.Error as exc:
             raise self.error(f"cannot open database: {exc}") from None
+        # Within a command, sources share one database (its buffer cache stays warm); each gets a cursor.
+        self._con = database.cursor() if shared else database
+        # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt `--format json`.
+        self._con.execute("SET enable_progress_bar = false")
 
     def execute(self, sql: str, *, timeout: float | None = None) -> QueryResult:
         import duckdb
@@ -84,7 +91,7 @@ class DuckDBSource(Source):
 
     def close(self) -> None:
         if self._con is not None:
-            self._con.close()
+            self._con.close()  # a cursor of a shared database closes alone; the command's scope closes the rest
             self._con = None
 
 

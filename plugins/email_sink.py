@@ -11,15 +11,17 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
-import smtplib
 import socket
 import ssl
-from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from kpiengine import hookimpl
 from kpiengine.http import scrub
 from kpiengine.render import headline, to_html, to_text
 from kpiengine.sinks import Notification, Sink
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ class EmailSink(Sink):
         self.timeout = float(o.get("timeout", 10.0))
 
     def build_message(self, n: Notification) -> EmailMessage:
+        from email.message import EmailMessage  # lazy: only a command that sends mail pays for it
+
         o = self.options
         msg = EmailMessage()
         prefix = o.get("subject_prefix", "[KPI]")
@@ -95,6 +99,8 @@ class EmailSink(Sink):
         return ssl.create_default_context(cafile=self.options.get("ca_file"))
 
     def send(self, notification: Notification) -> None:
+        import smtplib  # lazy: loading the plugin (every `kpi validate`) must not import the SMTP client
+
         msg = self.build_message(notification)
         recipients = _addresses(self.options["to"]) + _addresses(self.options.get("cc"))
         sender = email.utils.parseaddr(self.options["from"])[1]
@@ -120,6 +126,8 @@ class EmailSink(Sink):
                         ", ".join(f"{r} ({c})" for r, (c, _m) in refused.items()))
 
     def _map(self, exc: Exception, where: str):
+        import smtplib  # lazy: imported by send() already, whose errors this maps
+
         def text(message: str) -> str:
             return scrub(f"SMTP {where}: {message}", self.secret_values())
 

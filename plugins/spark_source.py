@@ -5,6 +5,12 @@ Spark allows one active context anyway). Static settings (``master``,
 ``app_name``, ``hive``, non-``spark.sql.*`` ``conf`` keys) therefore come from
 the first Spark source connected; ``spark.sql.*`` settings and the session time
 zone are runtime settings applied by every source when it connects.
+
+With ``remote: sc://host:15002`` the source is a Spark Connect client of a
+Spark that is already running (a cluster, or ``start-connect-server.sh``):
+no JVM starts in this process, so a command costs a connection instead of
+the half minute a local Spark takes to start. It needs ``pyspark[connect]``.
+Timeouts interrupt the query by its tag instead of cancelling a job group.
 """
 from __future__ import annotations
 
@@ -12,7 +18,10 @@ import itertools
 import logging
 import os
 import re
+import socket
 import threading
+import urllib.parse
+import warnings
 
 from kpiengine import hookimpl
 from kpiengine.errors import SourceError
@@ -33,8 +42,34 @@ _DEFAULT_CONF = {
 }
 
 _session = None
+_remote_sessions: dict[str, object] = {}
 _session_lock = threading.Lock()
 _job_ids = itertools.count(1)
+
+
+def remote_session(url: str, connect_timeout: float = 10.0):
+    """A Spark Connect session to the Spark at ``url`` (``sc://host:port``), one per URL per process."""
+    with _session_lock:
+        session = _remote_sessions.get(url)
+        if session is not None and not getattr(session, "is_stopped", False):
+            return session
+        # The gRPC client retries an unreachable server with back-off for minutes: try the port first.
+        host, port = _host_port(url)
+        socket.create_connection((host, port), timeout=connect_timeout).close()
+        with warnings.catch_warnings():
+            # PySpark's Connect client warns about the pandas version it finds; nothing here uses pandas.
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark(\.|$)")
+            from pyspark.sql import SparkSession  # lazy: PySpark (and its Connect client) only when used
+
+            session = _remote_sessions[url] = SparkSession.builder.remote(url).getOrCreate()
+        _quiet_query_error_loggers()
+        return session
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    """``sc://host[:port][/;params]`` -> (host, port); Spark Connect listens on 15002 by default."""
+    parts = urllib.parse.urlsplit("http://" + url[len("sc://"):])
+    return parts.hostname or "localhost", parts.port or 15002
 
 
 def shared_session(master: str = "local[2]", app_name: str = "kpiengine", conf: dict | None = None,
@@ -44,7 +79,7 @@ def shared_session(master: str = "local[2]", app_name: str = "kpiengine", conf: 
     with _session_lock:
         if _session is not None and _alive(_session):
             return _session
-        from pyspark.sql import SparkSession
+        from pyspark.sql import SparkSession  # lazy: starting PySpark costs seconds; only Spark sources need it
 
         builder = SparkSession.builder.master(master).appName(app_name)
         for key, value in {**_DEFAULT_CONF, **{k: _conf_value(v) for k, v in (conf or {}).items()}}.items():
@@ -89,6 +124,12 @@ class SparkSource(Source):
     options_schema = {
         "type": "object",
         "properties": {
+            "remote": {"type": "string", "pattern": "^sc://",
+                       "description": "Spark Connect URL of a running Spark, e.g. sc://spark-host:15002 "
+                                      "(needs pyspark[connect]; then master, app_name, hive and static conf "
+                                      "are the server's)"},
+            "connect_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10,
+                                "description": "seconds to wait for the Spark Connect server's port"},
             "master": {"type": "string", "default": "local[2]", "description": "e.g. local[2], spark://host:7077, yarn"},
             "app_name": {"type": "string", "default": "kpiengine"},
             "conf": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]},
@@ -114,6 +155,9 @@ class SparkSource(Source):
             },
         },
         "additionalProperties": False,
+        # A Connect client has no master, application or catalog of its own: the server's apply.
+        "not": {"anyOf": [{"required": ["remote", "master"]}, {"required": ["remote", "hive"]},
+                          {"required": ["remote", "app_name"]}]},
     }
 
     def __init__(self, name, options):
@@ -121,12 +165,25 @@ class SparkSource(Source):
         self._spark = None
         self._views: list[str] = []
 
+    @property
+    def remote(self) -> str | None:
+        return self.options.get("remote")
+
     def connect(self) -> None:
         o = self.options
         try:
-            self._spark = shared_session(o.get("master", "local[2]"), o.get("app_name", "kpiengine"),
-                                         o.get("conf"), bool(o.get("hive", False)))
-        except Exception as exc:  # py4j / JVM start-up failures have no common base class
+            if self.remote:
+                self._spark = remote_session(self.remote, float(o.get("connect_timeout", 10)))
+            else:
+                self._spark = shared_session(o.get("master", "local[2]"), o.get("app_name", "kpiengine"),
+                                             o.get("conf"), bool(o.get("hive", False)))
+        except ImportError as exc:
+            raise self.error(f"cannot use Spark Connect: {exc}",
+                             hint="install the client: pip install 'pyspark[connect]'") from None
+        except Exception as exc:  # py4j / gRPC / JVM start-up failures have no common base class
+            if self.remote:
+                raise self.error(f"cannot reach Spark Connect at {self.remote}: {_first_line(exc)}",
+                                 hint="start the server (sbin/start-connect-server.sh) or fix `remote`") from None
             raise self.error(f"cannot start Spark: {_first_line(exc)}",
                              hint="Spark needs Java 17+ (`java -version`, or set JAVA_HOME) "
                                   "and a reachable `master`") from None
@@ -166,23 +223,21 @@ class SparkSource(Source):
     def execute(self, sql: str, *, timeout: float | None = None) -> QueryResult:
         if self._spark is None:
             self.connect()
-        context = self._spark.sparkContext
         group = f"kpiengine-{self.name}-{next(_job_ids)}"
         fired, done = threading.Event(), threading.Event()
+        cancel, untag = self._label(group)
 
         def cancel_when_late():
             if done.wait(timeout):
                 return
             fired.set()
-            # cancelJobGroup only reaches jobs already submitted; a query still being planned
+            # Cancelling only reaches jobs already submitted; a query still being planned
             # submits its jobs later, so keep cancelling until execute() gives up.
             while not done.is_set():
-                context.cancelJobGroup(group)
+                cancel()
                 done.wait(0.2)
 
         watchdog = threading.Thread(target=cancel_when_late, daemon=True) if timeout else None
-        # Job groups are per thread: everything this query starts belongs to `group`.
-        context.setJobGroup(group, f"kpiengine source {self.name}", interruptOnCancel=True)
         try:
             if watchdog:
                 watchdog.start()
@@ -197,8 +252,20 @@ class SparkSource(Source):
             done.set()
             if watchdog:
                 watchdog.join()
-            context.setLocalProperty("spark.jobGroup.id", None)
+            untag()
         return QueryResult(columns, rows)
+
+    def _label(self, group: str):
+        """Mark what this thread runs next as ``group``; returns (cancel it, remove the mark)."""
+        spark = self._spark
+        if self.remote:
+            # Tags are per thread, like job groups: interrupting the tag stops this query only.
+            spark.addTag(group)
+            return (lambda: spark.interruptTag(group)), (lambda: spark.removeTag(group))
+        context = spark.sparkContext
+        # Job groups are per thread: everything this query starts belongs to `group`.
+        context.setJobGroup(group, f"kpiengine source {self.name}", interruptOnCancel=True)
+        return (lambda: context.cancelJobGroup(group)), (lambda: context.setLocalProperty("spark.jobGroup.id", None))
 
     def _query_error(self, exc: Exception):
         text = _first_line(exc)

@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +140,50 @@ def spark():
         unavailable("Spark could not start", exc)
     yield session
     session.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def spark_connect_url(tmp_path_factory):
+    """``sc://127.0.0.1:PORT`` of a Spark Connect server started for this session (stopped at the end)."""
+    try:
+        import pyspark
+        import pyspark.sql.connect.session  # noqa: F401 - the Connect client's own dependencies
+    except ImportError as exc:
+        unavailable("pyspark[connect] is not installed", exc)
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        unavailable("Spark needs Java", "no `java` on PATH and JAVA_HOME is not set")
+    home = Path(pyspark.__file__).parent
+    logs = tmp_path_factory.mktemp("spark-connect")
+    port = _free_port()
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(logs), "SPARK_PID_DIR": str(logs),
+           "SPARK_LOCAL_IP": "127.0.0.1"}
+    server = subprocess.Popen(
+        ["bash", str(home / "sbin" / "start-connect-server.sh"), "--wait", "--master", "local[2]",
+         "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+         "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4"],
+        env=env, stdout=open(logs / "server.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            unavailable("the Spark Connect server did not start",
+                        (logs / "server.log").read_text(errors="replace")[-2000:])
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()

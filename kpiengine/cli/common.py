@@ -13,6 +13,7 @@ from datetime import date
 import click
 
 from ..errors import KpiEngineError, SourceError, SpecError
+from ..sources import connection_scope
 
 EXIT_SPEC = 2
 EXIT_SOURCE = 3
@@ -31,7 +32,8 @@ def handle_errors(f):
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         try:
-            return f(*args, **kwargs)
+            with connection_scope():  # one connection per database for the whole command
+                return f(*args, **kwargs)
         except SpecError as exc:
             click.secho(f"{len(exc.issues)} problem(s) found:", fg="red", err=True)
             for issue in exc.issues:
@@ -66,11 +68,12 @@ def parse_date(ctx, param, value):
 
 
 def load(spec: str):
-    from ..spec.loader import (
-        load_project,  # lazy: kpi --help must not import the loader's dependencies
+    """The project in ``spec``, from the spec cache when nothing it depends on changed."""
+    from ..spec.cache import (
+        load_project_cached,  # lazy: kpi --help must not import the loader's dependencies
     )
 
-    return load_project(spec)
+    return load_project_cached(spec)
 
 
 def request_options(f):

@@ -10,6 +10,7 @@ import click
 from ..errors import KpiEngineError
 from ..formatting import format_value, render_table
 from .common import handle_errors, load, request_options, spec_option
+from .json_output import run_json
 
 
 def register(cli: click.Group) -> None:
@@ -40,31 +41,41 @@ def compile_cmd(spec, kpis, grain, by, start, end, dialect):
 @request_options
 @click.option("--last", type=int, default=None, help="only the last N periods in the output")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--pretty", is_flag=True, help="indent the JSON for humans (default: compact, fastest)")
 @click.option("--no-history", is_flag=True, help="do not record this run in the history store")
 @click.option("--timeout", type=float, default=None, help="query timeout in seconds")
+@click.option("--incremental", is_flag=True,
+              help="compute only the periods whose rows changed since the last run of this request; the rest "
+                   "comes from history")
+@click.option("--lookback", type=click.IntRange(min=0), default=0, show_default=True,
+              help="with --incremental: also recompute this many periods before the first change (late corrections)")
 @handle_errors
-def run(spec, kpis, grain, by, start, end, last, fmt, no_history, timeout):
+def run(spec, kpis, grain, by, start, end, last, fmt, pretty, no_history, timeout, incremental, lookback):
     """Compute KPIs per period and dimension, print them and record them in history."""
     from ..run.runs import (
         execute_run,  # lazy: kpi --help must not import the engine and sqlglot
     )
 
     project = load(spec)
-    rs = execute_run(project, kpis, grain, by, start, end, timeout=timeout, record=not no_history)
+    rs = execute_run(project, kpis, grain, by, start, end, timeout=timeout, record=not no_history,
+                     incremental=incremental, lookback=lookback)
+    if fmt == "json":
+        click.echo(run_json(project, rs, last_periods(rs, last), pretty=pretty))  # bytes: no decode round trip
+        return
     click.echo(render_result(project, rs, fmt, last=last))
 
 
+def last_periods(rs, last: int | None):
+    if not last:
+        return rs.rows
+    keep = set(rs.periods()[-last:])
+    return [r for r in rs.rows if r.period_start in keep]
+
+
 def render_result(project, rs, fmt: str, *, last: int | None = None) -> str:
-    rows = rs.rows
-    if last:
-        keep = set(rs.periods()[-last:])
-        rows = [r for r in rows if r.period_start in keep]
+    rows = last_periods(rs, last)
     if fmt == "json":
-        return json.dumps({
-            "grain": rs.grain, "by": rs.by, "start": rs.start.isoformat() if rs.start else None,
-            "end": rs.end.isoformat() if rs.end else None, "spec_version": rs.spec_version, "run_id": rs.run_id,
-            "rows": [{**r.to_dict(), "label": project.kpis[r.kpi].label, "unit": project.kpis[r.kpi].unit,
-                      "process_path": project.kpi_path(r.kpi)} for r in rows]}, ensure_ascii=False, indent=2)
+        return run_json(project, rs, rows).decode()
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)

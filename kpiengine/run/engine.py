@@ -17,9 +17,11 @@ from ..errors import KpiEngineError, PluginError, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..results import KpiValue
 from ..spec.dimensions import available_dimensions, check_breakdown, leaf_models
+from ..spec.gcpause import paused_gc
 from ..spec.formula import evaluate, parse_formula, references
 from ..spec.model import GRAINS, Project
 from ..sql.compiler import CompiledQuery, CompileError, plan_queries
+from . import querycache
 from .normalize import normalize_date, normalize_number, normalize_value, sort_key
 
 # Aggregates whose value over no rows is 0 (an absent group means "none happened").
@@ -122,17 +124,28 @@ class Engine:
         self._check_request(names, grain, by)
         dialect_of = (lambda _src: dialect) if dialect else self.dialect_of
         try:
-            return plan_queries(self.project, names, grain, by, start, end, dialect_of)
+            with paused_gc():  # thousands of KPIs build many long-lived trees: see spec.gcpause
+                return plan_queries(self.project, names, grain, by, start, end, dialect_of)
         except CompileError as exc:
             raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
+
+    def plan(self, kpis: Iterable[str] | None, grain: str, by: list[str], start: date | None, end: date | None
+             ) -> tuple[list[str], list]:
+        """The KPIs a request means and its queries; from the spec cache when this spec version compiled it."""
+        key = querycache.request_key(kpis, grain, by, start, end, None)
+        cached = querycache.lookup(self.project, key)
+        if cached is not None:
+            return cached
+        names = self.resolve_kpis(kpis, by)
+        queries = self.compile(names, grain, by, start, end)
+        return names, querycache.store(self.project, key, names, queries) or queries
 
     # -- compute ------------------------------------------------------------------
     def compute(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
                 start: date | None = None, end: date | None = None) -> ResultSet:
         t0 = time.perf_counter()
         by = list(by)
-        names = self.resolve_kpis(kpis, by)
-        queries = self.compile(names, grain, by, start, end)
+        names, queries = self.plan(kpis, grain, by, start, end)
         t_compile = time.perf_counter() - t0
         aggregates: dict[str, dict[tuple, Any]] = {}  # kpi -> {(period, dims...): value}
         kinds: dict[str, str] = {}

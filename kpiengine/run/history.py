@@ -45,6 +45,21 @@ CREATE TABLE IF NOT EXISTS kpi_values (
     value REAL
 );
 CREATE INDEX IF NOT EXISTS kpi_values_lookup ON kpi_values (kpi, grain, by_dims, period_start, dimensions, run_id);
+CREATE INDEX IF NOT EXISTS kpi_values_run ON kpi_values (run_id);
+-- Incremental runs (kpiengine.run.incremental): per request, the last run that holds all its values and
+-- each model's rows per day when it was computed (the watermark is the last day with rows).
+CREATE TABLE IF NOT EXISTS incremental_runs (
+    signature TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    recomputed_from TEXT
+);
+CREATE TABLE IF NOT EXISTS incremental_days (
+    signature TEXT NOT NULL,
+    model TEXT NOT NULL,
+    day TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    PRIMARY KEY (signature, model, day)
+);
 """
 
 
@@ -85,6 +100,10 @@ class HistoryStore:
 
     def record_run(self, project: Project, rs: ResultSet, *, status: str = "ok", error: str | None = None) -> int:
         """Store a run and its values atomically; returns the run id."""
+        return self._record(project, rs, status, error)
+
+    def _record(self, project: Project, rs: ResultSet, status: str, error: str | None, also=None) -> int:
+        """Insert the run and its values, and whatever ``also(con, run_id)`` adds, in one transaction."""
         con = self.connect()
         try:
             con.execute("BEGIN IMMEDIATE")
@@ -101,6 +120,8 @@ class HistoryStore:
                 " VALUES (?,?,?,?,?,?,?)",
                 ((run_id, r.kpi, r.grain, by_key, r.period_start.isoformat(), _dims_json(r.dimensions),
                   None if r.value is None else float(r.value)) for r in rs.rows))
+            if also is not None:
+                also(con, run_id)
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:
@@ -110,6 +131,51 @@ class HistoryStore:
             con.close()
         rs.run_id = run_id
         return run_id
+
+    # -- incremental runs -----------------------------------------------------------------------
+    def record_incremental(self, project: Project, rs: ResultSet, signature: str,
+                           day_rows: dict[str, dict[str, int]], recomputed_from: date | None) -> int:
+        """Store a run holding every value of its request, with the rows per day it was computed from."""
+        def state(con: sqlite3.Connection, run_id: int) -> None:
+            con.execute("INSERT OR REPLACE INTO incremental_runs (signature, run_id, recomputed_from) VALUES (?,?,?)",
+                        (signature, run_id, recomputed_from.isoformat() if recomputed_from else None))
+            con.execute("DELETE FROM incremental_days WHERE signature = ?", (signature,))
+            con.executemany("INSERT INTO incremental_days (signature, model, day, rows) VALUES (?,?,?,?)",
+                            ((signature, model, day, n) for model, days in day_rows.items()
+                             for day, n in days.items()))
+        return self._record(project, rs, "ok", None, state)
+
+    def incremental_state(self, signature: str) -> tuple[int, dict[str, dict[str, int]]] | None:
+        """(run id, {model: {day: rows}}) of the last run of this request, or None."""
+        con = self.connect()
+        try:
+            row = con.execute("SELECT run_id FROM incremental_runs WHERE signature = ?", (signature,)).fetchone()
+            if row is None:
+                return None
+            days: dict[str, dict[str, int]] = {}
+            for model, day, n in con.execute(
+                    "SELECT model, day, rows FROM incremental_days WHERE signature = ?", (signature,)):
+                days.setdefault(model, {})[day] = n
+            return row[0], days
+        finally:
+            con.close()
+
+    def run_values(self, run_id: int, before: date | None = None) -> list[KpiValue]:
+        """The values stored by one run (of periods starting before ``before``), as stored."""
+        sql = "SELECT kpi, grain, period_start, dimensions, value FROM kpi_values WHERE run_id = ?"
+        params: list[Any] = [run_id]
+        if before is not None:
+            sql += " AND period_start < ?"
+            params.append(before.isoformat())
+        con = self.connect()
+        try:
+            rows = con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+        dims: dict[str, dict] = {}  # a breakdown repeats few combinations: parse each once (copies handed out)
+        return [KpiValue(kpi=k, grain=g, period_start=date.fromisoformat(p),
+                         dimensions=dict(dims.get(d) or dims.setdefault(d, json.loads(d))), value=v)
+                for k, g, p, d, v in rows]
 
     def record_failure(self, project: Project, grain: str, by: list[str], kpis: list[str], error: str) -> int:
         """Record a failed run (no values): history shows it failed instead of silently missing it."""

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import warnings
 
-from ..errors import SourceError
+from ..errors import KpiEngineError, SourceError
 from ..results import RunSummary
 from .engine import Engine, ResultSet
 from .history import HistoryStore
+from .incremental import compute_incremental
 
 
 def notify_run_finished(registry, summary: RunSummary) -> list[str]:
     """Call every ``kpiengine_run_finished`` hookimpl; a failing plugin is reported, never fatal."""
     problems = []
-    for impl in registry.pm.hook.kpiengine_run_finished.get_hookimpls():
+    for impl in registry.hook_impls("kpiengine_run_finished"):
         try:
             impl.function(run=summary)
         except Exception as exc:  # the results are stored already: warn, do not fail the run
@@ -22,18 +23,33 @@ def notify_run_finished(registry, summary: RunSummary) -> list[str]:
     return problems
 
 
-def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=True, registry=None) -> ResultSet:
-    """Compute, store in history, and tell kpiengine_run_finished plugins: what `kpi run` does."""
+def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=True, registry=None,
+                incremental=False, lookback=0) -> ResultSet:
+    """Compute, store in history, and tell kpiengine_run_finished plugins: what `kpi run` does.
+
+    ``incremental``: compute only the periods that changed since the last run of the same request and
+    take the others from history (:mod:`kpiengine.run.incremental`); ``rs.incremental`` says what it did.
+    """
+    if incremental and not record:
+        raise KpiEngineError("an incremental run reads and writes history: drop --no-history")
     engine = Engine(project, registry, timeout=timeout)
     store = HistoryStore.for_project(project) if record else None
     try:
-        rs = engine.compute(kpis, grain, by, start, end)
+        if incremental:
+            rs, signature, day_rows, report = compute_incremental(engine, store, kpis, grain, by, start, end,
+                                                                  lookback=lookback)
+        else:
+            rs = engine.compute(kpis, grain, by, start, end)
     except SourceError as exc:
         if store is not None:
             store.record_failure(project, grain, list(by), list(kpis), str(exc))
         raise
-    if store is not None:
+    if incremental:
+        store.record_incremental(project, rs, signature, day_rows, report.recomputed_from)
+        rs.incremental = report
+    elif store is not None:
         store.record_run(project, rs)
+    if store is not None:
         notify_run_finished(engine.registry, RunSummary(
             run_id=rs.run_id, project=project.name, spec_version=rs.spec_version, grain=rs.grain, by=tuple(rs.by),
             kpis=tuple(rs.kpis), rows=tuple(rs.rows)))

@@ -12,7 +12,7 @@ from ..errors import SpecIssue
 from .formula import FormulaError, parse_formula, references
 from .model import Project
 from .suggest import did_you_mean
-from .yamlsrc import field_loc
+from .located import field_loc
 
 
 def leaf_models(project: Project, kpi_name: str, _seen: frozenset = frozenset()) -> set[str]:

@@ -16,26 +16,20 @@ from typing import Any, Iterable
 from ..errors import Location, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..sections import LIST, NAMED, SINGLE, CheckContext, SpecSection
+from .files import spec_files
+from .gcpause import paused_gc
+from .located import LDict, LList, loc_of
 from .model import Project
 from .schema import validate_document
-from .yamlsrc import LDict, LList, load_yaml_text, loc_of
-
-
-def spec_files(folder: str | os.PathLike) -> list[Path]:
-    root = Path(folder)
-    if root.is_file():
-        return [root]
-    files = [p for ext in ("*.yml", "*.yaml") for p in root.rglob(ext)
-             if not any(part.startswith(".") for part in p.relative_to(root).parts)
-             and not p.name.endswith((".test.yml", ".test.yaml"))]
-    return sorted(files)
+from .yamlsrc import load_yaml_text
 
 
 def load_project(folder: str | os.PathLike, *, validate: bool = True, registry=None) -> Project:
     """Load and validate the project in ``folder``; raise SpecError listing every problem."""
-    project, issues = load_project_unchecked(folder, registry=registry)
-    if validate:
-        issues.extend(validate_project(project, registry=registry))
+    with paused_gc():
+        project, issues = load_project_unchecked(folder, registry=registry)
+        if validate:
+            issues.extend(validate_project(project, registry=registry))
     if issues:
         raise SpecError(issues)
     return project

@@ -111,6 +111,8 @@ class Project:
     sections: dict[str, Any] = field(default_factory=dict)
     #: typed objects a plugin section's build step made from its raw value, by section name
     parsed: dict[str, Any] = field(default_factory=dict)
+    #: the spec cache entry it was loaded through (:mod:`kpiengine.spec.cache`), for results derived from it
+    cache: Any = field(default=None, repr=False, compare=False)
 
     def section(self, name: str, default: Any = None) -> Any:
         """The merged raw value of a section (``project.section("rules", {})``)."""

@@ -35,14 +35,17 @@ _FORBIDDEN_FUNCTIONS = {
 _QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except)
 
 
-def _parse(text: str, dialect: str) -> tuple[list[exp.Expression | None], str | None]:
+# A spec of thousands of KPIs repeats its filters, and the compiler parses each checked filter again:
+# one parse per (text, dialect), shared. The trees are read-only here; parse_expression hands out copies.
+@functools.lru_cache(maxsize=16384)
+def _parse(text: str, dialect: str) -> tuple[tuple[exp.Expression | None, ...], str | None]:
     try:
-        return sqlglot.parse(text, read=dialect), None
+        return tuple(sqlglot.parse(text, read=dialect)), None
     except sqlglot.errors.ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
-        return [], first.get("description", str(exc)).strip()
+        return (), first.get("description", str(exc)).strip()
     except sqlglot.errors.TokenError as exc:
-        return [], str(exc)
+        return (), str(exc)
 
 
 def _function_name(node: exp.Expression) -> str:
@@ -63,7 +66,17 @@ def _tree_problems(tree: exp.Expression) -> list[str]:
 
 def check_expression(text: str, dialect: str = "duckdb", *, what: str = "filter") -> list[str]:
     """Problems with a row-level expression (filter, dimension, column); empty when safe."""
-    if not isinstance(text, str) or not text.strip():
+    return list(_expression_problems(str(text), dialect, what)) if isinstance(text, str) else \
+        [f"{what} is empty"]
+
+
+@functools.lru_cache(maxsize=16384)
+def _expression_problems(text: str, dialect: str, what: str) -> tuple[str, ...]:
+    return tuple(_check_expression(text, dialect, what))
+
+
+def _check_expression(text: str, dialect: str, what: str) -> list[str]:
+    if not text.strip():
         return [f"{what} is empty"]
     statements, error = _parse(text, dialect)
     if error:
@@ -117,6 +130,8 @@ def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expression:
     return _parse_cached(text, dialect).copy()
 
 
-@functools.lru_cache(maxsize=4096)
 def _parse_cached(text: str, dialect: str) -> exp.Expression:
-    return sqlglot.parse_one(text, read=dialect)
+    statements, _error = _parse(text, dialect)
+    if len(statements) == 1 and statements[0] is not None:
+        return statements[0]
+    return sqlglot.parse_one(text, read=dialect)  # not a checked expression: raise sqlglot's own error

@@ -8,64 +8,25 @@ syntax errors into located :class:`~kpiengine.errors.SpecIssue` objects.
 """
 from __future__ import annotations
 
-import os
-import re
 from typing import Any
 
 import yaml
 
 from ..errors import Location, SpecIssue
-
-
-class LDict(dict):
-    """A mapping with the location of itself, of each key and of each value."""
-
-    loc: Location | None = None
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.key_locs: dict[Any, Location] = {}
-        self.value_locs: dict[Any, Location] = {}
-
-    def loc_of(self, key: Any) -> Location | None:
-        """Where the value of ``key`` is written (falls back to the key, then the mapping)."""
-        return self.value_locs.get(key) or self.key_locs.get(key) or self.loc
-
-
-class LList(list):
-    loc: Location | None = None
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.item_locs: list[Location | None] = []
-
-    def loc_of(self, index: int) -> Location | None:
-        if 0 <= index < len(self.item_locs):
-            return self.item_locs[index]
-        return self.loc
-
-
-class LStr(str):
-    loc: Location | None = None
-
-
-def loc_of(node: Any) -> Location | None:
-    return getattr(node, "loc", None)
-
-
-def field_loc(obj: Any, field: str) -> Location | None:
-    """Where ``field`` of a built spec object (a model, a KPI) is written; else where the object is."""
-    raw = getattr(obj, "raw", None)
-    if isinstance(raw, LDict):
-        return raw.loc_of(field)
-    return getattr(obj, "location", None)
+# The located types live in .located (no PyYAML there); they stay importable from here.
+from .located import LDict, LList, LStr, expand_env, field_loc, loc_of  # noqa: F401
 
 
 def _mark_loc(filename: str, mark) -> Location:
     return Location(filename, mark.line + 1, mark.column + 1)
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser (C) where PyYAML was built with it: same nodes and marks, an order of magnitude
+# faster on a spec of thousands of KPIs. The pure-Python parser is the fallback.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):
     """SafeLoader (no arbitrary objects) that records locations and duplicate keys."""
 
     def __init__(self, stream, filename: str, issues: list[SpecIssue]):
@@ -146,48 +107,3 @@ def load_yaml_text(text: str, filename: str) -> tuple[Any, list[SpecIssue]]:
     finally:
         loader.dispose()
     return data, issues
-
-
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand_env(value: Any, issues: list[SpecIssue], environ: dict[str, str] | None = None) -> Any:
-    """Replace ${VAR} and ${VAR:-default} in every string below ``value``.
-
-    Secrets live in the environment, never in the spec. A missing variable
-    without a default is an error located at the string that uses it.
-    """
-    env = os.environ if environ is None else environ
-
-    def sub(text: str, loc: Location | None) -> str:
-        def repl(m: re.Match) -> str:
-            var, default = m.group(1), m.group(2)
-            if var in env:
-                return env[var]
-            if default is not None:
-                return default
-            issues.append(SpecIssue(f"environment variable ${{{var}}} is not set", loc,
-                                    hint=f"export {var}=... before running, or write ${{{var}:-default}}",
-                                    code="env"))
-            return ""
-        return _ENV_RE.sub(repl, text)
-
-    if isinstance(value, LDict):
-        out = LDict()
-        out.loc, out.key_locs, out.value_locs = value.loc, value.key_locs, value.value_locs
-        for k, v in value.items():
-            out[k] = expand_env(v, issues, env)
-        return out
-    if isinstance(value, dict):
-        return {k: expand_env(v, issues, env) for k, v in value.items()}
-    if isinstance(value, LList):
-        out = LList(expand_env(v, issues, env) for v in value)
-        out.loc, out.item_locs = value.loc, value.item_locs
-        return out
-    if isinstance(value, list):
-        return [expand_env(v, issues, env) for v in value]
-    if isinstance(value, str) and "${" in value:
-        expanded = LStr(sub(value, loc_of(value)))
-        expanded.loc = loc_of(value)
-        return expanded
-    return value

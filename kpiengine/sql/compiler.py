@@ -210,11 +210,13 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
     dims = [dimension_expr(project, model, d, dialect) for d in by]
     dim_aliases = [f"d_{d}" for d in by]
     select = exp.select(exp.alias_(period, PERIOD_ALIAS), *[exp.alias_(e, a) for e, a in zip(dims, dim_aliases)])
-    columns = []
+    columns, aggregates = [], []
     for i, kpi in enumerate(kpis):
         exprs, meta = aggregate_columns(kpi, dialect, f"k{i}")
-        select = select.select(*exprs, copy=False)
+        aggregates += exprs
         columns.append(meta)
+    # One call: each select() re-parents every column already there, quadratic over thousands of KPIs.
+    select = select.select(*aggregates, copy=False)
     select = select.from_(relation, copy=False)
     in_range = []
     if start is not None:

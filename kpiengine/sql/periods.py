@@ -160,6 +160,8 @@ def _format_fields(fmt: str) -> tuple[list[str], list[str]]:
                 if fmt[i] == "%" or (i + 1 < len(fmt) and fmt[i + 1] != "%"):
                     raise PeriodError(f"time_format {fmt!r}: on SQLite, directives must be separated by "
                                       "exactly one character, e.g. %d-%m-%Y %H:%M")
+                if fmt[i].isdigit():
+                    raise PeriodError(f"time_format {fmt!r}: on SQLite, a separator cannot be a digit")
                 seps.append(fmt[i])
                 i += 1
         else:
@@ -170,36 +172,44 @@ def _format_fields(fmt: str) -> tuple[list[str], list[str]]:
     return fields, seps
 
 
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
 def _sqlite_split_parse(column: exp.Expression, fmt: str) -> exp.Expression:
+    """The text split into its fields in SQL that grows linearly with the format's fields.
+
+    Splitting by nested SUBSTR/INSTR repeats the rest of the text in every
+    later field, which doubles the SQL per field (18 KB for ``%d-%m-%Y %H:%M``).
+    Here the text is checked once (only digits and the format's separators, in
+    its order, none doubled), turned into a JSON array by replacing each
+    separator with ``","``, and each field is read from it by position.
+    """
     fields, seps = _format_fields(fmt)
     text = exp.Trim(this=column.copy())
-    values: dict[str, exp.Expression] = {}
-    rest: exp.Expression = text
-    for directive, sep in zip(fields, seps + [None]):
-        if sep is None:
-            piece = rest
-        else:
-            at = exp.Anonymous(this="INSTR", expressions=[rest.copy(), exp.Literal.string(sep)])
-            piece = exp.Anonymous(this="SUBSTR", expressions=[
-                rest.copy(), exp.Literal.number(1), exp.Sub(this=at.copy(), expression=exp.Literal.number(1))])
-            rest = exp.Anonymous(this="SUBSTR", expressions=[
-                rest.copy(), exp.Add(this=at, expression=exp.Literal.number(1))])
-        # A non-numeric piece fails the GLOB and becomes NULL, and so does the whole date.
-        numeric = exp.Anonymous(this="IIF", expressions=[
-            exp.And(this=exp.Not(this=exp.Is(this=piece.copy(), expression=exp.Null())),
-                    expression=exp.And(
-                        this=exp.GT(this=exp.Length(this=piece.copy()), expression=exp.Literal.number(0)),
-                        expression=exp.Not(this=exp.Glob(this=piece.copy(), expression=exp.Literal.string("*[^0-9]*"))))),
-            exp.cast(piece, "integer"), exp.Null()])
-        values[directive] = numeric
+    # What is left of the text without its digits must be exactly the separators, in order.
+    no_digits: exp.Expression = text.copy()
+    for digit in "0123456789":
+        no_digits = _fn("REPLACE", no_digits, exp.Literal.string(digit), exp.Literal.string(""))
+    shape_ok = exp.EQ(this=no_digits, expression=exp.Literal.string("".join(seps)))
+    pieces: exp.Expression = text.copy()
+    for sep in dict.fromkeys(seps):
+        pieces = _fn("REPLACE", pieces, exp.Literal.string(sep), exp.Literal.string('","'))
+    array = exp.DPipe(this=exp.DPipe(this=exp.Literal.string('["'), expression=pieces),
+                      expression=exp.Literal.string('"]'))
+    # A separator at either end or two in a row leave an empty field: '""' in the array.
+    no_empty = exp.EQ(this=_fn("INSTR", array.copy(), exp.Literal.string('""')), expression=exp.Literal.number(0))
+    values = {directive: exp.cast(_fn("JSON_EXTRACT", array.copy(), exp.Literal.string(f"$[{i}]")), "integer")
+              for i, directive in enumerate(fields)}
     zero = exp.Literal.number(0)
-    iso = exp.Anonymous(this="PRINTF", expressions=[
-        exp.Literal.string("%04d-%02d-%02d %02d:%02d:%02d"),
-        values["%Y"], values["%m"], values["%d"], values.get("%H", zero), values.get("%M", zero),
-        values.get("%S", zero)])
+    iso = _fn("PRINTF", exp.Literal.string("%04d-%02d-%02d %02d:%02d:%02d"),
+              values["%Y"], values["%m"], values["%d"], values.get("%H", zero), values.get("%M", zero),
+              values.get("%S", zero))
     # DATETIME() gives NULL for an impossible date; comparing back rejects ones SQLite would roll over (Feb 30).
-    checked = exp.Anonymous(this="DATETIME", expressions=[exp.Anonymous(this="JULIANDAY", expressions=[iso])])
-    return exp.Case(ifs=[exp.If(this=exp.EQ(this=checked.copy(), expression=iso.copy()), true=checked)])
+    checked = _fn("DATETIME", _fn("JULIANDAY", iso))
+    parsed = exp.Case(ifs=[exp.If(this=exp.EQ(this=checked.copy(), expression=iso.copy()), true=checked)])
+    # CASE evaluates its branch only when the shape is right: JSON_EXTRACT never sees malformed text.
+    return exp.Case(ifs=[exp.If(this=exp.and_(shape_ok, no_empty), true=parsed)])
 
 
 _WIDTH = {"%Y": 4, "%m": 2, "%d": 2, "%H": 2, "%M": 2, "%S": 2}

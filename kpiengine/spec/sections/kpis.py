@@ -11,7 +11,7 @@ from ..lifecycle import PERIOD_KEY, REVIEW_SCHEMA, STATUSES, TARGETS_SCHEMA, lif
 from ..model import AGGREGATES, DIRECTIONS, UNITS, KpiSpec, Project
 from ..sqlsafety import check_expression
 from ..suggest import did_you_mean
-from ..yamlsrc import field_loc
+from ..located import field_loc
 
 _text = {"type": "string"}
 

@@ -8,7 +8,7 @@ from ...sections import NAME_PATTERN, CheckContext, SpecSection, named_map
 from ..model import ModelSpec, Project
 from ..sqlsafety import check_expression, check_select
 from ..suggest import did_you_mean
-from ..yamlsrc import LDict, field_loc
+from ..located import LDict, field_loc
 
 MODEL = {
     "type": "object",

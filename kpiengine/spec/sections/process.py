@@ -6,7 +6,7 @@ from typing import Any
 from ...errors import SpecIssue
 from ...sections import LIST, NAME_PATTERN, SpecSection
 from ..model import ProcessNode, Project
-from ..yamlsrc import loc_of
+from ..located import loc_of
 
 PROCESS_NODE = {
     "type": "object",

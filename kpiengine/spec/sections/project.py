@@ -8,7 +8,7 @@ from ...errors import SpecIssue
 from ...sections import SINGLE, CheckContext, SpecSection
 from ..model import Project
 from ..suggest import did_you_mean
-from ..yamlsrc import LDict, loc_of
+from ..located import LDict, loc_of
 
 _text = {"type": "string"}
 

@@ -10,7 +10,7 @@ from ...plugins import unknown_type_message
 from ...sections import CheckContext, SpecSection, named_map
 from ..model import Project, SourceSpec
 from ..suggest import did_you_mean
-from ..yamlsrc import LDict, expand_env
+from ..located import LDict, expand_env
 
 SOURCE = {
     "type": "object",

@@ -1,0 +1,199 @@
+"""Incremental runs: compute again only the periods that changed since the last run of the same request.
+
+Before computing, each model the request reads is asked how many rows it has
+on each day (:mod:`kpiengine.sql.fingerprint`, the time column only). The
+counts stored with the last run of the same request (same spec version,
+KPIs, grain, breakdown and range) end at the model's watermark, its last day
+with rows then: when the days before it still hold as many rows in total,
+only the days from the watermark on are counted again (the common case, new
+rows at the end); otherwise every day is. Compared, the counts give the
+earliest day that gained rows (a new day, late rows in an old period) or lost
+some (deletes). The request is computed again from the start of that day's
+period, ``lookback`` periods earlier still, to the end of the range; every
+value before comes from the last run in history. The run is stored whole,
+with the new counts, so history and ``kpi history`` see an ordinary run.
+
+Exactness: periods are recomputed whole, so count-distinct, averages and
+percentiles of a recomputed period are exact (no partial state is merged),
+and a period before the restart point has exactly the rows it had when it was
+computed. What the counts cannot see is a row changed in place (same day,
+same number of rows), or rows moved between days before the watermark with
+their total unchanged: ``lookback`` recomputes that many extra periods for
+such late corrections, and ``kpi run`` without ``--incremental`` recomputes
+everything. A KPI whose value depends on earlier periods (a window or an
+offset) is computed in full: the narrowed range would cut its history.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Iterable
+
+from ..errors import KpiEngineError
+from ..results import KpiValue
+from ..sources import connection_scope
+from ..spec.dimensions import leaf_models
+from ..spec.formula import parse_formula, references
+from ..sql.fingerprint import day_counts_query
+from ..sql.periods import python_period_start, shift_period
+from .engine import Engine, ResultSet
+from .history import HistoryStore
+from .normalize import normalize_date
+
+#: attributes of a KPI that make its value depend on earlier periods (windows, offsets)
+_HISTORY_DEPENDENT = ("window", "offset", "offsets")
+
+
+@dataclass
+class IncrementalReport:
+    """What an incremental run did: ``recomputed_from`` None means everything was computed."""
+
+    recomputed_from: date | None
+    reason: str
+    changed_days: int = 0
+
+
+def signature(project, kpis: list[str], grain: str, by: list[str], start: date | None, end: date | None,
+              options: dict[str, Any] | None = None) -> str:
+    text = json.dumps([project.version, kpis, grain, by, start and start.isoformat(), end and end.isoformat(),
+                       sorted((options or {}).items())], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def day_rows(engine: Engine, model: str, since: date | None = None) -> tuple[dict[str, int], int]:
+    """({day (ISO): rows} from ``since`` on, or for every day; rows before ``since``) of one model."""
+    spec = engine.project.models[model]
+    source = engine.open_source(spec.source)
+    try:
+        source.connect()
+        sql = day_counts_query(engine.project, spec, engine.dialect_of(spec.source), since)
+        result = source.execute(sql, timeout=engine.timeout)
+    finally:
+        source.close()
+    days, before = {}, 0
+    for day, n in result.rows:
+        if day is None:
+            before += int(n)  # with since: the rows of every earlier day; else nothing (rows without a time)
+        else:
+            days[normalize_date(day).isoformat()] = int(n)
+    return days, before
+
+
+def current_day_rows(engine: Engine, models: Iterable[str], before: dict[str, dict[str, int]]
+                     ) -> dict[str, dict[str, int]]:
+    """Each model's rows per day now. Where the days before the model's watermark (its last day with
+    rows at the last run) still hold as many rows in total, only the days from the watermark on are
+    counted again; otherwise every day is."""
+    now: dict[str, dict[str, int]] = {}
+    for model in sorted(models):
+        old = before.get(model)
+        watermark = date.fromisoformat(max(old)) if old else None
+        if watermark is not None:
+            recent, earlier = day_rows(engine, model, watermark)
+            if earlier == sum(n for day, n in old.items() if day < watermark.isoformat()):
+                now[model] = {**{d: n for d, n in old.items() if d < watermark.isoformat()}, **recent}
+                continue
+        now[model] = day_rows(engine, model)[0]
+    return now
+
+
+def earliest_change(before: dict[str, dict[str, int]], now: dict[str, dict[str, int]]) -> tuple[date | None, int]:
+    """(first day whose rows differ in any model, how many days differ)."""
+    changed = {day for model in set(before) | set(now)
+               for day in set(before.get(model, {})) | set(now.get(model, {}))
+               if before.get(model, {}).get(day) != now.get(model, {}).get(day)}
+    return (date.fromisoformat(min(changed)) if changed else None), len(changed)
+
+
+def depends_on_earlier_periods(project, kpis: Iterable[str]) -> bool:
+    """True when a KPI, or one its formula reads, has a window or reads an earlier period (``kpi[-1]``)."""
+    seen: set[str] = set()
+    stack = list(kpis)
+    while stack:
+        name = stack.pop()
+        kpi = project.kpis.get(name)
+        if kpi is None or name in seen:
+            continue
+        seen.add(name)
+        if any(getattr(kpi, attr, None) for attr in _HISTORY_DEPENDENT):
+            return True
+        if kpi.is_formula:
+            if "[" in kpi.formula:  # an offset: kpi[-1], kpi[-1 year], kpi[start_of_month]
+                return True
+            stack += references(parse_formula(kpi.formula))
+    return False
+
+
+def compute_incremental(engine: Engine, store: HistoryStore, kpis: Iterable[str] | None, grain: str,
+                        by: Iterable[str], start: date | None, end: date | None, *, lookback: int = 0
+                        ) -> tuple[ResultSet, str, dict[str, dict[str, int]], IncrementalReport]:
+    """Compute a request from the last run's values and the periods that changed since.
+
+    Returns (result with every value of the request, signature, new day counts, report); the caller
+    stores them with :meth:`HistoryStore.record_incremental`.
+    """
+    if lookback < 0:
+        raise KpiEngineError("--lookback must be 0 or more periods")
+    with connection_scope():  # the day counts and the narrowed request share each database
+        return _compute_incremental(engine, store, kpis, grain, by, start, end, lookback)
+
+
+def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
+    t0 = time.perf_counter()
+    by = list(by)
+    names = engine.resolve_kpis(kpis, by)
+    project = engine.project
+    sig = signature(project, names, grain, by, start, end)
+    models = set().union(*(leaf_models(project, n) for n in names))
+    state = store.incremental_state(sig)
+    now = current_day_rows(engine, models, state[1] if state else {})
+
+    def full(reason: str) -> tuple[ResultSet, str, dict, IncrementalReport]:
+        rs = engine.compute(names, grain, by, start, end)
+        rs.timings["total_s"] = time.perf_counter() - t0
+        return rs, sig, now, IncrementalReport(None, reason)
+
+    if state is None:
+        return full("no earlier run of this request")
+    if depends_on_earlier_periods(project, names):
+        return full("a KPI depends on earlier periods (window or offset)")
+    last_run, before = state
+    first_day, n_changed = earliest_change(before, now)
+    if first_day is None:
+        restart = None
+        fresh: list[KpiValue] = []
+    else:
+        restart = shift_period(python_period_start(first_day, grain), grain, -lookback)
+        if start is not None and restart <= start:
+            return full(f"rows changed on {first_day}, before the range starts")
+        fresh = engine.compute(names, grain, by, restart, end).rows
+    kept = [_as_computed(project, r) for r in store.run_values(last_run, before=restart)]
+    rows = _in_request_order(names, kept + fresh)
+    rs = ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, spec_version=project.version,
+                   timings={"total_s": time.perf_counter() - t0})
+    reason = "nothing changed" if restart is None else f"{n_changed} day(s) changed, the first on {first_day}"
+    return rs, sig, now, IncrementalReport(restart, reason, n_changed)
+
+
+def _as_computed(project, r: KpiValue) -> KpiValue:
+    """A stored value as the engine returns it: counts and sums of whole numbers are ints again."""
+    kpi = project.kpis.get(r.kpi)
+    value = r.value
+    if isinstance(value, float) and value.is_integer() and kpi is not None and not kpi.is_formula \
+            and kpi.aggregate in ("count", "count_distinct", "sum"):
+        value = int(value)
+    return KpiValue(kpi=r.kpi, grain=r.grain, period_start=r.period_start, dimensions=r.dimensions, value=value)
+
+
+def _in_request_order(names: list[str], rows: list[KpiValue]) -> list[KpiValue]:
+    """KPIs in request order, then periods, then dimension values (NULL last): the engine's order."""
+    rank = {n: i for i, n in enumerate(names)}
+
+    def key(r: KpiValue):
+        return (rank.get(r.kpi, len(rank)), r.period_start,
+                tuple((v is None, str(v)) for v in r.dimensions.values()))
+
+    return sorted(rows, key=key)
