@@ -31,16 +31,23 @@ class SpecIssue:
     location: Location | None = None
     hint: str | None = None
     code: str = "spec"
+    #: "error" stops the spec from loading; "warning" is reported and the spec still runs
+    severity: str = "error"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity != "warning"
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         hint = f"\n    hint: {self.hint}" if self.hint else ""
-        return f"{where}error: {self.message}{hint}"
+        return f"{where}{self.severity}: {self.message}{hint}"
 
     def to_dict(self) -> dict:
         loc = self.location
         return {
             "code": self.code,
+            "severity": self.severity,
             "message": self.message,
             "hint": self.hint,
             "file": loc.file if loc else None,

@@ -32,7 +32,7 @@ MERGE_KINDS = (NAMED, LIST, SINGLE)
 
 def named_map(item_schema: dict[str, Any], description: str = "") -> dict[str, Any]:
     """JSON Schema of a ``name: definition`` map whose names follow :data:`NAME_PATTERN`."""
-    schema: dict[str, Any] = {"type": "object", "propertyNames": {"pattern": NAME_PATTERN},
+    schema: dict[str, Any] = {"type": "object", "propertyNames": {"type": "string", "pattern": NAME_PATTERN},
                               "additionalProperties": item_schema}
     if description:
         schema["description"] = description

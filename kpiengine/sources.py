@@ -57,6 +57,16 @@ class Source(ABC):
     def __init__(self, name: str, options: dict[str, Any]):
         self.name = name
         self.options = dict(options)
+        self.allowed_files: list[str] = []
+
+    def allow_files(self, paths: Sequence[str]) -> None:
+        """The files the spec's models name for this source, set before :meth:`connect`.
+
+        A source that can read files (``supports_files``) must keep every other
+        file out of reach of the SQL it runs (DuckDB: external access disabled,
+        these paths allowed, configuration locked).
+        """
+        self.allowed_files = list(paths)
 
     def dialect_for(self) -> str:
         """The sqlglot dialect to compile for. Override when it depends on options (SQLAlchemy URL)."""
@@ -68,7 +78,12 @@ class Source(ABC):
 
     @abstractmethod
     def execute(self, sql: str, *, timeout: float | None = None) -> QueryResult:
-        """Run one read-only query and return its rows. Raise SourceError on failure or timeout."""
+        """Run one query read-only and return its rows. Raise SourceError on failure or timeout.
+
+        Read-only means the query itself cannot undo it: a read-only transaction
+        opened for the query (PostgreSQL, MySQL), ``query_only`` (SQLite), no
+        file access beyond :attr:`allowed_files` (DuckDB).
+        """
 
     def table_columns(self, table: str) -> list[str] | None:
         """Column names of ``table`` (for ``kpi validate --connect``), or None if unknown."""

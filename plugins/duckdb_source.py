@@ -42,17 +42,53 @@ class DuckDBSource(Source):
             config["threads"] = int(self.options["threads"])
         if "memory_limit" in self.options:
             config["memory_limit"] = str(self.options["memory_limit"])
+        allowed = tuple(sorted(os.path.abspath(p) for p in self.allowed_files))
         key = ("duckdb", os.path.abspath(path) if path != ":memory:" else f":memory:{id(self)}", read_only,
-               tuple(sorted(config.items())))
+               tuple(sorted(config.items())), allowed)
         try:
             database, shared = shared_connection(
                 key, lambda: duckdb.connect(path, read_only=read_only, config=config), lambda con: con.close())
+            # Within a command, sources share one database (its buffer cache stays warm); each gets a cursor,
+            # which inherits the database's settings, the file lock-down included.
+            self._con = database.cursor() if shared else database
+            if not self._locked_down():
+                # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt
+                # `--format json`. Set before the configuration is locked.
+                self._con.execute("SET enable_progress_bar = false")
+            self._lock_file_access()
         except duckdb.Error as exc:
+            self.close()
             raise self.error(f"cannot open database: {exc}") from None
-        # Within a command, sources share one database (its buffer cache stays warm); each gets a cursor.
-        self._con = database.cursor() if shared else database
-        # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt `--format json`.
-        self._con.execute("SET enable_progress_bar = false")
+
+    def _lock_file_access(self) -> None:
+        """No file outside the ones the spec's models name (read_csv, read_text, ATTACH, COPY, extensions).
+
+        Locking the configuration keeps a query from turning access back on. DuckDB shares one
+        database instance between the connections of a process to the same file: when an earlier
+        connection locked it already, it is locked down and stays so.
+        """
+        import duckdb
+
+        if self._locked_down():
+            return
+        try:
+            if self.allowed_files:
+                listed = ", ".join("'" + os.path.abspath(p).replace("'", "''") + "'" for p in self.allowed_files)
+                self._con.execute(f"SET allowed_paths = [{listed}]")
+            self._con.execute("SET enable_external_access = false")
+            self._con.execute("SET lock_configuration = true")
+        except duckdb.Error:
+            # Another connection to the same file (a thread of the dashboard) locked it meanwhile.
+            if not self._locked_down():
+                raise
+
+    def _locked_down(self) -> bool:
+        setting = "SELECT current_setting('lock_configuration'), current_setting('enable_external_access')"
+        locked, external = self._con.execute(setting).fetchone()
+        if locked and external:
+            raise self.error("the database is open elsewhere in this process with file access enabled "
+                             "and its configuration locked", hint="close the other connection first")
+        return bool(locked)
 
     def execute(self, sql: str, *, timeout: float | None = None) -> QueryResult:
         import duckdb

@@ -27,7 +27,7 @@ _CONNECTION_LOST = {2006, 2013}
 class MySQLSource(Source):
     type_name = "mysql"
     dialect = "mysql"
-    description = "MySQL or MariaDB (PyMySQL), read-only session with connect and statement timeouts."
+    description = "MySQL or MariaDB (PyMySQL): each query in its own read-only transaction; connect and statement timeouts."
     secret_options = ("password",)
     # Named zones need the server's time-zone tables loaded (often not, e.g. CONVERT_TZ gives NULL
     # on a stock MariaDB): the compiler does not rely on them.
@@ -127,9 +127,16 @@ class MySQLSource(Source):
                     self._timeout = None  # unknown until the SET succeeds
                     cur.execute(self._timeout_sql(wanted))
                     self._timeout = wanted
-                cur.execute(sql)
-                columns = [d[0] for d in cur.description or ()]
-                rows = cur.fetchall()
+                # A read-only transaction of its own for each query, rolled back after it: a write
+                # (a stored function that inserts) fails with error 1792 whatever the session says.
+                cur.execute("START TRANSACTION READ ONLY")
+                try:
+                    cur.execute(sql)
+                    columns = [d[0] for d in cur.description or ()]
+                    rows = cur.fetchall()
+                finally:
+                    if self._con is not None and self._con.open:
+                        self._con.rollback()
         except pymysql.MySQLError as exc:
             raise self._query_error(exc, timeout) from None
         return QueryResult(columns, rows)

@@ -1,4 +1,4 @@
-"""PostgreSQL through psycopg 3: read-only session, connect timeout, per-query statement timeout."""
+"""PostgreSQL through psycopg 3: a read-only transaction per query, connect timeout, statement timeout."""
 from __future__ import annotations
 
 import re
@@ -12,7 +12,7 @@ _TIMEOUT_HINT = "raise `timeout` on the run or narrow the date range"
 class PostgresSource(Source):
     type_name = "postgres"
     dialect = "postgres"
-    description = "PostgreSQL (psycopg 3), read-only session with connect and statement timeouts."
+    description = "PostgreSQL (psycopg 3): each query in its own read-only transaction; connect and statement timeouts."
     secret_options = ("password", "dsn")
     options_schema = {
         "type": "object",
@@ -97,9 +97,17 @@ class PostgresSource(Source):
                     self._timeout_ms = None  # unknown until the SET succeeds
                     cur.execute(f"SET statement_timeout = {wanted_ms}")
                     self._timeout_ms = wanted_ms
-                cur.execute(sql)
-                columns = [d.name for d in cur.description or ()]
-                rows = cur.fetchall()
+                # Each query in a transaction of its own, opened read-only before the query starts and
+                # rolled back after it: set_config() inside the query can neither make it read-write
+                # (the mode is fixed once a query ran) nor leave a changed setting behind.
+                cur.execute("BEGIN READ ONLY")
+                try:
+                    cur.execute(sql)
+                    columns = [d.name for d in cur.description or ()]
+                    rows = cur.fetchall()
+                finally:
+                    if not self._con.closed:
+                        self._con.execute("ROLLBACK")
         except pg.QueryCanceled:
             raise self.error(f"query cancelled after the {timeout:g}s timeout" if timeout
                              else "query cancelled by the server", hint=_TIMEOUT_HINT) from None

@@ -49,6 +49,8 @@ class SQLiteSource(Source):
             self._con = sqlite3.connect(target, uri=read_only, check_same_thread=False,
                                         timeout=float(self.options.get("busy_timeout", 5)))
             self._con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            # Read-only even for :memory: and read_only: false; a single SELECT cannot switch it back.
+            self._con.execute("PRAGMA query_only = ON")
         except sqlite3.DatabaseError as exc:
             self.close()
             raise self.error(f"cannot open database {path!r}: {exc}",

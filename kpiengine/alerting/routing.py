@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import SpecError, SpecIssue
 from ..plugins import default_registry
+from ..spec.limits import MAX_DURATION_SECONDS
 from .locations import loc_in
 
 SINK_DELIVERY_KEYS = ("type", "fallback", "give_up_after", "retry_initial", "retry_max")
@@ -42,11 +43,16 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, bool):
         raise ValueError("a duration is expected")
     if isinstance(value, (int, float)):
+        if not 0 <= value <= MAX_DURATION_SECONDS:
+            raise ValueError(f"{value!r} seconds is not a duration between 0 and ten years")
         return timedelta(seconds=float(value))
     m = _DURATION.match(str(value))
     if not m:
         raise ValueError(f"{value!r} is not a duration such as 30m, 4h or 2d")
-    return timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2)])
+    seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{value!r} is longer than ten years: write a duration such as 30m, 4h or 2d")
+    return timedelta(seconds=seconds)
 
 
 @dataclass

@@ -104,7 +104,7 @@ def _route(depth: int) -> dict:
 
 
 ALERTING_SCHEMA_DEFS: dict = {
-    "rules": {"type": "object", "propertyNames": {"pattern": NAME}, "additionalProperties": RULE},
-    "sinks": {"type": "object", "propertyNames": {"pattern": NAME}, "additionalProperties": SINK},
+    "rules": {"type": "object", "propertyNames": {"type": "string", "pattern": NAME}, "additionalProperties": RULE},
+    "sinks": {"type": "object", "propertyNames": {"type": "string", "pattern": NAME}, "additionalProperties": SINK},
     "routes": _route(5),
 }

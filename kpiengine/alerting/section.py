@@ -5,6 +5,7 @@ watch. Routes name sinks, so both are checked together, with the sinks.
 """
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any, Iterable
 
 import jsonschema
@@ -30,7 +31,8 @@ class RulesSection(SpecSection):
 
     def check(self, project, context: CheckContext) -> Iterable[SpecIssue]:
         # unknown keys were reported by the JSON Schema: say each mistake once
-        return parse_rules(project.section("rules"), project, check_keys=False)[1]
+        rules, issues = parse_rules(project.section("rules"), project, check_keys=False)
+        return issues + change_sign_warnings(rules, project.section("rules"))
 
 
 class SinksSection(SpecSection):
@@ -43,6 +45,7 @@ class SinksSection(SpecSection):
 
     def build(self, project, value: Any, issues: list[SpecIssue]) -> None:
         if value is not None:  # sink options hold tokens: ${VAR} from the environment
+            issues.extend(literal_secret_warnings(value, default_registry()))
             project.sections[self.name] = expand_env(value, issues)
 
     def check(self, project, context: CheckContext) -> Iterable[SpecIssue]:
@@ -82,6 +85,52 @@ def sink_option_issues(routing: Routing, sinks_raw: Any, registry) -> list[SpecI
                                     loc_in(node, err.absolute_path[0]) if err.absolute_path else loc_in(node),
                                     code="alerting", hint=f"see the {settings.type} sink options in docs/plugins.md"))
     return issues
+
+
+def change_sign_warnings(rules: dict, raw: Any) -> list[SpecIssue]:
+    """A change rule `below: 50%` fires on anything short of a rise of half: a drop is written `-50%`."""
+    found = []
+    for rule in rules.values():
+        if rule.type != "change" or rule.change != "percent":
+            continue
+        for severity, cond in rule.conditions:
+            node = raw.get(rule.name, {}).get(severity) if isinstance(raw, dict) else None
+            if cond.op == "below" and cond.high is not None and cond.high > 0:
+                found.append(SpecIssue(
+                    f"rule '{rule.name}' {severity}: `below: {cond.high * 100:g}%` on a change fires whenever the "
+                    f"KPI rose less than {cond.high * 100:g}% (or fell)", loc_in(node, "below"), code="alerting",
+                    severity="warning", hint=f"a drop of {cond.high * 100:g}% is `below: -{cond.high * 100:g}%`"))
+            elif cond.op == "above" and cond.low is not None and cond.low < 0:
+                found.append(SpecIssue(
+                    f"rule '{rule.name}' {severity}: `above: {cond.low * 100:g}%` on a change fires whenever the "
+                    f"KPI fell less than {-cond.low * 100:g}% (or rose)", loc_in(node, "above"), code="alerting",
+                    severity="warning", hint=f"a rise of {-cond.low * 100:g}% is `above: {-cond.low * 100:g}%`"))
+    return found
+
+
+def literal_secret_warnings(sinks_raw: Any, registry) -> list[SpecIssue]:
+    """A webhook URL, token or password written into the spec: it belongs in the environment."""
+    found = []
+    for name, body in (sinks_raw.items() if isinstance(sinks_raw, dict) else ()):
+        if not isinstance(body, dict):
+            continue
+        cls = registry.sink_types.get(body.get("type")) if isinstance(body.get("type"), str) else None
+        secret = getattr(cls, "secret_options", None) or ("password", "token", "secret", "url", "webhook_url")
+        for key, value in body.items():
+            if key in secret and isinstance(value, str) and value and "${" not in value and not _loopback(value):
+                var = f"KPI_{name}_{key}".upper()
+                found.append(SpecIssue(
+                    f"sink '{name}': `{key}` is written in the spec; it is a secret (a webhook URL is a password)",
+                    loc_in(body, key), code="alerting", severity="warning",
+                    hint=f"write `{key}: ${{{var}}}` and `export {var}=...` where kpi runs; specs are shared and "
+                         "versioned, the environment is not"))
+    return found
+
+
+def _loopback(value: str) -> bool:
+    """A URL of a receiver on this machine (a local relay, a test server) is an address, not a shared secret."""
+    host = urllib.parse.urlsplit(value).hostname if "://" in value else None
+    return host in ("localhost", "::1") or bool(host and host.startswith("127."))
 
 
 def validate_alerting(project, registry=None) -> list[SpecIssue]:

@@ -7,8 +7,11 @@ out anyway.
 """
 from __future__ import annotations
 
+import re
 import string
 from typing import Any
+
+from ..spec.limits import MAX_TEMPLATE_WIDTH
 
 FIELDS = ("kpi", "kpi_label", "rule", "severity", "status", "period", "value", "baseline", "change",
           "threshold", "condition", "process_path", "owner", "playbook", "dimensions", "description", "sample",
@@ -20,6 +23,11 @@ class _SafeFormatter(string.Formatter):
         if not field_name.isidentifier():
             raise ValueError(f"field {{{field_name}}} is not a plain name")
         return self.get_value(field_name, args, kwargs), field_name
+
+    def format_field(self, value, format_spec):
+        if format_spec and _too_wide(format_spec):
+            raise ValueError(f"width or precision above {MAX_TEMPLATE_WIDTH} in {{:{format_spec}}}")
+        return super().format_field(value, format_spec)
 
 
 _FORMATTER = _SafeFormatter()
@@ -44,7 +52,14 @@ def template_issues(text: str, dimensions: list[str]) -> list[str]:
             problems.append(f"unknown field {{{field}}}")
         if spec and "{" in spec:
             problems.append(f"nested fields in {{{field}:{spec}}} are not supported")
+        elif spec and _too_wide(spec):
+            problems.append(f"{{{field}:{spec}}}: widths and precisions above {MAX_TEMPLATE_WIDTH} are not allowed")
     return problems
+
+
+def _too_wide(spec: str) -> bool:
+    """A format spec whose width or precision would make one message megabytes long."""
+    return any(int(n) > MAX_TEMPLATE_WIDTH for n in re.findall(r"\d+", spec))
 
 
 def format_value(value: float | None, unit: str | None) -> str:

@@ -58,6 +58,7 @@ from typing import Callable, Mapping, Sequence
 
 from sqlglot import exp
 
+from ..formatting import NULL_DISPLAY
 from ..spec.formula import parse_formula
 
 class _Folded:
@@ -360,7 +361,7 @@ class Segment:
     def label(self) -> str:
         if self.status == "grouped":
             return f"other ({self.members} values)"
-        return " x ".join("(null)" if v is None else str(v) for v in self.key)
+        return " x ".join(NULL_DISPLAY if v is None else str(v) for v in self.key)
 
     def to_dict(self, dims: Sequence[str]) -> dict:
         return {"dimensions": {d: (None if v is OTHER else v) for d, v in zip(dims, self.key)},

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import alerting, dashboard, demo, diff, funnels, review, run_commands, spec_commands
+from . import alerting, dashboard, demo, diff, funnels, init, listing, review, run_commands, spec_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -18,7 +18,7 @@ def main():
     """kpiengine: define, compute, watch and explain key indicators from YAML specs."""
 
 
-for _commands in (spec_commands, run_commands, funnels, demo, alerting, dashboard, review, diff):
+for _commands in (init, spec_commands, listing, run_commands, funnels, demo, alerting, dashboard, review, diff):
     _commands.register(main)
 
 

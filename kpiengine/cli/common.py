@@ -35,7 +35,10 @@ def handle_errors(f):
             with connection_scope():  # one connection per database for the whole command
                 return f(*args, **kwargs)
         except SpecError as exc:
-            click.secho(f"{len(exc.issues)} problem(s) found:", fg="red", err=True)
+            errors = sum(i.is_error for i in exc.issues)
+            warnings = len(exc.issues) - errors
+            click.secho(f"{errors} problem(s) found" + (f", {warnings} warning(s)" if warnings else "") + ":",
+                        fg="red", err=True)
             for issue in exc.issues:
                 click.echo(str(issue), err=True)
             sys.exit(EXIT_SPEC)
@@ -58,13 +61,21 @@ def handle_errors(f):
     return wrapper
 
 
+PERIOD_SYNTAX = "YYYY-MM-DD, an ISO week 2026-W43, a month 2026-10, a quarter 2026-Q4 or a year 2026"
+def parse_period(value: str) -> date:
+    """A day, or the first day of an ISO week, month, quarter or year; ValueError says what is accepted."""
+    from ..spec.lifecycle import parse_period_key  # lazy: kpi --help must not import the spec package
+
+    return parse_period_key(value)[0]
+
+
 def parse_date(ctx, param, value):
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        return parse_period(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date: write YYYY-MM-DD") from None
+        raise click.BadParameter(f"{value!r} is not a day or a period: write {PERIOD_SYNTAX}") from None
 
 
 def load(spec: str):
@@ -73,14 +84,32 @@ def load(spec: str):
         load_project_cached,  # lazy: kpi --help must not import the loader's dependencies
     )
 
-    return load_project_cached(spec)
+    project = load_project_cached(spec)
+    for warning in project.warnings:
+        click.secho(str(warning), fg="yellow", err=True)
+    return project
 
 
-def request_options(f):
+def check_range(start: date | None, end: date | None) -> None:
+    """A reversed --from/--to is a mistake, not an empty result."""
+    if start is not None and end is not None and start >= end:
+        raise click.UsageError(f"--from {start} is not before --to {end} (--to is exclusive): swap them, or "
+                               "give a later --to")
+
+
+def request_options(command):
+    @functools.wraps(command)
+    def checked(*args, **kwargs):
+        check_range(kwargs.get("start"), kwargs.get("end"))
+        return command(*args, **kwargs)
+
+    f = checked
     f = click.option("--kpi", "-k", "kpis", multiple=True, help="KPI name (repeatable); default all")(f)
     f = click.option("--grain", "-g", default="week", show_default=True,
                      help="period: day, week, month, quarter, year")(f)
     f = click.option("--by", "-b", "by", multiple=True, help="dimension to break down by (repeatable)")(f)
-    f = click.option("--from", "start", callback=parse_date, help="first day, inclusive (YYYY-MM-DD)")(f)
-    f = click.option("--to", "end", callback=parse_date, help="last day, exclusive (YYYY-MM-DD)")(f)
+    f = click.option("--from", "start", callback=parse_date,
+                     help="first day, inclusive: YYYY-MM-DD, or the start of 2026-W43, 2026-10, 2026-Q4")(f)
+    f = click.option("--to", "end", callback=parse_date,
+                     help="end, exclusive: YYYY-MM-DD, or the start of 2026-W43, 2026-10, 2026-Q4")(f)
     return f

@@ -5,6 +5,7 @@ import json
 
 import click
 
+from ..formatting import display
 from .common import handle_errors, load, parse_date
 
 
@@ -43,8 +44,7 @@ def render_funnel(result) -> str:
     rows = []
     for r in result.rows:
         for i, st in enumerate(r.steps):
-            lead = [r.period_start.isoformat(), *["(null)" if r.dimensions[d] is None else str(r.dimensions[d])
-                                                  for d in result.by]] if i == 0 else [""] * (1 + len(result.by))
+            lead = [r.period_start.isoformat(), *[display(r.dimensions[d]) for d in result.by]] if i == 0 else [""] * (1 + len(result.by))
             rows.append(lead + [st.label, st.product or "", f"{st.entities:,}", _pct(st.conversion_from_previous),
                                 _pct(st.conversion_from_top), "—" if st.drop_off is None else f"{st.drop_off:,}",
                                 _days(st.median_seconds)])
@@ -61,7 +61,7 @@ def render_funnel(result) -> str:
 @click.option("--spec", "-s", "spec", envvar="KPI_SPECS", default="kpi_specs", show_default=True,
               type=click.Path(), help="spec folder (or one YAML file); env KPI_SPECS")
 @click.argument("name", required=False)
-@click.option("--grain", "-g", default="month", show_default=True, help="day, week, month, quarter or year")
+@click.option("--grain", "-g", default="week", show_default=True, help="day, week, month, quarter or year")
 @click.option("--by", "-b", "by", multiple=True,
               help="break down by a dimension of the entry step (repeat for more); default: the funnel's breakdown")
 @click.option("--from", "start", default=None, help="first period (YYYY-MM-DD, inclusive)")

@@ -1,16 +1,15 @@
 """``kpi compile``, ``kpi run``, ``kpi explain`` and ``kpi history``: KPIs as SQL, as numbers, as a story."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 import click
 
 from ..errors import KpiEngineError
-from ..formatting import format_value, render_table
+from ..formatting import render_table
 from .common import handle_errors, load, request_options, spec_option
 from .json_output import run_json
+from .tables import LAYOUTS, values_csv, values_table
 
 
 def register(cli: click.Group) -> None:
@@ -42,6 +41,11 @@ def compile_cmd(spec, kpis, grain, by, start, end, dialect):
 @click.option("--last", type=int, default=None, help="only the last N periods in the output")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--pretty", is_flag=True, help="indent the JSON for humans (default: compact, fastest)")
+@click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
+              help="table: wide (a column per KPI), rows (a row per KPI), long (a line per value); "
+                   "auto takes the first that fits the terminal")
+@click.option("--raw", is_flag=True, help="CSV: write text as it is, without the apostrophe that keeps a "
+                                          "spreadsheet from running =, +, -, @ cells as formulas")
 @click.option("--no-history", is_flag=True, help="do not record this run in the history store")
 @click.option("--timeout", type=float, default=None, help="query timeout in seconds")
 @click.option("--incremental", is_flag=True,
@@ -50,7 +54,8 @@ def compile_cmd(spec, kpis, grain, by, start, end, dialect):
 @click.option("--lookback", type=click.IntRange(min=0), default=0, show_default=True,
               help="with --incremental: also recompute this many periods before the first change (late corrections)")
 @handle_errors
-def run(spec, kpis, grain, by, start, end, last, fmt, pretty, no_history, timeout, incremental, lookback):
+def run(spec, kpis, grain, by, start, end, last, fmt, pretty, layout, raw, no_history, timeout, incremental,
+        lookback):
     """Compute KPIs per period and dimension, print them and record them in history."""
     from ..run.runs import (
         execute_run,  # lazy: kpi --help must not import the engine and sqlglot
@@ -62,7 +67,9 @@ def run(spec, kpis, grain, by, start, end, last, fmt, pretty, no_history, timeou
     if fmt == "json":
         click.echo(run_json(project, rs, last_periods(rs, last), pretty=pretty))  # bytes: no decode round trip
         return
-    click.echo(render_result(project, rs, fmt, last=last))
+    # color=True: click would strip what looks like an ANSI escape from data when the output is a pipe;
+    # a table shows control characters as visible escapes already, and CSV keeps the data as it is.
+    click.echo(render_result(project, rs, fmt, last=last, layout=layout, raw=raw), color=True)
 
 
 def last_periods(rs, last: int | None):
@@ -72,38 +79,18 @@ def last_periods(rs, last: int | None):
     return [r for r in rs.rows if r.period_start in keep]
 
 
-def render_result(project, rs, fmt: str, *, last: int | None = None) -> str:
+def render_result(project, rs, fmt: str, *, last: int | None = None, layout: str = "auto", raw: bool = False,
+                  width: int | None = None) -> str:
+    """The run's values as JSON, CSV or a table (a note on the chosen table layout goes to stderr)."""
     rows = last_periods(rs, last)
     if fmt == "json":
         return run_json(project, rs, rows).decode()
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["kpi", "period_start", *rs.by, "value"])
-        for r in rows:
-            writer.writerow([r.kpi, r.period_start.isoformat(), *[r.dimensions.get(d) for d in rs.by],
-                             "" if r.value is None else r.value])
-        return buf.getvalue().rstrip("\n")
-    return pivot_table(project, rs, rows)
-
-
-def pivot_table(project, rs, rows) -> str:
-    """One line per period and dimension values, one column per KPI (labels as headers)."""
-    if not rows:
-        return "no data for this period range"
-    kpis = [k for k in rs.kpis if any(r.kpi == k for r in rows)]
-    grid: dict[tuple, dict[str, object]] = {}
-    for r in rows:
-        key = (r.period_start, *[r.dimensions.get(d) for d in rs.by])
-        grid.setdefault(key, {})[r.kpi] = r.value
-    headers = ["period", *rs.by, *[project.kpis[k].label for k in kpis]]
-    body = []
-    for key in sorted(grid, key=lambda k: tuple((v is None, str(v)) for v in k)):
-        vals = grid[key]
-        body.append([key[0].isoformat(), *["(null)" if v is None else str(v) for v in key[1:]],
-                     *[format_value(vals.get(k), project.kpis[k].unit) if k in vals else "" for k in kpis]])
-    right = [False] * (1 + len(rs.by)) + [True] * len(kpis)
-    return render_table(headers, body, right)
+        return values_csv(rs, rows, raw=raw)
+    table, note = values_table(project, rs, rows, layout, width)
+    if note:
+        click.echo(note, err=True)
+    return table
 
 
 @click.command()

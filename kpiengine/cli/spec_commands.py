@@ -8,6 +8,7 @@ import click
 
 from ..errors import SpecError
 from ..formatting import render_table
+from ..spec.suggest import did_you_mean
 from .common import EXIT_SPEC, handle_errors, spec_option
 
 
@@ -30,18 +31,21 @@ def validate(spec, connect, fmt):
 
     project, issues = load_project_unchecked(spec)
     issues += validate_project(project)
-    if connect and not issues:
+    if connect and not any(i.is_error for i in issues):
         from ..run.connectcheck import (
             check_connections,  # lazy: imports the engine and sqlglot
         )
 
         issues += check_connections(project)
+    failed = any(i.is_error for i in issues)
     if fmt == "json":
-        click.echo(json.dumps({"ok": not issues, "problems": [i.to_dict() for i in issues]}, ensure_ascii=False,
+        click.echo(json.dumps({"ok": not failed, "problems": [i.to_dict() for i in issues]}, ensure_ascii=False,
                               indent=2))
-        sys.exit(EXIT_SPEC if issues else 0)
-    if issues:
+        sys.exit(EXIT_SPEC if failed else 0)
+    if failed:
         raise SpecError(issues)
+    for warning in issues:
+        click.secho(str(warning), fg="yellow", err=True)
     click.secho(f"ok: {len(project.files)} file(s), {len(project.kpis)} KPIs, {len(project.models)} models, "
                 f"{len(project.process)} process nodes", fg="green")
 
@@ -57,14 +61,21 @@ def schema():
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def plugins(fmt):
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table",
+              show_default=True)
+@click.option("--options", "options_of", metavar="TYPE",
+              help="the options of a source or sink type (`all` for every type), from its options schema")
+@handle_errors
+def plugins(fmt, options_of):
     """List installed plugins, their versions and the source and sink types and spec sections they add."""
     from ..plugins import (
         default_registry,  # lazy: loading every plugin is not for kpi --help
     )
 
     reg = default_registry()
+    if options_of:
+        _print_options(reg, options_of, fmt)
+        return
     infos = reg.plugins()
     if fmt == "json":
         click.echo(json.dumps({
@@ -79,3 +90,32 @@ def plugins(fmt):
     click.echo(render_table(["plugin", "distribution", "version", "sources", "sinks", "spec sections"], rows))
     for p in reg.problems:
         click.secho(f"warning: {p}", fg="yellow", err=True)
+
+
+def _print_options(reg, type_name: str, fmt: str) -> None:
+    from . import options_reference as ref  # lazy: kpi --help stays fast
+
+    if type_name == "all" and fmt == "markdown":
+        click.echo(ref.reference_markdown(reg))
+        return
+    types = [t for t in ref.plugin_types(reg) if type_name in ("all", t[1])]
+    if not types:
+        known = sorted(set(reg.source_types) | set(reg.sink_types))
+        close = did_you_mean(type_name, known)
+        raise click.BadParameter(f"no source or sink type {type_name!r}: {close or 'types: ' + ', '.join(known)}",
+                                 param_hint="--options")
+    if fmt == "json":
+        click.echo(json.dumps([{"kind": kind, "type": name, "description": getattr(cls, "description", ""),
+                                "options": ref.option_rows(cls)} for kind, name, cls in types],
+                              ensure_ascii=False, indent=2))
+        return
+    for kind, name, cls in types:
+        if fmt == "markdown":
+            click.echo(ref.markdown(kind, name, cls))
+            continue
+        click.echo(f"{kind} {name}: {getattr(cls, 'description', '')}")
+        rows = ref.option_rows(cls)
+        click.echo(render_table(["option", "type", "default", "description"],
+                                [[r["option"], r["type"], r["default"], r["description"]] for r in rows])
+                   if rows else "  no options")
+        click.echo("")

@@ -1,17 +1,106 @@
-"""``kpi validate --connect``: do the models' tables and columns exist in the warehouse?"""
+"""``kpi validate --connect``: does every column every expression uses exist, on every kind of model?
+
+Table models are looked up in the catalog; file (CSV/Parquet) and ``sql:``
+models are asked for their columns with a ``LIMIT 0`` query through the same
+source that will run them. Each column a model's time, entity and dimensions
+and its KPIs' columns and filters use is checked, and a missing one is
+reported at the line of the expression that uses it (a double-quoted
+``"paid"`` is a column in SQL: the hint says to write ``'paid'``). A missing
+file and a ``time_format`` that does not match the data are reported at their
+own lines, with a sample of the text that did not parse.
+"""
 from __future__ import annotations
+
+import dataclasses
+import os
 
 from sqlglot import exp
 
 from ..errors import SourceError, SpecIssue
 from ..spec.sqlsafety import parse_expression
+from ..spec.yamlsrc import LDict, field_loc
+from ..sql.compiler import model_file_path, model_relation, model_time_expr
 from .engine import Engine
 
 
-def _columns_used(text: str | None, dialect: str) -> set[str]:
+def _columns_used(text: str | None, dialect: str) -> dict[str, bool]:
+    """Column names (lower case) an expression reads -> whether it was written in double quotes."""
     if not text:
-        return set()
-    return {c.name.lower() for c in parse_expression(str(text), dialect).find_all(exp.Column)}
+        return {}
+    used: dict[str, bool] = {}
+    for col in parse_expression(str(text), dialect).find_all(exp.Column):
+        ident = col.this if isinstance(col.this, exp.Identifier) else None
+        used[col.name.lower()] = used.get(col.name.lower(), False) or bool(ident and ident.quoted)
+    return used
+
+
+def _expressions(project, model):
+    """(what, text, location) of every expression that reads the model's columns."""
+    dims_raw = model.raw.get("dimensions") if isinstance(model.raw, LDict) else None
+    out = [("time", model.time, field_loc(model, "time")), ("entity", model.entity, field_loc(model, "entity"))]
+    out += [(f"dimension {name}", text, dims_raw.loc_of(name) if isinstance(dims_raw, LDict) else model.location)
+            for name, text in model.dimensions.items()]
+    for kpi in project.kpis.values():
+        if kpi.model == model.name and kpi.raw is not None:
+            out += [(f"KPI {kpi.name} {field}", getattr(kpi, field), field_loc(kpi, field))
+                    for field in ("column", "filter")]
+    return [(what, text, loc) for what, text, loc in out if text]
+
+
+def _model_columns(source, project, model, dialect: str) -> tuple[set[str] | None, SpecIssue | None]:
+    if model.table:
+        columns = source.table_columns(str(model.table))
+        if columns is None:
+            return None, SpecIssue(f"model '{model.name}': table '{model.table}' not found in source "
+                                   f"'{model.source}'", field_loc(model, "table"),
+                                   hint="check the table name and schema, and the source's database", code="connect")
+        return {c.lower() for c in columns}, None
+    if model.file and not os.path.exists(model_file_path(project, model)):
+        return None, SpecIssue(f"model '{model.name}': file {model.file!r} does not exist",
+                               field_loc(model, "file"), code="connect",
+                               hint=f"relative paths are read from the spec folder ({project.folder})")
+    # Without time_format: the CSV reader would be told the (maybe misspelt) time column's type.
+    plain = dataclasses.replace(model, time_format=None)
+    query = exp.select(exp.Star()).from_(model_relation(project, plain, dialect)).limit(0)
+    try:
+        result = source.execute(query.sql(dialect=dialect))
+    except SourceError as exc:
+        return None, SpecIssue(f"model '{model.name}': cannot read it: {exc.detail.splitlines()[0]}",
+                               field_loc(model, "file" if model.file else "sql"), hint=exc.hint, code="connect")
+    return {c.lower() for c in result.columns}, None
+
+
+def _missing_column(model, what: str, column: str, quoted: bool, have: set[str], loc) -> SpecIssue:
+    if quoted:
+        hint = (f"in SQL, \"{column}\" in double quotes is a column name; write '{column}' in single quotes "
+                "for text")
+    else:
+        from ..spec.suggest import did_you_mean  # lazy: only needed for a mistake
+
+        hint = (did_you_mean(column, have) or "") + f" columns: {', '.join(sorted(have))}"
+    return SpecIssue(f"model '{model.name}' {what}: column '{column}' does not exist in "
+                     f"'{model.table or model.file or 'its sql'}'", loc, hint=hint.strip(), code="connect")
+
+
+def _time_format_issue(source, project, model, dialect: str) -> SpecIssue | None:
+    """A time_format that does not match the data: the first text value it cannot parse."""
+    raw = parse_expression(model.time, dialect)
+    parsed = model_time_expr(project, model, dialect)
+    probe = exp.select(exp.alias_(raw, "raw_time")).from_(model_relation(project, model, dialect)) \
+        .where(exp.and_(exp.Not(this=exp.Is(this=raw.copy(), expression=exp.Null())),
+                        exp.Is(this=parsed, expression=exp.Null()))).limit(1)
+    loc = field_loc(model, "time_format")
+    try:
+        rows = source.execute(probe.sql(dialect=dialect)).rows
+    except SourceError as exc:
+        return SpecIssue(f"model '{model.name}': time_format {model.time_format!r} does not read the `{model.time}` "
+                         f"column: {exc.detail.splitlines()[0]}", loc, code="connect",
+                         hint="write the format of the text as it is in the data, e.g. %d-%m-%Y for 31-01-2026")
+    if rows:
+        return SpecIssue(f"model '{model.name}': time_format {model.time_format!r} does not match "
+                         f"{str(rows[0][0])!r} in `{model.time}`", loc, code="connect",
+                         hint="write the format of the text as it is in the data, e.g. %Y-%m-%d for 2026-01-31")
+    return None
 
 
 def check_connections(project, registry=None) -> list[SpecIssue]:
@@ -19,7 +108,7 @@ def check_connections(project, registry=None) -> list[SpecIssue]:
     issues: list[SpecIssue] = []
     by_source: dict[str, list] = {}
     for model in project.models.values():
-        if model.table:
+        if model.raw is not None:  # generated models (a funnel's) are checked through the models they read
             by_source.setdefault(model.source, []).append(model)
     for source_name, models in by_source.items():
         source = engine.open_source(source_name)
@@ -27,26 +116,19 @@ def check_connections(project, registry=None) -> list[SpecIssue]:
             dialect = source.dialect_for()
             source.connect()
             for model in models:
-                columns = source.table_columns(str(model.table))
-                if columns is None:
-                    issues.append(SpecIssue(f"model '{model.name}': table '{model.table}' not found in source "
-                                            f"'{source_name}'", model.location,
-                                            hint="check the table name and schema, and the source's database",
-                                            code="connect"))
+                have, problem = _model_columns(source, project, model, dialect)
+                if problem:
+                    issues.append(problem)
                     continue
-                have = {c.lower() for c in columns}
-                used = {"time": _columns_used(model.time, dialect), "entity": _columns_used(model.entity, dialect)}
-                for dim, text in model.dimensions.items():
-                    used[f"dimension {dim}"] = _columns_used(text, dialect)
-                for kpi in project.kpis.values():
-                    if kpi.model == model.name:
-                        used[f"KPI {kpi.name}"] = _columns_used(kpi.column, dialect) | \
-                            _columns_used(kpi.filter, dialect)
-                for where, cols in used.items():
-                    for col in sorted(cols - have):
-                        issues.append(SpecIssue(
-                            f"model '{model.name}' {where}: column '{col}' does not exist in '{model.table}'",
-                            model.location, hint=f"columns: {', '.join(sorted(have))}", code="connect"))
+                found_here = len(issues)
+                for what, text, loc in _expressions(project, model):
+                    for column, quoted in sorted(_columns_used(text, dialect).items()):
+                        if column not in have:
+                            issues.append(_missing_column(model, what, column, quoted, have, loc))
+                if model.time_format and len(issues) == found_here:
+                    problem = _time_format_issue(source, project, model, dialect)
+                    if problem:
+                        issues.append(problem)
         except SourceError as exc:
             issues.append(SpecIssue(exc.detail, project.sources[source_name].location, hint=exc.hint,
                                     code="connect"))

@@ -17,10 +17,12 @@ from ..errors import KpiEngineError, PluginError, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..results import KpiValue
 from ..spec.dimensions import available_dimensions, check_breakdown, leaf_models
-from ..spec.gcpause import paused_gc
 from ..spec.formula import evaluate, parse_formula, references
+from ..spec.gcpause import paused_gc
 from ..spec.model import GRAINS, Project
-from ..sql.compiler import CompiledQuery, CompileError, plan_queries
+from ..spec.sqlsafety import files_read_by
+from ..spec.suggest import did_you_mean
+from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
 from . import querycache
 from .normalize import normalize_date, normalize_number, normalize_value, sort_key
 
@@ -69,8 +71,14 @@ class Engine:
             names = [k.name for k in self.project.kpis.values()
                      if set(by) <= available_dimensions(self.project, k.name)]
             if not names:
-                raise SpecError([SpecIssue(f"no KPI can be broken down by {', '.join(by)}",
-                                           hint="check the dimension names of your models", code="dimension")])
+                known = sorted({d for m in self.project.models.values() for d in m.dimensions})
+                unknown = [d for d in by if d not in known]
+                close = did_you_mean(unknown[0], known) if unknown else None
+                raise SpecError([SpecIssue(
+                    f"unknown dimension '{unknown[0]}'" if unknown else
+                    f"no KPI can be broken down by {', '.join(by)} together",
+                    hint=(f"{close} " if close else "") + f"dimensions: {', '.join(known) or 'none'} "
+                    "(`kpi list dimensions` shows which KPIs have each)", code="dimension")])
             return names
         names = list(dict.fromkeys(kpis))
         issues = []
@@ -107,7 +115,22 @@ class Engine:
 
     def open_source(self, source_name: str):
         spec = self.project.sources[source_name]
-        return self.source_class(source_name)(source_name, dict(spec.options))
+        source = self.source_class(source_name)(source_name, dict(spec.options))
+        # Only the files the spec names are readable through the source (DuckDB locks out the rest).
+        source.allow_files(self.files_named(source_name))
+        return source
+
+    def files_named(self, source_name: str) -> list[str]:
+        """Files the spec's models read through a source: file models, and literal paths in trusted SQL."""
+        files = []
+        for model in self.project.models.values():
+            if model.source != source_name:
+                continue
+            if model.file:
+                files.append(model_file_path(self.project, model))
+            elif model.sql and self.project.allow_model_sql:
+                files += files_read_by(model.sql, self.source_class(source_name).dialect or "duckdb")
+        return files
 
     def dialect_of(self, source_name: str) -> str:
         cls = self.source_class(source_name)

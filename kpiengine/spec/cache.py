@@ -37,10 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..plugins import default_registry, entry_points, installed_fingerprint, prime_default_registry
+from ..plugins import (
+    default_registry,
+    entry_points,
+    installed_fingerprint,
+    prime_default_registry,
+)
 from .files import spec_files
-from .model import Project
 from .located import referenced_env_vars
+from .model import Project
 
 CACHE_FORMAT = 1
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -100,7 +105,9 @@ def load_project_cached(folder: str | os.PathLike, *, registry=None) -> Project:
 
 
 def load_project(folder, *, registry=None) -> Project:
-    from .loader import load_project as load  # lazy: a cache hit needs no YAML, JSON Schema or spec sections
+    from .loader import (
+        load_project as load,  # lazy: a cache hit needs no YAML, JSON Schema or spec sections
+    )
 
     return load(folder, registry=registry)
 

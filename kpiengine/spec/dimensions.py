@@ -10,9 +10,9 @@ from typing import Iterable
 
 from ..errors import SpecIssue
 from .formula import FormulaError, parse_formula, references
+from .located import field_loc
 from .model import Project
 from .suggest import did_you_mean
-from .located import field_loc
 
 
 def leaf_models(project: Project, kpi_name: str, _seen: frozenset = frozenset()) -> set[str]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
+from .limits import MAX_FORMULA_CHARS, MAX_TREE_DEPTH, text_limit_problem, tree_depth
+
 _BINARY = (exp.Add, exp.Sub, exp.Mul, exp.Div)
 
 
@@ -40,11 +42,25 @@ def _parse_formula_cached(text: str) -> exp.Expression:
         raise FormulaError("formula is empty", "write e.g. `deals_won / visits`")
     if ";" in text:
         raise FormulaError("a formula is one expression: ';' is not allowed")
+    too_big = text_limit_problem(text, "the formula", MAX_FORMULA_CHARS)
+    if too_big:
+        raise FormulaError(too_big, "build it from intermediate formula KPIs")
+    shown = text if len(text) <= 80 else text[:77] + "..."
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.ParseError as exc:
-        raise FormulaError(f"cannot parse formula {text!r}: {exc.errors[0]['description'] if exc.errors else exc}",
+        raise FormulaError(f"cannot parse formula {shown!r}: {exc.errors[0]['description'] if exc.errors else exc}",
                            "use KPI names, numbers, + - * / and parentheses") from None
+    except sqlglot.errors.TokenError:
+        raise FormulaError(f"cannot read formula {shown!r}: a quote is not closed",
+                           "formulas use KPI names and numbers; no quotes are needed") from None
+    except RecursionError:
+        raise FormulaError("the formula nests too deeply", "build it from intermediate formula KPIs") from None
+    if tree is None:
+        raise FormulaError("formula is empty", "write e.g. `deals_won / visits`")
+    if tree_depth(tree) > MAX_TREE_DEPTH:
+        raise FormulaError(f"the formula has more than {MAX_TREE_DEPTH} operations in a chain",
+                           "build it from intermediate formula KPIs")
     _check(tree, text)
     return tree
 

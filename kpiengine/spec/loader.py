@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import Location, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..sections import LIST, NAMED, SINGLE, CheckContext, SpecSection
 from .files import spec_files
 from .gcpause import paused_gc
+from .limits import MAX_FILE_BYTES
 from .located import LDict, LList, loc_of
 from .model import Project
 from .schema import validate_document
@@ -30,8 +31,9 @@ def load_project(folder: str | os.PathLike, *, validate: bool = True, registry=N
         project, issues = load_project_unchecked(folder, registry=registry)
         if validate:
             issues.extend(validate_project(project, registry=registry))
-    if issues:
+    if any(i.is_error for i in issues):
         raise SpecError(issues)
+    project.warnings = issues  # the spec runs; the command line shows them
     return project
 
 
@@ -49,12 +51,24 @@ def load_project_unchecked(folder: str | os.PathLike, *, registry=None) -> tuple
     sections = {s.name: s for s in registry.spec_sections}
     merged: dict[str, Any] = {name: None for name in sections}
     issues: list[SpecIssue] = []
+    unread: list[str] = []  # files that could not be parsed: what they define is missing
+    schema_broken: set[str] = set()  # sections the schema found errors in
     digest = hashlib.sha256()
     display_root = root if root.is_dir() else root.parent
     for path in files:
         rel = os.path.relpath(path, Path.cwd()) if path.is_absolute() else str(path)
         try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                issues.append(SpecIssue(f"spec file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}",
+                                        Location(rel, 1, 1), hint="split it into several files of the folder",
+                                        code="io"))
+                continue
             text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            issues.append(SpecIssue(f"cannot read the file: {exc.strerror or exc}", Location(rel, 1, 1),
+                                    code="io"))
+            continue
         except UnicodeDecodeError as exc:
             issues.append(SpecIssue(f"file is not UTF-8 text: {exc.reason} at byte {exc.start}",
                                     Location(rel, 1, 1), hint="save the file as UTF-8", code="io"))
@@ -63,8 +77,10 @@ def load_project_unchecked(folder: str | os.PathLike, *, registry=None) -> tuple
         doc, yaml_issues = load_yaml_text(text, rel)
         issues.extend(yaml_issues)
         if doc is None:  # an empty file is harmless; a broken one is already reported
+            if yaml_issues:
+                unread.append(rel)
             continue
-        issues.extend(validate_document(doc, rel, registry))
+        issues.extend(validate_document(doc, rel, registry, broken=schema_broken))
         if not isinstance(doc, LDict):
             continue
         for key, value in doc.items():
@@ -72,9 +88,10 @@ def load_project_unchecked(folder: str | os.PathLike, *, registry=None) -> tuple
                 merged[key] = _merge(sections[key], merged[key], value, doc.key_locs[key], issues)
 
     project = Project(name=root.resolve().name, folder=str(display_root), version=digest.hexdigest()[:16],
-                      files=[str(f) for f in files], sections=merged)
+                      files=[str(f) for f in files], sections=merged, unread_files=unread,
+                      schema_broken=schema_broken)
     for section in registry.spec_sections:
-        issues.extend(_guarded(section, "build", lambda s=section: _build(s, project, merged[s.name])))
+        issues.extend(_guarded(section, "build", lambda s=section: _build(s, project, merged[s.name]), project))
     return project, issues
 
 
@@ -134,10 +151,16 @@ def validate_project(project: Project, registry=None) -> list[SpecIssue]:
     registry = registry or default_registry()
     context = CheckContext(registry=registry, dialect_of=lambda source: _dialect_of(project, registry, source))
     for section in registry.spec_sections:
-        found = _guarded(section, "check", lambda s=section: list(s.check(project, context)))
+        found = _guarded(section, "check", lambda s=section: list(s.check(project, context)), project)
         context.issues.extend(found)
         if not found:
-            context.issues.extend(_guarded(section, "complete", lambda s=section: list(s.complete(project, context))))
+            done = _guarded(section, "complete", lambda s=section: list(s.complete(project, context)), project)
+            if context.issues or project.schema_broken:  # derived objects of a project already known to be broken: its errors say why
+                done = [i for i in done if i.code != "internal"]
+            context.issues.extend(done)
+    if project.unread_files:
+        # A name defined in a file that could not be parsed is not unknown: say the parse error once.
+        return [i for i in context.issues if i.code != "reference"]
     return context.issues
 
 
@@ -147,12 +170,20 @@ def _dialect_of(project: Project, registry, source: str) -> str:
     return getattr(cls, "dialect", None) or "duckdb"
 
 
-def _guarded(section: SpecSection, step: str, fn) -> Iterable[SpecIssue]:
+def _guarded(section: SpecSection, step: str, fn, project: Project) -> list[SpecIssue]:
+    """Run one step of a section: never raises, and every issue it gives has a location."""
     try:
-        return list(fn())
+        found = list(fn())
     except Exception as exc:  # a bug in one section must not hide the other findings
         if os.environ.get("KPIENGINE_DEBUG"):
             raise
-        return [SpecIssue(f"internal error in the {step} step of section '{section.name}': {exc!r}",
-                          hint="please report this as a kpiengine bug (KPIENGINE_DEBUG=1 shows a traceback)",
-                          code="internal")]
+        if section.name in project.schema_broken:
+            return []  # a section tripping over input its schema already rejected: that message says it
+        found = [SpecIssue(f"internal error in the {step} step of section '{section.name}': {exc!r}",
+                           hint="please report this as a kpiengine bug (KPIENGINE_DEBUG=1 shows a traceback)",
+                           code="internal")]
+    where = loc_of(project.sections.get(section.name)) or project.project_loc
+    for issue in found:
+        if issue.location is None and where is not None:
+            issue.location = where  # a value without a location of its own (a number): its section's
+    return found

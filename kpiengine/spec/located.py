@@ -142,3 +142,20 @@ def expand_env(value: Any, issues: list[SpecIssue], environ: dict[str, str] | No
         expanded.template = str(value)
         return expanded
     return value
+
+
+def expand_path(value: Any, issues: list[SpecIssue], environ: dict[str, str] | None = None) -> Any:
+    """A path-like field with ${VAR} and ${VAR:-default} expanded; a malformed ``${`` is a located error.
+
+    A path is never used with a literal ``${`` left in it: that would create a
+    folder named ``${KPI_HISTORY:-...`` next to the specs without a word.
+    """
+    if not isinstance(value, str):
+        return value
+    expanded = expand_env(value, issues, environ)
+    if "${" in expanded:
+        issues.append(SpecIssue(f"cannot expand {value!r}: `${{` starts no valid ${{VAR}} or ${{VAR:-default}}",
+                                loc_of(value), hint="close the brace, e.g. ${KPI_HISTORY:-.kpiengine/history.db}; "
+                                "variable names are letters, digits and _", code="env"))
+        return None
+    return expanded

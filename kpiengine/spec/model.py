@@ -100,12 +100,16 @@ class Project:
     timezone: str = "UTC"
     default_source: str | None = None
     history_path: str = ".kpiengine/history.db"
+    allow_model_sql: bool = False  # models' `sql:` is a trust level of its own (project.allow_model_sql)
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     kpis: dict[str, KpiSpec] = field(default_factory=dict)
     process: dict[str, ProcessNode] = field(default_factory=dict)
     version: str = ""  # content hash of the spec files: stored with every run
     files: list[str] = field(default_factory=list)
+    unread_files: list[str] = field(default_factory=list)  # spec files that could not be parsed
+    schema_broken: set[str] = field(default_factory=set)  # sections the JSON Schema found errors in
+    warnings: list[Any] = field(default_factory=list)  # SpecIssues of severity "warning" found when loading
     project_loc: Location | None = None  # where `project:` is written, when it is
     #: merged raw value of every section by name (LDict/LList with locations; None when absent)
     sections: dict[str, Any] = field(default_factory=dict)

@@ -20,8 +20,9 @@ except ImportError:  # pragma: no cover - an optional accelerator; the Python va
 
 from ..errors import Location, SpecIssue
 from ..sections import NAME_PATTERN
-from .suggest import closest
+from .indentation import misplaced_keys
 from .located import LDict, LList, loc_of
+from .suggest import closest
 
 
 def spec_schema(registry) -> dict[str, Any]:
@@ -45,18 +46,38 @@ def spec_schema(registry) -> dict[str, Any]:
     return schema
 
 
-# Building a validator compiles the whole schema: once per registry, not once per file.
+# Assembling the schema and building a validator compile every section's fragment: once per registry.
+_schemas: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 _validators: "weakref.WeakKeyDictionary[Any, jsonschema.Draft202012Validator]" = weakref.WeakKeyDictionary()
-
-
 _fast_validators: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def _schema(registry) -> dict[str, Any]:
+    schema = _schemas.get(registry)
+    if schema is None:
+        schema = _schemas[registry] = spec_schema(registry)
+    return schema
 
 
 def _validator(registry) -> jsonschema.Draft202012Validator:
     validator = _validators.get(registry)
     if validator is None:
-        validator = _validators[registry] = jsonschema.Draft202012Validator(spec_schema(registry))
+        validator = _validators[registry] = jsonschema.Draft202012Validator(_schema(registry))
     return validator
+
+
+def _text_keys_only(doc: Any) -> bool:
+    """No mapping key that JSON would turn into text silently (``~`` -> "null", ``1`` -> "1")."""
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if not all(isinstance(k, str) for k in node):
+                return False
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
 
 
 def _surely_valid(doc: Any, registry) -> bool:
@@ -66,9 +87,12 @@ def _surely_valid(doc: Any, registry) -> bool:
     try:
         fast = _fast_validators.get(registry)
         if fast is None:
-            fast = _fast_validators[registry] = jsonschema_rs.Draft202012Validator(spec_schema(registry))
+            fast = _fast_validators[registry] = jsonschema_rs.Draft202012Validator(_schema(registry))
         # Plain JSON values: the located YAML types are str/dict/list subclasses the Rust side refuses,
-        # and NaN, non-string keys or binary raise here and take the slow path, which judges them as before.
+        # and NaN or binary raise here and take the slow path, which judges them as before. Keys that are
+        # not text would be renamed by json.dumps, so they take the slow path too.
+        if not _text_keys_only(doc):
+            return False
         plain = json.loads(json.dumps(doc, allow_nan=False))
         return bool(fast.is_valid(plain))
     except Exception:  # noqa: BLE001 - whatever the accelerator cannot take, jsonschema decides
@@ -103,6 +127,14 @@ def _describe(err: jsonschema.ValidationError, doc: Any, registry) -> SpecIssue:
     own = section.describe_schema_error(err, where) if section is not None else None
     if own is not None:
         return SpecIssue(own[0], loc, hint=own[1], code="schema")
+    if "propertyNames" in err.schema_path:  # a name (of a KPI, a model...) that is not text of the right form
+        if isinstance(node, LDict) and err.instance in node.key_locs:
+            loc = node.key_locs[err.instance]
+        shown = "~ (null)" if err.instance is None else repr(err.instance) if isinstance(err.instance, str) \
+            else str(err.instance)
+        return SpecIssue(f"invalid name {shown} in {where}", loc, code="schema",
+                         hint="names start with a letter or _ and contain only letters, digits and _ "
+                              "(labels may use any text)")
     hint = None
     if err.validator == "enum":
         options = [str(o) for o in err.validator_value]
@@ -123,22 +155,54 @@ def _describe(err: jsonschema.ValidationError, doc: Any, registry) -> SpecIssue:
         msg = f"invalid name '{err.instance}' at {where}"
         hint = "names start with a letter or _ and contain only letters, digits and _ (labels may use any text)"
     elif err.validator == "type":
-        msg = f"{where} must be of type {err.validator_value}, got {type(err.instance).__name__}"
+        msg = f"{where} must be {_expected(err.validator_value)}, not {_kind(err.instance)}"
+        if isinstance(err.instance, (list, dict)) and err.validator_value == "string":
+            hint = "write one name or value here"
+        elif err.instance is None:
+            hint = "the value is missing after the colon"
     else:
         msg = f"{where}: {err.message}"
     return SpecIssue(msg, loc, hint=hint, code="schema")
 
 
-def validate_document(doc: Any, filename: str, registry) -> list[SpecIssue]:
-    """All schema errors of one YAML document, located."""
+_EXPECTED = {"object": "a mapping (indented `name: value` lines)", "array": "a list", "string": "text",
+             "number": "a number", "integer": "a whole number", "boolean": "true or false", "null": "empty"}
+
+
+def _expected(wanted: Any) -> str:
+    names = wanted if isinstance(wanted, list) else [wanted]
+    return " or ".join(_EXPECTED.get(n, str(n)) for n in names)
+
+
+def _kind(value: Any) -> str:
+    """What a YAML value is, in a spec writer's words (never a Python class name)."""
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (true/false)"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "a value of another kind"
+
+
+def validate_document(doc: Any, filename: str, registry, broken: set[str] | None = None) -> list[SpecIssue]:
+    """All schema errors of one YAML document, located; ``broken`` collects the sections that have any."""
     if not isinstance(doc, dict):
         names = ", ".join(s.name for s in registry.spec_sections) or "none registered"
         return [SpecIssue(f"a spec file must be a mapping of sections ({names})",
                           loc_of(doc) or Location(filename, 1, 1), code="schema")]
-    if _surely_valid(doc, registry):
-        return []
-    issues = []
+    issues = misplaced_keys(doc, _schema(registry))  # moves them where they belong: one message per mistake
+    if not issues and _surely_valid(doc, registry):
+        return issues
     for err in sorted(_validator(registry).iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        if broken is not None and err.absolute_path:
+            broken.add(str(err.absolute_path[0]))
         # oneOf errors hide their cause; when one branch is the obvious intent, report its own errors.
         issues.append(_describe(_best(err), doc, registry))
     return issues

@@ -84,7 +84,7 @@ def model_relation(project: Project, model: ModelSpec, dialect: str) -> exp.Expr
         if dialect != "duckdb":
             raise CompileError(f"model '{model.name}' reads a file, which only DuckDB sources can do",
                                "point the model at a duckdb source, or load the file into a table")
-        path = model.file if os.path.isabs(model.file) else os.path.join(project.folder, model.file)
+        path = model_file_path(project, model)
         lower = path.lower()
         reader = "READ_PARQUET" if lower.endswith((".parquet", ".pq")) else "READ_CSV_AUTO"
         args: list[exp.Expression] = [exp.Literal.string(path)]
@@ -96,6 +96,11 @@ def model_relation(project: Project, model: ModelSpec, dialect: str) -> exp.Expr
         func = exp.Anonymous(this=reader, expressions=args)
         return exp.Table(this=func, alias=alias)
     raise CompileError(f"model '{model.name}' has no table, sql or file")
+
+
+def model_file_path(project: Project, model: ModelSpec) -> str:
+    """The file a file model reads, as the warehouse sees it (relative paths from the spec folder)."""
+    return model.file if os.path.isabs(model.file) else os.path.join(project.folder, model.file)
 
 
 def _is_plain_column(text: str, dialect: str) -> bool:

@@ -165,7 +165,7 @@ def test_additive_split_with_null_group_and_other():
     after = {("east",): 60, ("west",): 101, (None,): 14, ("north",): 50, ("south",): 49}
     s = group_other(split_additive(["region"], before, after), min_share=0.05)
     assert s.segments[0].key == ("east",) and s.segments[0].contribution == -40
-    assert s.segments[1].label == "(null)" and s.segments[1].contribution == 4
+    assert s.segments[1].label == "∅" and s.segments[1].contribution == 4
     other = s.segments[-1]
     assert other.key == (OTHER,) and other.members == 3 and other.contribution == 0  # west +1, north 0, south -1
     assert sum(x.contribution for x in s.segments) == s.change == 274 - 310

@@ -37,11 +37,14 @@ kpis:
 @pytest.fixture
 def spec_dir(tmp_path):
     """Write files {name: text} into a fresh spec folder and return its path."""
-    def make(files: dict[str, str] | None = None, base: bool = True) -> Path:
+    def make(files: dict[str, str] | None = None, base: bool = True, trusted_sql: bool = False) -> Path:
         folder = tmp_path / "specs"
         folder.mkdir(exist_ok=True)
         if base:
-            (folder / "base.yml").write_text(textwrap.dedent(BASE_SPEC), encoding="utf-8")
+            text = textwrap.dedent(BASE_SPEC)
+            if trusted_sql:
+                text = text.replace("default_source: w}", "default_source: w, allow_model_sql: true}")
+            (folder / "base.yml").write_text(text, encoding="utf-8")
         for name, text in (files or {}).items():
             (folder / name).write_text(textwrap.dedent(text), encoding="utf-8")
         return folder

@@ -72,7 +72,7 @@ def test_run_json_contract_and_history(project):
 def test_run_table_and_csv(project):
     res = invoke("run", "-s", project, "--kpi", "conversion", "--by", "region", "--last", "1")
     assert res.exit_code == 0
-    assert "轉化率" in res.output and "%" in res.output and "(null)" in res.output
+    assert "轉化率" in res.output and "%" in res.output and "∅" in res.output
     res = invoke("run", "-s", project, "--kpi", "visits", "--format", "csv", "--no-history")
     lines = res.output.splitlines()
     assert lines[0] == "kpi,period_start,value" and lines[1].startswith("visits,2026-03-02,")

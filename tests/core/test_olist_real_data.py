@@ -44,7 +44,7 @@ def olist():
 def project(tmp_path_factory):
     folder = tmp_path_factory.mktemp("olist")
     (folder / "olist.yml").write_text(f"""
-project: {{name: olist, timezone: UTC}}
+project: {{name: olist, timezone: UTC, allow_model_sql: true}}
 sources:
   local: {{type: duckdb, path: ":memory:"}}
 process:

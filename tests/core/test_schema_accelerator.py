@@ -28,7 +28,9 @@ process: [{id: sales, label: Sales}]
     "unknown section": "kpi:\n  won: {label: Won}\n",
     # not JSON: the accelerator cannot take them, jsonschema judges them (both valid for it)
     "valid, but NaN as a target": "kpis:\n  won: {label: Won, model: deals, aggregate: count, target: .nan}\n",
-    "valid, but an integer key": "models:\n  m: {table: t, time: ts, dimensions: {1: region}}\n",
+    # keys JSON would rename silently (1 -> "1", ~ -> "null"): the accelerator must not judge them
+    "an integer key": "models:\n  m: {table: t, time: ts, dimensions: {1: region}}\n",
+    "a null key": "kpis:\n  ~: {label: K, formula: n}\n",
     "not a mapping": "- a\n- b\n",
 }
 

@@ -117,7 +117,7 @@ def test_unsafe_filters_are_rejected(spec_dir, bad_filter, expected):
     ("DROP TABLE deals", "read-only SELECT"),
 ])
 def test_unsafe_model_sql_is_rejected(spec_dir, sql, expected):
-    folder = spec_dir({"m.yml": f"models:\n  evil:\n    sql: \"{sql}\"\n    time: ts\n"})
+    folder = spec_dir({"m.yml": f"models:\n  evil:\n    sql: \"{sql}\"\n    time: ts\n"}, trusted_sql=True)
     issue = only(problems(folder), "unsafe-sql")[0]
     assert expected in issue.message and issue.location.line == 3
 

@@ -12,7 +12,7 @@ from kpiengine.loader import load_project
 from kpiengine.plugins import get_registry
 
 SPEC = """
-project: {name: hook, history: h.db}
+project: {name: hook, history: h.db, allow_model_sql: true}
 sources: {w: {type: duckdb, path: ":memory:"}}
 models:
   m: {sql: "SELECT TIMESTAMP '2026-03-04 10:00' AS ts, 'east' AS region UNION ALL

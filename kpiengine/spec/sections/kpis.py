@@ -7,11 +7,20 @@ from ...errors import SpecIssue
 from ...sections import CheckContext, SpecSection, named_map
 from ..dimensions import available_dimensions, check_breakdown
 from ..formula import FormulaError, parse_formula, references
-from ..lifecycle import PERIOD_KEY, REVIEW_SCHEMA, STATUSES, TARGETS_SCHEMA, lifecycle_issues, parse_review, parse_targets
+from ..lifecycle import (
+    PERIOD_KEY,
+    REVIEW_SCHEMA,
+    STATUSES,
+    TARGETS_SCHEMA,
+    lifecycle_issues,
+    parse_review,
+    parse_targets,
+)
+from ..located import field_loc
 from ..model import AGGREGATES, DIRECTIONS, UNITS, KpiSpec, Project
 from ..sqlsafety import check_expression
 from ..suggest import did_you_mean
-from ..located import field_loc
+from ..typed import well_typed
 
 _text = {"type": "string"}
 
@@ -70,7 +79,9 @@ class KpisSection(SpecSection):
         for name, body in (value or {}).items():
             if not isinstance(body, dict):
                 continue
-            kwargs = {k: v for k, v in body.items() if k in _FIELDS}
+            if not isinstance(name, str):
+                continue  # the schema says a name is text
+            kwargs = {k: v for k, v in well_typed(body, KPI["properties"]).items() if k in _FIELDS}
             kwargs.setdefault("label", name)
             for listy in ("dimensions", "tags"):
                 if not isinstance(kwargs.get(listy, []), list):

@@ -5,10 +5,11 @@ from typing import Any, Iterable
 
 from ...errors import SpecIssue
 from ...sections import NAME_PATTERN, CheckContext, SpecSection, named_map
+from ..located import LDict, expand_path, field_loc
 from ..model import ModelSpec, Project
 from ..sqlsafety import check_expression, check_select
 from ..suggest import did_you_mean
-from ..located import LDict, field_loc
+from ..typed import well_typed
 
 MODEL = {
     "type": "object",
@@ -22,7 +23,7 @@ MODEL = {
         "time_format": {"type": "string", "description": "strptime format when the time is text, e.g. %d-%m-%Y"},
         "entity": {"type": "string"},
         "description": {"type": "string"},
-        "dimensions": {"type": "object", "propertyNames": {"pattern": NAME_PATTERN},
+        "dimensions": {"type": "object", "propertyNames": {"type": "string", "pattern": NAME_PATTERN},
                        "additionalProperties": {"type": "string"}},
     },
     "oneOf": [{"required": ["table"]}, {"required": ["sql"]}, {"required": ["file"]}],
@@ -48,14 +49,15 @@ class ModelsSection(SpecSection):
 
     def build(self, project: Project, value: Any, issues: list[SpecIssue]) -> None:
         for name, body in (value or {}).items():
-            if not isinstance(body, dict):
+            if not isinstance(body, dict) or not isinstance(name, str):
                 continue
-            dims = body.get("dimensions") or {}
+            fields = well_typed(body, MODEL["properties"])
+            default_source = project.default_source if isinstance(project.default_source, str) else None
             project.models[name] = ModelSpec(
-                name=name, source=body.get("source") or project.default_source or "", table=body.get("table"),
-                sql=body.get("sql"), file=body.get("file"), time=body.get("time") or "",
-                time_format=body.get("time_format"), entity=body.get("entity"),
-                dimensions=dims if isinstance(dims, dict) else {}, description=body.get("description") or "",
+                name=name, source=fields.get("source") or default_source or "", table=fields.get("table"),
+                sql=fields.get("sql"), file=expand_path(fields.get("file"), issues), time=fields.get("time") or "",
+                time_format=fields.get("time_format"), entity=fields.get("entity"),
+                dimensions=dict(fields.get("dimensions") or {}), description=fields.get("description") or "",
                 location=value.key_locs.get(name), raw=body)
 
     def check(self, project: Project, context: CheckContext) -> Iterable[SpecIssue]:
@@ -83,7 +85,13 @@ def _model_issues(project: Project, model: ModelSpec, context: CheckContext) -> 
     if model.file and not model.file.lower().endswith(_FILE_SUFFIXES):
         yield SpecIssue(f"model '{model.name}': file must be .csv, .tsv or .parquet", field_loc(model, "file"),
                         code="model")
-    if model.sql is not None:
+    if model.sql is not None and not project.allow_model_sql and model.raw is not None:  # written, not generated
+        yield SpecIssue(f"model '{model.name}' uses `sql:`, which this project does not trust",
+                        field_loc(model, "sql"),
+                        hint="a model's SELECT runs as written (read-only): if you review these specs, set "
+                             "`project: {allow_model_sql: true}`; otherwise use `table:` with filters",
+                        code="trust")
+    elif model.sql is not None:
         for problem in check_select(model.sql, dialect):
             yield SpecIssue(f"model '{model.name}': {problem}", field_loc(model, "sql"),
                             hint="a model's sql is one read-only SELECT without ';'", code="unsafe-sql")

@@ -5,8 +5,8 @@ from typing import Any
 
 from ...errors import SpecIssue
 from ...sections import LIST, NAME_PATTERN, SpecSection
-from ..model import ProcessNode, Project
 from ..located import loc_of
+from ..model import ProcessNode, Project
 
 PROCESS_NODE = {
     "type": "object",
@@ -36,8 +36,8 @@ class ProcessSection(SpecSection):
 
     def build(self, project: Project, value: Any, issues: list[SpecIssue]) -> None:
         def visit(node: Any, parent: str | None, level: int) -> None:
-            if not isinstance(node, dict) or "id" not in node:
-                return
+            if not isinstance(node, dict) or not isinstance(node.get("id"), str):
+                return  # the schema reports it
             node_id = str(node["id"])
             if node_id in project.process:
                 first = project.process[node_id].location
@@ -50,8 +50,9 @@ class ProcessSection(SpecSection):
                 description=str(node.get("description") or ""), location=loc_of(node))
             if parent:
                 project.process[parent].children.append(node_id)
-            for child in node.get("children") or []:
+            children = node.get("children")
+            for child in children if isinstance(children, list) else []:
                 visit(child, node_id, level + 1)
 
-        for root in value or []:
+        for root in value if isinstance(value, list) else []:
             visit(root, None, 1)

@@ -6,9 +6,10 @@ from typing import Any, Iterable
 
 from ...errors import SpecIssue
 from ...sections import SINGLE, CheckContext, SpecSection
+from ..located import LDict, expand_path, loc_of
 from ..model import Project
 from ..suggest import did_you_mean
-from ..located import LDict, loc_of
+from ..typed import well_typed
 
 _text = {"type": "string"}
 
@@ -20,6 +21,9 @@ PROJECT = {
         "default_source": {"type": "string"},
         "history": {"type": "string", "description": "history store file, relative to the spec folder"},
         "description": _text,
+        "allow_model_sql": {"type": "boolean", "default": False,
+                            "description": "trust models' `sql:` SELECTs (they run read-only, but are not "
+                                           "allow-listed like filters); only for specs the operator reviews"},
     },
     "additionalProperties": False,
 }
@@ -38,11 +42,13 @@ class ProjectSection(SpecSection):
         if not isinstance(value, LDict):
             return
         project.project_loc = loc_of(value)
-        if value.get("name"):
-            project.name = str(value["name"])
-        project.timezone = str(value.get("timezone") or "UTC")
-        project.default_source = value.get("default_source")
-        project.history_path = str(value.get("history") or ".kpiengine/history.db")
+        fields = well_typed(value, PROJECT["properties"])
+        if fields.get("name"):
+            project.name = str(fields["name"])
+        project.timezone = str(fields.get("timezone") or "UTC")
+        project.default_source = fields.get("default_source")
+        project.history_path = expand_path(fields.get("history"), issues) or ".kpiengine/history.db"
+        project.allow_model_sql = fields.get("allow_model_sql") is True
 
     def check(self, project: Project, context: CheckContext) -> Iterable[SpecIssue]:
         loc = project.project_loc

@@ -8,9 +8,9 @@ import jsonschema
 from ...errors import SpecIssue
 from ...plugins import unknown_type_message
 from ...sections import CheckContext, SpecSection, named_map
+from ..located import LDict, expand_env, expand_path
 from ..model import Project, SourceSpec
 from ..suggest import did_you_mean
-from ..located import LDict, expand_env
 
 SOURCE = {
     "type": "object",
@@ -34,6 +34,8 @@ class SourcesSection(SpecSection):
             if not isinstance(body, dict):
                 continue
             options = expand_env(LDict({k: v for k, v in body.items() if k != "type"}), issues)
+            if isinstance(options.get("path"), str) and "${" in options["path"]:
+                options["path"] = expand_path(options["path"], issues)  # a malformed ${ is refused, not a file
             if isinstance(body, LDict):
                 options.key_locs = {k: v for k, v in body.key_locs.items() if k != "type"}
                 options.value_locs = {k: v for k, v in body.value_locs.items() if k != "type"}
@@ -55,19 +57,24 @@ class SourcesSection(SpecSection):
 
 
 def _option_issues(src: SourceSpec, cls: type) -> Iterable[SpecIssue]:
+    """Every problem with a source's options at once: each unknown option with a did-you-mean, then the rest."""
     schema = getattr(cls, "options_schema", None) or {"type": "object"}
     known = schema.get("properties", {})
+    located = src.options if isinstance(src.options, LDict) else None
+    reference = f"`kpi plugins --options {src.type}` lists them"
     for err in jsonschema.Draft202012Validator(schema).iter_errors(dict(src.options)):
         key = err.absolute_path[0] if err.absolute_path else None
-        where = src.options.loc_of(key) if isinstance(src.options, LDict) and key is not None else src.location
-        msg = err.message
-        hint = None
+        where = located.loc_of(key) if located is not None and key is not None else src.location
         if err.validator == "additionalProperties":
-            extra = sorted(set(err.instance) - set(known))
-            if extra and isinstance(src.options, LDict):
-                where = src.options.key_locs.get(extra[0], where)
-            msg = f"unknown option '{extra[0] if extra else '?'}' for a {src.type} source"
-            hint = (did_you_mean(extra[0], known) if extra else None) or "allowed: " + ", ".join(known)
-        elif err.validator in ("type", "enum") and key in getattr(cls, "secret_options", ()):
-            msg = f"option '{key}' of source '{src.name}' is invalid ({err.validator})"  # never echo a secret
-        yield SpecIssue(f"source '{src.name}': {msg}", where, hint=hint, code="source-options")
+            for extra in sorted(set(err.instance) - set(known), key=str):
+                at = located.key_locs.get(extra, src.location) if located is not None else src.location
+                yield SpecIssue(f"source '{src.name}': unknown option '{extra}' for a {src.type} source", at,
+                                hint=(did_you_mean(extra, known) or "options: " + ", ".join(known)) + f"; {reference}",
+                                code="source-options")
+            continue
+        msg = err.message
+        if key in getattr(cls, "secret_options", ()):
+            msg = f"option '{key}' is invalid ({err.validator})"  # never echo a secret
+        elif key is not None:
+            msg = f"option '{key}': {err.message}"
+        yield SpecIssue(f"source '{src.name}': {msg}", where, hint=reference, code="source-options")
