@@ -78,7 +78,7 @@ def _step_events(project: Project, funnel, k: int, dims: list[str], dialect: str
     cols += [exp.alias_(dimension_expr(project, model, d, dialect), f"d_{d}") for d in dims]
     where = _and(parse_expression(step.filter, dialect) if step.filter else None,
                  _not_null(ent.copy()), _not_null(t.copy()))
-    return exp.select(*cols).from_(model_relation(project, model, dialect)).where(where)
+    return exp.select(*cols).from_(model_relation(project, model, dialect), copy=False).where(where, copy=False)
 
 
 def _entry_cte(project: Project, funnel, dims: list[str], dialect: str) -> exp.Select:
@@ -86,7 +86,7 @@ def _entry_cte(project: Project, funnel, dims: list[str], dialect: str) -> exp.S
     if not dims:
         return (exp.select(_col("ent"), exp.alias_(exp.Min(this=_col("ts")), "t"),
                            exp.alias_(exp.Min(this=_col("ep")), "e"))
-                .from_(events.subquery("x")).group_by(_col("ent")))
+                .from_(events.subquery("x", copy=False), copy=False).group_by(_col("ent"), copy=False))
     # Breakdown values of the entity's first entry event. Simultaneous entries are
     # broken the same way everywhere: by time, then NULL first, then the values.
     keys: list[exp.Expression] = [_col("ep")]
@@ -96,10 +96,10 @@ def _entry_cte(project: Project, funnel, dims: list[str], dialect: str) -> exp.S
         keys.append(_col(f"d_{d}"))
     order = [exp.Ordered(this=k) for k in keys]
     rn = exp.Window(this=exp.RowNumber(), partition_by=[_col("ent")], order=exp.Order(expressions=order))
-    ranked = exp.select(exp.Star(), exp.alias_(rn, "rn")).from_(events.subquery("x"))
+    ranked = exp.select(exp.Star(), exp.alias_(rn, "rn")).from_(events.subquery("x", copy=False), copy=False)
     return (exp.select(_col("ent"), exp.alias_(_col("ts"), "t"), exp.alias_(_col("ep"), "e"),
                        *[_col(f"d_{d}") for d in dims])
-            .from_(ranked.subquery("r")).where(exp.EQ(this=_col("rn"), expression=exp.Literal.number(1))))
+            .from_(ranked.subquery("r", copy=False), copy=False).where(exp.EQ(this=_col("rn"), expression=exp.Literal.number(1)), copy=False))
 
 
 def _later_cte(project: Project, funnel, k: int, dialect: str) -> exp.Select:
@@ -118,10 +118,10 @@ def _later_cte(project: Project, funnel, k: int, dialect: str) -> exp.Select:
             this=p_e.copy(), expression=exp.Literal.number(_num(step.within_seconds)))))
     return (exp.select(exp.alias_(_col("ent", "x"), "ent"), exp.alias_(exp.Min(this=_col("ts", "x")), "t"),
                        exp.alias_(exp.Min(this=x_ep.copy()), "e"), exp.alias_(exp.Min(this=entry_e.copy()), "e1"))
-            .from_(events.subquery("x"))
-            .join(exp.to_table(anchor).as_("p"), on=exp.EQ(this=_col("ent", "x"), expression=_col("ent", "p")))
-            .where(exp.and_(*conds))
-            .group_by(_col("ent", "x")))
+            .from_(events.subquery("x", copy=False), copy=False)
+            .join(exp.to_table(anchor).as_("p"), on=exp.EQ(this=_col("ent", "x"), expression=_col("ent", "p")), copy=False)
+            .where(exp.and_(*conds), copy=False)
+            .group_by(_col("ent", "x"), copy=False))
 
 
 def _num(v: float) -> str:
@@ -143,10 +143,10 @@ def _with_steps(project: Project, funnel, dims: list[str], dialect: str) -> tupl
     cols += [exp.alias_(_col(f"d_{d}", "s1"), f"d_{d}") for d in dims]
     for k in range(2, n + 1):
         cols += [exp.alias_(_col("t", f"s{k}"), f"t{k}"), exp.alias_(_col("e", f"s{k}"), f"e{k}")]
-    ent = exp.select(*cols).from_("s1")
+    ent = exp.select(*cols).from_("s1", copy=False)
     for k in range(2, n + 1):
         ent = ent.join(exp.to_table(f"s{k}"), on=exp.EQ(this=_col("ent", f"s{k}"), expression=_col("ent", "s1")),
-                       join_type="left")
+                       join_type="left", copy=False)
     return ctes, ent
 
 
@@ -229,11 +229,11 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
             gap = exp.Sub(this=_col(f"e{k}"), expression=_col(f"e{k - 1}" if funnel.ordered else "e1"))
             cols.append(exp.alias_(_native_median(exp.Case(ifs=[exp.If(this=_reached(funnel, k), true=gap)]),
                                                   dialect), f"m_{k}"))
-        inner = exp.select(*cols).from_("ent").group_by(period.copy(), *[_col(f"d_{d}") for d in by])
-        final = exp.select(exp.Star()).from_(inner.subquery("w"))
+        inner = exp.select(*cols).from_("ent", copy=False).group_by(period.copy(), *[_col(f"d_{d}") for d in by], copy=False)
+        final = exp.select(exp.Star()).from_(inner.subquery("w", copy=False), copy=False)
         if where:
-            final = final.where(exp.and_(*where))
-        final = final.order_by(_col("period_start"), *[_col(f"d_{d}") for d in by])
+            final = final.where(exp.and_(*where), copy=False)
+        final = final.order_by(_col("period_start"), *[_col(f"d_{d}") for d in by], copy=False)
         for name, q in ctes + [("ent", ent)]:
             final = final.with_(name, as_=q, copy=False)
         return CompiledFunnel(final, dialect, n, list(by), wide=True)
@@ -247,25 +247,25 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
             since = f"e{k - 1}" if funnel.ordered else "e1"
             gap = exp.Sub(this=_col(f"e{k}"), expression=_col(since))
         sel = exp.select(exp.alias_(exp.Literal.number(k), "step"), exp.alias_(period, "period_start"),
-                         *[_col(f"d_{d}") for d in by], exp.alias_(gap, "gap")).from_("ent")
+                         *[_col(f"d_{d}") for d in by], exp.alias_(gap, "gap")).from_("ent", copy=False)
         cond = _reached(funnel, k)
         if cond is not None:
-            sel = sel.where(cond)
+            sel = sel.where(cond, copy=False)
         branches.append(sel)
     union: exp.Expression = branches[0]
     for b in branches[1:]:
-        union = exp.union(union, b, distinct=False)
+        union = exp.union(union, b, distinct=False, copy=False)
     part = [_col("step"), _col("period_start"), *[_col(f"d_{d}") for d in by]]
     native = _native_median(_col("gap"), dialect)
     if native is not None:
         # One GROUP BY with the engine's exact median aggregate: no window sort needed.
         final = exp.select(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"),
                            exp.alias_(exp.Count(this=exp.Star()), "entities"), exp.alias_(native, "median_seconds")) \
-            .from_(union.subquery("u"))
+            .from_(union.subquery("u", copy=False), copy=False)
         if where:
-            final = final.where(exp.and_(*where))
-        final = (final.group_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"))
-                 .order_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step")))
+            final = final.where(exp.and_(*where), copy=False)
+        final = (final.group_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"), copy=False)
+                 .order_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"), copy=False))
         for name, q in ctes + [("ent", ent)]:
             final = final.with_(name, as_=q, copy=False)
         return CompiledFunnel(final, dialect, n, list(by), wide=False)
@@ -273,18 +273,18 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
                     order=exp.Order(expressions=[exp.Ordered(this=_col("gap"))]))
     cnt = exp.Window(this=exp.Count(this=_col("gap")), partition_by=[p.copy() for p in part])
     ranked = exp.select(*[p.copy() for p in part], _col("gap"), exp.alias_(rn, "rn"), exp.alias_(cnt, "n")) \
-        .from_(union.subquery("u"))
+        .from_(union.subquery("u", copy=False), copy=False)
     if where:
-        ranked = ranked.where(exp.and_(*where))
+        ranked = ranked.where(exp.and_(*where), copy=False)
     two_rn = exp.Mul(this=exp.Literal.number(2), expression=_col("rn"))
     middle = exp.and_(_not_null(_col("gap")), exp.Between(
         this=two_rn, low=_col("n"), high=exp.Add(this=_col("n"), expression=exp.Literal.number(2))))
     median = exp.Avg(this=exp.Case(ifs=[exp.If(this=middle, true=_col("gap"))]))
     final = (exp.select(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"),
                         exp.alias_(exp.Count(this=exp.Star()), "entities"), exp.alias_(median, "median_seconds"))
-             .from_(ranked.subquery("r"))
-             .group_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"))
-             .order_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step")))
+             .from_(ranked.subquery("r", copy=False), copy=False)
+             .group_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"), copy=False)
+             .order_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"), copy=False))
     for name, q in ctes + [("ent", ent)]:
         final = final.with_(name, as_=q, copy=False)
     return CompiledFunnel(final, dialect, n, list(by), wide=False)
@@ -299,7 +299,7 @@ def entity_query(project: Project, funnel, dims: list[str], dialect: str) -> exp
         flag = exp.Literal.number(1) if cond is None else exp.Case(
             ifs=[exp.If(this=cond, true=exp.Literal.number(1))], default=exp.Literal.number(0))
         cols.append(exp.alias_(flag, f"reached_{k}"))
-    final = exp.select(*cols).from_("ent")
+    final = exp.select(*cols).from_("ent", copy=False)
     for name, q in ctes + [("ent", ent)]:
         final = final.with_(name, as_=q, copy=False)
     return final
