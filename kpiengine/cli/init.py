@@ -73,7 +73,9 @@ def init(folder, source_type, options, source_name, tables, force):
         dialect = source.dialect_for()
     if not proposals:
         raise KpiEngineError("none of the tables has a date or timestamp column, which a model needs: "
-                             + ", ".join(skipped))
+                             + ", ".join(skipped) + "\n    hint: a model counts rows at an event time: a date or "
+                             "timestamp column, or a text column in one date format (2026-03-02, 02/03/2026, ...) "
+                             "in every sampled row")
     secrets = set(getattr(cls, "secret_options", ()))
     target.mkdir(parents=True, exist_ok=True)
     (target / "project.yml").write_text(_project_yaml(target, source_name, source_type, written, cls, secrets),
@@ -86,7 +88,7 @@ def init(folder, source_type, options, source_name, tables, force):
     click.echo(f"wrote {folder}/: {len(proposals)} models, {len(proposals) + sum(bool(p.measure) for p in proposals)} KPIs "
                f"(project.yml, models.yml, kpis.yml, .gitignore)")
     for name in skipped:
-        click.echo(f"  skipped {name}: no date or timestamp column for the model's time")
+        click.echo(f"  skipped {name}: no date or timestamp column (typed, or text in one date format) for the model's time")
     for key in written:
         if key in secrets and "${" not in str(written[key]):
             click.echo(f"  the {key} is not written to the spec: export {_env_name(source_name, key)}=... "
@@ -192,6 +194,8 @@ def _models_yaml(proposals, dialect: str) -> str:
              "# columns KPIs can be broken down by (`--by`). Add `filter:`s to KPIs, not here.", "models:"]
     for p in proposals:
         lines += [f"  {p.name}:", f"    table: {_q(p.table)}", f"    time: {_q(quote_if_needed(p.time, dialect))}"]
+        if p.time_format:
+            lines.append(f"    time_format: {_q(p.time_format)}  # the time column is text in this format")
         if p.entity:
             lines.append(f"    entity: {_q(quote_if_needed(p.entity, dialect))}")
         if p.dimensions:

@@ -3,8 +3,10 @@
 The catalog is read through the source plugin's own connection (read-only,
 like every query), with the catalog query of the source's dialect. A table
 becomes a model when it has a date or timestamp column (a model needs an event
-time); text and boolean columns with few distinct values in a sample become
-dimensions (an e-mail address or a free-text note is not a breakdown); a
+time), or a text column whose sampled values all read as dates in one format
+(SQLite and CSV exports keep times as text: the model gets that
+``time_format``); text and boolean columns with few distinct values in a
+sample become dimensions (an e-mail address or a free-text note is not a breakdown); a
 column named ``id`` or ``<table>_id`` is the entity; the first KPI counts the
 rows, and a numeric measure (amount, revenue, price...) gets a sum.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlglot
 from sqlglot import exp
@@ -33,11 +36,18 @@ _CATALOG_DEFAULT = ("SELECT table_schema, table_name, column_name, data_type FRO
 _TIME_TYPES = ("timestamp", "datetime", "date")
 _TEXT_TYPES = ("char", "text", "string", "enum", "bool", "varchar")
 _NUMBER_TYPES = ("int", "numeric", "decimal", "double", "float", "real", "number", "money")
-_TIME_NAMES = re.compile(r"(created|ordered|occurred|event|placed|signup|signed|start|date|_at$|^ts$|time)", re.I)
-_MEASURE_NAMES = re.compile(r"(amount|revenue|price|total|value|sales|cost|quantity|qty)", re.I)
+_TIME_NAMES = re.compile(r"(created|ordered|occurred|event|placed|signup|signed|start|date|_at$|^ts$|time)", re.IGNORECASE)
+_MEASURE_NAMES = re.compile(r"(amount|revenue|price|total|value|sales|cost|quantity|qty)", re.IGNORECASE)
 MAX_DIMENSIONS = 6
 SAMPLE_ROWS = 10_000
 MAX_DISTINCT = 200
+TIME_SAMPLE = 200
+# Tried in this order; the first that reads every sampled value wins. Day-first before
+# month-first, as most exports outside the US write them; a sample that fits both (all days
+# <= 12) is read day-first, which `time_format` in the written spec shows and lets a user change.
+_TEXT_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d",
+                      "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M",
+                      "%d/%m/%Y", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y/%m/%d")
 
 
 @dataclass
@@ -76,6 +86,7 @@ class ModelProposal:
     dimensions: list[str]
     measure: str | None
     skipped_dimensions: list[str] = field(default_factory=list)
+    time_format: str | None = None  # set when the time column is text
 
 
 def read_catalog(source) -> list[Table]:
@@ -109,12 +120,51 @@ def _distinct_in_sample(source, table: Table, column: str) -> int | None:
     return int(distinct)
 
 
+def text_time_format(values: list[str]) -> str | None:
+    """The first of the known formats that reads every value, or None (no values, or none fits)."""
+    values = [v.strip() for v in values if v is not None and str(v).strip()]
+    for fmt in _TEXT_TIME_FORMATS if values else ():
+        try:
+            for v in values:
+                datetime.strptime(v, fmt)
+        except ValueError:
+            continue
+        return fmt
+    return None
+
+
+def _sampled_text(source, table: Table, column: str) -> list[str]:
+    dialect = source.dialect_for()
+    col = exp.column(column, quoted=True)
+    query = exp.select(col).from_(exp.to_table(table.qualified, dialect=dialect)) \
+        .where(exp.Not(this=exp.Is(this=col.copy(), expression=exp.Null()))).limit(TIME_SAMPLE)
+    try:
+        return [str(r[0]) for r in source.execute(query.sql(dialect=dialect)).rows]
+    except Exception:  # noqa: BLE001 - a column the sample cannot read is simply not proposed
+        return []
+
+
+def _text_time(source, table: Table) -> tuple[Column, str] | None:
+    """A text column that holds dates, named like a time first, with the format its values are in."""
+    texts = [c for c in table.columns if c.kind() == "text"]
+    for c in sorted(texts, key=lambda c: (not _TIME_NAMES.search(c.name), table.columns.index(c))):
+        fmt = text_time_format(_sampled_text(source, table, c.name))
+        if fmt:
+            return c, fmt
+    return None
+
+
 def propose_model(source, table: Table) -> ModelProposal | None:
-    """A model for ``table``, or None when it has no date or timestamp column."""
+    """A model for ``table``, or None when it has no date or timestamp column, typed or as text."""
     times = [c for c in table.columns if c.kind() == "time"]
-    if not times:
-        return None
-    time = sorted(times, key=lambda c: (not _TIME_NAMES.search(c.name), table.columns.index(c)))[0]
+    time_format = None
+    if times:
+        time = sorted(times, key=lambda c: (not _TIME_NAMES.search(c.name), table.columns.index(c)))[0]
+    else:
+        found = _text_time(source, table)
+        if found is None:
+            return None
+        time, time_format = found
     singular = table.name.lower().rstrip("s")
     ids = [c.name for c in table.columns if c.name.lower() in ("id", f"{singular}_id", f"{table.name.lower()}_id")]
     entity = ids[0] if ids else None
@@ -129,7 +179,7 @@ def propose_model(source, table: Table) -> ModelProposal | None:
         (dims if distinct is not None and distinct <= MAX_DISTINCT else skipped).append(c.name)
     numbers = [c.name for c in table.columns if c.kind() == "number" and not c.name.lower().endswith("id")]
     measure = next((n for n in numbers if _MEASURE_NAMES.search(n)), None)
-    return ModelProposal(_name(table.name), table.qualified, time.name, entity, dims, measure, skipped)
+    return ModelProposal(_name(table.name), table.qualified, time.name, entity, dims, measure, skipped, time_format)
 
 
 def quote_if_needed(column: str, dialect: str) -> str:

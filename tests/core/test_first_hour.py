@@ -118,6 +118,59 @@ def test_kpi_init_refuses_to_overwrite_and_names_unknown_tables(tmp_path):
     assert wrong.exit_code == 2 and "unknown table 'order': did you mean 'orders'?" in wrong.output
 
 
+@pytest.mark.parametrize("values, expected", [
+    (["2026-03-02 09:00:00", "2026-12-31 23:59:59"], "%Y-%m-%d %H:%M:%S"),
+    (["2026-03-02T09:00:00"], "%Y-%m-%dT%H:%M:%S"),
+    (["2026-03-02", " 2026-03-09 "], "%Y-%m-%d"),
+    (["02/03/2026", "28/03/2026"], "%d/%m/%Y"),   # day first wins where both read
+    (["03/28/2026", "02/03/2026"], "%m/%d/%Y"),   # 28 cannot be a month
+    (["02.03.2026 09:30"], "%d.%m.%Y %H:%M"),
+    (["2026-03-02", "north"], None),               # one value that is no date: not a time column
+    (["2026-02-30"], None),                        # no such day
+    ([], None),
+])
+def test_text_time_format_reads_every_sampled_value_in_one_format(values, expected):
+    from kpiengine.run.scaffold import text_time_format
+
+    assert text_time_format(values) == expected
+
+
+def test_kpi_init_finds_a_time_kept_as_text_in_sqlite(tmp_path):
+    """SQLite exports keep times as TEXT: init proposes the column with its time_format and the numbers hold."""
+    path = tmp_path / "shop.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE orders (order_id INTEGER, placed TEXT, region TEXT, amount REAL)")
+    con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?)",
+                    [(i, ts.strftime("%d/%m/%Y %H:%M"), r, float(a)) for i, ts, r, _s, _e, a in ORDERS])
+    con.commit()
+    con.close()
+    folder = tmp_path / "specs"
+    out = kpi("init", folder, "--source", "sqlite", "-o", f"path={path}")
+    assert out.exit_code == 0, out.output
+    models = (folder / "models.yml").read_text(encoding="utf-8")
+    assert "time: placed" in models and 'time_format: "%d/%m/%Y %H:%M"' in models
+    assert "region: region" in models and "placed:" not in models.split("dimensions:")[1]
+    assert kpi("validate", "--connect", "-s", folder).exit_code == 0
+    run = kpi("run", "-s", folder, "--no-history", "--format", "json", "--from", "2026-03-02")
+    assert run.exit_code == 0, run.output
+    rows = json.loads(run.output)["rows"]
+    count, total = expected_by_week()
+    assert {r["period_start"]: r["value"] for r in rows if r["kpi"] == "orders_count"} == count
+    assert {r["period_start"]: r["value"] for r in rows if r["kpi"] == "orders_amount_total"} == pytest.approx(total)
+
+
+def test_kpi_init_without_any_time_says_what_a_model_needs(tmp_path):
+    path = tmp_path / "notes.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE notes (id INTEGER, body TEXT)")
+    con.executemany("INSERT INTO notes VALUES (?, ?)", [(1, "call back"), (2, "2026-03-02")])
+    con.commit()
+    con.close()
+    out = kpi("init", tmp_path / "specs", "--source", "sqlite", "-o", f"path={path}")
+    assert out.exit_code != 0 and "none of the tables has a date or timestamp column" in out.output
+    assert "text column in one date format" in out.output and "Traceback" not in out.output
+
+
 # -- validate --connect on a CSV model: the five mistakes of the issue, each at its expression's line
 CSV = "order_id,ordered,status,amount\n1,05-01-2026,paid,10\n2,06-01-2026,open,20\n"
 GOOD_MODEL = 'orders:\n    file: orders.csv\n    time: ordered\n    time_format: "%d-%m-%Y"\n    dimensions: {status: status}\n'
