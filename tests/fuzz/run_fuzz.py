@@ -1,8 +1,9 @@
 """The long validator fuzz run: N seeded mutations of the demo specs, counted (default 100,000).
 
-    .venv/bin/python tests/fuzz/run_fuzz.py [--cases 100000] [--seed 14] [--jobs 2]
+    .venv/bin/python tests/fuzz/run_fuzz.py [--cases 100000] [--seed 14] [--jobs 2] [--start 0]
 
-Prints the cases run, crashes found (each with its seed and reason; the mutant
+Case i is the same mutation for a seed on every run, so a long run stopped with Ctrl-C
+can go on with --start at the count it printed. Prints the cases run, crashes found (each with its seed and reason; the mutant
 is written to tests/fuzz/corpus/new/ for a regression case), the slowest case
 and the peak memory. Exit code 1 when anything crashed.
 """
@@ -47,9 +48,11 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--start", type=int, default=0, help="first case index (to go on after a stop)")
     args = parser.parse_args()
     chunk = 100
-    work = [(args.seed, start, min(chunk, args.cases - start)) for start in range(0, args.cases, chunk)]
+    end = args.start + args.cases
+    work = [(args.seed, start, min(chunk, end - start)) for start in range(args.start, end, chunk)]
     t0 = time.perf_counter()
     done, crashes, slowest = 0, [], 0.0
     stopped = False
@@ -68,14 +71,14 @@ def main() -> int:
         pool.close()
         pool.join()
     if stopped:
-        print(f"stopped before the end: {done:,} of {args.cases:,} cases ran")
+        print(f"stopped before the end: {done:,} of {args.cases:,} cases ran (go on with --start {args.start + done})")
     for index, name, why, text in sorted(crashes):
         print(f"CRASH case {index} ({name}): {why}")
         NEW_CORPUS.mkdir(parents=True, exist_ok=True)
         (NEW_CORPUS / f"case_{args.seed}_{index}__{name}").write_text(text, encoding="utf-8", errors="surrogatepass")
     peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    print(f"cases run: {done:,}; crashes: {len(crashes)}; slowest case: {slowest:.2f}s; "
+    print(f"cases run: {done:,}; crashes: {len(crashes)}; slowest case: {slowest:.2f}s of CPU; "
           f"peak memory of a worker: {peak_mb:.0f} MB; {time.perf_counter() - t0:.0f}s in all")
     return 1 if crashes else 0
 

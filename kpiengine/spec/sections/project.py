@@ -54,8 +54,9 @@ class ProjectSection(SpecSection):
         loc = project.project_loc
         try:
             zoneinfo.ZoneInfo(project.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            yield SpecIssue(f"unknown time zone '{project.timezone}'", loc,
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
+            shown = project.timezone if len(project.timezone) <= 60 else project.timezone[:57] + "..."
+            yield SpecIssue(f"unknown time zone '{shown}'", loc,
                             hint="use an IANA name such as UTC, Europe/Berlin or Asia/Shanghai", code="timezone")
         if project.default_source and project.default_source not in project.sources:
             yield SpecIssue(f"default_source '{project.default_source}' is not a defined source", loc,
