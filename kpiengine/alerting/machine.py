@@ -102,9 +102,14 @@ def _decide(rule: Rule, base: AlertState, outcome: Outcome) -> tuple[str, str | 
         return ("keep" if policy == "keep_state" else "clear"), None, None
     if status in ("insufficient", "no_baseline"):
         return "keep", None, None  # not enough evidence either way: the state stands
-    if outcome.significant is False:
-        return "clear", None, None
     firing = base.severity if base.state == "firing" else None
+    if outcome.significant is False:
+        # significance decides whether a change may *start* an alert; once firing, the recovery
+        # level decides when it ends (a -23 % week with p = 0.015 under alpha 0.01 is no recovery)
+        cond = rule.classify(outcome.measure, firing, escalate=False) if firing else None
+        if cond is None:
+            return "clear", None, None
+        return "breach", rule.severity_of(cond), cond
     cond = rule.classify(outcome.measure, firing)
     if cond is None:
         return "clear", None, None
@@ -122,7 +127,7 @@ def _step(rule: Rule, base: AlertState, outcome: Outcome) -> AlertState:
     if decision == "keep":
         return new
     if decision == "breach":
-        new.threshold = cond.threshold if cond is not None else None
+        new.threshold = cond.crossed(outcome.measure) if cond is not None else None
         new.quiet_for = 0
         if base.state == "firing":
             new.severity = severity
