@@ -22,6 +22,7 @@ def build_rate_warehouse(db_path: Path, weeks: dict[str, list[tuple[int, int]]])
     """``weeks[region][i] = (visits, won)`` for week i from MONDAY; rows spread over Monday..Friday."""
     import duckdb
 
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path))
     plan = [(region, i, visits, won) for region, counts in weeks.items()
             for i, (visits, won) in enumerate(counts)]
