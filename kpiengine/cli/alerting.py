@@ -142,6 +142,7 @@ def alerts(spec, show_all, outbox, events, fmt):
     # lazy: kpi --help stays fast
     from ..alerting.notify import AlertView
     from ..alerting.outbox import outbox_rows
+    from ..alerting.present import TABLE_COLUMNS, event_rows, outbox_view
     from ..alerting.rules import load_rules
     from ..alerting.inhibition import hidden_alerts
     from ..alerting.routing import load_routing
@@ -152,12 +153,14 @@ def alerts(spec, show_all, outbox, events, fmt):
     store = AlertStore.open(history_file(project))
     try:
         if outbox or events:
-            rows = outbox_rows(store.con) if outbox else store.events(limit=200)
+            # times in the project time zone, values in the KPI's unit (present.py)
+            rows = outbox_view(outbox_rows(store.con), project) if outbox else \
+                event_rows(store.events(limit=200), load_rules(project), project)
             if fmt == "json":
                 click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
             elif rows:
-                headers = list(rows[0])
-                click.echo(render_table(headers, [["" if r[h] is None else str(r[h])[:60] for h in headers]
+                headers = TABLE_COLUMNS["outbox" if outbox else "events"]
+                click.echo(render_table(headers, [["" if r.get(h) is None else str(r[h])[:60] for h in headers]
                                                   for r in rows]))
             else:
                 click.echo("nothing yet")
