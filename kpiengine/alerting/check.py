@@ -292,6 +292,9 @@ def _route_and_enqueue(project, store: AlertStore, routing: Routing, result: Che
     for view in result.alerts:
         if view.state.state not in ("firing", "resolved", "inactive"):
             continue
+        view.flapping = view.state.flapping
+        if view.flapping:  # held, not logged as sent: once it calms down the next check says where it stands
+            continue
         for route in routing.routes_for(view.labels):
             sent = store.notified(route.name, view.rule.name, view.state.key)
             status = needs_notification(view, route, sent, now)
@@ -312,7 +315,8 @@ def _route_and_enqueue(project, store: AlertStore, routing: Routing, result: Che
     for (route_name, gkey), g in groups.items():
         present = {(v.rule.name, v.state.key) for v, _s in g.items}
         for view in result.alerts:
-            if (view.state.state == "firing" and not view.suppressed and (view.rule.name, view.state.key) not in present
+            if (view.state.state == "firing" and not view.suppressed and not view.flapping
+                    and (view.rule.name, view.state.key) not in present
                     and any(r.name == route_name for r in routing.routes_for(view.labels))
                     and group_key(g.route, view.labels) == gkey):
                 g.items.append((view, "firing"))

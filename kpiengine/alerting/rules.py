@@ -46,7 +46,7 @@ RULE_KEYS = {
     "kpi", "type", "grain", "by", "description", "compare", "periods", "change", "target", "window",
     "seasonality", "sensitivity", "direction", "min_periods", "min_sample", "sample", "significance",
     "for", "keep_firing_for", "no_data", "on_error", "labels", "message", "title", "enabled",
-    "recovery", "severity", "explain", *SEVERITIES,
+    "recovery", "severity", "explain", "flapping", *SEVERITIES,
 }
 # Labels the engine sets on every alert: a rule label of the same name would silently replace them
 # and break routes and silences (Prometheus users write `labels: {severity: page}` out of habit).
@@ -55,7 +55,7 @@ RESERVED_LABELS = {
     "kpi": "the KPI the rule watches",
     "severity": "the severity key the condition is written under (info, warning, critical)",
     "kpi_status": "the KPI's review status (set to `weakened` by kpi review)",
-    "flapping": "set by flap detection",
+    "flapping": "reserved for flap detection",
 }
 DEFAULT_NO_DATA = "ignore"     # a period without data is treated as "condition not met"
 DEFAULT_ON_ERROR = "keep_state"  # a failed query changes nothing: no flapping on warehouse outages
@@ -144,6 +144,8 @@ class Rule:
     title: str | None = None
     enabled: bool = True
     explain: bool = False  # attach the top drivers of the change (root cause) to the message
+    flap_changes: int = 0  # flapping: more than this many changes ... (0: no flap detection)
+    flap_periods: int = 0  # ... within this many periods
     location: Location | None = None
 
     def classify(self, measure: float, firing_severity: str | None = None, *,
@@ -386,6 +388,8 @@ def parse_rule(ctx: _Ctx, name: str, node: Any, project=None, check_keys: bool =
     rule.on_error = _choice(ctx, node, "on_error", where, POLICIES, DEFAULT_ON_ERROR)
     rule.enabled = bool(node.get("enabled", True))
     rule.explain = bool(node.get("explain", False))
+    if "flapping" in node:
+        _parse_flapping(ctx, rule, node["flapping"], node, where)
     if "min_sample" in node:
         rule.min_sample = _number(ctx, node, "min_sample", where, minimum=0)
     if "sample" in node:
@@ -465,6 +469,21 @@ def parse_rule(ctx: _Ctx, name: str, node: Any, project=None, check_keys: bool =
     if project is not None:
         _check_against_project(ctx, rule, node, project)
     return rule
+
+
+def _parse_flapping(ctx: _Ctx, rule: Rule, value: Any, node: dict, where: str) -> None:
+    """``flapping: {changes: 3, periods: 8}``: more than 3 state changes in 8 periods holds notifications."""
+    hint = "e.g. `flapping: {changes: 3, periods: 8}` (more than 3 changes within 8 periods)"
+    if not isinstance(value, dict) or set(value) != {"changes", "periods"}:
+        ctx.err(f"{where}: `flapping` needs `changes` and `periods`", loc_in(node, "flapping"), hint=hint)
+        return
+    changes = _int(ctx, value, "changes", f"{where} flapping", 0, 1)
+    periods = _int(ctx, value, "periods", f"{where} flapping", 0, 2)
+    if changes and periods and changes >= periods:
+        ctx.err(f"{where}: `flapping`: {changes} changes can never happen in {periods} periods (one per period)",
+                loc_in(value, "changes"), hint=hint)
+        return
+    rule.flap_changes, rule.flap_periods = changes, periods
 
 
 def _parse_target(ctx: _Ctx, value: Any, loc: Location | None, where: str) -> Any:

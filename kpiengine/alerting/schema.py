@@ -63,6 +63,11 @@ RULE = {
         "title": {"type": "string"},
         "enabled": {"type": "boolean"},
         "explain": {"type": "boolean", "description": "add the top drivers of the change to the message"},
+        "flapping": {"type": "object", "required": ["changes", "periods"], "additionalProperties": False,
+                     "properties": {"changes": {"type": "integer", "minimum": 1},
+                                    "periods": {"type": "integer", "minimum": 2}},
+                     "description": "more than `changes` state changes within `periods` periods: flapping, "
+                                    "notifications held"},
     },
     "additionalProperties": False,
 }

@@ -63,6 +63,8 @@ def _notify(project, rules, states, routing, sent, now, step) -> None:
         v.inhibited = (v.rule.name, v.state.key) in hidden
     groups: dict[tuple, list] = {}
     for v in views:
+        if v.state.flapping:  # held, as kpi check holds them
+            continue
         for route in routing.routes_for(v.labels):
             log_key = (route.name, v.rule.name, v.state.key)
             status = needs_notification(v, route, sent.get(log_key), now)

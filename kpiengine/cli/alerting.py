@@ -38,7 +38,8 @@ def _alert_row(view) -> list[str]:
 
     st = view.state
     f = message_fields(view, None)
-    flag = "silenced" if view.silenced_by is not None else "inhibited" if view.inhibited else ""
+    flag = "silenced" if view.silenced_by is not None else "inhibited" if view.inhibited else \
+        "flapping: notifications held" if st.flapping else ""
     return [view.rule.name, st.state, st.severity or "-", f["dimensions"] or "-", st.last_period or "-",
             f["value"], f["baseline"], f["change"], flag or (st.note if st.outcome != "value" else "")]
 
