@@ -1,4 +1,6 @@
-"""The ``rules:``, ``sinks:``, ``routes:``, ``inhibit_rules:`` and ``time_intervals:`` spec sections, registered by alerting as an internal plugin.
+"""The ``rules:``, ``sinks:``, ``routes:``, ``inhibit_rules:`` and ``time_intervals:`` spec sections.
+
+They are registered by alerting as an internal plugin.
 
 They run after the funnels section, whose steps become KPIs that rules may
 watch. Routes name sinks, so both are checked together, with the sinks.
@@ -162,4 +164,5 @@ def validate_alerting(project, registry=None) -> list[SpecIssue]:
 
 @hookimpl
 def kpiengine_spec_sections() -> list[SpecSection]:
-    return [RulesSection(), SinksSection(), RoutesSection(), InhibitRulesSection(), TimeIntervalsSection()]
+    return [RulesSection(), SinksSection(), RoutesSection(), InhibitRulesSection(),
+            TimeIntervalsSection()]

@@ -203,7 +203,8 @@ def silence():
 @click.option("--kpi", help="match this KPI")
 @click.option("--rule", help="match this rule")
 @click.option("--severity", type=click.Choice(["info", "warning", "critical"]))
-@click.option("--match", "matches", multiple=True, metavar="LABEL=VALUE", help="any label or dimension value")
+@click.option("--match", "matches", multiple=True, metavar="MATCHER",
+              help="any label or dimension value: LABEL=VALUE, LABEL!=VALUE, LABEL=~REGEX, LABEL!~REGEX")
 @click.option("--for", "duration", required=True, help="how long: 30m, 4h, 2d, 1w")
 @click.option("--reason", required=True, help="why (shown in kpi silence list)")
 @click.pass_context
@@ -212,10 +213,9 @@ def silence_add(ctx, spec, kpi, rule, severity, matches, duration, reason):
     """Add a silence; dimension values as --region east (any --NAME VALUE pair)."""
     # lazy: kpi --help stays fast
     from ..alerting.routing import parse_duration
+    from ..alerting.matchers import Matcher, MatcherError, describe, parse_matcher
     from ..alerting.silences import add_silence
     from ..alerting.state import AlertStore, history_file
-
-    from ..alerting.matchers import Matcher, MatcherError, describe, parse_matcher
 
     matchers = [Matcher.make(k, "=", v) for k, v in (("kpi", kpi), ("rule", rule), ("severity", severity)) if v]
     for m in matches:
@@ -256,10 +256,9 @@ def silence_add(ctx, spec, kpi, rule, severity, matches, duration, reason):
 
 def _silence_name_problem(project, matchers) -> str | None:
     """A silence naming a KPI, rule or label the project does not have would silence nothing, silently."""
-    # lazy: kpi --help stays fast
     import difflib
 
-    from ..alerting.rules import RESERVED_LABELS, load_rules
+    from ..alerting.rules import RESERVED_LABELS, load_rules  # lazy: kpi --help stays fast
 
     rules = load_rules(project)
     labels = set(RESERVED_LABELS) | {k for r in rules.values() for k in r.labels} | \
