@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .matchers import Matcher, matches_all, parse_node
+from .matchers import Matcher, from_mapping, matches_all, parse_node
 from .silences import inhibited
 
-RULE_KEYS = {"source_matchers", "target_matchers", "equal", "name"}
+RULE_KEYS = {"source_matchers", "target_matchers", "source_match", "target_match", "equal", "name"}
 
 
 @dataclass
@@ -52,12 +52,19 @@ def parse_inhibit_rules(raw: Any, err, loc_of) -> list[InhibitRule] | None:
                 err(f"{where}: unknown field `{key}`", loc_of(node, key),
                     f"inhibit rule fields: {', '.join(sorted(RULE_KEYS))}")
         rule = InhibitRule(name=str(node.get("name", where)))
-        for key in ("source_matchers", "target_matchers"):
-            if key not in node:
-                err(f"{where}: `{key}` is required", loc_of(node, None),
+        for side in ("source", "target"):
+            found: list[Matcher] = []
+            if f"{side}_matchers" in node:
+                found += parse_node(node[f"{side}_matchers"], f"{where} {side}_matchers", err, loc_of)
+            legacy = node.get(f"{side}_match")  # Alertmanager's older form: {label: value}
+            if isinstance(legacy, dict):
+                found += from_mapping(legacy)
+            elif legacy is not None:
+                err(f"{where}: `{side}_match` maps labels to values", loc_of(node, f"{side}_match"), None)
+            if f"{side}_matchers" not in node and f"{side}_match" not in node:
+                err(f"{where}: `{side}_matchers` is required", loc_of(node, None),
                     "e.g. source_matchers: ['severity=critical'], target_matchers: ['severity=warning']")
-                continue
-            setattr(rule, key.split("_")[0], parse_node(node[key], f"{where} {key}", err, loc_of))
+            setattr(rule, side, found)
         equal = node.get("equal", [])
         equal = [equal] if isinstance(equal, str) else equal
         if not isinstance(equal, list):

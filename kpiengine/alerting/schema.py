@@ -109,11 +109,12 @@ ROUTE = {
 
 _matchers = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
              "description": "label=value, label!=value, label=~\"regex\", label!~\"regex\""}
+_match_map = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]},
+              "description": "Alertmanager's older form: labels to values (equality)"}
 INHIBIT_RULE = {
     "type": "object",
-    "required": ["source_matchers", "target_matchers"],
     "properties": {"name": {"type": "string"}, "source_matchers": _matchers, "target_matchers": _matchers,
-                   "equal": _str_list},
+                   "source_match": _match_map, "target_match": _match_map, "equal": _str_list},
     "additionalProperties": False,
 }
 _range_list = {"type": "array", "items": {"type": ["string", "integer"]}}

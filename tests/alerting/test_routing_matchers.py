@@ -247,3 +247,19 @@ time_intervals:
     # two hours later nothing is due on either route
     check(folder, ts("2027-01-18T04:00:00"))
     assert len(sent(tmp_path, "a")) == 6 and len(sent(tmp_path, "b")) == 4
+
+
+def test_inhibition_in_alertmanagers_older_form_and_a_rule_without_targets(tmp_path):
+    extra = """
+inhibit_rules:
+  - source_match: {severity: critical}
+    target_match: {rule: visits_low}
+    equal: [region]
+"""
+    res = check(make(tmp_path / "ok", "routes:\n  sinks: [root_log]\n", extra))
+    assert sorted((a.rule.name, a.state.dimensions["region"]) for a in res.alerts if a.inhibited) == \
+        [("visits_low", "east")]
+    folder = make(tmp_path / "bad", "routes:\n  sinks: [root_log]\n",
+                  "inhibit_rules:\n  - source_matchers: ['severity=critical']\n    equal: [region]\n")
+    with pytest.raises(SpecError, match=r"alerts.yml:\d+:\d+.*inhibit rule 1: `target_matchers` is required"):
+        load_project(folder)
