@@ -38,7 +38,7 @@ def event_rows(events: list[dict], rules: dict, project) -> list[dict[str, Any]]
         rule = rules.get(e.get("rule"))
         spec = project.kpis.get(rule.kpi) if rule is not None else None
         unit = getattr(spec, "unit", None)
-        out.append({"at": local_time(e.get("at"), tz), "rule": e.get("rule"),
+        out.append({"at": local_time(e.get("at"), tz), "rule": e.get("rule"), "key": e.get("key"),
                     "dimensions": _dimensions(e.get("key")), "period": e.get("period"),
                     "transition": e.get("transition"), "severity": e.get("severity"),
                     "value": format_value(e.get("value"), unit), "baseline": format_value(e.get("baseline"), unit),
