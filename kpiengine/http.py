@@ -12,8 +12,9 @@ share this one helper so they agree on what "try again later" means:
 
 Webhook URLs are credentials (Slack and Feishu put the token in the path,
 DingTalk and WeCom in the query string), so no message built here ever
-contains a URL as given: :func:`redact_url` removes the query, the user info
-and every path segment that looks like a token.
+contains a URL as given: :func:`redact_url` keeps the scheme, host and port
+and replaces the query, the user info and every path segment (a lower-case
+token reads like a word, so no segment is trusted to be harmless).
 """
 from __future__ import annotations
 
@@ -41,9 +42,9 @@ DEFAULT_READ_TIMEOUT = 10.0
 _BODY_QUOTE = 300
 _MAX_RESPONSE = 1 << 20
 
-# A path segment is kept in messages only when it reads like a word: lower case
-# ("services", "open-apis"), CamelCase ("IncomingWebhook") or a version ("v2").
-# Ids and tokens carry digits, runs of capitals or random case, and become "***".
+# Echoed URL parts are scrubbed from quoted response bodies unless a segment is a short
+# word: lower case ("services", "open-apis"), CamelCase ("IncomingWebhook") or a version
+# ("v2"); anything with digits, random case or 10 characters and more goes.
 _PLAIN_SEGMENT = re.compile(r"(?=.{1,20}$)(?:[a-z][a-z_\-]*|[a-z]*(?:[A-Z][a-z]+)+|v\d{1,2})")
 
 
@@ -66,12 +67,12 @@ class HttpResponse:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its secret parts replaced by ``***``: query, user info and token-like path segments.
+    """``url`` with everything after the host replaced by ``***``: query, user info, every path segment.
 
     >>> redact_url("https://hooks.slack.com/services/T0001/B0002/XXXXyyyyZZZZ")
-    'https://hooks.slack.com/services/***/***/***'
+    'https://hooks.slack.com/***/***/***/***'
     >>> redact_url("https://oapi.dingtalk.com/robot/send?access_token=abc123")
-    'https://oapi.dingtalk.com/robot/send?***'
+    'https://oapi.dingtalk.com/***/***?***'
     """
     try:
         parts = urllib.parse.urlsplit(url)
@@ -80,7 +81,7 @@ def redact_url(url: str) -> str:
     except ValueError:
         return "<invalid URL>"
     netloc = host if port is None else f"{host}:{port}"
-    segments = [seg if not seg or _PLAIN_SEGMENT.fullmatch(seg) else "***" for seg in parts.path.split("/")]
+    segments = [seg and "***" for seg in parts.path.split("/")]
     query = "?***" if parts.query else ""
     return f"{parts.scheme}://{netloc}{'/'.join(segments)}{query}"
 
@@ -240,7 +241,8 @@ def _url_secret_parts(url: str) -> list[str]:
     except ValueError:
         return []
     values = [v for _k, v in urllib.parse.parse_qsl(parts.query)]
-    values += [seg for seg in parts.path.split("/") if seg and not _PLAIN_SEGMENT.fullmatch(seg)]
+    # long segments too, however plain they look: `hooks/abcdefghijklmnop` is a lower-case token
+    values += [seg for seg in parts.path.split("/") if seg and (len(seg) >= 10 or not _PLAIN_SEGMENT.fullmatch(seg))]
     if parts.password:
         values.append(parts.password)
     return values

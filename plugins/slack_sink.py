@@ -53,7 +53,17 @@ def slack_message(n: Notification) -> dict:
     if len(n.items) > _MAX_ITEMS:
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": f"… and {len(n.items) - _MAX_ITEMS} more alert(s)"}]})
-    return {"text": truncate(headline(n), 3000), "blocks": blocks}
+    # the top-level text is mrkdwn too (notifications, clients without blocks): `<!channel>` from a
+    # dimension value or label would ping the whole channel unless escaped
+    return {"text": _escaped_fit(headline(n), 3000), "blocks": blocks}
+
+
+def _escaped_fit(text: str, limit: int) -> str:
+    """``text`` escaped and cut to ``limit`` characters without splitting an entity such as ``&amp;``."""
+    raw = truncate(text, limit)
+    while len(_escape(raw)) > limit:
+        raw = truncate(text, max(1, len(raw) - (len(_escape(raw)) - limit)))
+    return _escape(raw)
 
 
 class SlackSink(Sink):

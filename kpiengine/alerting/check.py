@@ -32,7 +32,9 @@ from .notify import AlertView, Group, build_notification, group_key, needs_notif
 from .outbox import DeliveryReport, Outbox, enqueue
 from .routing import Routing, build_sink, load_routing
 from .rules import Rule, load_rules
-from .silences import inhibited, list_silences, silenced_by
+from .inhibition import hidden_alerts
+from .intervals import project_tz
+from .silences import list_silences, silenced_by
 from .state import AlertStore, connect, history_file, immediate
 
 CATCH_UP = 12  # at most this many missed periods are replayed when checks were skipped
@@ -280,7 +282,8 @@ def _advance_all(project, store: AlertStore, batches: list[_Batch], result: Chec
 
 def _route_and_enqueue(project, store: AlertStore, routing: Routing, result: CheckResult, now: float) -> None:
     silences = list_silences(store.con, now=now)
-    hidden = inhibited((a.state, a.rule.kpi) for a in result.alerts)
+    hidden = hidden_alerts(result.alerts, routing.inhibit_rules)
+    tz = project_tz(getattr(project, "timezone", None))
     groups: dict[tuple, Group] = {}
     for view in result.alerts:
         s = silenced_by(view.labels, silences, now)
@@ -289,9 +292,17 @@ def _route_and_enqueue(project, store: AlertStore, routing: Routing, result: Che
     for view in result.alerts:
         if view.state.state not in ("firing", "resolved", "inactive"):
             continue
+        view.flapping = view.state.flapping
+        if view.flapping:  # held, not logged as sent: once it calms down the next check says where it stands
+            continue
         for route in routing.routes_for(view.labels):
             sent = store.notified(route.name, view.rule.name, view.state.key)
             status = needs_notification(view, route, sent, now)
+            if status is not None and status != "forget":
+                why = routing.muted(route, now, tz)
+                if why:  # not logged as sent: when the interval ends, the next check sends what still holds
+                    view.muted_on = {**(view.muted_on or {}), route.name: why}
+                    continue
             if status == "forget":
                 store.mark_notified(route.name, view.state, "resolved", now)
                 continue
@@ -304,7 +315,8 @@ def _route_and_enqueue(project, store: AlertStore, routing: Routing, result: Che
     for (route_name, gkey), g in groups.items():
         present = {(v.rule.name, v.state.key) for v, _s in g.items}
         for view in result.alerts:
-            if (view.state.state == "firing" and not view.suppressed and (view.rule.name, view.state.key) not in present
+            if (view.state.state == "firing" and not view.suppressed and not view.flapping
+                    and (view.rule.name, view.state.key) not in present
                     and any(r.name == route_name for r in routing.routes_for(view.labels))
                     and group_key(g.route, view.labels) == gkey):
                 g.items.append((view, "firing"))

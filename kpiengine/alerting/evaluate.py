@@ -23,7 +23,7 @@ from typing import Any, Iterable
 from ..analysis.baselines import expected_value, window_periods
 from ..analysis.targets import spec_target_at
 from . import periods as P
-from .rules import Rule, denominator_of
+from .rules import Rule, denominator_of, parse_number
 
 MAD_SCALE = 1.4826  # makes the MAD a consistent estimator of the standard deviation for normal data
 
@@ -127,8 +127,8 @@ def target_for(rule: Rule, kpi_spec, dimensions: dict[str, Any], period: date | 
     if isinstance(target, dict):
         (dim, per_value), = target.items()
         value = per_value.get(str(dimensions.get(dim)))
-        return None if value is None else float(value)
-    return None if target is None else float(target)
+        return None if value is None else parse_number(value)
+    return None if target is None else parse_number(target)  # `5%` as in thresholds (the spec parses it too)
 
 
 def measure(rule: Rule, table: ValueTable, key: str, dimensions: dict[str, Any], period: date,

@@ -47,11 +47,14 @@ class AlertState:
     outcome: str = ""  # status of the last outcome (value, no_data, error...)
     note: str = ""
     prior: dict | None = None  # the state before last_period was evaluated
+    changes: list[str] = field(default_factory=list)  # periods with a firing/resolved/severity change, recent
+    flapping: bool = False  # more changes than the rule's `flapping` allows: notifications held
 
     def to_dict(self, *, with_prior: bool = True) -> dict:
         # a flat copy: dataclasses.asdict deep-copies recursively and dominated evaluation time
         d = {name: getattr(self, name) for name in self.__dataclass_fields__}
         d["dimensions"] = dict(self.dimensions)
+        d["changes"] = list(self.changes)
         d["prior"] = dict(self.prior) if (with_prior and self.prior) else None
         return d
 
@@ -89,7 +92,29 @@ def advance(rule: Rule, prev: AlertState, outcome: Outcome) -> tuple[AlertState,
     new = _step(rule, base, outcome)
     new.prior = base.to_dict(with_prior=False)
     new.last_period = period
+    _count_changes(rule, base, new, outcome.period)
     return new, transition_between(prev, new)
+
+
+CHANGE_TRANSITIONS = ("firing", "resolved", "escalated", "deescalated")  # what a person is told about
+
+
+def _count_changes(rule: Rule, base: AlertState, new: AlertState, period) -> None:
+    """Flap detection: remember the recent periods whose evaluation changed what is notified.
+
+    Counted from ``base`` (the state before this period), so re-evaluating a period never counts
+    twice. More than ``rule.flap_changes`` changes within the last ``rule.flap_periods`` periods
+    marks the alert flapping (its notifications are held by kpi check) until it calms down.
+    """
+    if not rule.flap_changes:
+        new.changes, new.flapping = [], False
+        return
+    first = P.shift(period, rule.grain, -(rule.flap_periods - 1)).isoformat()
+    changes = [p for p in base.changes if p >= first]
+    if transition_between(base, new) in CHANGE_TRANSITIONS:
+        changes.append(period.isoformat())
+    new.changes = changes
+    new.flapping = len(changes) > rule.flap_changes
 
 
 def _decide(rule: Rule, base: AlertState, outcome: Outcome) -> tuple[str, str | None, Any]:
@@ -102,9 +127,14 @@ def _decide(rule: Rule, base: AlertState, outcome: Outcome) -> tuple[str, str | 
         return ("keep" if policy == "keep_state" else "clear"), None, None
     if status in ("insufficient", "no_baseline"):
         return "keep", None, None  # not enough evidence either way: the state stands
-    if outcome.significant is False:
-        return "clear", None, None
     firing = base.severity if base.state == "firing" else None
+    if outcome.significant is False:
+        # significance decides whether a change may *start* an alert; once firing, the recovery
+        # level decides when it ends (a -23 % week with p = 0.015 under alpha 0.01 is no recovery)
+        cond = rule.classify(outcome.measure, firing, escalate=False) if firing else None
+        if cond is None:
+            return "clear", None, None
+        return "breach", rule.severity_of(cond), cond
     cond = rule.classify(outcome.measure, firing)
     if cond is None:
         return "clear", None, None
@@ -122,7 +152,7 @@ def _step(rule: Rule, base: AlertState, outcome: Outcome) -> AlertState:
     if decision == "keep":
         return new
     if decision == "breach":
-        new.threshold = cond.threshold if cond is not None else None
+        new.threshold = cond.crossed(outcome.measure) if cond is not None else None
         new.quiet_for = 0
         if base.state == "firing":
             new.severity = severity

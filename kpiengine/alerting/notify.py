@@ -34,6 +34,8 @@ class AlertView:
     inhibited: bool = False
     template_error: str | None = None
     drivers: str | None = None  # "region east explains 72 % of it" (rules with explain: true)
+    muted_on: dict[str, str] | None = None  # route -> why it sends nothing now (time intervals)
+    flapping: bool = False  # changed state too often lately: notifications held (see flapping.py)
 
     @property
     def labels(self) -> dict[str, str]:

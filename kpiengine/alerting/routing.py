@@ -16,11 +16,17 @@
           sinks: [sales_slack, ops_email]
 
 Matchers compare an alert's labels: ``rule``, ``kpi``, ``severity``, the rule's
-``labels`` and each dimension value (``region: east``). A list means "any of".
-Children inherit ``sinks``, ``group_by``, ``repeat_interval`` and ``send_resolved``.
+``labels`` and each dimension value (``region: east``). ``match`` tests equality
+(a list means "any of"), ``match_re`` anchored regular expressions, and
+``matchers`` takes Alertmanager's strings (``region=~"east|west"``, ``team!=ops``;
+see matchers.py); all given must hold. Children inherit ``sinks``, ``group_by``,
+``repeat_interval`` and ``send_resolved``; ``mute_time_intervals`` and
+``active_time_intervals`` name entries of ``time_intervals:`` (intervals.py) and
+are the route's own. ``inhibit_rules:`` (inhibition.py) travel with the routing.
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,11 +35,14 @@ from typing import Any
 from ..errors import SpecError, SpecIssue
 from ..plugins import default_registry
 from ..spec.limits import MAX_DURATION_SECONDS
+from .inhibition import InhibitRule, parse_inhibit_rules
+from .intervals import TimeInterval, parse_intervals
 from .locations import loc_in
+from .matchers import Matcher, MatcherError, from_mapping, matches_all, parse_node
 
 SINK_DELIVERY_KEYS = ("type", "fallback", "give_up_after", "retry_initial", "retry_max")
-ROUTE_KEYS = {"name", "match", "sinks", "sink", "group_by", "repeat_interval", "send_resolved",
-              "continue", "routes"}
+ROUTE_KEYS = {"name", "match", "match_re", "matchers", "sinks", "sink", "group_by", "repeat_interval",
+              "send_resolved", "continue", "routes", "mute_time_intervals", "active_time_intervals"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
@@ -69,27 +78,42 @@ class SinkSettings:
 @dataclass
 class Route:
     name: str
-    matchers: dict[str, list[str]] = field(default_factory=dict)
+    matchers: list[Matcher] = field(default_factory=list)
     sinks: list[str] = field(default_factory=list)
     group_by: list[str] = field(default_factory=lambda: ["rule"])
     repeat_interval: timedelta = timedelta(hours=24)
     send_resolved: bool = True
     continue_: bool = False
     children: list["Route"] = field(default_factory=list)
+    mute_time_intervals: list[str] = field(default_factory=list)
+    active_time_intervals: list[str] = field(default_factory=list)
 
     def matches(self, labels: dict[str, str]) -> bool:
-        return all(str(labels.get(k)) in values for k, values in self.matchers.items())
+        return matches_all(self.matchers, labels)
 
 
 @dataclass
 class Routing:
     root: Route
     sinks: dict[str, SinkSettings]
+    intervals: dict[str, TimeInterval] = field(default_factory=dict)
+    inhibit_rules: list[InhibitRule] | None = None  # None: the built-in rule (see inhibition.py)
 
     def routes_for(self, labels: dict[str, str]) -> list[Route]:
         """The routes an alert goes to: deepest matching routes, else the root (Alertmanager's walk)."""
         found = _walk(self.root, labels)
         return found or [self.root]
+
+    def muted(self, route: Route, now: float, tz) -> str | None:
+        """Why ``route`` sends nothing at ``now`` (a mute interval holds, or no active one does), else None."""
+        for name in route.mute_time_intervals:
+            interval = self.intervals.get(name)
+            if interval is not None and interval.holds(now, tz):
+                return f"muted by time interval '{name}'"
+        if route.active_time_intervals and not any(
+                self.intervals[n].holds(now, tz) for n in route.active_time_intervals if n in self.intervals):
+            return f"outside active time interval(s) {', '.join(route.active_time_intervals)}"
+        return None
 
 
 def _walk(route: Route, labels: dict[str, str]) -> list[Route]:
@@ -103,11 +127,15 @@ def _walk(route: Route, labels: dict[str, str]) -> list[Route]:
     return out
 
 
-def parse_routing(sinks_raw: Any, routes_raw: Any, *, check_keys: bool = True) -> tuple[Routing, list[SpecIssue]]:
+def parse_routing(sinks_raw: Any, routes_raw: Any, *, check_keys: bool = True, intervals_raw: Any = None,
+                  inhibit_raw: Any = None) -> tuple[Routing, list[SpecIssue]]:
     issues: list[SpecIssue] = []
 
     def err(msg, loc, hint=None):
         issues.append(SpecIssue(msg, loc, hint=hint, code="alerting"))
+
+    intervals = parse_intervals(intervals_raw, err, loc_in)
+    inhibit_rules = parse_inhibit_rules(inhibit_raw, err, loc_in)
 
     sinks: dict[str, SinkSettings] = {}
     if sinks_raw not in (None, {}) and not isinstance(sinks_raw, dict):
@@ -138,18 +166,19 @@ def parse_routing(sinks_raw: Any, routes_raw: Any, *, check_keys: bool = True) -
             err(f"sink '{s.name}': a sink cannot be its own fallback", loc_in(sinks_raw.get(s.name), "fallback"))
     if routes_raw in (None, {}):
         root = Route("default", sinks=sorted(sinks))  # no routes: every alert to every sink
-        return Routing(root, sinks), issues
+        return Routing(root, sinks, intervals, inhibit_rules), issues
     if not isinstance(routes_raw, dict):
         err("`routes` must be a mapping (the root route)", loc_in(routes_raw))
-        return Routing(Route("default", sinks=sorted(sinks)), sinks), issues
-    root = _parse_route(routes_raw, None, "default", sinks, err, check_keys)
+        return Routing(Route("default", sinks=sorted(sinks)), sinks, intervals, inhibit_rules), issues
+    root = _parse_route(routes_raw, None, "default", sinks, err, check_keys, intervals)
     if not root.sinks:
         err("the root route needs `sinks`: it is the default for alerts no other route takes",
             loc_in(routes_raw), hint="e.g. `sinks: [ops_email]`")
-    return Routing(root, sinks), issues
+    return Routing(root, sinks, intervals, inhibit_rules), issues
 
 
-def _parse_route(node: dict, parent: Route | None, name: str, sinks: dict, err, check_keys: bool = True) -> Route:
+def _parse_route(node: dict, parent: Route | None, name: str, sinks: dict, err, check_keys: bool = True,
+                 intervals: dict | None = None) -> Route:
     where = f"route '{node.get('name', name)}'"
     for key in (node if check_keys else ()):
         if key not in ROUTE_KEYS:
@@ -188,14 +217,24 @@ def _parse_route(node: dict, parent: Route | None, name: str, sinks: dict, err, 
                 err(f"{where}: `{key}` must be true or false", loc_in(node, key))
             else:
                 setattr(route, attr, node[key])
-    match = node.get("match", {})
-    if parent is not None and not match:
-        err(f"{where}: a child route needs `match` (otherwise it takes every alert)", loc_in(node),
-            hint="e.g. `match: {severity: critical}`")
-    if not isinstance(match, dict):
-        err(f"{where}: `match` must map labels to a value or a list of values", loc_in(node, "match"))
-        match = {}
-    route.matchers = {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in match.items()}
+    route.matchers = _route_matchers(node, where, err)
+    if parent is not None and not route.matchers:
+        err(f"{where}: a child route needs `match` or `matchers` (otherwise it takes every alert)", loc_in(node),
+            hint="e.g. `match: {severity: critical}` or `matchers: ['region=~\"east|west\"']`")
+    for key in ("mute_time_intervals", "active_time_intervals"):
+        if key not in node:
+            continue
+        names = [node[key]] if isinstance(node[key], str) else node[key]
+        if not isinstance(names, list):
+            err(f"{where}: `{key}` is a list of time interval names", loc_in(node, key))
+            continue
+        for n in names:
+            if str(n) not in (intervals or {}):
+                close = difflib.get_close_matches(str(n), sorted(intervals or {}), n=1)
+                err(f"{where}: `{key}`: unknown time interval '{n}'", loc_in(node, key),
+                    hint=f"did you mean '{close[0]}'?" if close else
+                    f"defined in `time_intervals:`: {', '.join(sorted(intervals or {})) or 'none'}")
+        setattr(route, key, [str(n) for n in names])
     children = node.get("routes", [])
     if not isinstance(children, list):
         err(f"{where}: `routes` must be a list of child routes", loc_in(node, "routes"))
@@ -204,12 +243,38 @@ def _parse_route(node: dict, parent: Route | None, name: str, sinks: dict, err, 
         if not isinstance(child, dict):
             err(f"{where}: child route {i + 1} must be a mapping", loc_in(children, i))
             continue
-        route.children.append(_parse_route(child, route, f"{route.name}/{i + 1}", sinks, err, check_keys))
+        route.children.append(_parse_route(child, route, f"{route.name}/{i + 1}", sinks, err, check_keys,
+                                           intervals))
     return route
 
 
+def _route_matchers(node: dict, where: str, err) -> list[Matcher]:
+    """``match`` (equality, a list is "any of"), ``match_re`` (anchored regexes) and ``matchers`` strings."""
+    out: list[Matcher] = []
+    match = node.get("match", {})
+    if not isinstance(match, dict):
+        err(f"{where}: `match` must map labels to a value or a list of values", loc_in(node, "match"))
+    else:
+        out += from_mapping(match)
+    match_re = node.get("match_re", {})
+    if not isinstance(match_re, dict):
+        err(f"{where}: `match_re` must map labels to regular expressions", loc_in(node, "match_re"))
+    else:
+        for k, v in match_re.items():
+            try:
+                out.append(Matcher.make(str(k), "=~", str(v)))
+            except MatcherError as exc:
+                err(f"{where}: `match_re`: {exc}", loc_in(match_re, k))
+    if "matchers" in node:
+        out += parse_node(node["matchers"], f"{where} `matchers`", err,
+                          lambda n, k: loc_in(n, k) if k is not None else loc_in(node, "matchers"))
+    return out
+
+
 def load_routing(project) -> Routing:
-    routing, issues = parse_routing(project.section("sinks"), project.section("routes"))
+    routing, issues = parse_routing(project.section("sinks"), project.section("routes"),
+                                    intervals_raw=project.section("time_intervals"),
+                                    inhibit_raw=project.section("inhibit_rules"))
     if issues:
         raise SpecError(issues)
     return routing

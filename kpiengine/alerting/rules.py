@@ -46,7 +46,16 @@ RULE_KEYS = {
     "kpi", "type", "grain", "by", "description", "compare", "periods", "change", "target", "window",
     "seasonality", "sensitivity", "direction", "min_periods", "min_sample", "sample", "significance",
     "for", "keep_firing_for", "no_data", "on_error", "labels", "message", "title", "enabled",
-    "recovery", "severity", "explain", *SEVERITIES,
+    "recovery", "severity", "explain", "flapping", *SEVERITIES,
+}
+# Labels the engine sets on every alert: a rule label of the same name would silently replace them
+# and break routes and silences (Prometheus users write `labels: {severity: page}` out of habit).
+RESERVED_LABELS = {
+    "rule": "the rule's name",
+    "kpi": "the KPI the rule watches",
+    "severity": "the severity key the condition is written under (info, warning, critical)",
+    "kpi_status": "the KPI's review status (set to `weakened` by kpi review)",
+    "flapping": "reserved for flap detection",
 }
 DEFAULT_NO_DATA = "ignore"     # a period without data is treated as "condition not met"
 DEFAULT_ON_ERROR = "keep_state"  # a failed query changes nothing: no flapping on warehouse outages
@@ -83,8 +92,19 @@ class Condition:
 
     @property
     def threshold(self) -> float | None:
-        """The bound the value crossed (for messages): the nearer edge for bands."""
+        """The bound of a one-sided condition (bands: see :meth:`crossed`)."""
         return self.low if self.op == "above" else self.high if self.op == "below" else self.low
+
+    def crossed(self, x: float | None) -> float | None:
+        """The edge the measure ``x`` is past, for messages: `outside: [1000, 8000]` at 9000 is 8000.
+
+        ``inside`` bands report the nearer edge (the one the value came in over).
+        """
+        if self.op in ("above", "below") or x is None:
+            return self.threshold
+        if self.op == "outside":
+            return self.high if x > self.high else self.low
+        return self.low if abs(x - self.low) <= abs(self.high - x) else self.high
 
     def describe(self) -> str:
         if self.op == "above":
@@ -124,12 +144,26 @@ class Rule:
     title: str | None = None
     enabled: bool = True
     explain: bool = False  # attach the top drivers of the change (root cause) to the message
+    flap_changes: int = 0  # flapping: more than this many changes ... (0: no flap detection)
+    flap_periods: int = 0  # ... within this many periods
     location: Location | None = None
 
-    def classify(self, measure: float, firing_severity: str | None = None) -> Condition | None:
-        """The most severe condition breached; hysteresis applies to the severity already firing."""
-        for severity, cond in self.conditions:
-            if cond.breached(measure, firing=(severity == firing_severity)):
+    def classify(self, measure: float, firing_severity: str | None = None, *,
+                 escalate: bool = True) -> Condition | None:
+        """The most severe condition breached.
+
+        Hysteresis applies to the severity already firing *and every lower one*: a
+        critical that de-escalates keeps the warning's recovery level, so critical ->
+        warning at a value between the warning line and its recovery stays warning
+        instead of resolving outright. ``escalate=False`` ignores the severities above
+        the firing one (a change that is not significant may hold an alert, not raise it).
+        """
+        held = False
+        for severity, cond in self.conditions:  # most severe first
+            held = held or severity == firing_severity
+            if not held and not escalate and firing_severity is not None:
+                continue
+            if cond.breached(measure, firing=held):
                 return cond
         return None
 
@@ -354,6 +388,8 @@ def parse_rule(ctx: _Ctx, name: str, node: Any, project=None, check_keys: bool =
     rule.on_error = _choice(ctx, node, "on_error", where, POLICIES, DEFAULT_ON_ERROR)
     rule.enabled = bool(node.get("enabled", True))
     rule.explain = bool(node.get("explain", False))
+    if "flapping" in node:
+        _parse_flapping(ctx, rule, node["flapping"], node, where)
     if "min_sample" in node:
         rule.min_sample = _number(ctx, node, "min_sample", where, minimum=0)
     if "sample" in node:
@@ -374,7 +410,22 @@ def parse_rule(ctx: _Ctx, name: str, node: Any, project=None, check_keys: bool =
     if not isinstance(labels, dict):
         ctx.err(f"{where}: `labels` must be a mapping of names to values", loc_in(node, "labels"))
     else:
-        rule.labels = {str(k): str(v) for k, v in labels.items()}
+        rule.labels = {}
+        key_locs = getattr(labels, "key_locs", {})
+        for k, v in labels.items():
+            k = str(k)
+            if k in RESERVED_LABELS:
+                hint = ("put the condition under `critical:` (or warning/info) to set the severity, and name "
+                        "your own label differently, e.g. `priority: page`" if k == "severity" else
+                        f"rename it, e.g. `{k}_name`; routes can already match `{k}`")
+                ctx.err(f"{where}: label `{k}` is reserved: the engine sets it ({RESERVED_LABELS[k]})",
+                        key_locs.get(k) or loc_in(labels, k), hint=hint)
+                continue
+            if k in rule.by:
+                ctx.err(f"{where}: label `{k}` is also a `by` dimension: the dimension value would replace it",
+                        key_locs.get(k) or loc_in(labels, k), hint=f"rename the label, e.g. `{k}_team`")
+                continue
+            rule.labels[k] = str(v)
     for key in ("message", "title"):
         if key in node:
             text = node[key]
@@ -418,6 +469,21 @@ def parse_rule(ctx: _Ctx, name: str, node: Any, project=None, check_keys: bool =
     if project is not None:
         _check_against_project(ctx, rule, node, project)
     return rule
+
+
+def _parse_flapping(ctx: _Ctx, rule: Rule, value: Any, node: dict, where: str) -> None:
+    """``flapping: {changes: 3, periods: 8}``: more than 3 state changes in 8 periods holds notifications."""
+    hint = "e.g. `flapping: {changes: 3, periods: 8}` (more than 3 changes within 8 periods)"
+    if not isinstance(value, dict) or set(value) != {"changes", "periods"}:
+        ctx.err(f"{where}: `flapping` needs `changes` and `periods`", loc_in(node, "flapping"), hint=hint)
+        return
+    changes = _int(ctx, value, "changes", f"{where} flapping", 0, 1)
+    periods = _int(ctx, value, "periods", f"{where} flapping", 0, 2)
+    if changes and periods and changes >= periods:
+        ctx.err(f"{where}: `flapping`: {changes} changes can never happen in {periods} periods (one per period)",
+                loc_in(value, "changes"), hint=hint)
+        return
+    rule.flap_changes, rule.flap_periods = changes, periods
 
 
 def _parse_target(ctx: _Ctx, value: Any, loc: Location | None, where: str) -> Any:

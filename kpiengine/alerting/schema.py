@@ -63,6 +63,11 @@ RULE = {
         "title": {"type": "string"},
         "enabled": {"type": "boolean"},
         "explain": {"type": "boolean", "description": "add the top drivers of the change to the message"},
+        "flapping": {"type": "object", "required": ["changes", "periods"], "additionalProperties": False,
+                     "properties": {"changes": {"type": "integer", "minimum": 1},
+                                    "periods": {"type": "integer", "minimum": 2}},
+                     "description": "more than `changes` state changes within `periods` periods: flapping, "
+                                    "notifications held"},
     },
     "additionalProperties": False,
 }
@@ -92,6 +97,35 @@ ROUTE = {
         "repeat_interval": _duration,
         "send_resolved": {"type": "boolean"},
         "continue": {"type": "boolean"},
+        "match_re": {"type": "object", "additionalProperties": {"type": "string"},
+                     "description": "labels to anchored regular expressions"},
+        "matchers": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                     "description": "Alertmanager matchers: label=value, label!=value, label=~\"re\", label!~\"re\""},
+        "mute_time_intervals": _str_list,
+        "active_time_intervals": _str_list,
+    },
+    "additionalProperties": False,
+}
+
+_matchers = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+             "description": "label=value, label!=value, label=~\"regex\", label!~\"regex\""}
+_match_map = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]},
+              "description": "Alertmanager's older form: labels to values (equality)"}
+INHIBIT_RULE = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "source_matchers": _matchers, "target_matchers": _matchers,
+                   "source_match": _match_map, "target_match": _match_map, "equal": _str_list},
+    "additionalProperties": False,
+}
+_range_list = {"type": "array", "items": {"type": ["string", "integer"]}}
+INTERVAL_ENTRY = {
+    "type": "object",
+    "properties": {
+        "times": {"type": "array", "items": {
+            "type": "object", "required": ["start_time", "end_time"], "additionalProperties": False,
+            "properties": {"start_time": {"type": "string"}, "end_time": {"type": "string"}}}},
+        "weekdays": _range_list, "days_of_month": _range_list, "months": _range_list, "years": _range_list,
+        "location": {"type": "string", "description": "a time zone; default: project.timezone"},
     },
     "additionalProperties": False,
 }
@@ -107,4 +141,7 @@ ALERTING_SCHEMA_DEFS: dict = {
     "rules": {"type": "object", "propertyNames": {"type": "string", "pattern": NAME}, "additionalProperties": RULE},
     "sinks": {"type": "object", "propertyNames": {"type": "string", "pattern": NAME}, "additionalProperties": SINK},
     "routes": _route(5),
+    "inhibit_rules": {"type": "array", "items": INHIBIT_RULE},
+    "time_intervals": {"type": "object", "propertyNames": {"type": "string", "pattern": NAME},
+                       "additionalProperties": {"type": "array", "items": INTERVAL_ENTRY}},
 }

@@ -1,4 +1,6 @@
-"""The ``rules:``, ``sinks:`` and ``routes:`` spec sections, registered by alerting as an internal plugin.
+"""The ``rules:``, ``sinks:``, ``routes:``, ``inhibit_rules:`` and ``time_intervals:`` spec sections.
+
+They are registered by alerting as an internal plugin.
 
 They run after the funnels section, whose steps become KPIs that rules may
 watch. Routes name sinks, so both are checked together, with the sinks.
@@ -13,7 +15,7 @@ import jsonschema
 from ..errors import PluginError, SpecIssue
 from ..hookspecs import hookimpl
 from ..plugins import default_registry
-from ..sections import SINGLE, CheckContext, SpecSection
+from ..sections import LIST, SINGLE, CheckContext, SpecSection
 from ..spec.yamlsrc import expand_env
 from .locations import loc_in
 from .routing import Routing, parse_routing
@@ -50,7 +52,9 @@ class SinksSection(SpecSection):
 
     def check(self, project, context: CheckContext) -> Iterable[SpecIssue]:
         sinks_raw = project.section("sinks")
-        routing, issues = parse_routing(sinks_raw, project.section("routes"), check_keys=False)
+        routing, issues = parse_routing(sinks_raw, project.section("routes"), check_keys=False,
+                                        intervals_raw=project.section("time_intervals"),
+                                        inhibit_raw=project.section("inhibit_rules"))
         return issues + sink_option_issues(routing, sinks_raw, context.registry)
 
 
@@ -62,6 +66,25 @@ class RoutesSection(SpecSection):
 
     def schema(self) -> dict[str, Any]:
         return ALERTING_SCHEMA_DEFS["routes"]
+
+
+class InhibitRulesSection(SpecSection):
+    name = "inhibit_rules"
+    merge = LIST
+    description = "which firing alerts hide which (source matchers, target matchers, equal labels)"
+    order = 83  # checked with the sinks and routes (SinksSection)
+
+    def schema(self) -> dict[str, Any]:
+        return ALERTING_SCHEMA_DEFS["inhibit_rules"]
+
+
+class TimeIntervalsSection(SpecSection):
+    name = "time_intervals"
+    description = "named times (weekdays, times of day) that routes mute or are active in"
+    order = 84  # checked with the routes that name them (SinksSection)
+
+    def schema(self) -> dict[str, Any]:
+        return ALERTING_SCHEMA_DEFS["time_intervals"]
 
 
 def sink_option_issues(routing: Routing, sinks_raw: Any, registry) -> list[SpecIssue]:
@@ -141,4 +164,5 @@ def validate_alerting(project, registry=None) -> list[SpecIssue]:
 
 @hookimpl
 def kpiengine_spec_sections() -> list[SpecSection]:
-    return [RulesSection(), SinksSection(), RoutesSection()]
+    return [RulesSection(), SinksSection(), RoutesSection(), InhibitRulesSection(),
+            TimeIntervalsSection()]

@@ -1,7 +1,8 @@
 """Silences (mute matching alerts for a while) and inhibition (critical hides warning).
 
 A silence is a set of matchers over alert labels (``kpi``, ``rule``,
-``severity``, rule labels, dimension values) and a time window. Silenced alerts
+``severity``, rule labels, dimension values; ``=``, ``!=``, ``=~``, ``!~`` as in
+Alertmanager, see matchers.py) and a time window. Silenced alerts
 still change state and still show in ``kpi alerts``; they just send nothing.
 When a silence ends while the alert still fires, the next check notifies.
 """
@@ -14,12 +15,13 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from .machine import SEVERITY_RANK, AlertState
+from .matchers import Matcher, describe, from_json, from_mapping, matches_all
 
 
 @dataclass
 class Silence:
     id: int
-    matchers: dict[str, str]
+    matcher_list: list[Matcher]
     starts_at: float
     ends_at: float
     reason: str
@@ -30,28 +32,51 @@ class Silence:
         return self.expired_at is None and self.starts_at <= now < self.ends_at
 
     def matches(self, labels: dict[str, str]) -> bool:
-        return all(str(labels.get(k)) == str(v) for k, v in self.matchers.items())
+        return matches_all(self.matcher_list, labels)
+
+    @property
+    def matchers(self) -> dict[str, str] | list[str]:
+        """``{label: value}`` when every matcher is an equality (as before), else matcher strings."""
+        if all(m.op == "=" for m in self.matcher_list):
+            return {m.name: m.value for m in self.matcher_list}
+        return [str(m) for m in self.matcher_list]
+
+    def describe(self) -> str:
+        return describe(self.matcher_list)
 
 
-def add_silence(con: sqlite3.Connection, matchers: dict[str, str], duration_s: float, reason: str,
+def _stored(matchers: list[Matcher]) -> str:
+    if all(m.op == "=" for m in matchers) and len({m.name for m in matchers}) == len(matchers):
+        return json.dumps({m.name: m.value for m in matchers}, sort_keys=True)  # the older format
+    return json.dumps([m.to_json() for m in matchers])
+
+
+def add_silence(con: sqlite3.Connection, matchers: dict[str, str] | list[Matcher], duration_s: float, reason: str,
                 created_by: str | None = None, now: float | None = None) -> Silence:
-    if not matchers:
+    """A silence over ``matchers``: ``{label: value}`` (equality) or a list of :class:`Matcher`."""
+    matcher_list = from_mapping(matchers) if isinstance(matchers, dict) else list(matchers)
+    if not matcher_list:
         raise ValueError("a silence needs at least one matcher (e.g. --kpi conversion)")
     if not reason.strip():
         raise ValueError("a silence needs a reason (--reason), so the next person knows why")
     now = time.time() if now is None else now
     cur = con.execute(
         "INSERT INTO alert_silences (matchers, starts_at, ends_at, reason, created_by, created_at) "
-        "VALUES (?,?,?,?,?,?)", (json.dumps(matchers, sort_keys=True), now, now + duration_s, reason, created_by, now))
-    return Silence(cur.lastrowid, dict(matchers), now, now + duration_s, reason, created_by)
+        "VALUES (?,?,?,?,?,?)", (_stored(matcher_list), now, now + duration_s, reason, created_by, now))
+    return Silence(cur.lastrowid, matcher_list, now, now + duration_s, reason, created_by)
+
+
+def silence_from_row(r) -> Silence:
+    """A row of ``alert_silences`` (either matcher format) as a :class:`Silence`."""
+    return Silence(r["id"], from_json(json.loads(r["matchers"])), r["starts_at"], r["ends_at"], r["reason"],
+                   r["created_by"], r["expired_at"])
 
 
 def list_silences(con: sqlite3.Connection, *, include_expired: bool = False, now: float | None = None) -> list[Silence]:
     now = time.time() if now is None else now
     out = []
     for r in con.execute("SELECT * FROM alert_silences ORDER BY id"):
-        s = Silence(r["id"], json.loads(r["matchers"]), r["starts_at"], r["ends_at"], r["reason"],
-                    r["created_by"], r["expired_at"])
+        s = silence_from_row(r)
         if include_expired or s.active(now):
             out.append(s)
     return out

@@ -15,7 +15,7 @@ from .machine import AlertState, advance
 from .notify import AlertView, group_key, needs_notification
 from .routing import Routing
 from .rules import Rule
-from .silences import inhibited
+from .inhibition import hidden_alerts
 
 
 @dataclass
@@ -58,11 +58,13 @@ def _notify(project, rules, states, routing, sent, now, step) -> None:
     by_name = {r.name: r for r in rules}
     views = [AlertView(by_name[r], st, project.kpis.get(by_name[r].kpi) if project else None)
              for (r, _k), st in states.items()]
-    hidden = inhibited((v.state, v.rule.kpi) for v in views)
+    hidden = hidden_alerts(views, routing.inhibit_rules)
     for v in views:
         v.inhibited = (v.rule.name, v.state.key) in hidden
     groups: dict[tuple, list] = {}
     for v in views:
+        if v.state.flapping:  # held, as kpi check holds them
+            continue
         for route in routing.routes_for(v.labels):
             log_key = (route.name, v.rule.name, v.state.key)
             status = needs_notification(v, route, sent.get(log_key), now)

@@ -38,7 +38,8 @@ def _alert_row(view) -> list[str]:
 
     st = view.state
     f = message_fields(view, None)
-    flag = "silenced" if view.silenced_by is not None else "inhibited" if view.inhibited else ""
+    flag = "silenced" if view.silenced_by is not None else "inhibited" if view.inhibited else \
+        "flapping: notifications held" if st.flapping else ""
     return [view.rule.name, st.state, st.severity or "-", f["dimensions"] or "-", st.last_period or "-",
             f["value"], f["baseline"], f["change"], flag or (st.note if st.outcome != "value" else "")]
 
@@ -142,20 +143,25 @@ def alerts(spec, show_all, outbox, events, fmt):
     # lazy: kpi --help stays fast
     from ..alerting.notify import AlertView
     from ..alerting.outbox import outbox_rows
+    from ..alerting.present import TABLE_COLUMNS, event_rows, outbox_view
     from ..alerting.rules import load_rules
-    from ..alerting.silences import inhibited, list_silences, silenced_by
+    from ..alerting.inhibition import hidden_alerts
+    from ..alerting.routing import load_routing
+    from ..alerting.silences import list_silences, silenced_by
     from ..alerting.state import AlertStore, history_file
 
     project = load(spec)
     store = AlertStore.open(history_file(project))
     try:
         if outbox or events:
-            rows = outbox_rows(store.con) if outbox else store.events(limit=200)
+            # times in the project time zone, values in the KPI's unit (present.py)
+            rows = outbox_view(outbox_rows(store.con), project) if outbox else \
+                event_rows(store.events(limit=200), load_rules(project), project)
             if fmt == "json":
                 click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
             elif rows:
-                headers = list(rows[0])
-                click.echo(render_table(headers, [["" if r[h] is None else str(r[h])[:60] for h in headers]
+                headers = TABLE_COLUMNS["outbox" if outbox else "events"]
+                click.echo(render_table(headers, [["" if r.get(h) is None else str(r[h])[:60] for h in headers]
                                                   for r in rows]))
             else:
                 click.echo("nothing yet")
@@ -165,7 +171,7 @@ def alerts(spec, show_all, outbox, events, fmt):
         silences = list_silences(store.con, now=now)
         views = [AlertView(rules[r], st, project.kpis.get(rules[r].kpi))
                  for (r, _k), st in sorted(store.states().items()) if r in rules]
-        hidden = inhibited((v.state, v.rule.kpi) for v in views)
+        hidden = hidden_alerts(views, load_routing(project).inhibit_rules)
         for v in views:
             s = silenced_by(v.labels, silences, now)
             v.silenced_by, v.inhibited = (s.id if s else None), (v.rule.name, v.state.key) in hidden
@@ -197,7 +203,8 @@ def silence():
 @click.option("--kpi", help="match this KPI")
 @click.option("--rule", help="match this rule")
 @click.option("--severity", type=click.Choice(["info", "warning", "critical"]))
-@click.option("--match", "matches", multiple=True, metavar="LABEL=VALUE", help="any label or dimension value")
+@click.option("--match", "matches", multiple=True, metavar="MATCHER",
+              help="any label or dimension value: LABEL=VALUE, LABEL!=VALUE, LABEL=~REGEX, LABEL!~REGEX")
 @click.option("--for", "duration", required=True, help="how long: 30m, 4h, 2d, 1w")
 @click.option("--reason", required=True, help="why (shown in kpi silence list)")
 @click.pass_context
@@ -206,15 +213,16 @@ def silence_add(ctx, spec, kpi, rule, severity, matches, duration, reason):
     """Add a silence; dimension values as --region east (any --NAME VALUE pair)."""
     # lazy: kpi --help stays fast
     from ..alerting.routing import parse_duration
+    from ..alerting.matchers import Matcher, MatcherError, describe, parse_matcher
     from ..alerting.silences import add_silence
     from ..alerting.state import AlertStore, history_file
 
-    matchers = {k: v for k, v in (("kpi", kpi), ("rule", rule), ("severity", severity)) if v}
+    matchers = [Matcher.make(k, "=", v) for k, v in (("kpi", kpi), ("rule", rule), ("severity", severity)) if v]
     for m in matches:
-        if "=" not in m:
-            raise click.BadParameter(f"{m!r}: write LABEL=VALUE", param_hint="--match")
-        k, v = m.split("=", 1)
-        matchers[k.strip()] = v.strip()
+        try:
+            matchers.append(parse_matcher(m))
+        except MatcherError as exc:
+            raise click.BadParameter(str(exc), param_hint="--match") from None
     extra = list(ctx.args)
     while extra:
         flag = extra.pop(0)
@@ -225,12 +233,15 @@ def silence_add(ctx, spec, kpi, rule, severity, matches, duration, reason):
             name, value = name.split("=", 1)
         else:
             value = extra.pop(0)
-        matchers[name.replace("-", "_")] = value
+        matchers.append(Matcher.make(name.replace("-", "_"), "=", value))
     try:
         seconds = parse_duration(duration).total_seconds()
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--for") from None
     project = load(spec)
+    problem = _silence_name_problem(project, matchers)
+    if problem:
+        raise click.UsageError(problem)
     store = AlertStore.open(history_file(project))
     try:
         try:
@@ -240,7 +251,31 @@ def silence_add(ctx, spec, kpi, rule, severity, matches, duration, reason):
     finally:
         store.close()
     until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(s.ends_at))
-    click.echo(f"silence {s.id} added until {until}: {', '.join(f'{k}={v}' for k, v in matchers.items())}")
+    click.echo(f"silence {s.id} added until {until}: {describe(matchers)}")
+
+
+def _silence_name_problem(project, matchers) -> str | None:
+    """A silence naming a KPI, rule or label the project does not have would silence nothing, silently."""
+    import difflib
+
+    from ..alerting.rules import RESERVED_LABELS, load_rules  # lazy: kpi --help stays fast
+
+    rules = load_rules(project)
+    labels = set(RESERVED_LABELS) | {k for r in rules.values() for k in r.labels} | \
+        {d for r in rules.values() for d in r.by}
+    known_values = {"kpi": set(project.kpis), "rule": set(rules)}
+
+    def close(word, choices):
+        found = difflib.get_close_matches(word, sorted(choices), n=1)
+        return f"; did you mean '{found[0]}'?" if found else ""
+
+    for m in matchers:
+        if m.name not in labels:
+            return (f"no alert has the label '{m.name}'{close(m.name, labels)} (labels: "
+                    f"{', '.join(sorted(labels))})")
+        if m.op == "=" and m.name in known_values and m.value not in known_values[m.name]:
+            return f"unknown {m.name} '{m.value}'{close(m.value, known_values[m.name])}"
+    return None
 
 
 @silence.command("list")
@@ -261,14 +296,16 @@ def silence_list(spec, show_all, fmt):
     finally:
         store.close()
     if fmt == "json":
-        click.echo(json.dumps([s.__dict__ for s in items], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([{"id": s.id, "matchers": s.matchers, "starts_at": s.starts_at, "ends_at": s.ends_at,
+                                "reason": s.reason, "created_by": s.created_by, "expired_at": s.expired_at}
+                               for s in items], indent=2, ensure_ascii=False))
         return
     if not items:
         click.echo("no active silence")
         return
     fmt_t = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) if t else "-"  # noqa: E731
     click.echo(render_table(["id", "matchers", "from", "until", "expired", "reason", "by"],
-                            [[str(s.id), ", ".join(f"{k}={v}" for k, v in s.matchers.items()), fmt_t(s.starts_at),
+                            [[str(s.id), s.describe(), fmt_t(s.starts_at),
                               fmt_t(s.ends_at), fmt_t(s.expired_at), s.reason, s.created_by or "-"] for s in items]))
 
 

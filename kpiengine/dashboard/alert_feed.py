@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from ..alerting.machine import AlertState
 from ..alerting.rules import load_rules
-from ..alerting.silences import Silence, silenced_by
+from ..alerting.silences import silence_from_row, silenced_by
 from ..alerting.state import history_file
 from ..errors import KpiEngineError
 from ..spec.model import Project
@@ -86,9 +86,7 @@ def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple
             states = [AlertState.from_dict(json.loads(r["data"])) for r in con.execute("SELECT data FROM alert_state")]
             silences = []
             if _table_exists(con, "alert_silences"):
-                silences = [Silence(r["id"], json.loads(r["matchers"]), r["starts_at"], r["ends_at"], r["reason"],
-                                    r["created_by"], r["expired_at"])
-                            for r in con.execute("SELECT * FROM alert_silences ORDER BY id")]
+                silences = [silence_from_row(r) for r in con.execute("SELECT * FROM alert_silences ORDER BY id")]
             events = []
             if _table_exists(con, "alert_events"):
                 marks = ",".join("?" * len(FIRED_TRANSITIONS))

@@ -117,4 +117,4 @@ def test_kpi_test_passes_on_the_demo_rules(demo):
     root, _db, spec, env = demo
     proc = run(["test", "-s", str(spec)], env, root)
     assert proc.returncode == 0, proc.stdout
-    assert "7 passed, 0 failed" in proc.stdout
+    assert "8 passed, 0 failed" in proc.stdout

@@ -107,20 +107,23 @@ def test_secrets_never_appear_in_error_messages(http_server):
     with pytest.raises(RetryableSinkError) as err:
         post_json(url, {}, sink="t", secrets=["extra-signing-key"])
     assert TOKEN not in str(err.value)
-    assert f"127.0.0.1:{http_server.port}/services/***/***/***?***" in str(err.value)
+    assert f"127.0.0.1:{http_server.port}/***/***/***/***?***" in str(err.value)
 
 
 @pytest.mark.parametrize("url, expected", [
     ("https://hooks.slack.com/services/T04ABCD12/B05EFGH34/Zq8xT2mLw9Kd4Rb7",
-     "https://hooks.slack.com/services/***/***/***"),
-    ("https://hooks.slack.com/services/T0/B0/abcdefghijklmnopqrstuvwx", "https://hooks.slack.com/services/***/***/***"),
+     "https://hooks.slack.com/***/***/***/***"),
+    ("https://hooks.slack.com/services/T0/B0/abcdefghijklmnopqrstuvwx", "https://hooks.slack.com/***/***/***/***"),
     ("https://open.feishu.cn/open-apis/bot/v2/hook/5b0d7a4e-1f2c-4a55-9b3f-1d2e3f4a5b6c",
-     "https://open.feishu.cn/open-apis/bot/v2/hook/***"),
-    ("https://oapi.dingtalk.com/robot/send?access_token=abc", "https://oapi.dingtalk.com/robot/send?***"),
-    ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?***"),
-    ("https://user:pa55@example.com:8443/hook", "https://example.com:8443/hook"),
+     "https://open.feishu.cn/***/***/***/***/***"),
+    ("https://oapi.dingtalk.com/robot/send?access_token=abc", "https://oapi.dingtalk.com/***/***?***"),
+    ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6", "https://qyapi.weixin.qq.com/***/***/***?***"),
+    ("https://user:pa55@example.com:8443/hook", "https://example.com:8443/***"),
     ("https://x.webhook.office.com/webhookb2/1a2b@3c4d/IncomingWebhook/9f8e7d/5a6b",
-     "https://x.webhook.office.com/***/***/IncomingWebhook/***/***"),
+     "https://x.webhook.office.com/***/***/***/***/***"),
+    # issue 13: a lower-case token reads like a word; it is redacted all the same
+    ("https://hooks.example.com/alerts/secrettokenlowercase", "https://hooks.example.com/***/***"),
+    ("https://hooks.example.com/", "https://hooks.example.com/"),
 ])
 def test_redact_url(url, expected):
     assert redact_url(url) == expected

@@ -1,6 +1,7 @@
 """The ``kpis:`` section: aggregates over a model, and formulas over other KPIs."""
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 from ...errors import SpecIssue
@@ -13,6 +14,7 @@ from ..lifecycle import (
     STATUSES,
     TARGETS_SCHEMA,
     lifecycle_issues,
+    parse_number,
     parse_review,
     parse_targets,
 )
@@ -42,7 +44,7 @@ KPI = {
         "filter": {"type": "string"},
         "formula": {"type": "string"},
         "format": _text,
-        "target": {"description": "a number, or {dimension: {value: number}}"},
+        "target": {"description": "a number, a percent such as 5%, or {dimension: {value: number or percent}}"},
         "dimensions": {"type": "array", "items": {"type": "string"}},
         "tags": {"type": "array", "items": {"type": "string"}},
         "status": {"enum": list(STATUSES)},
@@ -87,6 +89,8 @@ class KpisSection(SpecSection):
                 if not isinstance(kwargs.get(listy, []), list):
                     kwargs[listy] = []
             kwargs["targets"] = parse_targets(body.get("targets"), name)[0]  # checks report the rest
+            if "target" in body:  # `5%` means 0.05 here as in rules; a bad one is reported by check()
+                kwargs["target"] = parse_kpi_target(body["target"])[0]
             kwargs["review"] = parse_review(body.get("review"), name)[0]
             if kwargs.get("status") not in STATUSES:
                 kwargs.pop("status", None)  # the schema reports it
@@ -104,8 +108,41 @@ class KpisSection(SpecSection):
             yield from lifecycle_issues(kpi, available_dimensions(project, kpi.name) if resolved else None)
 
 
+def parse_kpi_target(raw: Any) -> tuple[Any, str | None]:
+    """A KPI's ``target:`` as numbers (a percent such as ``5%`` is 0.05, as in rule thresholds):
+    one number, or ``{dimension: {value: number}}``; (None, why) when it is neither."""
+    def number(v: Any) -> float:
+        x = parse_number(v)
+        if not math.isfinite(x):
+            raise ValueError(f"{v!r} is not a finite number")
+        return x
+
+    if isinstance(raw, dict):
+        if len(raw) != 1 or not isinstance(next(iter(raw.values())), dict):
+            return None, "a per-dimension target names one dimension: {region: {east: 20%, west: 18%}}"
+        (dim, per_value), = raw.items()
+        out = {}
+        for k, v in per_value.items():
+            try:
+                out[str(k)] = number(v)
+            except (TypeError, ValueError):
+                return None, f"the target for {dim}={k} must be a number or a percent such as 5% (got {v!r})"
+        return {str(dim): out}, None
+    try:
+        return number(raw), None
+    except (TypeError, ValueError):
+        return None, f"`target` must be a number or a percent such as 5% (got {raw!r})"
+
+
 def _kpi_issues(project: Project, kpi: KpiSpec, context: CheckContext, graph: dict[str, list[str]]
                 ) -> Iterable[SpecIssue]:
+    raw = kpi.raw.get("target") if isinstance(kpi.raw, dict) else None
+    if raw is not None:
+        problem = parse_kpi_target(raw)[1]
+        if problem:
+            yield SpecIssue(f"KPI '{kpi.name}': {problem}", field_loc(kpi, "target"),
+                            hint="e.g. `target: 0.05`, `target: 5%` or `target: {region: {east: 20%}}`",
+                            code="target")
     if kpi.process and kpi.process not in project.process:
         yield SpecIssue(f"KPI '{kpi.name}' is attached to unknown process node '{kpi.process}'",
                         field_loc(kpi, "process"),
