@@ -25,6 +25,9 @@ def _default(value: Any) -> Any:
 def _header(project, rs) -> dict[str, Any]:
     header = {"grain": rs.grain, "by": rs.by, "start": rs.start.isoformat() if rs.start else None,
               "end": rs.end.isoformat() if rs.end else None, "spec_version": rs.spec_version, "run_id": rs.run_id}
+    marks = getattr(rs, "watermarks", None)
+    if marks:  # how far each model's data reaches, and whether it is stale (docs/periods.md)
+        header["watermarks"] = {str(name): w.to_dict() for name, w in marks.items()}
     report = getattr(rs, "incremental", None)
     if report is not None:  # kpi run --incremental: from which period on values were computed again
         header["incremental"] = {"recomputed_from": report.recomputed_from, "reason": report.reason}
@@ -42,7 +45,8 @@ def run_json(project, rs, rows: Iterable, *, pretty: bool = False) -> bytes:
     if pretty:
         fields: dict[str, dict[str, Any]] = {}
         header["rows"] = [{**(fields.get(r.kpi) or fields.setdefault(r.kpi, _kpi_fields(project, r.kpi))),
-                           "period_start": r.period_start, "dimensions": r.dimensions, "value": r.value}
+                           "period_start": r.period_start, "dimensions": r.dimensions, "value": r.value,
+                           **({} if getattr(r, "complete", True) else {"complete": False})}
                           for r in rows]
         return orjson.dumps(header, default=_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     dumps = orjson.dumps
@@ -54,5 +58,6 @@ def run_json(project, rs, rows: Iterable, *, pretty: bool = False) -> bytes:
             head = heads[r.kpi] = dumps(_kpi_fields(project, r.kpi))[:-1] + b',"period_start":"'
         parts.append(b"".join((head, r.period_start.isoformat().encode(), b'","dimensions":',
                                dumps(r.dimensions, default=_default, option=orjson.OPT_NON_STR_KEYS),
-                               b',"value":', dumps(r.value, default=_default), b"}")))
+                               b',"value":', dumps(r.value, default=_default),
+                               b"}" if getattr(r, "complete", True) else b',"complete":false}')))
     return b"".join((dumps(header, default=_default)[:-1], b',"rows":[', b",".join(parts), b"]}"))

@@ -24,6 +24,7 @@ from ..spec.sqlsafety import files_read_by
 from ..spec.suggest import did_you_mean
 from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
 from . import querycache
+from .watermarks import Watermark, mark_complete, query_watermarks
 from .normalize import normalize_date, normalize_number, normalize_value, sort_key
 
 # Aggregates whose value over no rows is 0 (an absent group means "none happened").
@@ -42,6 +43,11 @@ class ResultSet:
     spec_version: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     run_id: int | None = None
+    watermarks: dict[str, Any] = field(default_factory=dict)  # model -> run.watermarks.Watermark
+
+    def stale_notes(self) -> list[str]:
+        """One line per stale model of this result (empty when every model is fresh)."""
+        return [w.note() for w in self.watermarks.values() if w.stale]
 
     def value(self, kpi: str, period_start: date, **dims) -> float | None:
         for r in self.rows:
@@ -54,10 +60,20 @@ class ResultSet:
 
 
 class Engine:
-    def __init__(self, project: Project, registry=None, *, timeout: float | None = None):
+    def __init__(self, project: Project, registry=None, *, timeout: float | None = None, now: float | None = None):
         self.project = project
         self.registry = registry or default_registry()
         self.timeout = timeout
+        self.now = now  # the clock completeness and freshness are judged at (None: the real one)
+        self._watermarks: dict[str, Watermark] = {}
+
+    def watermarks(self, models: Iterable[str] | None = None) -> dict[str, Watermark]:
+        """How far each model's data reaches: asked once per source per engine, then cached."""
+        wanted = list(self.project.models) if models is None else list(dict.fromkeys(models))
+        missing = [m for m in wanted if m not in self._watermarks and m in self.project.models]
+        if missing:
+            self._watermarks.update(query_watermarks(self, missing, self.now))
+        return {m: self._watermarks[m] for m in wanted if m in self._watermarks}
 
     # -- resolution ---------------------------------------------------------------
     def resolve_kpis(self, kpis: Iterable[str] | None, by: Iterable[str] = ()) -> list[str]:
@@ -189,9 +205,13 @@ class Engine:
                 source.close()
         t_query = time.perf_counter() - t1
         rows = self._assemble(names, grain, by, aggregates, kinds, model_keys)
+        t2 = time.perf_counter()
+        marks = self.watermarks({m for n in names for m in leaf_models(self.project, n)})
+        mark_complete(self.project, rows, marks)
+        t_marks = time.perf_counter() - t2
         return ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, queries=queries,
-                         spec_version=self.project.version,
-                         timings={"compile_s": t_compile, "query_s": t_query,
+                         spec_version=self.project.version, watermarks=marks,
+                         timings={"compile_s": t_compile, "query_s": t_query, "watermark_s": t_marks,
                                   "total_s": time.perf_counter() - t0})
 
     @staticmethod

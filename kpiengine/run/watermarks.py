@@ -1,0 +1,160 @@
+"""Watermarks and freshness: how far each model's data reaches, and whether that is recent enough.
+
+The watermark of a model is the latest moment its data covers, in the project
+time zone: its latest event time, or the maximum of a declared ``freshness:``
+column or query. Two judgements follow from it (docs/periods.md):
+
+* a period is **complete** when it ends at or before the watermark of every
+  model it reads, and at or before now: its value will not move any more;
+* a model is **stale** when now minus its watermark exceeds its ``max_delay:``.
+
+Watermarks are asked once per source and cached on the engine, so every
+compute of one command (``kpi check`` makes several) shares them.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, time as dtime, timezone
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from ..errors import KpiEngineError
+from ..spec.dimensions import leaf_models
+from ..spec.durations import describe_seconds
+from ..spec.model import Project
+from ..sql.periods import next_period, previous_period, python_period_start
+from ..sql.watermark_sql import watermark_query
+
+
+@dataclass
+class Watermark:
+    """One model's reach (local wall-clock time of the project, naive) judged at ``now`` (same clock)."""
+
+    model: str
+    reach: datetime | None  # None: the model has no rows (or its watermark query failed: see error)
+    now: datetime
+    max_delay: float | None = None  # seconds
+    error: str | None = None
+
+    @property
+    def delay_s(self) -> float | None:
+        return None if self.reach is None else max(0.0, (self.now - self.reach).total_seconds())
+
+    @property
+    def stale(self) -> bool:
+        """Past its max_delay (a model without max_delay is never stale; one with no rows always is)."""
+        if self.max_delay is None or self.error:
+            return False
+        return self.reach is None or (self.delay_s or 0.0) > self.max_delay
+
+    def note(self) -> str:
+        """``model orders is stale: data reaches 2026-03-11 14:00, 3d 2h ago (max_delay 1d)``."""
+        if self.error:
+            return f"model {self.model}: watermark unknown ({self.error})"
+        if self.reach is None:
+            return f"model {self.model} has no rows"
+        state = "is stale" if self.stale else "is fresh"
+        limit = f" (max_delay {describe_seconds(self.max_delay)})" if self.max_delay is not None else ""
+        return (f"model {self.model} {state}: data reaches {self.reach.isoformat(sep=' ', timespec='minutes')}, "
+                f"{describe_seconds(self.delay_s or 0)} ago{limit}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": str(self.model), "reach": self.reach.isoformat(sep=" ") if self.reach else None,
+                "delay_s": self.delay_s, "max_delay_s": self.max_delay, "stale": self.stale, "error": self.error}
+
+
+def project_zone(project: Project):
+    try:
+        return ZoneInfo(project.timezone or "UTC")
+    except Exception:  # reported by `kpi validate`
+        return timezone.utc
+
+
+def local_now(project: Project, now: float | None = None) -> datetime:
+    """Now as wall-clock time in the project time zone (naive, like the watermarks)."""
+    return datetime.fromtimestamp(time.time() if now is None else now, project_zone(project)).replace(tzinfo=None)
+
+
+def to_local(value: Any, project: Project, from_zone: str) -> datetime | None:
+    """A driver's raw maximum as project wall-clock time: naive values are read in ``from_zone``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().replace("T", " ").rstrip("Z")
+        try:
+            value = datetime.fromisoformat(text) if len(text) > 10 else date.fromisoformat(text[:10])
+        except ValueError:
+            raise KpiEngineError(f"cannot read a time from {value!r}") from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, dtime())
+    if not isinstance(value, datetime):
+        raise KpiEngineError(f"cannot read a time from {value!r}")
+    if value.tzinfo is None:
+        if from_zone == "":  # already local wall-clock time
+            return value
+        value = value.replace(tzinfo=ZoneInfo(from_zone))
+    return value.astimezone(project_zone(project)).replace(tzinfo=None)
+
+
+def query_watermarks(engine, models: Iterable[str], now: float | None = None) -> dict[str, Watermark]:
+    """Ask each source once for the watermarks of its ``models``; a failing source marks its models' errors."""
+    project = engine.project
+    now_local = local_now(project, now)
+    by_source: dict[str, list] = {}
+    for name in dict.fromkeys(models):
+        model = project.models.get(name)
+        if model is not None:
+            by_source.setdefault(model.source, []).append(model)
+    out: dict[str, Watermark] = {}
+    for source_name, specs in by_source.items():
+        try:
+            sql = watermark_query(project, specs, engine.dialect_of(source_name))
+            source = engine.open_source(source_name)
+            try:
+                source.connect()
+                row = source.execute(sql, timeout=engine.timeout).rows[0]
+            finally:
+                source.close()
+            for model, raw in zip(specs, row):
+                out[model.name] = Watermark(model.name, to_local(raw, project, model.source_zone), now_local,
+                                            model.max_delay)
+        except Exception as exc:  # a watermark is a help: the values themselves still stand
+            for model in specs:
+                out[model.name] = Watermark(model.name, None, now_local, model.max_delay, error=str(exc)[:300])
+    return out
+
+
+def period_complete(period: date, grain: str, reaches: list[datetime | None], now: datetime) -> bool:
+    """The period ends at or before every watermark and at or before now."""
+    end = datetime.combine(next_period(period, grain), dtime())
+    if end > now:
+        return False
+    return all(r is None or end <= r for r in reaches)
+
+
+def mark_complete(project: Project, rows: Iterable[Any], marks: dict[str, Watermark],
+                  now: datetime | None = None) -> None:
+    """Set ``row.complete`` on KPI values from the watermarks of the models they read."""
+    leaves: dict[str, list] = {}
+    cache: dict[tuple, bool] = {}
+    now = now or next((w.now for w in marks.values()), None) or local_now(project)
+    for row in rows:
+        reaches = leaves.get(row.kpi)
+        if reaches is None:
+            reaches = leaves[row.kpi] = [marks[m].reach for m in sorted(leaf_models(project, row.kpi))
+                                         if m in marks and not marks[m].error]
+        key = (row.kpi, row.period_start, row.grain)
+        done = cache.get(key)
+        if done is None:
+            done = cache[key] = period_complete(row.period_start, row.grain, reaches, now)
+        row.complete = done
+
+
+def last_complete_period(grain: str, reaches: list[datetime | None], now: datetime) -> date:
+    """The latest period start whose period is complete for every watermark and now.
+
+    The period holding the earliest of them has not ended by then, so it is the one before.
+    """
+    limit = min([r for r in reaches if r is not None] + [now])
+    return previous_period(python_period_start(limit.date(), grain), grain)
