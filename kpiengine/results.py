@@ -23,6 +23,8 @@ class KpiValue:
     value: float | int | None
     #: False while the period is not over for the data: it ends after a model's watermark or after now
     complete: bool = True
+    #: a funnel cohort younger than its window: its period is over, but its entities can still convert
+    maturing: bool = False
 
     def key(self) -> tuple:
         return (self.kpi, self.period_start, tuple(sorted(self.dimensions.items(), key=lambda kv: kv[0])))
@@ -32,6 +34,8 @@ class KpiValue:
                "dimensions": dict(self.dimensions), "value": self.value}
         if not self.complete:
             out["complete"] = False
+        if self.maturing:
+            out["maturing"] = True
         return out
 
 

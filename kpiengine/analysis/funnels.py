@@ -514,7 +514,10 @@ def funnel_models(project: Project, dialect_of: Callable[[str], str] | None = No
         out[funnel_model_name(f)] = ModelSpec(
             name=funnel_model_name(f), source=f.source, sql=sql, time="entered_at", entity="entity",
             dimensions={d: f"d_{d}" for d in dims},
-            description=f"One row per entity of funnel '{f.name}' (generated)", location=f.location)
+            description=f"One row per entity of funnel '{f.name}' (generated)", location=f.location,
+            # its watermark is that of the step models (no MAX over the whole funnel); its counts are cohorts
+            reach_from=list(dict.fromkeys(s.model for s in f.steps)), cohort=True,
+            maturity_window=f.window_seconds)
     return out
 
 

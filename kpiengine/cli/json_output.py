@@ -39,6 +39,13 @@ def _kpi_fields(project, kpi: str) -> dict[str, Any]:
     return {"kpi": kpi, "label": spec.label, "unit": spec.unit, "process_path": project.kpi_path(kpi)}
 
 
+def _marks(row) -> bytes:
+    """The end of a row: ``"complete":false`` (and ``"maturing":true``) only where they apply."""
+    if getattr(row, "complete", True):
+        return b"}"
+    return b',"complete":false,"maturing":true}' if getattr(row, "maturing", False) else b',"complete":false}'
+
+
 def run_json(project, rs, rows: Iterable, *, pretty: bool = False) -> bytes:
     """The JSON document of a run (keys of the documented contract, plus ``process_path``)."""
     header = _header(project, rs)
@@ -46,7 +53,8 @@ def run_json(project, rs, rows: Iterable, *, pretty: bool = False) -> bytes:
         fields: dict[str, dict[str, Any]] = {}
         header["rows"] = [{**(fields.get(r.kpi) or fields.setdefault(r.kpi, _kpi_fields(project, r.kpi))),
                            "period_start": r.period_start, "dimensions": r.dimensions, "value": r.value,
-                           **({} if getattr(r, "complete", True) else {"complete": False})}
+                           **({} if getattr(r, "complete", True) else {"complete": False}),
+                           **({"maturing": True} if getattr(r, "maturing", False) else {})}
                           for r in rows]
         return orjson.dumps(header, default=_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     dumps = orjson.dumps
@@ -59,5 +67,5 @@ def run_json(project, rs, rows: Iterable, *, pretty: bool = False) -> bytes:
         parts.append(b"".join((head, r.period_start.isoformat().encode(), b'","dimensions":',
                                dumps(r.dimensions, default=_default, option=orjson.OPT_NON_STR_KEYS),
                                b',"value":', dumps(r.value, default=_default),
-                               b"}" if getattr(r, "complete", True) else b',"complete":false}')))
+                               _marks(r))))
     return b"".join((dumps(header, default=_default)[:-1], b',"rows":[', b",".join(parts), b"]}"))

@@ -46,9 +46,12 @@ def partial_footnote(rs, rows) -> str:
     """The legend under a table with marked periods, naming how far the data reaches."""
     if not partial_periods(rows):
         return ""
+    if all(getattr(r, "complete", True) or getattr(r, "maturing", False) for r in rows):
+        return "* maturing cohort: its entities can still convert within the funnel's window"
     reach = [w.reach for w in getattr(rs, "watermarks", {}).values() if w.reach is not None]
     upto = f" (data up to {min(reach).isoformat(sep=' ', timespec='minutes')})" if reach else ""
-    return f"* partial period{upto}: values can still change"
+    young = any(getattr(r, "maturing", False) for r in rows)
+    return f"* partial period{upto}" + (" or maturing cohort" if young else "") + ": values can still change"
 
 
 def values_table(project, rs, rows, layout: str = "auto", width: int | None = None) -> tuple[str, str | None]:

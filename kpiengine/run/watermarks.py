@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, time as dtime, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
@@ -101,11 +102,14 @@ def query_watermarks(engine, models: Iterable[str], now: float | None = None) ->
     """Ask each source once for the watermarks of its ``models``; a failing source marks its models' errors."""
     project = engine.project
     now_local = local_now(project, now)
+    wanted = [m for m in dict.fromkeys(models) if m in project.models]
+    derived = {m: [r for r in project.models[m].reach_from if r in project.models]
+               for m in wanted if project.models[m].reach_from}
+    direct = list(dict.fromkeys([m for m in wanted if m not in derived] + [r for rs in derived.values() for r in rs]))
     by_source: dict[str, list] = {}
-    for name in dict.fromkeys(models):
-        model = project.models.get(name)
-        if model is not None:
-            by_source.setdefault(model.source, []).append(model)
+    for name in direct:
+        model = project.models[name]
+        by_source.setdefault(model.source, []).append(model)
     out: dict[str, Watermark] = {}
     for source_name, specs in by_source.items():
         try:
@@ -122,6 +126,12 @@ def query_watermarks(engine, models: Iterable[str], now: float | None = None) ->
         except Exception as exc:  # a watermark is a help: the values themselves still stand
             for model in specs:
                 out[model.name] = Watermark(model.name, None, now_local, model.max_delay, error=str(exc)[:300])
+    for name, parts in derived.items():  # a generated model reaches as far as the least of its inputs
+        marks = [out[p] for p in parts if p in out]
+        errors = [w.error for w in marks if w.error]
+        reaches = [w.reach for w in marks if w.reach is not None]
+        out[name] = Watermark(name, min(reaches) if reaches and len(reaches) == len(marks) else None, now_local,
+                              project.models[name].max_delay, error=errors[0] if errors else None)
     return out
 
 
@@ -133,22 +143,34 @@ def period_complete(period: date, grain: str, reaches: list[datetime | None], no
     return all(r is None or end <= r for r in reaches)
 
 
+def cohort_maturing(period: date, grain: str, window: float | None, reach: datetime | None) -> bool:
+    """A cohort of a complete period still grows while its end plus the funnel's window lies after the data."""
+    if reach is None:
+        return False
+    end = datetime.combine(next_period(period, grain), dtime())
+    return window is not None and end + timedelta(seconds=window) > reach
+
+
 def mark_complete(project: Project, rows: Iterable[Any], marks: dict[str, Watermark],
                   now: datetime | None = None) -> None:
-    """Set ``row.complete`` on KPI values from the watermarks of the models they read."""
-    leaves: dict[str, list] = {}
-    cache: dict[tuple, bool] = {}
+    """Set ``row.complete`` (and ``row.maturing`` for young funnel cohorts) from the models' watermarks."""
+    leaves: dict[str, tuple] = {}
+    cache: dict[tuple, tuple[bool, bool]] = {}
     now = now or next((w.now for w in marks.values()), None) or local_now(project)
     for row in rows:
-        reaches = leaves.get(row.kpi)
-        if reaches is None:
-            reaches = leaves[row.kpi] = [marks[m].reach for m in sorted(leaf_models(project, row.kpi))
-                                         if m in marks and not marks[m].error]
+        found = leaves.get(row.kpi)
+        if found is None:
+            names = [m for m in sorted(leaf_models(project, row.kpi)) if m in marks and not marks[m].error]
+            cohorts = [(project.models[m].maturity_window, marks[m].reach) for m in names
+                       if project.models[m].cohort]
+            found = leaves[row.kpi] = ([marks[m].reach for m in names], cohorts)
         key = (row.kpi, row.period_start, row.grain)
-        done = cache.get(key)
-        if done is None:
-            done = cache[key] = period_complete(row.period_start, row.grain, reaches, now)
-        row.complete = done
+        state = cache.get(key)
+        if state is None:
+            done = period_complete(row.period_start, row.grain, found[0], now)
+            maturing = done and any(cohort_maturing(row.period_start, row.grain, w, r) for w, r in found[1])
+            state = cache[key] = (done and not maturing, maturing)
+        row.complete, row.maturing = state
 
 
 def last_complete_period(grain: str, reaches: list[datetime | None], now: datetime) -> date:

@@ -48,6 +48,11 @@ class ModelSpec:
     max_delay: float | None = None  # seconds the watermark may lag behind now before the model is stale
     time_zone: str | None = None  # zone of naive timestamps (default UTC)
     local_date: bool = False  # the time column is a calendar date in the project time zone: no conversion
+    # generated models (funnels): their data reaches as far as the models they are built from, and a
+    # cohort's counts keep growing for `maturity_window` seconds after its period (None: no window)
+    reach_from: list[str] = field(default_factory=list)
+    cohort: bool = False
+    maturity_window: float | None = None
     location: Location | None = None
     raw: Any = field(default=None, repr=False, compare=False)  # the located YAML it was built from
 
