@@ -207,7 +207,7 @@ class Engine:
         rows = self._assemble(names, grain, by, aggregates, kinds, model_keys)
         t2 = time.perf_counter()
         marks = self.watermarks({m for n in names for m in leaf_models(self.project, n)})
-        mark_complete(self.project, rows, marks)
+        mark_complete(self.project, rows, marks, start=start, end=end)
         t_marks = time.perf_counter() - t2
         return ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, queries=queries,
                          spec_version=self.project.version, watermarks=marks,

@@ -152,8 +152,13 @@ def cohort_maturing(period: date, grain: str, window: float | None, reach: datet
 
 
 def mark_complete(project: Project, rows: Iterable[Any], marks: dict[str, Watermark],
-                  now: datetime | None = None) -> None:
-    """Set ``row.complete`` (and ``row.maturing`` for young funnel cohorts) from the models' watermarks."""
+                  now: datetime | None = None, start: date | None = None, end: date | None = None) -> None:
+    """Set ``row.complete`` (and ``row.maturing`` for young funnel cohorts) from the models' watermarks.
+
+    ``start``/``end``: the requested range. A period the range cuts (``--from`` on a
+    Wednesday) holds only part of its days, so it is partial too: ranges are never
+    widened, the cut periods are marked (docs/periods.md).
+    """
     leaves: dict[str, tuple] = {}
     cache: dict[tuple, tuple[bool, bool]] = {}
     now = now or next((w.now for w in marks.values()), None) or local_now(project)
@@ -167,7 +172,9 @@ def mark_complete(project: Project, rows: Iterable[Any], marks: dict[str, Waterm
         key = (row.kpi, row.period_start, row.grain)
         state = cache.get(key)
         if state is None:
-            done = period_complete(row.period_start, row.grain, found[0], now)
+            done = (period_complete(row.period_start, row.grain, found[0], now)
+                    and (start is None or start <= row.period_start)
+                    and (end is None or next_period(row.period_start, row.grain) <= end))
             maturing = done and any(cohort_maturing(row.period_start, row.grain, w, r) for w, r in found[1])
             state = cache[key] = (done and not maturing, maturing)
         row.complete, row.maturing = state
