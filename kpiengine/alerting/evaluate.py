@@ -173,7 +173,7 @@ def measure(rule: Rule, table: ValueTable, key: str, dimensions: dict[str, Any],
             out.status = "insufficient"
             out.note = f"sample {sample_name}={_fmt(out.sample)} is below min_sample {rule.min_sample:g}"
             return out
-    if rule.type == "static":
+    if rule.type in ("static", "freshness", "check"):  # model rules measure their value as it is
         out.measure = value
         return out
     if rule.type == "target":
