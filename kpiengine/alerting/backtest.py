@@ -79,6 +79,7 @@ def backtest(project, rule: Rule, start: date, end: date, fetch, routing: Routin
     rows = fetch(rule.grain, list(rule.by), kpis, P.shift(periods[0], rule.grain, -warmup),
                  P.shift(periods[-1], rule.grain, 1))
     table = ValueTable(rows)
+    table.drop_partial()  # a replay judges the periods it was asked for (maturing cohorts still wait)
     steps = simulate(project, [rule], table, periods, routing)
     report = BacktestReport(rule.name, rule.kpi, rule.grain, start, end, len(periods))
     open_episodes: dict[str, Episode] = {}

@@ -152,6 +152,7 @@ class _Batch:
     period: date | None = None
     error: str | None = None
     model_rules: bool = False  # freshness and data checks: evaluated on the day of the check only
+    partial_note: str | None = None  # the period asked for is not over for the data
 
 
 def _batches(project, rules: dict[str, Rule]) -> list[_Batch]:
@@ -189,6 +190,13 @@ def _load_values(b: _Batch, fetch: Fetch, period: date | None, today: date) -> N
     if period is None:
         # the last period the data covers completely: a partial week is never judged against full ones
         seen = [p for p in table.final_periods(main) if p <= anchor] or seen
+    else:
+        # a period asked for by name is judged as asked (a warning says when it is partial); maturing
+        # cohorts still wait for their window unless a rule says `on_maturing: alert`
+        partial = sorted({p for (k, _key, p), why in table.not_final.items() if why == "partial" and k in main})
+        table.drop_partial()
+        b.partial_note = (f"period {anchor} is partial for the data (it ends after the data's watermark): "
+                          f"judged because --period asked for it") if anchor in partial else None
     b.period = anchor if period or not seen else min(anchor, max(seen))
 
 
@@ -255,6 +263,8 @@ def run_check(project, *, rule_names: list[str] | None = None, period: date | No
         _load_values(b, fetch, period, today)
         if b.error:
             result.errors.append(f"{', '.join(r.name for r in b.rules)}: {b.error}")
+        if b.partial_note:
+            result.warnings.append(f"{', '.join(r.name for r in b.rules)}: {b.partial_note}")
     batches += _model_batches(project, rules, watermarks, today, result)
     drivers = _drivers(batches, project, explainer, result) if explainer else {}
 

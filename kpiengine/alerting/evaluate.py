@@ -79,6 +79,10 @@ class ValueTable:
         """None for a final value, else "partial" (the period is not over for the data) or "maturing"."""
         return self.not_final.get((kpi, key, period))
 
+    def drop_partial(self) -> None:
+        """Judge partial periods as if they were over (periods asked for by name); maturing stays."""
+        self.not_final = {k: why for k, why in self.not_final.items() if why != "partial"}
+
     def final_periods(self, kpis: Iterable[str]) -> list[date]:
         """Periods with a value of any of ``kpis`` where none of their values is partial (maturing counts as over)."""
         kpis = set(kpis)

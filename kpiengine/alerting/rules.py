@@ -458,6 +458,7 @@ def _parse_freshness(ctx: _Ctx, name: str, node: dict, project) -> Rule | None:
     rule.no_data_severity = severity
     labels = node.get("labels", {})
     rule.labels = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+    rule.message = "{kpi_label}: the latest data is {value} old (max_delay {threshold})"
     for key in ("message", "title"):
         if isinstance(node.get(key), str):
             setattr(rule, key, str(node[key]))

@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS watermarks (
     model TEXT PRIMARY KEY,
     reach TEXT,
     checked_at TEXT NOT NULL,
-    run_id INTEGER
+    run_id INTEGER,
+    exact INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS incremental_days (
     signature TEXT NOT NULL,
@@ -130,9 +131,9 @@ class HistoryStore:
                 ((run_id, r.kpi, r.grain, by_key, r.period_start.isoformat(), _dims_json(r.dimensions),
                   None if r.value is None else float(r.value)) for r in rs.rows))
             con.executemany(
-                "INSERT OR REPLACE INTO watermarks (model, reach, checked_at, run_id) VALUES (?,?,?,?)",
-                ((str(w.model), w.reach.isoformat(sep=" ") if w.reach else None, w.now.isoformat(sep=" "), run_id)
-                 for w in getattr(rs, "watermarks", {}).values() if not w.error))
+                "INSERT OR REPLACE INTO watermarks (model, reach, checked_at, run_id, exact) VALUES (?,?,?,?,?)",
+                ((str(w.model), w.reach.isoformat(sep=" ") if w.reach else None, w.now.isoformat(sep=" "), run_id,
+                  int(w.exact)) for w in getattr(rs, "watermarks", {}).values() if not w.error))
             if also is not None:
                 also(con, run_id)
             con.execute("COMMIT")
@@ -239,12 +240,12 @@ class HistoryStore:
         """The models' watermarks as their latest runs saw them, judged at ``now`` (staleness grows with time)."""
         con = self.connect()
         try:
-            rows = con.execute("SELECT model, reach FROM watermarks").fetchall()
+            rows = con.execute("SELECT model, reach, exact FROM watermarks").fetchall()
         finally:
             con.close()
         now_local = local_now(project, now)
-        return {m: Watermark(m, datetime.fromisoformat(r) if r else None, now_local, project.models[m].max_delay)
-                for m, r in rows if m in project.models}
+        return {m: Watermark(m, datetime.fromisoformat(r) if r else None, now_local, project.models[m].max_delay,
+                             exact=bool(x)) for m, r, x in rows if m in project.models}
 
     def runs(self, limit: int = 20) -> list[dict]:
         con = self.connect()

@@ -4,8 +4,12 @@ The watermark of a model is the latest moment its data covers, in the project
 time zone: its latest event time, or the maximum of a declared ``freshness:``
 column or query. Two judgements follow from it (docs/periods.md):
 
-* a period is **complete** when it ends at or before the watermark of every
-  model it reads, and at or before now: its value will not move any more;
+* a period is **complete** when it ends at or before what every model it reads
+  covers, and at or before now: its value will not move any more. Data is taken
+  to arrive in whole days: a latest event on Sunday 18:27 covers that Sunday
+  (the week is complete), one on Wednesday 14:00 covers up to Wednesday's end
+  (the week is not). A declared ``freshness:`` (a loaded-at column or query) is
+  taken as the exact moment the data covers;
 * a model is **stale** when now minus its watermark exceeds its ``max_delay:``.
 
 Watermarks are asked once per source and cached on the engine, so every
@@ -37,6 +41,14 @@ class Watermark:
     now: datetime
     max_delay: float | None = None  # seconds
     error: str | None = None
+    exact: bool = False  # reach is a declared freshness moment, not the latest event time
+
+    @property
+    def covers(self) -> datetime | None:
+        """The moment up to which the data is complete: the end of the latest event's day (never after now)."""
+        if self.reach is None or self.exact:
+            return self.reach
+        return min(datetime.combine(self.reach.date() + timedelta(days=1), dtime()), max(self.now, self.reach))
 
     @property
     def delay_s(self) -> float | None:
@@ -62,6 +74,7 @@ class Watermark:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": str(self.model), "reach": self.reach.isoformat(sep=" ") if self.reach else None,
+                "covers": self.covers.isoformat(sep=" ") if self.covers else None,
                 "delay_s": self.delay_s, "max_delay_s": self.max_delay, "stale": self.stale, "error": self.error}
 
 
@@ -121,17 +134,19 @@ def query_watermarks(engine, models: Iterable[str], now: float | None = None) ->
             finally:
                 source.close()
             for model, raw in zip(specs, row):
+                # a freshness query returns an instant; read naive values in the model's zone like its times
                 out[model.name] = Watermark(model.name, to_local(raw, project, model.source_zone), now_local,
-                                            model.max_delay)
+                                            model.max_delay, exact=bool(model.freshness))
         except Exception as exc:  # a watermark is a help: the values themselves still stand
             for model in specs:
                 out[model.name] = Watermark(model.name, None, now_local, model.max_delay, error=str(exc)[:300])
     for name, parts in derived.items():  # a generated model reaches as far as the least of its inputs
         marks = [out[p] for p in parts if p in out]
         errors = [w.error for w in marks if w.error]
-        reaches = [w.reach for w in marks if w.reach is not None]
-        out[name] = Watermark(name, min(reaches) if reaches and len(reaches) == len(marks) else None, now_local,
-                              project.models[name].max_delay, error=errors[0] if errors else None)
+        known = [w for w in marks if w.reach is not None]
+        least = min(known, key=lambda w: w.covers) if known and len(known) == len(marks) else None
+        out[name] = Watermark(name, least.reach if least else None, now_local, project.models[name].max_delay,
+                              error=errors[0] if errors else None, exact=bool(least and least.exact))
     return out
 
 
@@ -166,9 +181,9 @@ def mark_complete(project: Project, rows: Iterable[Any], marks: dict[str, Waterm
         found = leaves.get(row.kpi)
         if found is None:
             names = [m for m in sorted(leaf_models(project, row.kpi)) if m in marks and not marks[m].error]
-            cohorts = [(project.models[m].maturity_window, marks[m].reach) for m in names
+            cohorts = [(project.models[m].maturity_window, marks[m].covers) for m in names
                        if project.models[m].cohort]
-            found = leaves[row.kpi] = ([marks[m].reach for m in names], cohorts)
+            found = leaves[row.kpi] = ([marks[m].covers for m in names], cohorts)
         key = (row.kpi, row.period_start, row.grain)
         state = cache.get(key)
         if state is None:

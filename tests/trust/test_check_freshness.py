@@ -65,9 +65,13 @@ def test_check_judges_the_last_complete_week_and_freshness_fires_once(shop):
     assert [n["status"] for n in sent(folder)] == ["firing", "resolved"]
 
 
-def test_an_explicit_partial_period_is_not_judged(shop):
-    _engine, folder, _load, _rows = shop
-    doc = check(folder, "--rule", "orders_drop", "--period", "2026-03-09", ok=(0,))
+def test_an_explicit_partial_period_is_judged_with_a_warning(shop):
+    _engine, folder, _load, rows = shop
+    res = CliRunner().invoke(main, ["check", "-s", str(folder), "--format", "json", "--rule", "orders_drop",
+                                    "--period", "2026-03-09", "--no-send"], catch_exceptions=False)
+    assert res.exit_code == 1, res.output
+    doc = json.loads(res.stdout)
     (alert,) = [a for a in doc["alerts"] if a["rule"] == "orders_drop"]
-    assert alert["state"] == "inactive" and alert["outcome"] == "partial"
-    assert sent(folder) == []
+    weeks = count_by(rows, lambda r: week_of(r[3].date()))
+    assert alert["state"] == "firing" and alert["value"] == weeks[date(2026, 3, 9)]
+    assert any("period 2026-03-09 is partial" in w for w in doc["warnings"])
