@@ -143,7 +143,10 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
         notes["why"] = note
 
     run = latest_run(project)
+    marks = loader.watermarks()
     inputs.source = {"origins": origins, "run": run, "text": source_text(origins, run),
-                     "stamp": status_stamp(project)}
+                     "stamp": status_stamp(project),
+                     "watermarks": {str(m): w.to_dict() for m, w in marks.items()},
+                     "stale": [w.note() for w in marks.values() if w.stale]}
     return inputs
 

@@ -280,7 +280,21 @@
     pl.appendChild(label(txt));
     var src = m.source || {};
     document.getElementById('source').textContent = (src.text || '') + (MODE === 'report' ? '  ·  offline report' : '');
+    renderFreshness(m);
     renderControls(m);
+  }
+
+  // Which period is shown and why, and which models are stale (docs/periods.md): numbers that are not final say so.
+  function renderFreshness(m) {
+    var old = document.getElementById('freshness');
+    if (old) old.parentNode.removeChild(old);
+    var lines = [];
+    if (m.period_note) lines.push(h('span', { class: 'period-note' + (m.current_complete ? '' : ' partial'), text: 'Showing ' + m.period_note + '.' }));
+    (m.stale || []).forEach(function (t) { lines.push(h('span', { class: 'stale-note', role: 'status', text: '⚠ ' + t })); });
+    if (!lines.length) return;
+    var box = h('p', { id: 'freshness', class: 'freshness' }, lines);
+    var src = document.getElementById('source');
+    src.parentNode.insertBefore(box, src.nextSibling);
   }
 
   function select(name, text, options, value, onchange) {
@@ -339,7 +353,8 @@
 
   function tile(t) {
     var grain = state.data.meta.grain;
-    return h('div', { class: 'tile status-' + t.status, 'data-kpi': t.kpi }, [
+    return h('div', { class: 'tile status-' + t.status + (t.state ? ' not-final ' + t.state : ''), 'data-kpi': t.kpi,
+      title: t.state_text || null }, [
       h('div', { class: 'lbl' }, [state.data.meta.alerts_available ? h('span', { class: 'dot ' + t.status, role: 'img', 'aria-label': 'alert status ' + t.status }) : null,
         ' ', label(t.label)]),
       h('div', { class: 'val', text: t.short }),
