@@ -23,13 +23,14 @@ from ..analysis.baselines import rule_baseline
 from ..analysis.explain_change import top_drivers_text
 from ..errors import KpiEngineError
 from ..run.engine import Engine
+from ..run.data_checks import run_checks
 from ..run.history import HistoryStore
 from ..run.watermarks import mark_complete
 from . import periods as P
 from .evaluate import ValueTable, dims_key, error_outcomes, evaluate, sample_kpi
 from .lifecycle import apply_lifecycle
 from .machine import AlertState, advance
-from .model_rules import Watermarks, freshness_table, is_model_rule, model_rule_spec
+from .model_rules import Watermarks, check_rules, checks_tables, freshness_table, is_model_rule, model_rule_spec
 from .notify import AlertView, Group, build_notification, group_key, needs_notification
 from .outbox import DeliveryReport, Outbox, enqueue
 from .routing import Routing, build_sink, load_routing
@@ -251,9 +252,11 @@ def run_check(project, *, rule_names: list[str] | None = None, period: date | No
     now = clock() if now is None else now
     rules = select_rules(project, rule_names, result.warnings)
     routing = routing or load_routing(project)
+    engine = Engine(project, now=now) if fetch is None else None
     if watermarks is None:
-        engine = Engine(project, now=now) if fetch is None else None
         watermarks = engine.watermarks if engine is not None else history_watermarks(project, now)
+    if rule_names is None:  # the `checks:` section's data checks run with every full check
+        rules.update(check_rules(project))
     if fetch is None:
         fetch = engine_fetch(project, record=not dry_run, warnings=result.warnings, engine=engine)
         explainer = explainer or engine_explainer(project)
@@ -266,6 +269,7 @@ def run_check(project, *, rule_names: list[str] | None = None, period: date | No
         if b.partial_note:
             result.warnings.append(f"{', '.join(r.name for r in b.rules)}: {b.partial_note}")
     batches += _model_batches(project, rules, watermarks, today, result)
+    batches += _check_batches(rules, engine, result)
     drivers = _drivers(batches, project, explainer, result) if explainer else {}
 
     con = connect(history_file(project))
@@ -304,6 +308,23 @@ def _model_batches(project, rules: dict[str, Rule], watermarks: Watermarks, toda
     table, errors = freshness_table(fresh, watermarks, today)
     result.errors.extend(errors)
     return [_Batch("day", [], fresh, [r.kpi for r in fresh], table=table, period=today, model_rules=True)]
+
+
+def _check_batches(rules: dict[str, Rule], engine, result: CheckResult) -> list[_Batch]:
+    """Data checks (the `checks:` section) measured on each model's last complete day, one batch per day."""
+    checks = [r for r in rules.values() if r.type == "check"]
+    if not checks or engine is None:
+        return []
+    out = []
+    for (day, _err), (table, members, error) in checks_tables(checks, run_checks(engine)).items():
+        if day is None:
+            result.errors.append(f"{', '.join(r.name for r in members)}: {error}")
+            continue
+        out.append(_Batch("day", [], members, [r.kpi for r in members], table=table, period=day, error=error,
+                          model_rules=True))
+        if error:
+            result.errors.append(f"{', '.join(r.name for r in members)}: {error}")
+    return out
 
 
 def _advance_all(project, store: AlertStore, batches: list[_Batch], result: CheckResult, now: float) -> None:

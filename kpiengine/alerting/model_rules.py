@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..spec.model import KpiSpec
 from .evaluate import ValueTable
-from .rules import MODEL_RULE_TYPES, Rule
+from .rules import MODEL_RULE_TYPES, Condition, Rule, model_rule_kpi
 
 #: model name -> Watermark (kpiengine.run.watermarks), for the models asked
 Watermarks = Callable[[list[str]], dict[str, Any]]
@@ -30,8 +30,57 @@ def model_rule_spec(rule: Rule) -> KpiSpec:
     if rule.type == "freshness":
         return KpiSpec(name=rule.kpi, label=f"Freshness of {rule.model}", unit="delay", direction="lower",
                        description=f"time since model {rule.model}'s data last reached (its watermark)")
-    return KpiSpec(name=rule.kpi, label=getattr(rule, "check_label", "") or rule.kpi, unit="number",
-                   direction="lower")
+    check = CHECK_OF.get(rule.name)
+    share = check is not None and check.type in ("nulls", "volume")
+    return KpiSpec(name=rule.kpi, label=check.label if check is not None else rule.kpi,
+                   unit="percent" if share else "count", direction="higher" if check and check.type == "volume"
+                   else "lower", description=(check.description if check is not None else ""))
+
+
+#: rule name -> the DataCheck it runs (filled by :func:`check_rules`)
+CHECK_OF: dict[str, Any] = {}
+
+
+def check_rule_name(model: str, check: str) -> str:
+    return f"check:{model}.{check}"
+
+
+def check_rules(project) -> dict[str, Rule]:
+    """Each data check of the ``checks:`` section as a rule of type ``check`` (see spec.sections.checks)."""
+    out = {}
+    for model, checks in (project.parsed.get("checks") or {}).items():
+        if model not in project.models:
+            continue
+        for c in checks:
+            if c.type == "volume":
+                cond = Condition("below", high=c.min_ratio)
+            elif c.type == "nulls":
+                cond = Condition("above", low=c.max_share)
+            else:
+                cond = Condition("above", low=0.0)
+            name = check_rule_name(model, c.name)
+            CHECK_OF[name] = c
+            out[name] = Rule(name=name, kpi=model_rule_kpi("check", model, c.name), type="check", grain="day",
+                             model=model, conditions=[(c.severity, cond)], description=c.description,
+                             labels={"model": model, "check": c.name}, location=c.location,
+                             message="{kpi_label}: {value} ({condition}) on {period}")
+    return out
+
+
+def checks_tables(rules: list[Rule], measures: list) -> dict[Any, tuple[ValueTable, list[Rule], str | None]]:
+    """Per judged day: the measures of the check rules as values, the rules, an error (a failed query)."""
+    by_name = {check_rule_name(m.model, m.check.name): m for m in measures}
+    out: dict[Any, tuple[ValueTable, list[Rule], str | None]] = {}
+    for rule in rules:
+        m = by_name.get(rule.name)
+        if m is None:
+            continue
+        key = (m.day, m.error)
+        table, members, _err = out.setdefault(key, (ValueTable(), [], m.error))
+        members.append(rule)
+        if m.value is not None and m.day is not None:
+            table.add(rule.kpi, {}, m.day, m.value)
+    return out
 
 
 def freshness_table(rules: list[Rule], watermarks: Watermarks, today: date) -> tuple[ValueTable, list[str]]:
