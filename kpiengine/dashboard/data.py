@@ -20,6 +20,7 @@ from ..spec.model import GRAINS
 from . import maturity
 from .options import segment_text
 from .formatting import change, format_short, format_value, severity_of_change, tone
+from .health_feed import kpi_health
 from .inputs import AlertRecord, DashboardInputs
 from .options import project_dimensions
 from .values import DimKey, ValueTable, dim_key
@@ -279,6 +280,7 @@ def kpi_tile(inputs: DashboardInputs, kpi: str, current: date | None, previous: 
         "previous": prev, "previous_display": format_value(prev, spec.unit, spec.format),
         "change": delta, "tone": "flat" if state else tone(delta, spec.direction, spec.unit),
         "state": state, "state_text": maturity.STATE_TEXT.get(state),
+        "health": kpi_health(inputs.project, inputs.health, kpi),
         "status": alert_status(inputs, kpi),
         "has_data": table.has(kpi),
         "spark": [v for _, v in table.series(kpi, None, spark_periods)],
@@ -759,6 +761,7 @@ def meta_view(inputs: DashboardInputs) -> dict:
         "current_complete": bool(current) and not any(not inputs.totals.complete(k, current)
                                                       for k in inputs.totals.kpis),
         "stale": list(inputs.source.get("stale", [])) if isinstance(inputs.source, dict) else [],
+        "model_health": list(inputs.health.values()),
         "alerts_available": inputs.alerts.available,
         "kpis": [{"kpi": k, "label": s.label, "unit": s.unit, "direction": s.direction} for k, s in project.kpis.items()],
         "funnels": list(project.section("funnels", {})),
