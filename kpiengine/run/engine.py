@@ -24,7 +24,15 @@ from ..spec.sqlsafety import files_read_by
 from ..spec.suggest import did_you_mean
 from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
 from . import querycache
-from .watermarks import Watermark, mark_complete, query_watermarks
+from .watermarks import (
+    Watermark,
+    derive,
+    direct_models,
+    local_now,
+    mark_complete,
+    query_watermarks,
+    read_watermarks,
+)
 from .normalize import normalize_date, normalize_number, normalize_value, sort_key
 
 # Aggregates whose value over no rows is 0 (an absent group means "none happened").
@@ -193,22 +201,34 @@ class Engine:
         by_source: dict[str, list[CompiledQuery]] = {}
         for q in queries:
             by_source.setdefault(q.source, []).append(q)
-        for source_name, source_queries in by_source.items():
+        leaves = {m for n in names for m in leaf_models(self.project, n)}
+        # the watermarks of the models not asked yet, on the connections the values are read through
+        ask, derived = direct_models(self.project, [m for m in leaves if m not in self._watermarks])
+        t_marks = 0.0
+        now_local = local_now(self.project, self.now)
+        for source_name in list(by_source) + [s for s in ask if s not in by_source]:
             source = self.open_source(source_name)
             try:
                 source.connect()
-                for q in source_queries:
+                for q in by_source.get(source_name, []):
                     result = source.execute(q.sql, timeout=self.timeout)
                     keys = self._read(q, result.rows, aggregates, kinds)
                     model_keys.setdefault(q.model, set()).update(keys)
+                todo = [m for m in ask.get(source_name, []) if m.name not in self._watermarks]
+                if todo:
+                    t2 = time.perf_counter()
+                    self._watermarks.update(read_watermarks(self, source, source_name, todo, now_local))
+                    t_marks += time.perf_counter() - t2
             finally:
                 source.close()
-        t_query = time.perf_counter() - t1
+        derive(self.project, {m: p for m, p in derived.items() if m not in self._watermarks}, self._watermarks,
+               now_local)
+        t_query = time.perf_counter() - t1 - t_marks
         rows = self._assemble(names, grain, by, aggregates, kinds, model_keys)
         t2 = time.perf_counter()
-        marks = self.watermarks({m for n in names for m in leaf_models(self.project, n)})
+        marks = self.watermarks(leaves)
         mark_complete(self.project, rows, marks, start=start, end=end)
-        t_marks = time.perf_counter() - t2
+        t_marks += time.perf_counter() - t2
         return ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, queries=queries,
                          spec_version=self.project.version, watermarks=marks,
                          timings={"compile_s": t_compile, "query_s": t_query, "watermark_s": t_marks,

@@ -111,10 +111,8 @@ def to_local(value: Any, project: Project, from_zone: str) -> datetime | None:
     return value.astimezone(project_zone(project)).replace(tzinfo=None)
 
 
-def query_watermarks(engine, models: Iterable[str], now: float | None = None) -> dict[str, Watermark]:
-    """Ask each source once for the watermarks of its ``models``; a failing source marks its models' errors."""
-    project = engine.project
-    now_local = local_now(project, now)
+def direct_models(project: Project, models: Iterable[str]) -> tuple[dict[str, list], dict[str, list[str]]]:
+    """({source: [ModelSpec asked there]}, {generated model: [models it reaches as far as]})."""
     wanted = [m for m in dict.fromkeys(models) if m in project.models]
     derived = {m: [r for r in project.models[m].reach_from if r in project.models]
                for m in wanted if project.models[m].reach_from}
@@ -123,30 +121,51 @@ def query_watermarks(engine, models: Iterable[str], now: float | None = None) ->
     for name in direct:
         model = project.models[name]
         by_source.setdefault(model.source, []).append(model)
-    out: dict[str, Watermark] = {}
-    for source_name, specs in by_source.items():
-        try:
-            sql = watermark_query(project, specs, engine.dialect_of(source_name))
-            source = engine.open_source(source_name)
-            try:
-                source.connect()
-                row = source.execute(sql, timeout=engine.timeout).rows[0]
-            finally:
-                source.close()
-            for model, raw in zip(specs, row):
-                # a freshness query returns an instant; read naive values in the model's zone like its times
-                out[model.name] = Watermark(model.name, to_local(raw, project, model.source_zone), now_local,
-                                            model.max_delay, exact=bool(model.freshness))
-        except Exception as exc:  # a watermark is a help: the values themselves still stand
-            for model in specs:
-                out[model.name] = Watermark(model.name, None, now_local, model.max_delay, error=str(exc)[:300])
-    for name, parts in derived.items():  # a generated model reaches as far as the least of its inputs
+    return by_source, derived
+
+
+def read_watermarks(engine, source, source_name: str, specs: list, now_local: datetime) -> dict[str, Watermark]:
+    """The watermarks of ``specs`` through an open ``source``: one query; a failure marks each model's error."""
+    project = engine.project
+    try:
+        sql = watermark_query(project, specs, engine.dialect_of(source_name))
+        row = source.execute(sql, timeout=engine.timeout).rows[0]
+        # a freshness query returns an instant; naive values are read in the model's zone like its times
+        return {m.name: Watermark(m.name, to_local(raw, project, m.source_zone), now_local, m.max_delay,
+                                  exact=bool(m.freshness)) for m, raw in zip(specs, row)}
+    except Exception as exc:  # a watermark is a help: the values themselves still stand
+        return {m.name: Watermark(m.name, None, now_local, m.max_delay, error=str(exc)[:300]) for m in specs}
+
+
+def derive(project: Project, derived: dict[str, list[str]], out: dict[str, Watermark], now_local: datetime) -> None:
+    """A generated model (a funnel's) reaches as far as the least of the models it is built from."""
+    for name, parts in derived.items():
         marks = [out[p] for p in parts if p in out]
         errors = [w.error for w in marks if w.error]
         known = [w for w in marks if w.reach is not None]
         least = min(known, key=lambda w: w.covers) if known and len(known) == len(marks) else None
         out[name] = Watermark(name, least.reach if least else None, now_local, project.models[name].max_delay,
                               error=errors[0] if errors else None, exact=bool(least and least.exact))
+
+
+def query_watermarks(engine, models: Iterable[str], now: float | None = None) -> dict[str, Watermark]:
+    """Ask each source once for the watermarks of its ``models``."""
+    project = engine.project
+    now_local = local_now(project, now)
+    by_source, derived = direct_models(project, models)
+    out: dict[str, Watermark] = {}
+    for source_name, specs in by_source.items():
+        try:
+            source = engine.open_source(source_name)
+            try:
+                source.connect()
+                out.update(read_watermarks(engine, source, source_name, specs, now_local))
+            finally:
+                source.close()
+        except Exception as exc:  # the source cannot be opened: its models' watermarks are unknown
+            out.update({m.name: Watermark(m.name, None, now_local, m.max_delay, error=str(exc)[:300])
+                        for m in specs})
+    derive(project, derived, out, now_local)
     return out
 
 
