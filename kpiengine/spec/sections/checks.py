@@ -139,7 +139,7 @@ class ChecksSection(SpecSection):
     def check(self, project: Project, context: CheckContext) -> Iterable[SpecIssue]:
         raw = project.section(self.name, {})
         for model, items in raw.items():
-            where = raw.loc_of(model) if isinstance(raw, LDict) else None
+            where = (raw.key_locs.get(model) or raw.loc_of(model)) if isinstance(raw, LDict) else None
             spec = project.models.get(model)
             if spec is None:
                 yield SpecIssue(f"checks for unknown model '{model}'", where, code="checks",
