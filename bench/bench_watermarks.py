@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import bench_engine  # noqa: E402 - the shared data generator and spec
+import bench_engine
 
 HAND = {"activities": "happened_at", "leads": "created_at", "deals": "created_at"}
 
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     engine = Engine(project)
 
     def batched():
-        engine._watermarks.clear()  # noqa: SLF001 - the bench measures the query, not the cache
+        engine._watermarks.clear()
         return {m: w.reach for m, w in engine.watermarks(list(HAND)).items()}
 
     def hand():

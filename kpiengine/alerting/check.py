@@ -22,15 +22,22 @@ from zoneinfo import ZoneInfo
 from ..analysis.baselines import rule_baseline
 from ..analysis.explain_change import top_drivers_text
 from ..errors import KpiEngineError
-from ..run.engine import Engine
 from ..run.data_checks import run_checks
+from ..run.engine import Engine
 from ..run.history import HistoryStore
 from ..run.watermarks import mark_complete
 from . import periods as P
 from .evaluate import ValueTable, dims_key, error_outcomes, evaluate, sample_kpi
 from .lifecycle import apply_lifecycle
 from .machine import AlertState, advance
-from .model_rules import Watermarks, check_rules, checks_tables, freshness_table, is_model_rule, model_rule_spec
+from .model_rules import (
+    Watermarks,
+    check_rules,
+    checks_tables,
+    freshness_table,
+    is_model_rule,
+    model_rule_spec,
+)
 from .notify import AlertView, Group, build_notification, group_key, needs_notification
 from .outbox import DeliveryReport, Outbox, enqueue
 from .routing import Routing, build_sink, load_routing

@@ -58,7 +58,7 @@ def values_table(project, rs, rows, layout: str = "auto", width: int | None = No
     """(table, note): the note says which layout was chosen to fit and how to get the others."""
     table, note = _values_table(project, rs, rows, layout, width)
     notes = [partial_footnote(rs, rows)] if rows else []
-    notes += getattr(rs, "stale_notes", lambda: [])()
+    notes += getattr(rs, "stale_notes", list)()
     return "\n".join([table, *[n for n in notes if n]]), note
 
 

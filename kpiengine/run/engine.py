@@ -24,6 +24,7 @@ from ..spec.sqlsafety import files_read_by
 from ..spec.suggest import did_you_mean
 from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
 from . import querycache
+from .normalize import normalize_date, normalize_number, normalize_value, sort_key
 from .watermarks import (
     Watermark,
     derive,
@@ -33,7 +34,6 @@ from .watermarks import (
     query_watermarks,
     read_watermarks,
 )
-from .normalize import normalize_date, normalize_number, normalize_value, sort_key
 
 # Aggregates whose value over no rows is 0 (an absent group means "none happened").
 _ADDITIVE = {"count", "count_distinct", "sum"}

@@ -8,6 +8,7 @@ plain Python from the same rows.
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -119,19 +120,19 @@ def shop(request, tmp_path):
     rows = make_orders()
     if engine == "duckdb":
         db = tmp_path / "w.duckdb"
-        loader = lambda data: load_duckdb(db, data)  # noqa: E731
+        loader = lambda data: load_duckdb(db, data)
         source, table = f'{{type: duckdb, path: "{db}"}}', "orders"
     elif engine == "sqlite":
         db = tmp_path / "w.sqlite"
-        loader = lambda data: load_sqlite(db, data)  # noqa: E731
+        loader = lambda data: load_sqlite(db, data)
         source, table = f'{{type: sqlite, path: "{db}"}}', "orders"
     else:
         dsn = request.getfixturevalue("postgres_dsn")
         opts = request.getfixturevalue("postgres_source_options")
-        table = f"trust_orders_{abs(hash(request.node.name)) % 10**8}"
-        loader = lambda data: load_postgres(dsn, data, table)  # noqa: E731
-        source = ("{type: postgres, host: %s, port: %s, dbname: %s, user: %s, search_path: %s}"
-                  % (opts["host"], opts["port"], opts["dbname"], opts["user"], opts["search_path"]))
+        table = f"trust_orders_{uuid.uuid4().hex[:10]}"
+        loader = lambda data: load_postgres(dsn, data, table)
+        source = ("{{type: postgres, host: {host}, port: {port}, dbname: {dbname}, user: {user}, "
+                  "search_path: {search_path}}}".format(**opts))
     loader(rows)
     folder = write_spec(tmp_path / "specs", source, table)
     return engine, folder, loader, rows

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from kpiengine.cli import main
 from kpiengine.dashboard.collect import collect
-from kpiengine.dashboard.views import build_dashboard
 from kpiengine.dashboard.options import parse_options
+from kpiengine.dashboard.views import build_dashboard
 from kpiengine.loader import load_project
 
 from .conftest import count_by, load_duckdb, make_orders, week_of, write_spec

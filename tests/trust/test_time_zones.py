@@ -66,8 +66,8 @@ def engine_source(request, tmp_path):
         con.execute("CREATE TABLE trust_tz_orders (id int, ts timestamp)")
         for row in ORDERS:
             con.execute("INSERT INTO trust_tz_orders VALUES (%s, %s)", row)
-    return ("{type: postgres, host: %s, port: %s, dbname: %s, user: %s, search_path: %s}"
-            % (opts["host"], opts["port"], opts["dbname"], opts["user"], opts["search_path"]), "trust_tz_orders")
+    return ("{{type: postgres, host: {host}, port: {port}, dbname: {dbname}, user: {user}, "
+            "search_path: {search_path}}}".format(**opts), "trust_tz_orders")
 
 
 def write(tmp_path, source, table, model_extra="") -> object:

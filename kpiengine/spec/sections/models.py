@@ -6,10 +6,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...errors import SpecIssue
 from ...sections import NAME_PATTERN, CheckContext, SpecSection, named_map
+from ..durations import parse_seconds
 from ..located import LDict, expand_path, field_loc
 from ..model import ModelSpec, Project
 from ..sqlsafety import check_expression, check_select
-from ..durations import parse_seconds
 from ..suggest import did_you_mean
 from ..typed import well_typed
 
