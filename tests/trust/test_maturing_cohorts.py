@@ -101,7 +101,7 @@ def invoke(*args, ok=(0,)):
 def test_kpi_funnel_marks_maturing_cohorts(cohorts):
     spec, leads, wins = cohorts
     folder = spec()
-    doc = json.loads(invoke("funnel", "sales", "-s", str(folder), "--format", "json").output)
+    doc = json.loads(invoke("funnel", "sales", "-s", str(folder), "--format", "json").stdout)
     marks = expected_marks()
     assert "maturing" in marks.values() and "final" in marks.values() and "partial" in marks.values()
     won_of = {}
@@ -130,7 +130,7 @@ def test_funnel_kpis_say_maturing_and_rules_wait_unless_asked(cohorts):
     folder = spec()
     marks = expected_marks()
     doc = json.loads(invoke("run", "-s", str(folder), "-k", "sales_won", "-k", "sales_won_rate", "--format",
-                            "json", "--no-history").output)
+                            "json", "--no-history").stdout)
     for row in doc["rows"]:
         want = marks[row["period_start"]]
         assert (row.get("maturing", False), row.get("complete", True)) == \

@@ -24,7 +24,7 @@ def kpi(*args, ok=(0,)):
 def test_partial_week_and_month_are_marked_in_json(shop):
     _engine, folder, _load, rows = shop
     doc = json.loads(kpi("run", "-s", str(folder), "-k", "orders", "-k", "avg_order", "--format", "json",
-                         "--no-history").output)
+                         "--no-history").stdout)
     weeks = count_by(rows, lambda r: week_of(r[3].date()))
     got = {date.fromisoformat(r["period_start"]): r for r in doc["rows"] if r["kpi"] == "orders"}
     assert {p: r["value"] for p, r in got.items()} == weeks
@@ -39,7 +39,7 @@ def test_partial_week_and_month_are_marked_in_json(shop):
     assert mark["reach"] == "2026-03-11 14:00:00" and mark["stale"] is True
 
     months = json.loads(kpi("run", "-s", str(folder), "-k", "orders", "-g", "month", "--format", "json",
-                            "--no-history").output)["rows"]
+                            "--no-history").stdout)["rows"]
     expected = count_by(rows, lambda r: r[3].date().replace(day=1).isoformat())
     assert {r["period_start"]: r["value"] for r in months} == expected
     assert [r["period_start"] for r in months if r.get("complete") is False] == ["2026-03-01"]
@@ -49,7 +49,7 @@ def test_a_range_cutting_a_week_marks_it_partial_not_full(shop):
     """--from Wednesday cuts the week of Monday 2026-02-09: its value is marked, never shown as the full week."""
     _engine, folder, _load, rows = shop
     doc = json.loads(kpi("run", "-s", str(folder), "-k", "orders", "--from", "2026-02-11", "--to", "2026-02-25",
-                         "--format", "json", "--no-history").output)
+                         "--format", "json", "--no-history").stdout)
     got = {r["period_start"]: r for r in doc["rows"]}
     cut = [r for r in rows if date(2026, 2, 11) <= r[3].date() < date(2026, 2, 25)]
     assert {p: r["value"] for p, r in got.items()} == {k.isoformat(): v for k, v in
@@ -71,7 +71,7 @@ def test_table_marks_the_partial_week(shop):
 
 def test_csv_says_which_rows_are_complete(shop):
     _engine, folder, _load, _rows = shop
-    out = kpi("run", "-s", str(folder), "-k", "orders", "--no-history", "--format", "csv").output.splitlines()
+    out = kpi("run", "-s", str(folder), "-k", "orders", "--no-history", "--format", "csv").stdout.splitlines()
     assert out[0] == "kpi,period_start,value,complete"
     assert out[-1].startswith("orders,2026-03-09,") and out[-1].endswith(",false")
     assert out[-2].endswith(",true")
