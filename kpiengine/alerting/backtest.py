@@ -68,6 +68,9 @@ def backtest(project, rule: Rule, start: date, end: date, fetch, routing: Routin
              ) -> BacktestReport:
     if end <= start:
         raise KpiEngineError(f"backtest range is empty: --to {end} must be after --from {start}")
+    if rule.model and rule.type == "freshness":
+        raise KpiEngineError(f"rule '{rule.name}' watches how fresh model '{rule.model}' is now: there is no past "
+                             "to replay (backtest replays rules on KPI values)")
     periods = period_list(start, end, rule.grain)
     if not periods:
         raise KpiEngineError(f"no whole {rule.grain} between {start} and {end}")

@@ -57,3 +57,14 @@ def test_freshness_rule_mistakes_are_located(tmp_path):
     assert "s.yml:11:" in out and "max_delay" in out and "'later' is not a duration" in out
     assert "s.yml:12:" in out and "model" in out
     assert "s.yml:13:" in out and "`model` applies to `type: freshness` rules" in out
+
+
+def test_backtest_of_a_freshness_rule_says_why_not(tmp_path):
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    (folder / "s.yml").write_text(BASE + "rules:\n  fresh: {type: freshness, model: orders, max_delay: 1d}\n",
+                                  encoding="utf-8")
+    res = CliRunner().invoke(main, ["backtest", "fresh", "-s", str(folder), "--from", "2026-01-05", "--to",
+                                    "2026-02-02"], catch_exceptions=False)
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "watches how fresh model 'orders' is now: there is no past to replay" in res.output
