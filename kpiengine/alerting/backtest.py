@@ -71,6 +71,9 @@ def backtest(project, rule: Rule, start: date, end: date, fetch, routing: Routin
     if rule.model and rule.type == "freshness":
         raise KpiEngineError(f"rule '{rule.name}' watches how fresh model '{rule.model}' is now: there is no past "
                              "to replay (backtest replays rules on KPI values)")
+    if rule.type == "check":
+        raise KpiEngineError(f"rule '{rule.name}' is a data check of model '{rule.model}', judged on its last "
+                             "complete day by `kpi check`: backtest replays rules on KPI values")
     periods = period_list(start, end, rule.grain)
     if not periods:
         raise KpiEngineError(f"no whole {rule.grain} between {start} and {end}")

@@ -135,7 +135,7 @@ def today_in(project, now: float) -> date:
 
 def select_rules(project, names: list[str] | None, notes: list[str] | None = None) -> dict[str, Rule]:
     """The enabled rules (all, or those named), as the KPIs' review statuses want them (see lifecycle.py)."""
-    rules = load_rules(project)
+    rules = {**load_rules(project), **check_rules(project)}  # data checks (`checks:`) run as rules too
     if names:
         unknown = [n for n in names if n not in rules]
         if unknown:
@@ -262,8 +262,6 @@ def run_check(project, *, rule_names: list[str] | None = None, period: date | No
     engine = Engine(project, now=now) if fetch is None else None
     if watermarks is None:
         watermarks = engine.watermarks if engine is not None else history_watermarks(project, now)
-    if rule_names is None:  # the `checks:` section's data checks run with every full check
-        rules.update(check_rules(project))
     if fetch is None:
         fetch = engine_fetch(project, record=not dry_run, warnings=result.warnings, engine=engine)
         explainer = explainer or engine_explainer(project)

@@ -136,3 +136,13 @@ def test_each_check_fires_on_its_planted_bad_data(shop, kind, rule, value, sever
     doc = check(folder)
     assert firing(doc) == {}
     assert [n["status"] for n in (json.loads(x) for x in log.read_text().splitlines())][-1] == "resolved"
+
+
+def test_one_check_can_be_run_by_name(shop):
+    folder, load, _log = shop
+    load(spoil("unique"))
+    res = CliRunner().invoke(main, ["check", "-s", str(folder), "--format", "json", "--rule",
+                                    "check:orders.unique_id"], catch_exceptions=False)
+    assert res.exit_code == 2, res.output  # a critical check fires
+    doc = json.loads(res.stdout)
+    assert [(a["rule"], a["state"], a["value"]) for a in doc["alerts"]] == [("check:orders.unique_id", "firing", 10)]
