@@ -89,19 +89,29 @@ def _share_value(value: Any) -> float | None:
         return None
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _severity(value: Any) -> str:
+    return value if isinstance(value, str) and value in SEVERITIES else "warning"
+
+
 def parse_checks(value: Any, issues: list[SpecIssue] | None = None) -> dict[str, list[DataCheck]]:
     """model -> its checks; malformed entries are skipped (the schema and :meth:`ChecksSection.check` say why)."""
     out: dict[str, list[DataCheck]] = {}
-    for model, items in (value or {}).items():
+    if not isinstance(value, dict):  # the schema reports a section that is not a mapping
+        return out
+    for model, items in value.items():
         if not isinstance(items, list):
             continue
         seen: set[str] = set()
         for i, node in enumerate(items):
-            if not isinstance(node, dict) or node.get("type") not in CHECK_TYPES:
+            if not isinstance(node, dict) or not isinstance(node.get("type"), str) or node["type"] not in CHECK_TYPES:
                 continue
             loc = items.loc_of(i) if isinstance(items, LList) else None
-            name = str(node.get("name") or "_".join(x for x in (node["type"], node.get("column") or
-                                                                  node.get("dimension")) if x))
+            name = str(node.get("name") or "_".join(str(x) for x in (node["type"], node.get("column") or
+                                                                       node.get("dimension")) if x))
             if name in seen:
                 if issues is not None:
                     issues.append(SpecIssue(f"checks of model '{model}': check name '{name}' is used twice", loc,
@@ -109,8 +119,9 @@ def parse_checks(value: Any, issues: list[SpecIssue] | None = None) -> dict[str,
                 continue
             seen.add(name)
             check = DataCheck(model=str(model), name=name, type=node["type"], location=loc,
-                              column=node.get("column"), dimension=node.get("dimension"),
-                              values=list(node.get("values") or []), severity=str(node.get("severity", "warning")),
+                              column=_text(node.get("column")), dimension=_text(node.get("dimension")),
+                              values=list(node["values"]) if isinstance(node.get("values"), list) else [],
+                              severity=_severity(node.get("severity")),
                               description=str(node.get("description", "")))
             for key in ("min", "max"):
                 if isinstance(node.get(key), (int, float)) and not isinstance(node.get(key), bool):
@@ -138,6 +149,8 @@ class ChecksSection(SpecSection):
 
     def check(self, project: Project, context: CheckContext) -> Iterable[SpecIssue]:
         raw = project.section(self.name, {})
+        if not isinstance(raw, dict):  # reported by the schema
+            return
         for model, items in raw.items():
             where = (raw.key_locs.get(model) or raw.loc_of(model)) if isinstance(raw, LDict) else None
             spec = project.models.get(model)
@@ -164,6 +177,8 @@ def _dialect(project: Project, source: str, context: CheckContext) -> str:
 
 def _check_issues(model: str, spec, node: dict, loc, dialect: str) -> Iterable[SpecIssue]:
     kind = node.get("type")
+    if not isinstance(kind, str) or kind not in CHECK_TYPES:  # the schema names the allowed types
+        return
     where = f"check {kind!r} of model '{model}'"
     for key in _NEEDS.get(kind, ()):
         if key not in node:
@@ -177,7 +192,7 @@ def _check_issues(model: str, spec, node: dict, loc, dialect: str) -> Iterable[S
         if key in node and (_share_value(node[key]) is None or not 0 <= _share_value(node[key]) <= 1):
             yield SpecIssue(f"{where}: `{key}` must be a share between 0 and 100% (got {node[key]!r})", loc,
                             code="checks", hint="e.g. 5% or 0.05")
-    if node.get("dimension") is not None and node["dimension"] not in spec.dimensions:
+    if isinstance(node.get("dimension"), str) and node["dimension"] not in spec.dimensions:
         yield SpecIssue(f"{where}: model '{model}' has no dimension '{node['dimension']}'", loc, code="checks",
                         hint=did_you_mean(str(node["dimension"]), spec.dimensions)
                         or f"dimensions: {', '.join(spec.dimensions) or 'none'}")
