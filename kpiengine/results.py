@@ -21,13 +21,22 @@ class KpiValue:
     period_start: date
     dimensions: dict[str, Any]
     value: float | int | None
+    #: False while the period is not over for the data: it ends after a model's watermark or after now
+    complete: bool = True
+    #: a funnel cohort younger than its window: its period is over, but its entities can still convert
+    maturing: bool = False
 
     def key(self) -> tuple:
         return (self.kpi, self.period_start, tuple(sorted(self.dimensions.items(), key=lambda kv: kv[0])))
 
     def to_dict(self) -> dict:
-        return {"kpi": self.kpi, "period_start": self.period_start.isoformat(),
-                "dimensions": dict(self.dimensions), "value": self.value}
+        out = {"kpi": self.kpi, "period_start": self.period_start.isoformat(),
+               "dimensions": dict(self.dimensions), "value": self.value}
+        if not self.complete:
+            out["complete"] = False
+        if self.maturing:
+            out["maturing"] = True
+        return out
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,12 @@ def backtest(project, rule: Rule, start: date, end: date, fetch, routing: Routin
              ) -> BacktestReport:
     if end <= start:
         raise KpiEngineError(f"backtest range is empty: --to {end} must be after --from {start}")
+    if rule.model and rule.type == "freshness":
+        raise KpiEngineError(f"rule '{rule.name}' watches how fresh model '{rule.model}' is now: there is no past "
+                             "to replay (backtest replays rules on KPI values)")
+    if rule.type == "check":
+        raise KpiEngineError(f"rule '{rule.name}' is a data check of model '{rule.model}', judged on its last "
+                             "complete day by `kpi check`: backtest replays rules on KPI values")
     periods = period_list(start, end, rule.grain)
     if not periods:
         raise KpiEngineError(f"no whole {rule.grain} between {start} and {end}")
@@ -79,6 +85,7 @@ def backtest(project, rule: Rule, start: date, end: date, fetch, routing: Routin
     rows = fetch(rule.grain, list(rule.by), kpis, P.shift(periods[0], rule.grain, -warmup),
                  P.shift(periods[-1], rule.grain, 1))
     table = ValueTable(rows)
+    table.drop_partial()  # a replay judges the periods it was asked for (maturing cohorts still wait)
     steps = simulate(project, [rule], table, periods, routing)
     report = BacktestReport(rule.name, rule.kpi, rule.grain, start, end, len(periods))
     open_episodes: dict[str, Episode] = {}

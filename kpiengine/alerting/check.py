@@ -22,12 +22,22 @@ from zoneinfo import ZoneInfo
 from ..analysis.baselines import rule_baseline
 from ..analysis.explain_change import top_drivers_text
 from ..errors import KpiEngineError
+from ..run.data_checks import run_checks
 from ..run.engine import Engine
 from ..run.history import HistoryStore
+from ..run.watermarks import mark_complete
 from . import periods as P
 from .evaluate import ValueTable, dims_key, error_outcomes, evaluate, sample_kpi
 from .lifecycle import apply_lifecycle
 from .machine import AlertState, advance
+from .model_rules import (
+    Watermarks,
+    check_rules,
+    checks_tables,
+    freshness_table,
+    is_model_rule,
+    model_rule_spec,
+)
 from .notify import AlertView, Group, build_notification, group_key, needs_notification
 from .outbox import DeliveryReport, Outbox, enqueue
 from .routing import Routing, build_sink, load_routing
@@ -51,6 +61,7 @@ class CheckResult:
     periods: dict[str, date] = field(default_factory=dict)  # rule -> period evaluated
     delivery: DeliveryReport | None = None
     dry_run: bool = False
+    stale: list[str] = field(default_factory=list)  # one note per model past its max_delay
 
     def firing(self, severity: str | None = None) -> list[AlertView]:
         return [a for a in self.alerts if a.state.state == "firing" and not a.suppressed
@@ -67,14 +78,16 @@ class CheckResult:
         return 0
 
 
-def engine_fetch(project, *, record: bool = True, warnings: list[str] | None = None) -> Fetch:
+def engine_fetch(project, *, record: bool = True, warnings: list[str] | None = None, engine: Engine | None = None
+                 ) -> Fetch:
     """Values from the warehouse through the engine, stored in history, completed from history.
 
     Periods the warehouse no longer returns (purged partitions, a table that keeps
     only recent weeks) are taken from the local history store, so change and
-    anomaly baselines survive without any cloud service.
+    anomaly baselines survive without any cloud service. Every value is marked
+    complete or not from the models' watermarks (asked once per check).
     """
-    engine = Engine(project)
+    engine = engine or Engine(project)
 
     def fetch(grain, by, kpis, start, end):
         rs = engine.compute(kpis=kpis, grain=grain, by=by, start=start, end=end)
@@ -84,8 +97,10 @@ def engine_fetch(project, *, record: bool = True, warnings: list[str] | None = N
             if record:
                 store.record_run(project, rs)
             fresh = {(r.kpi, r.period_start, dims_key(r.dimensions)) for r in rows}
-            rows += [r for r in store.values(kpis=kpis, grain=grain, by=by, start=start, end=end)
+            older = [r for r in store.values(kpis=kpis, grain=grain, by=by, start=start, end=end)
                      if (r.kpi, r.period_start, dims_key(r.dimensions)) not in fresh]
+            mark_complete(project, older, rs.watermarks)
+            rows += older
         except Exception as exc:  # history is a help here, not a requirement
             if warnings is not None:
                 warnings.append(f"history store unavailable ({exc}); using warehouse values only")
@@ -94,10 +109,22 @@ def engine_fetch(project, *, record: bool = True, warnings: list[str] | None = N
     return fetch
 
 
-def history_fetch(project) -> Fetch:
-    """Values already stored in the history file (no warehouse query)."""
+def history_fetch(project, now: float | None = None) -> Fetch:
+    """Values already stored in the history file (no warehouse query), marked by the stored watermarks."""
     store = HistoryStore.for_project(project)
-    return lambda grain, by, kpis, start, end: store.values(kpis=kpis, grain=grain, by=by, start=start, end=end)
+
+    def fetch(grain, by, kpis, start, end):
+        rows = store.values(kpis=kpis, grain=grain, by=by, start=start, end=end)
+        mark_complete(project, rows, store.watermarks(project, now))
+        return rows
+
+    return fetch
+
+
+def history_watermarks(project, now: float | None = None) -> Watermarks:
+    """The watermarks the last runs stored (for checks fed from history)."""
+    store = HistoryStore.for_project(project)
+    return lambda models: {m: w for m, w in store.watermarks(project, now).items() if m in models}
 
 
 def today_in(project, now: float) -> date:
@@ -110,7 +137,7 @@ def today_in(project, now: float) -> date:
 
 def select_rules(project, names: list[str] | None, notes: list[str] | None = None) -> dict[str, Rule]:
     """The enabled rules (all, or those named), as the KPIs' review statuses want them (see lifecycle.py)."""
-    rules = load_rules(project)
+    rules = {**load_rules(project), **check_rules(project)}  # data checks (`checks:`) run as rules too
     if names:
         unknown = [n for n in names if n not in rules]
         if unknown:
@@ -134,11 +161,15 @@ class _Batch:
     table: ValueTable | None = None
     period: date | None = None
     error: str | None = None
+    model_rules: bool = False  # freshness and data checks: evaluated on the day of the check only
+    partial_note: str | None = None  # the period asked for is not over for the data
 
 
 def _batches(project, rules: dict[str, Rule]) -> list[_Batch]:
     batches: dict[tuple, _Batch] = {}
     for rule in rules.values():
+        if is_model_rule(rule):
+            continue
         b = batches.setdefault((rule.grain, tuple(rule.by)), _Batch(rule.grain, list(rule.by), [], []))
         b.rules.append(rule)
         for k in (rule.kpi, sample_kpi(rule, project.kpis.get(rule.kpi))
@@ -166,6 +197,16 @@ def _load_values(b: _Batch, fetch: Fetch, period: date | None, today: date) -> N
         b.error, b.period = str(exc), anchor
         return
     b.table = table
+    if period is None:
+        # the last period the data covers completely: a partial week is never judged against full ones
+        seen = [p for p in table.final_periods(main) if p <= anchor] or seen
+    else:
+        # a period asked for by name is judged as asked (a warning says when it is partial); maturing
+        # cohorts still wait for their window unless a rule says `on_maturing: alert`
+        partial = sorted({p for (k, _key, p), why in table.not_final.items() if why == "partial" and k in main})
+        table.drop_partial()
+        b.partial_note = (f"period {anchor} is partial for the data (it ends after the data's watermark): "
+                          f"judged because --period asked for it") if anchor in partial else None
     b.period = anchor if period or not seen else min(anchor, max(seen))
 
 
@@ -214,13 +255,17 @@ def _drivers(rules_batches: list[_Batch], project, explainer, result: CheckResul
 def run_check(project, *, rule_names: list[str] | None = None, period: date | None = None,
               dry_run: bool = False, deliver: bool = True, budget: float = 30.0,
               fetch: Fetch | None = None, now: float | None = None, sink_factory=build_sink,
-              routing: Routing | None = None, clock=time.time, sleep=time.sleep, explainer=None) -> CheckResult:
+              routing: Routing | None = None, clock=time.time, sleep=time.sleep, explainer=None,
+              watermarks: Watermarks | None = None) -> CheckResult:
     result = CheckResult(dry_run=dry_run)
     now = clock() if now is None else now
     rules = select_rules(project, rule_names, result.warnings)
     routing = routing or load_routing(project)
+    engine = Engine(project, now=now) if fetch is None else None
+    if watermarks is None:
+        watermarks = engine.watermarks if engine is not None else history_watermarks(project, now)
     if fetch is None:
-        fetch = engine_fetch(project, record=not dry_run, warnings=result.warnings)
+        fetch = engine_fetch(project, record=not dry_run, warnings=result.warnings, engine=engine)
         explainer = explainer or engine_explainer(project)
     batches = _batches(project, rules)
     today = today_in(project, now)
@@ -228,6 +273,10 @@ def run_check(project, *, rule_names: list[str] | None = None, period: date | No
         _load_values(b, fetch, period, today)
         if b.error:
             result.errors.append(f"{', '.join(r.name for r in b.rules)}: {b.error}")
+        if b.partial_note:
+            result.warnings.append(f"{', '.join(r.name for r in b.rules)}: {b.partial_note}")
+    batches += _model_batches(project, rules, watermarks, today, result)
+    batches += _check_batches(rules, engine, result)
     drivers = _drivers(batches, project, explainer, result) if explainer else {}
 
     con = connect(history_file(project))
@@ -252,16 +301,49 @@ def run_check(project, *, rule_names: list[str] | None = None, period: date | No
     return result
 
 
+def _model_batches(project, rules: dict[str, Rule], watermarks: Watermarks, today: date,
+                   result: CheckResult) -> list[_Batch]:
+    """Freshness rules (and data checks) as one batch evaluated on ``today``; stale models noted."""
+    fresh = [r for r in rules.values() if r.type == "freshness"]
+    try:
+        marks = watermarks(sorted(m for m, spec in project.models.items() if spec.max_delay is not None))
+        result.stale = [w.note() for w in marks.values() if w.stale]
+    except KpiEngineError as exc:
+        result.warnings.append(f"freshness unknown: {exc}")
+    if not fresh:
+        return []
+    table, errors = freshness_table(fresh, watermarks, today)
+    result.errors.extend(errors)
+    return [_Batch("day", [], fresh, [r.kpi for r in fresh], table=table, period=today, model_rules=True)]
+
+
+def _check_batches(rules: dict[str, Rule], engine, result: CheckResult) -> list[_Batch]:
+    """Data checks (the `checks:` section) measured on each model's last complete day, one batch per day."""
+    checks = [r for r in rules.values() if r.type == "check"]
+    if not checks or engine is None:
+        return []
+    out = []
+    for (day, _err), (table, members, error) in checks_tables(checks, run_checks(engine)).items():
+        if day is None:
+            result.errors.append(f"{', '.join(r.name for r in members)}: {error}")
+            continue
+        out.append(_Batch("day", [], members, [r.kpi for r in members], table=table, period=day, error=error,
+                          model_rules=True))
+        if error:
+            result.errors.append(f"{', '.join(r.name for r in members)}: {error}")
+    return out
+
+
 def _advance_all(project, store: AlertStore, batches: list[_Batch], result: CheckResult, now: float) -> None:
     all_states = store.states()
     for b in batches:
         for rule in b.rules:
             states = {k: s for (r, k), s in all_states.items() if r == rule.name}
-            spec = project.kpis.get(rule.kpi)
+            spec = project.kpis.get(rule.kpi) or (model_rule_spec(rule) if b.model_rules else None)
             known = {k: s.dimensions for k, s in states.items()}
             result.periods[rule.name] = b.period
             transitions: dict[str, str] = {}
-            for p in _eval_periods(rule, states, b.period):
+            for p in ([b.period] if b.model_rules else _eval_periods(rule, states, b.period)):
                 if b.error:
                     outcomes = error_outcomes(rule, p, known, b.error) if p == b.period else []
                 else:

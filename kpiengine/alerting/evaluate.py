@@ -40,7 +40,7 @@ class Outcome:
     key: str
     dimensions: dict[str, Any]
     period: date
-    status: str  # value | no_data | error | insufficient | no_baseline
+    status: str  # value | no_data | error | insufficient | no_baseline | partial | maturing
     value: float | None = None
     measure: float | None = None
     baseline: float | None = None
@@ -58,13 +58,36 @@ class ValueTable:
     def __init__(self, rows: Iterable[Any] = ()):
         self.data: dict[tuple[str, str], dict[date, float | None]] = {}
         self.dims: dict[tuple[str, str], dict[str, Any]] = {}
+        # values that are not final: (kpi, key, period) -> "partial" | "maturing" (docs/periods.md)
+        self.not_final: dict[tuple[str, str, date], str] = {}
         for row in rows:
-            self.add(row.kpi, row.dimensions, row.period_start, row.value)
+            self.add(row.kpi, row.dimensions, row.period_start, row.value,
+                     complete=getattr(row, "complete", True), maturing=getattr(row, "maturing", False))
 
-    def add(self, kpi: str, dimensions: dict[str, Any], period, value) -> None:
+    def add(self, kpi: str, dimensions: dict[str, Any], period, value, *, complete: bool = True,
+            maturing: bool = False) -> None:
         key = dims_key(dimensions or {})
-        self.data.setdefault((kpi, key), {})[P.as_date(period)] = None if value is None else float(value)
+        day = P.as_date(period)
+        self.data.setdefault((kpi, key), {})[day] = None if value is None else float(value)
         self.dims[(kpi, key)] = dict(dimensions or {})
+        if maturing or not complete:
+            self.not_final[(kpi, key, day)] = "maturing" if maturing else "partial"
+        else:
+            self.not_final.pop((kpi, key, day), None)
+
+    def state(self, kpi: str, key: str, period: date) -> str | None:
+        """None for a final value, else "partial" (the period is not over for the data) or "maturing"."""
+        return self.not_final.get((kpi, key, period))
+
+    def drop_partial(self) -> None:
+        """Judge partial periods as if they were over (periods asked for by name); maturing stays."""
+        self.not_final = {k: why for k, why in self.not_final.items() if why != "partial"}
+
+    def final_periods(self, kpis: Iterable[str]) -> list[date]:
+        """Periods with a value of any of ``kpis`` where none of their values is partial (maturing counts as over)."""
+        kpis = set(kpis)
+        partial = {p for (k, _key, p), why in self.not_final.items() if k in kpis and why == "partial"}
+        return [p for k in kpis for p in self.periods(k) if p not in partial]
 
     def get(self, kpi: str, key: str, period: date) -> float | None:
         return self.data.get((kpi, key), {}).get(period)
@@ -140,6 +163,13 @@ def measure(rule: Rule, table: ValueTable, key: str, dimensions: dict[str, Any],
     if value is None:
         out.status, out.note = "no_data", "no value for this period"
         return out
+    why = table.state(rule.kpi, key, period)
+    if why == "partial":
+        out.status, out.note = "partial", "partial period: the data does not cover it yet"
+        return out
+    if why == "maturing" and rule.on_maturing != "alert":
+        out.status, out.note = "maturing", "maturing cohort: its entities can still convert within the window"
+        return out
     sample_name = sample_kpi(rule, kpi_spec) if (rule.min_sample is not None or rule.significance) else None
     if sample_name:
         out.sample = table.get(sample_name, key, period)
@@ -147,7 +177,7 @@ def measure(rule: Rule, table: ValueTable, key: str, dimensions: dict[str, Any],
             out.status = "insufficient"
             out.note = f"sample {sample_name}={_fmt(out.sample)} is below min_sample {rule.min_sample:g}"
             return out
-    if rule.type == "static":
+    if rule.type in ("static", "freshness", "check"):  # model rules measure their value as it is
         out.measure = value
         return out
     if rule.type == "target":

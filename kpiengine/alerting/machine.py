@@ -125,8 +125,9 @@ def _decide(rule: Rule, base: AlertState, outcome: Outcome) -> tuple[str, str | 
         if policy == "alert":
             return "breach", rule.no_data_severity if status == "no_data" else rule.max_severity, None
         return ("keep" if policy == "keep_state" else "clear"), None, None
-    if status in ("insufficient", "no_baseline"):
-        return "keep", None, None  # not enough evidence either way: the state stands
+    if status in ("insufficient", "no_baseline", "partial", "maturing"):
+        # not enough evidence either way (a value that is not final is no evidence): the state stands
+        return "keep", None, None
     firing = base.severity if base.state == "firing" else None
     if outcome.significant is False:
         # significance decides whether a change may *start* an alert; once firing, the recovery

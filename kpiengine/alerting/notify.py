@@ -54,7 +54,7 @@ def threshold_level(rule: Rule, st: AlertState) -> float | None:
     t = st.threshold
     if t is None:
         return None
-    if rule.type == "static":
+    if rule.type in ("static", "freshness", "check"):
         return t
     if rule.type == "target":
         return None if st.baseline is None else st.baseline * t

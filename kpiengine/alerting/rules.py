@@ -30,11 +30,15 @@ from typing import Any
 from ..errors import Location, SpecError, SpecIssue
 from ..sinks import SEVERITIES
 from ..spec.dimensions import check_breakdown
+from ..spec.durations import parse_seconds
 from ..spec.formula import FormulaError, denominator, parse_formula
 from .locations import loc_in
 from .templates import template_issues
 
-RULE_TYPES = ("static", "change", "target", "anomaly")
+RULE_TYPES = ("static", "change", "target", "anomaly", "freshness")
+#: rules about a model's data rather than a KPI's value: evaluated once per check, on the day of the check
+MODEL_RULE_TYPES = ("freshness", "check")
+MATURING_POLICIES = ("ignore", "alert")
 COMPARES = ("previous", "last_week", "last_year", "average")
 CHANGE_MODES = ("percent", "absolute")
 POLICIES = ("alert", "keep_state", "ignore")
@@ -46,7 +50,7 @@ RULE_KEYS = {
     "kpi", "type", "grain", "by", "description", "compare", "periods", "change", "target", "window",
     "seasonality", "sensitivity", "direction", "min_periods", "min_sample", "sample", "significance",
     "for", "keep_firing_for", "no_data", "on_error", "labels", "message", "title", "enabled",
-    "recovery", "severity", "explain", "flapping", *SEVERITIES,
+    "recovery", "severity", "explain", "flapping", "model", "max_delay", "on_maturing", *SEVERITIES,
 }
 # Labels the engine sets on every alert: a rule label of the same name would silently replace them
 # and break routes and silences (Prometheus users write `labels: {severity: page}` out of habit).
@@ -146,6 +150,8 @@ class Rule:
     explain: bool = False  # attach the top drivers of the change (root cause) to the message
     flap_changes: int = 0  # flapping: more than this many changes ... (0: no flap detection)
     flap_periods: int = 0  # ... within this many periods
+    on_maturing: str = "ignore"  # a funnel cohort younger than its window: ignore (keep the state) or alert
+    model: str | None = None  # freshness and check rules watch a model, not a KPI
     location: Location | None = None
 
     def classify(self, measure: float, firing_severity: str | None = None, *,
@@ -362,6 +368,8 @@ def parse_rule(ctx: _Ctx, name: str, node: Any, project=None, check_keys: bool =
             close = _close(str(key), RULE_KEYS)
             ctx.err(f"{where}: unknown field `{key}`", getattr(node, "key_locs", {}).get(key) or loc_in(node),
                     hint=f"did you mean `{close}`?" if close else "see docs/alerting.md for the rule fields")
+    if node.get("type") == "freshness":
+        return _parse_freshness(ctx, name, node, project)
     kpi = node.get("kpi")
     if not isinstance(kpi, str) or not kpi:
         ctx.err(f"{where}: `kpi` is required (the KPI this rule watches)", loc_in(node))
@@ -390,6 +398,11 @@ def parse_rule(ctx: _Ctx, name: str, node: Any, project=None, check_keys: bool =
     rule.explain = bool(node.get("explain", False))
     if "flapping" in node:
         _parse_flapping(ctx, rule, node["flapping"], node, where)
+    rule.on_maturing = _choice(ctx, node, "on_maturing", where, MATURING_POLICIES, "ignore")
+    for key in ("model", "max_delay"):
+        if key in node:
+            ctx.err(f"{where}: `{key}` applies to `type: freshness` rules", loc_in(node, key),
+                    hint="a freshness rule watches a model: `type: freshness`, `model: NAME`")
     if "min_sample" in node:
         rule.min_sample = _number(ctx, node, "min_sample", where, minimum=0)
     if "sample" in node:
@@ -484,6 +497,59 @@ def _parse_flapping(ctx: _Ctx, rule: Rule, value: Any, node: dict, where: str) -
                 loc_in(value, "changes"), hint=hint)
         return
     rule.flap_changes, rule.flap_periods = changes, periods
+
+
+def model_rule_kpi(kind: str, model: str, check: str = "") -> str:
+    """The name a model rule's measure goes by in values and alert labels (never a KPI's name: it has a dot)."""
+    return f"{model}.{kind}" + (f".{check}" if check else "")
+
+
+def _parse_freshness(ctx: _Ctx, name: str, node: dict, project) -> Rule | None:
+    """``type: freshness``: fires while now minus the model's watermark exceeds max_delay (docs/periods.md)."""
+    where = f"rule '{name}'"
+    model = node.get("model")
+    if not isinstance(model, str) or not model:
+        ctx.err(f"{where}: a freshness rule needs `model:` (the model whose data must be recent)", loc_in(node))
+        return None
+    for key in node:
+        if key not in ("type", "model", "max_delay", "severity", "description", "labels", "message", "title",
+                       "enabled"):
+            ctx.err(f"{where}: `{key}` does not apply to a freshness rule", loc_in(node, key),
+                    hint="fields: model, max_delay, severity, description, labels, message, title, enabled")
+    rule = Rule(name=name, kpi=model_rule_kpi("freshness", model), type="freshness", grain="day", model=model,
+                location=loc_in(node), no_data="alert")
+    rule.enabled = bool(node.get("enabled", True))
+    rule.description = str(node.get("description", ""))
+    severity = _choice(ctx, node, "severity", where, SEVERITIES, "warning")
+    rule.no_data_severity = severity
+    labels = node.get("labels", {})
+    rule.labels = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+    rule.message = "{kpi_label}: the latest data is {value} old (max_delay {threshold})"
+    for key in ("message", "title"):
+        if isinstance(node.get(key), str):
+            setattr(rule, key, str(node[key]))
+    models = getattr(project, "models", None) if project is not None else None
+    spec = models.get(model) if models is not None else None
+    if models is not None and spec is None:
+        close = _close(model, models)
+        ctx.err(f"{where}: unknown model '{model}'", loc_in(node, "model"),
+                hint=f"did you mean '{close}'?" if close else f"models: {', '.join(sorted(models)) or 'none'}")
+        return rule
+    delay = None
+    if "max_delay" in node:
+        try:
+            delay = parse_seconds(node["max_delay"])
+        except ValueError as exc:
+            ctx.err(f"{where}: max_delay: {exc}", loc_in(node, "max_delay"), hint="e.g. `max_delay: 1d`")
+            return rule
+    elif spec is not None:
+        delay = spec.max_delay
+    if delay is None and spec is not None:
+        ctx.err(f"{where}: no max_delay: give it on the rule or on model '{model}'", loc_in(node),
+                hint="e.g. `max_delay: 1d` (how far the data may lag behind now)")
+        return rule
+    rule.conditions = [(severity, Condition("above", low=float(delay or 0)))]
+    return rule
 
 
 def _parse_target(ctx: _Ctx, value: Any, loc: Location | None, where: str) -> Any:

@@ -30,10 +30,18 @@ _str_list = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "
 
 RULE = {
     "type": "object",
-    "required": ["kpi"],
+    # a KPI rule names its KPI; a freshness rule (`type: freshness`) names a model instead
+    "if": {"properties": {"type": {"const": "freshness"}}, "required": ["type"]},
+    "then": {"required": ["model"]},
+    "else": {"required": ["kpi"]},
     "properties": {
         "kpi": {"type": "string", "description": "the KPI this rule watches"},
-        "type": {"enum": ["static", "change", "target", "anomaly"], "default": "static"},
+        "type": {"enum": ["static", "change", "target", "anomaly", "freshness"], "default": "static"},
+        "model": {"type": "string", "description": "freshness rules: the model whose data must be recent"},
+        "max_delay": {"type": ["string", "number"], "description": "freshness rules: how far the data may lag "
+                      "behind now (default: the model's max_delay)"},
+        "on_maturing": {"enum": ["ignore", "alert"], "default": "ignore", "description": "funnel cohorts younger "
+                        "than their window: ignore them (keep the alert's state) or alert on them"},
         "description": {"type": "string"},
         "grain": {"enum": ["day", "week", "month", "quarter", "year"], "default": "week"},
         "by": _str_list,

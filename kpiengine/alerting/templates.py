@@ -11,6 +11,7 @@ import re
 import string
 from typing import Any
 
+from ..spec.durations import describe_seconds
 from ..spec.limits import MAX_TEMPLATE_WIDTH
 
 FIELDS = ("kpi", "kpi_label", "rule", "severity", "status", "period", "value", "baseline", "change",
@@ -69,6 +70,8 @@ def format_value(value: float | None, unit: str | None) -> str:
         return f"{value * 100:.1f} %"
     if unit == "count" and float(value).is_integer():
         return f"{int(value):,}"
+    if unit == "delay":  # a freshness rule's delay in seconds (not a KPI unit)
+        return describe_seconds(value)
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.4g}"

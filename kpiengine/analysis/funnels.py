@@ -30,10 +30,12 @@ from typing import Any, Callable
 from ..errors import KpiEngineError, Location, SpecError, SpecIssue
 from ..run.engine import Engine
 from ..run.normalize import normalize_date, normalize_number, normalize_value, sort_key
+from ..run.watermarks import cohort_maturing, period_complete
 from ..spec.model import GRAINS, KpiSpec, ModelSpec, Project
 from ..spec.sqlsafety import check_expression
 from ..spec.suggest import closest
 from ..sql.funnel_sql import compile_funnel, entity_query
+from ..sql.periods import next_period
 
 PRODUCTS = ("free", "traffic", "hit", "profit", "brand")
 VIEWS = ("cohort", "event")
@@ -331,6 +333,8 @@ class FunnelRow:
     period_start: date
     dimensions: dict[str, Any]
     steps: list[StepFigures]
+    complete: bool = True  # the period is over for the data (docs/periods.md)
+    maturing: bool = False  # cohort view: over, but younger than the window: its entities can still convert
 
 
 @dataclass
@@ -358,7 +362,9 @@ class FunnelResult:
                            "within_days": None if s.within_seconds is None else s.within_seconds / 86400}
                           for s in f.steps],
                 "rows": [{"period_start": r.period_start.isoformat(), "dimensions": r.dimensions,
-                          "steps": [s.to_dict() for s in r.steps]} for r in self.rows]}
+                          "steps": [s.to_dict() for s in r.steps],
+                          **({} if r.complete else {"complete": False}), **({"maturing": True} if r.maturing else {})}
+                         for r in self.rows]}
 
 
 def assemble(funnel: FunnelSpec, view: str, grain: str, by: list[str], rows, sql: str = "") -> FunnelResult:
@@ -411,7 +417,30 @@ def run_funnel(engine, name: str, grain: str = "month", by: list[str] | None = N
         result = source.execute(sql, timeout=getattr(engine, "timeout", None))
     finally:
         source.close()
-    return assemble(funnel, view, grain, by, query.long_rows(result.rows), sql)
+    out = assemble(funnel, view, grain, by, query.long_rows(result.rows), sql)
+    mark_funnel(engine, out, start, end)
+    return out
+
+
+def mark_funnel(engine, result: FunnelResult, start: date | None = None, end: date | None = None) -> None:
+    """Mark each row complete or not, and cohorts younger than the window as maturing (cohort view only)."""
+    f = result.funnel
+    if not hasattr(engine, "watermarks"):  # a stand-in engine (tests of the assembly) knows no watermarks
+        return
+    marks = engine.watermarks(list(dict.fromkeys(s.model for s in f.steps)))
+    known = [w for w in marks.values() if not w.error]
+    if not known:
+        return
+    covers = [w.covers for w in known]
+    now = known[0].now
+    least = min((c for c in covers if c is not None), default=None)
+    for row in result.rows:
+        done = (period_complete(row.period_start, result.grain, covers, now)
+                and (start is None or start <= row.period_start)
+                and (end is None or next_period(row.period_start, result.grain) <= end))
+        row.maturing = bool(done and result.view == "cohort"
+                            and cohort_maturing(row.period_start, result.grain, f.window_seconds, least))
+        row.complete = done and not row.maturing
 
 
 def _check_request(project: Project, funnel: FunnelSpec, grain: str, by: list[str], view: str) -> None:
@@ -514,7 +543,10 @@ def funnel_models(project: Project, dialect_of: Callable[[str], str] | None = No
         out[funnel_model_name(f)] = ModelSpec(
             name=funnel_model_name(f), source=f.source, sql=sql, time="entered_at", entity="entity",
             dimensions={d: f"d_{d}" for d in dims},
-            description=f"One row per entity of funnel '{f.name}' (generated)", location=f.location)
+            description=f"One row per entity of funnel '{f.name}' (generated)", location=f.location,
+            # its watermark is that of the step models (no MAX over the whole funnel); its counts are cohorts
+            reach_from=list(dict.fromkeys(s.model for s in f.steps)), cohort=True,
+            maturity_window=f.window_seconds)
     return out
 
 

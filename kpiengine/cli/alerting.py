@@ -83,7 +83,7 @@ def check(spec, rules, period, dry_run, warn_ok, no_send, delivery_timeout, fmt)
     if fmt == "json":
         click.echo(json.dumps(_check_json(result, warn_ok), indent=2, ensure_ascii=False, default=str))
     else:
-        _print_check(result)
+        _print_check(result, chosen=period is not None)
     for w in result.warnings:
         click.secho(f"warning: {w}", fg="yellow", err=True)
     for e in result.errors:
@@ -91,14 +91,17 @@ def check(spec, rules, period, dry_run, warn_ok, no_send, delivery_timeout, fmt)
     sys.exit(result.exit_code(warn_ok))
 
 
-def _print_check(result) -> None:
+def _print_check(result, chosen: bool = False) -> None:
     # lazy: kpi --help stays fast
     from ..render import to_text
 
     active = [a for a in result.alerts if a.state.state in ("pending", "firing") or a.transition]
     periods = sorted({str(p) for p in result.periods.values() if p})
-    click.echo(f"checked {len(result.periods)} rule(s) for period {', '.join(periods) or '-'}: "
+    which = "" if chosen else " (the last complete one for the data)"
+    click.echo(f"checked {len(result.periods)} rule(s) for period {', '.join(periods) or '-'}{which}: "
                f"{len(result.firing('critical'))} critical, {len(result.firing('warning'))} warning firing")
+    for note in result.stale:
+        click.secho(note, fg="yellow")
     if active:
         click.echo(render_table(["rule", "state", "severity", "dimensions", "period", "value", "baseline",
                                  "change", "note"], [_alert_row(a) for a in active]))
@@ -126,7 +129,7 @@ def _check_json(result, warn_ok: bool = False) -> dict:
                    for a in result.alerts],
         "notifications": [{"sink": s, **n.payload()} for s, n in result.notifications],
         "delivery": result.delivery.__dict__ if result.delivery else None,
-        "errors": result.errors, "warnings": result.warnings,
+        "errors": result.errors, "warnings": result.warnings, "stale": result.stale,
     }
 
 

@@ -69,6 +69,10 @@ def register(cli: click.Group) -> None:
         click.echo(f"wrote {html_path} ({size / 1024:.0f} KB): {meta['grain']} {meta['current_label']} vs "
                    f"{meta['previous_label']}" + (f", by {meta['by']}" if meta["by"] else "") +
                    f"; {len(data['attention']['items'])} item(s) need attention, {firing} alert(s) firing")
+        if meta.get("period_note"):
+            click.echo(f"showing {meta['period_note']}")
+        for note in meta.get("stale", []):
+            click.secho(f"warning: {note}", fg="yellow", err=True)
         for panel, note in meta["notes"].items():
             click.echo(f"note ({panel}): {note}", err=True)
 
@@ -84,7 +88,7 @@ def register(cli: click.Group) -> None:
         # lazy: kpi --help stays fast
         from ..dashboard.server import DashboardServer
 
-        load(spec)  # fail now, with located messages, if the spec is invalid
+        project = load(spec)  # fail now, with located messages, if the spec is invalid
         try:
             server = DashboardServer(os.path.abspath(spec), host, port, quiet=quiet)
         except OSError as exc:
@@ -94,9 +98,21 @@ def register(cli: click.Group) -> None:
             click.secho(f"warning: listening on {host}: anyone who can reach this machine can read these KPIs",
                         fg="yellow", err=True)
         click.echo(f"dashboard at {server.url}  (read-only; Ctrl+C to stop)")
+        for note in _stale_notes(project):
+            click.secho(f"warning: {note}", fg="yellow", err=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             click.echo("stopped")
         finally:
             server.server_close()
+
+
+def _stale_notes(project) -> list[str]:
+    """Models past their max_delay, as the latest runs stored their watermarks (the page says it too)."""
+    from ..run.history import HistoryStore  # lazy: kpi --help stays fast
+
+    try:
+        return [w.note() for w in HistoryStore.for_project(project).watermarks(project).values() if w.stale]
+    except Exception:  # a missing or locked history file: the dashboard says so itself
+        return []

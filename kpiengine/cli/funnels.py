@@ -44,7 +44,9 @@ def render_funnel(result) -> str:
     rows = []
     for r in result.rows:
         for i, st in enumerate(r.steps):
-            lead = [r.period_start.isoformat(), *[display(r.dimensions[d]) for d in result.by]] if i == 0 else [""] * (1 + len(result.by))
+            mark = " (maturing)" if r.maturing else " *" if not r.complete else ""
+            lead = ([r.period_start.isoformat() + mark, *[display(r.dimensions[d]) for d in result.by]] if i == 0
+                    else [""] * (1 + len(result.by)))
             rows.append(lead + [st.label, st.product or "", f"{st.entities:,}", _pct(st.conversion_from_previous),
                                 _pct(st.conversion_from_top), "—" if st.drop_off is None else f"{st.drop_off:,}",
                                 _days(st.median_seconds)])
@@ -54,6 +56,10 @@ def render_funnel(result) -> str:
         right = [False] * (3 + len(result.by)) + [True] * 5
         lines.append(render_table(headers, rows, right))
     lines += ["", "median time: from the previous step" if f.ordered else "median time: from the first step"]
+    if any(r.maturing for r in result.rows):
+        lines.append("(maturing): a cohort younger than the window: its entities can still convert")
+    if any(not r.complete and not r.maturing for r in result.rows):
+        lines.append("*: partial period: the data does not cover it whole yet")
     return "\n".join(lines)
 
 

@@ -25,6 +25,9 @@ def _default(value: Any) -> Any:
 def _header(project, rs) -> dict[str, Any]:
     header = {"grain": rs.grain, "by": rs.by, "start": rs.start.isoformat() if rs.start else None,
               "end": rs.end.isoformat() if rs.end else None, "spec_version": rs.spec_version, "run_id": rs.run_id}
+    marks = getattr(rs, "watermarks", None)
+    if marks:  # how far each model's data reaches, and whether it is stale (docs/periods.md)
+        header["watermarks"] = {str(name): w.to_dict() for name, w in marks.items()}
     report = getattr(rs, "incremental", None)
     if report is not None:  # kpi run --incremental: from which period on values were computed again
         header["incremental"] = {"recomputed_from": report.recomputed_from, "reason": report.reason}
@@ -36,13 +39,22 @@ def _kpi_fields(project, kpi: str) -> dict[str, Any]:
     return {"kpi": kpi, "label": spec.label, "unit": spec.unit, "process_path": project.kpi_path(kpi)}
 
 
+def _marks(row) -> bytes:
+    """The end of a row: ``"complete":false`` (and ``"maturing":true``) only where they apply."""
+    if getattr(row, "complete", True):
+        return b"}"
+    return b',"complete":false,"maturing":true}' if getattr(row, "maturing", False) else b',"complete":false}'
+
+
 def run_json(project, rs, rows: Iterable, *, pretty: bool = False) -> bytes:
     """The JSON document of a run (keys of the documented contract, plus ``process_path``)."""
     header = _header(project, rs)
     if pretty:
         fields: dict[str, dict[str, Any]] = {}
         header["rows"] = [{**(fields.get(r.kpi) or fields.setdefault(r.kpi, _kpi_fields(project, r.kpi))),
-                           "period_start": r.period_start, "dimensions": r.dimensions, "value": r.value}
+                           "period_start": r.period_start, "dimensions": r.dimensions, "value": r.value,
+                           **({} if getattr(r, "complete", True) else {"complete": False}),
+                           **({"maturing": True} if getattr(r, "maturing", False) else {})}
                           for r in rows]
         return orjson.dumps(header, default=_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     dumps = orjson.dumps
@@ -54,5 +66,6 @@ def run_json(project, rs, rows: Iterable, *, pretty: bool = False) -> bytes:
             head = heads[r.kpi] = dumps(_kpi_fields(project, r.kpi))[:-1] + b',"period_start":"'
         parts.append(b"".join((head, r.period_start.isoformat().encode(), b'","dimensions":',
                                dumps(r.dimensions, default=_default, option=orjson.OPT_NON_STR_KEYS),
-                               b',"value":', dumps(r.value, default=_default), b"}")))
+                               b',"value":', dumps(r.value, default=_default),
+                               _marks(r))))
     return b"".join((dumps(header, default=_default)[:-1], b',"rows":[', b",".join(parts), b"]}"))

@@ -64,6 +64,9 @@ def run(spec, kpis, grain, by, start, end, last, fmt, pretty, layout, raw, no_hi
     project = load(spec)
     rs = execute_run(project, kpis, grain, by, start, end, timeout=timeout, record=not no_history,
                      incremental=incremental, lookback=lookback)
+    if fmt != "table":  # a table lists stale models under it; JSON and CSV keep stdout for the data
+        for note in rs.stale_notes():
+            click.echo(f"warning: {note}", err=True)
     if fmt == "json":
         click.echo(run_json(project, rs, last_periods(rs, last), pretty=pretty))  # bytes: no decode round trip
         return

@@ -30,8 +30,39 @@ def terminal_width() -> int | None:
     return None
 
 
+PARTIAL_MARK = " *"  # after a period whose values are not final (docs/periods.md)
+
+
+def _period_label(period, partial: set) -> str:
+    return period.isoformat() + (PARTIAL_MARK if period in partial else "")
+
+
+def partial_periods(rows) -> set:
+    """Periods with a value that is not final (any KPI): the whole period label is marked."""
+    return {r.period_start for r in rows if not getattr(r, "complete", True)}
+
+
+def partial_footnote(rs, rows) -> str:
+    """The legend under a table with marked periods, naming how far the data reaches."""
+    if not partial_periods(rows):
+        return ""
+    if all(getattr(r, "complete", True) or getattr(r, "maturing", False) for r in rows):
+        return "* maturing cohort: its entities can still convert within the funnel's window"
+    reach = [w.reach for w in getattr(rs, "watermarks", {}).values() if w.reach is not None]
+    upto = f" (data up to {min(reach).isoformat(sep=' ', timespec='minutes')})" if reach else ""
+    young = any(getattr(r, "maturing", False) for r in rows)
+    return f"* partial period{upto}" + (" or maturing cohort" if young else "") + ": values can still change"
+
+
 def values_table(project, rs, rows, layout: str = "auto", width: int | None = None) -> tuple[str, str | None]:
     """(table, note): the note says which layout was chosen to fit and how to get the others."""
+    table, note = _values_table(project, rs, rows, layout, width)
+    notes = [partial_footnote(rs, rows)] if rows else []
+    notes += getattr(rs, "stale_notes", list)()
+    return "\n".join([table, *[n for n in notes if n]]), note
+
+
+def _values_table(project, rs, rows, layout: str, width: int | None) -> tuple[str, str | None]:
     if not rows:
         return "no data for this period range", None
     width = width or terminal_width()
@@ -66,7 +97,8 @@ def wide(project, rs, rows) -> str:
     for r in rows:
         grid.setdefault((r.period_start, *[r.dimensions.get(d) for d in rs.by]), {})[r.kpi] = r.value
     headers = ["period", *rs.by, *[project.kpis[k].label for k in kpis]]
-    body = [[key[0].isoformat(), *[display(v) for v in key[1:]],
+    partial = partial_periods(rows)
+    body = [[_period_label(key[0], partial), *[display(v) for v in key[1:]],
              *[format_value(grid[key].get(k), project.kpis[k].unit) if k in grid[key] else "" for k in kpis]]
             for key in sorted(grid, key=_order)]
     return render_table(headers, body, [False] * (1 + len(rs.by)) + [True] * len(kpis))
@@ -78,7 +110,8 @@ def kpi_rows(project, rs, rows) -> str:
     grid: dict[tuple, dict] = {}
     for r in rows:
         grid.setdefault((kpis.index(r.kpi), *[r.dimensions.get(d) for d in rs.by]), {})[r.period_start] = r.value
-    headers = ["KPI", *rs.by, *[p.isoformat() for p in periods]]
+    partial = partial_periods(rows)
+    headers = ["KPI", *rs.by, *[_period_label(p, partial) for p in periods]]
     body = []
     for key in sorted(grid, key=lambda k: (k[0], *_order(k[1:]))):
         kpi = project.kpis[kpis[key[0]]]
@@ -91,7 +124,8 @@ def long(project, rs, rows) -> str:
     kpis = _kpis(rs, rows)
     ordered = sorted(rows, key=lambda r: (r.period_start, *_order(tuple(r.dimensions.get(d) for d in rs.by)),
                                           kpis.index(r.kpi)))
-    body = [[r.period_start.isoformat(), *[display(r.dimensions.get(d)) for d in rs.by],
+    partial = partial_periods(rows)
+    body = [[_period_label(r.period_start, partial), *[display(r.dimensions.get(d)) for d in rs.by],
              project.kpis[r.kpi].label, format_value(r.value, project.kpis[r.kpi].unit)] for r in ordered]
     return render_table(["period", *rs.by, "KPI", "value"], body, [False] * (2 + len(rs.by)) + [True])
 
@@ -103,8 +137,9 @@ def values_csv(rs, rows, *, raw: bool = False) -> str:
     """Long-form CSV; text cells protected against spreadsheet formulas unless ``raw``."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["kpi", "period_start", *[csv_cell(d, raw=raw) for d in rs.by], "value"])
+    writer.writerow(["kpi", "period_start", *[csv_cell(d, raw=raw) for d in rs.by], "value", "complete"])
     for r in rows:
         writer.writerow([csv_cell(r.kpi, raw=raw), r.period_start.isoformat(),
-                         *[csv_cell(r.dimensions.get(d), raw=raw) for d in rs.by], csv_cell(r.value)])
+                         *[csv_cell(r.dimensions.get(d), raw=raw) for d in rs.by], csv_cell(r.value),
+                         "true" if getattr(r, "complete", True) else "false"])
     return buf.getvalue().rstrip("\n")

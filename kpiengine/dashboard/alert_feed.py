@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from ..alerting.machine import AlertState
+from ..alerting.model_rules import check_rules
 from ..alerting.rules import load_rules
 from ..alerting.silences import silence_from_row, silenced_by
 from ..alerting.state import history_file
@@ -23,12 +24,13 @@ FIRED_TRANSITIONS = ("firing", "escalated")
 
 
 def _rules(project: Project) -> tuple[dict, str | None]:
+    checks = check_rules(project)  # the `checks:` section's data checks are rules too (model health)
     if not project.section("rules"):
-        return {}, None
+        return checks, None
     try:
-        return load_rules(project), None
+        return {**load_rules(project), **checks}, None
     except KpiEngineError as exc:
-        return {}, f"the alert rules are invalid, run `kpi validate`: {str(exc).splitlines()[0]}"
+        return checks, f"the alert rules are invalid, run `kpi validate`: {str(exc).splitlines()[0]}"
 
 
 def thresholds_of(rules: dict, grain: str, project: Project | None = None) -> list[Threshold]:

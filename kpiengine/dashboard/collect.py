@@ -16,6 +16,7 @@ from ..sql.periods import shift_period
 from .alert_feed import as_of, load_alerts
 from .data import chosen_periods, main_view_kpis
 from .funnel_feed import load_funnels
+from .health_feed import model_health
 from .history_feed import ValueLoader, latest_run, same_value, supporting
 from .inputs import DashboardInputs
 from .options import DashboardOptions
@@ -129,6 +130,7 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
             notes["team"] = f"{', '.join(bubble)} cannot be broken down by {options.bubble_by}"
 
     alerts, note = load_alerts(project, options.grain)
+    inputs.health = model_health(alerts, loader.watermarks())
     inputs.alerts = in_alert_segment(as_of(alerts, current.isoformat() if current else None), segment)
     if note:
         notes["alerts"] = note
@@ -143,7 +145,10 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
         notes["why"] = note
 
     run = latest_run(project)
+    marks = loader.watermarks()
     inputs.source = {"origins": origins, "run": run, "text": source_text(origins, run),
-                     "stamp": status_stamp(project)}
+                     "stamp": status_stamp(project),
+                     "watermarks": {str(m): w.to_dict() for m, w in marks.items()},
+                     "stale": [w.note() for w in marks.values() if w.stale]}
     return inputs
 

@@ -20,6 +20,7 @@ from ..spec.model import GRAINS
 from . import maturity
 from .options import segment_text
 from .formatting import change, format_short, format_value, severity_of_change, tone
+from .health_feed import kpi_health
 from .inputs import AlertRecord, DashboardInputs
 from .options import project_dimensions
 from .values import DimKey, ValueTable, dim_key
@@ -77,7 +78,9 @@ def filter_options(inputs: DashboardInputs) -> list[dict]:
 def chosen_periods(inputs: DashboardInputs) -> tuple[date | None, date | None]:
     """The current period (asked for, or the latest with data) and the one it is compared with."""
     table = inputs.totals
-    current = table.period_at_or_before(inputs.options.period)
+    # by default the last period the data covers completely: a partial week is never the headline
+    wanted = inputs.options.period or table.last_complete_period()
+    current = table.period_at_or_before(wanted)
     compare = inputs.options.compare
     previous = compare if compare in table.periods and compare != current else table.period_before(current)
     return current, previous
@@ -277,6 +280,7 @@ def kpi_tile(inputs: DashboardInputs, kpi: str, current: date | None, previous: 
         "previous": prev, "previous_display": format_value(prev, spec.unit, spec.format),
         "change": delta, "tone": "flat" if state else tone(delta, spec.direction, spec.unit),
         "state": state, "state_text": maturity.STATE_TEXT.get(state),
+        "health": kpi_health(inputs.project, inputs.health, kpi),
         "status": alert_status(inputs, kpi),
         "has_data": table.has(kpi),
         "spark": [v for _, v in table.series(kpi, None, spark_periods)],
@@ -727,6 +731,20 @@ def alerts_view(inputs: DashboardInputs) -> dict:
 
 # -- everything -------------------------------------------------------------------------------------
 
+def period_note(inputs: DashboardInputs, current: date | None) -> str:
+    """Which period the page shows and why: the headline says it, so a partial week is never taken for a full one."""
+    if current is None:
+        return ""
+    grain, label = inputs.options.grain, period_label(current, inputs.options.grain)
+    if inputs.options.period:
+        partial = any(not inputs.totals.complete(k, current) and not inputs.totals.maturing(k, current)
+                      for k in inputs.totals.kpis)
+        return f"{label}, as asked" + (" (partial: the data does not cover the whole " + grain + " yet)"
+                                       if partial else "")
+    later = [p for p in inputs.totals.periods if p > current]
+    return f"{label}, the last complete {grain}" + (f" (the {grain} after it is partial)" if later else "")
+
+
 def meta_view(inputs: DashboardInputs) -> dict:
     project, opts = inputs.project, inputs.options
     current, previous = chosen_periods(inputs)
@@ -739,6 +757,11 @@ def meta_view(inputs: DashboardInputs) -> dict:
         "current": current.isoformat() if current else None, "current_label": period_label(current, opts.grain),
         "previous": previous.isoformat() if previous else None, "previous_label": period_label(previous, opts.grain),
         "options": opts.to_json(), "source": inputs.source, "notes": inputs.notes,
+        "period_note": period_note(inputs, current),
+        "current_complete": bool(current) and not any(not inputs.totals.complete(k, current)
+                                                      for k in inputs.totals.kpis),
+        "stale": list(inputs.source.get("stale", [])) if isinstance(inputs.source, dict) else [],
+        "model_health": list(inputs.health.values()),
         "alerts_available": inputs.alerts.available,
         "kpis": [{"kpi": k, "label": s.label, "unit": s.unit, "direction": s.direction} for k, s in project.kpis.items()],
         "funnels": list(project.section("funnels", {})),

@@ -47,7 +47,7 @@ def drill_sql(project, kpi: str, grain: str, period: date, dimensions: dict, dia
     spec = project.kpis[kpi]
     model = project.models[spec.model]
     time = model_time_expr(project, model, dialect)
-    local = localize(time.copy(), dialect, project.timezone)
+    local = localize(time.copy(), dialect, project.timezone, model.source_zone)
     conds = [exp.GTE(this=local.copy(), expression=_timestamp(period, dialect)),
              exp.LT(this=local.copy(), expression=_timestamp(next_period(period, grain), dialect))]
     for dim, value in dimensions.items():

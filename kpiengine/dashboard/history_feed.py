@@ -15,6 +15,7 @@ from datetime import date
 from ..errors import KpiEngineError
 from ..run.engine import Engine
 from ..run.history import HistoryStore
+from ..run.watermarks import mark_complete
 from ..spec.dimensions import available_dimensions
 from ..spec.model import Project
 from .values import ValueTable
@@ -75,6 +76,7 @@ class SegmentValue:
     dimensions: dict
     value: float | None
     complete: bool = True
+    maturing: bool = False
 
 
 def same_value(value, wanted: str | None) -> bool:
@@ -89,7 +91,7 @@ def in_segment(rows, segment: dict) -> list[SegmentValue]:
         dims = r.dimensions or {}
         if all(d in dims and same_value(dims[d], v) for d, v in segment.items()):
             out.append(SegmentValue(r.kpi, r.period_start, {d: v for d, v in dims.items() if d not in segment},
-                                    r.value, getattr(r, "complete", True)))
+                                    r.value, getattr(r, "complete", True), getattr(r, "maturing", False)))
     return out
 
 
@@ -102,6 +104,7 @@ class ValueLoader:
         self.registry = registry
         self._engine = None
         self._store = None
+        self._marks = None
         path = history_file(project)
         if path:
             self._store = HistoryStore(path)
@@ -110,6 +113,23 @@ class ValueLoader:
         if self._engine is None:
             self._engine = Engine(self.project, self.registry)
         return self._engine
+
+    def watermarks(self) -> dict:
+        """How far each model's data reaches, as the latest runs stored it (else asked live, once)."""
+        if self._marks is None:
+            marks = {}
+            if self._store is not None:
+                try:
+                    marks = self._store.watermarks(self.project)
+                except sqlite3.Error:
+                    marks = {}
+            if not marks and self.allow_engine:
+                try:
+                    marks = self.engine().watermarks()
+                except KpiEngineError:
+                    marks = {}
+            self._marks = marks
+        return self._marks
 
     def load(self, kpis: list[str], grain: str, by: list[str], start: date | None, end: date | None,
              segment: dict | None = None) -> Loaded:
@@ -142,6 +162,7 @@ class ValueLoader:
                 error = f"history file unreadable: {exc}"
             if rows:
                 origin = "history"
+                mark_complete(self.project, rows, self.watermarks())  # stored values carry no mark of their own
         have = {r.kpi for r in rows}
         todo = [k for k in kpis if k not in have]
         if todo and self.allow_engine:

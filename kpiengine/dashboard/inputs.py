@@ -99,6 +99,7 @@ class DashboardInputs:
     why: dict[str, Any] | None = None  # explain_change JSON for the focus KPI
     notes: dict[str, str] = field(default_factory=dict)  # panel -> why it is empty or partial
     source: dict[str, Any] = field(default_factory=dict)  # where values came from (history run, warehouse)
+    health: dict[str, dict] = field(default_factory=dict)  # model -> data checks and freshness (health_feed)
 
     @property
     def funnel_windows(self) -> dict:

@@ -69,6 +69,8 @@ def value_state(windows: dict, table, kpi: str, period: date | None, key, grain:
     """None for a final value, else why it is not final: ``partial`` (the source says so) or ``maturing``."""
     if period is None or table is None:
         return None
+    if getattr(table, "maturing", None) and table.maturing(kpi, period, key):
+        return "maturing"  # marked by the engine from the funnel's window and the data's watermark
     if not table.complete(kpi, period, key):
         return "partial"
     if kpi in windows and last_data is not None and maturing_funnel_cohort(windows[kpi][1], period, grain, last_data):

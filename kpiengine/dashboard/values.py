@@ -25,6 +25,7 @@ class ValueTable:
         self._values: dict[tuple[str, DimKey, date], float | None] = {}
         self._keys: dict[str, list[DimKey]] = {}
         self._partial: set[tuple[str, DimKey, date]] = set()  # values the engine marks not complete
+        self._maturing: set[tuple[str, DimKey, date]] = set()  # of those, funnel cohorts younger than their window
         periods: set[date] = set()
         for row in rows:
             period = _as_date(row.period_start)
@@ -33,6 +34,8 @@ class ValueTable:
             self._values[(row.kpi, key, period)] = value
             if not getattr(row, "complete", True):
                 self._partial.add((row.kpi, key, period))
+            if getattr(row, "maturing", False):
+                self._maturing.add((row.kpi, key, period))
             keys = self._keys.setdefault(row.kpi, [])
             if key not in keys:
                 keys.append(key)
@@ -59,6 +62,17 @@ class ValueTable:
         """False for a value its source marks as not final (a partial period, a maturing cohort)."""
         key = dimensions if isinstance(dimensions, tuple) else dim_key(dimensions)
         return (kpi, key, period) not in self._partial
+
+    def maturing(self, kpi: str, period: date | None, dimensions: dict | DimKey | None = None) -> bool:
+        """True for a funnel cohort value whose period is over but whose window is not (see run.watermarks)."""
+        key = dimensions if isinstance(dimensions, tuple) else dim_key(dimensions)
+        return (kpi, key, period) in self._maturing
+
+    def last_complete_period(self) -> date | None:
+        """The latest period none of whose values is partial (a maturing cohort does not hold it back)."""
+        held = {p for (k, key, p) in self._partial if (k, key, p) not in self._maturing}
+        done = [p for p in self.periods if p not in held]
+        return done[-1] if done else None
 
     def keys(self, kpi: str) -> list[DimKey]:
         """Dimension-value combinations seen for ``kpi`` (``()`` is the total)."""

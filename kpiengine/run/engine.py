@@ -25,6 +25,15 @@ from ..spec.suggest import did_you_mean
 from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
 from . import querycache
 from .normalize import normalize_date, normalize_number, normalize_value, sort_key
+from .watermarks import (
+    Watermark,
+    derive,
+    direct_models,
+    local_now,
+    mark_complete,
+    query_watermarks,
+    read_watermarks,
+)
 
 # Aggregates whose value over no rows is 0 (an absent group means "none happened").
 _ADDITIVE = {"count", "count_distinct", "sum"}
@@ -42,6 +51,11 @@ class ResultSet:
     spec_version: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     run_id: int | None = None
+    watermarks: dict[str, Any] = field(default_factory=dict)  # model -> run.watermarks.Watermark
+
+    def stale_notes(self) -> list[str]:
+        """One line per stale model of this result (empty when every model is fresh)."""
+        return [w.note() for w in self.watermarks.values() if w.stale]
 
     def value(self, kpi: str, period_start: date, **dims) -> float | None:
         for r in self.rows:
@@ -54,10 +68,20 @@ class ResultSet:
 
 
 class Engine:
-    def __init__(self, project: Project, registry=None, *, timeout: float | None = None):
+    def __init__(self, project: Project, registry=None, *, timeout: float | None = None, now: float | None = None):
         self.project = project
         self.registry = registry or default_registry()
         self.timeout = timeout
+        self.now = now  # the clock completeness and freshness are judged at (None: the real one)
+        self._watermarks: dict[str, Watermark] = {}
+
+    def watermarks(self, models: Iterable[str] | None = None) -> dict[str, Watermark]:
+        """How far each model's data reaches: asked once per source per engine, then cached."""
+        wanted = list(self.project.models) if models is None else list(dict.fromkeys(models))
+        missing = [m for m in wanted if m not in self._watermarks and m in self.project.models]
+        if missing:
+            self._watermarks.update(query_watermarks(self, missing, self.now))
+        return {m: self._watermarks[m] for m in wanted if m in self._watermarks}
 
     # -- resolution ---------------------------------------------------------------
     def resolve_kpis(self, kpis: Iterable[str] | None, by: Iterable[str] = ()) -> list[str]:
@@ -177,21 +201,37 @@ class Engine:
         by_source: dict[str, list[CompiledQuery]] = {}
         for q in queries:
             by_source.setdefault(q.source, []).append(q)
-        for source_name, source_queries in by_source.items():
+        leaves = {m for n in names for m in leaf_models(self.project, n)}
+        # the watermarks of the models not asked yet, on the connections the values are read through
+        ask, derived = direct_models(self.project, [m for m in leaves if m not in self._watermarks])
+        t_marks = 0.0
+        now_local = local_now(self.project, self.now)
+        for source_name in list(by_source) + [s for s in ask if s not in by_source]:
             source = self.open_source(source_name)
             try:
                 source.connect()
-                for q in source_queries:
+                for q in by_source.get(source_name, []):
                     result = source.execute(q.sql, timeout=self.timeout)
                     keys = self._read(q, result.rows, aggregates, kinds)
                     model_keys.setdefault(q.model, set()).update(keys)
+                todo = [m for m in ask.get(source_name, []) if m.name not in self._watermarks]
+                if todo:
+                    t2 = time.perf_counter()
+                    self._watermarks.update(read_watermarks(self, source, source_name, todo, now_local))
+                    t_marks += time.perf_counter() - t2
             finally:
                 source.close()
-        t_query = time.perf_counter() - t1
+        derive(self.project, {m: p for m, p in derived.items() if m not in self._watermarks}, self._watermarks,
+               now_local)
+        t_query = time.perf_counter() - t1 - t_marks
         rows = self._assemble(names, grain, by, aggregates, kinds, model_keys)
+        t2 = time.perf_counter()
+        marks = self.watermarks(leaves)
+        mark_complete(self.project, rows, marks, start=start, end=end)
+        t_marks += time.perf_counter() - t2
         return ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, queries=queries,
-                         spec_version=self.project.version,
-                         timings={"compile_s": t_compile, "query_s": t_query,
+                         spec_version=self.project.version, watermarks=marks,
+                         timings={"compile_s": t_compile, "query_s": t_query, "watermark_s": t_marks,
                                   "total_s": time.perf_counter() - t0})
 
     @staticmethod

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 from ..spec.model import Project
 from .engine import KpiValue, ResultSet
+from .watermarks import Watermark, local_now
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -52,6 +53,15 @@ CREATE TABLE IF NOT EXISTS incremental_runs (
     signature TEXT PRIMARY KEY,
     run_id INTEGER NOT NULL REFERENCES runs(id),
     recomputed_from TEXT
+);
+-- How far each model's data reached at its latest run (kpiengine.run.watermarks): what the dashboard and
+-- the report judge complete periods and stale models by without querying the warehouse.
+CREATE TABLE IF NOT EXISTS watermarks (
+    model TEXT PRIMARY KEY,
+    reach TEXT,
+    checked_at TEXT NOT NULL,
+    run_id INTEGER,
+    exact INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS incremental_days (
     signature TEXT NOT NULL,
@@ -120,6 +130,10 @@ class HistoryStore:
                 " VALUES (?,?,?,?,?,?,?)",
                 ((run_id, r.kpi, r.grain, by_key, r.period_start.isoformat(), _dims_json(r.dimensions),
                   None if r.value is None else float(r.value)) for r in rs.rows))
+            con.executemany(
+                "INSERT OR REPLACE INTO watermarks (model, reach, checked_at, run_id, exact) VALUES (?,?,?,?,?)",
+                ((str(w.model), w.reach.isoformat(sep=" ") if w.reach else None, w.now.isoformat(sep=" "), run_id,
+                  int(w.exact)) for w in getattr(rs, "watermarks", {}).values() if not w.error))
             if also is not None:
                 also(con, run_id)
             con.execute("COMMIT")
@@ -221,6 +235,17 @@ class HistoryStore:
             con.close()
         return [KpiValue(kpi=k, grain=grain, period_start=date.fromisoformat(p), dimensions=json.loads(d),
                          value=v) for k, p, d, v in rows]
+
+    def watermarks(self, project: Project, now: float | None = None) -> dict[str, Watermark]:
+        """The models' watermarks as their latest runs saw them, judged at ``now`` (staleness grows with time)."""
+        con = self.connect()
+        try:
+            rows = con.execute("SELECT model, reach, exact FROM watermarks").fetchall()
+        finally:
+            con.close()
+        now_local = local_now(project, now)
+        return {m: Watermark(m, datetime.fromisoformat(r) if r else None, now_local, project.models[m].max_delay,
+                             exact=bool(x)) for m, r, x in rows if m in project.models}
 
     def runs(self, limit: int = 20) -> list[dict]:
         con = self.connect()

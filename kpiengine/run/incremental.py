@@ -42,6 +42,7 @@ from ..sql.periods import python_period_start, shift_period
 from .engine import Engine, ResultSet
 from .history import HistoryStore
 from .normalize import normalize_date
+from .watermarks import mark_complete
 
 #: attributes of a KPI that make its value depend on earlier periods (windows, offsets)
 _HISTORY_DEPENDENT = ("window", "offset", "offsets")
@@ -172,8 +173,10 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
         fresh = engine.compute(names, grain, by, restart, end).rows
     kept = [_as_computed(project, r) for r in store.run_values(last_run, before=restart)]
     rows = _in_request_order(names, kept + fresh)
+    marks = engine.watermarks({m for n in names for m in leaf_models(project, n)})
+    mark_complete(project, rows, marks, start=start, end=end)  # kept values too: their periods may still be open
     rs = ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, spec_version=project.version,
-                   timings={"total_s": time.perf_counter() - t0})
+                   timings={"total_s": time.perf_counter() - t0}, watermarks=marks)
     reason = "nothing changed" if restart is None else f"{n_changed} day(s) changed, the first on {first_day}"
     return rs, sig, now, IncrementalReport(restart, reason, n_changed)
 

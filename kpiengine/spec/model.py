@@ -43,8 +43,23 @@ class ModelSpec:
     entity: str | None = None  # entity key (lead id, customer id)
     dimensions: dict[str, str] = field(default_factory=dict)  # name -> column or SQL expression
     description: str = ""
+    # how far the data reaches and how fresh it must be (docs/periods.md)
+    freshness: str | None = None  # column/expression whose MAX is the watermark, or one trusted SELECT
+    max_delay: float | None = None  # seconds the watermark may lag behind now before the model is stale
+    time_zone: str | None = None  # zone of naive timestamps (default UTC)
+    local_date: bool = False  # the time column is a calendar date in the project time zone: no conversion
+    # generated models (funnels): their data reaches as far as the models they are built from, and a
+    # cohort's counts keep growing for `maturity_window` seconds after its period (None: no window)
+    reach_from: list[str] = field(default_factory=list)
+    cohort: bool = False
+    maturity_window: float | None = None
     location: Location | None = None
     raw: Any = field(default=None, repr=False, compare=False)  # the located YAML it was built from
+
+    @property
+    def source_zone(self) -> str:
+        """The zone the model's naive timestamps are in ("" when they are local wall-clock time already)."""
+        return "" if self.local_date else (self.time_zone or "UTC")
 
 
 @dataclass

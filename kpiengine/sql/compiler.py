@@ -208,8 +208,8 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
             time_expr: exp.Expression = exp.column(PARSED_TIME)
         else:
             time_expr = raw_time.copy()
-        period = period_start_expr(time_expr, grain, dialect, project.timezone)
-        local_time = localize(time_expr.copy(), dialect, project.timezone)
+        period = period_start_expr(time_expr, grain, dialect, project.timezone, model.source_zone)
+        local_time = localize(time_expr.copy(), dialect, project.timezone, model.source_zone)
     except PeriodError as exc:
         raise CompileError(f"model '{model.name}': {exc}") from None
     dims = [dimension_expr(project, model, d, dialect) for d in by]

@@ -33,9 +33,9 @@ def _day_start(d: date, dialect: str) -> exp.Expression:
 def day_counts_query(project: Project, model: ModelSpec, dialect: str, since: date | None = None) -> str:
     """``SELECT day, COUNT(time) ... GROUP BY 1``: rows per day; rows without a time are not counted."""
     time_expr = model_time_expr(project, model, dialect)
-    day: exp.Expression = period_start_expr(time_expr.copy(), "day", dialect, project.timezone)
+    day: exp.Expression = period_start_expr(time_expr.copy(), "day", dialect, project.timezone, model.source_zone)
     if since is not None:
-        local = localize(time_expr.copy(), dialect, project.timezone)
+        local = localize(time_expr.copy(), dialect, project.timezone, model.source_zone)
         day = exp.Case(ifs=[exp.If(this=exp.GTE(this=local, expression=_day_start(since, dialect)), true=day)])
     select = (exp.select(exp.alias_(day, DAY_ALIAS), exp.alias_(exp.Count(this=time_expr), ROWS_ALIAS))
               .from_(model_relation(project, model, dialect), copy=False)

@@ -95,12 +95,12 @@ def _generic(time_expr: exp.Expression, grain: str) -> exp.Expression:
     return exp.cast(trunc, "date")
 
 
-def period_start_expr(time_expr: exp.Expression, grain: str, dialect: str, timezone: str = "UTC"
-                      ) -> exp.Expression:
+def period_start_expr(time_expr: exp.Expression, grain: str, dialect: str, timezone: str = "UTC",
+                      from_zone: str = "UTC") -> exp.Expression:
     """A DATE expression: the first day of ``grain`` containing ``time_expr`` (weeks start Monday)."""
     if grain not in GRAINS:
         raise PeriodError(f"unknown period '{grain}': expected one of {', '.join(GRAINS)}")
-    time_expr = localize(time_expr, dialect, timezone)
+    time_expr = localize(time_expr, dialect, timezone, from_zone)
     if dialect in _TEMPLATES:
         template = sqlglot.parse_one(_TEMPLATES[dialect][grain], read=dialect)
         return _substitute(template, time_expr)
@@ -110,22 +110,37 @@ def period_start_expr(time_expr: exp.Expression, grain: str, dialect: str, timez
     return _generic(time_expr, grain)
 
 
-def localize(time_expr: exp.Expression, dialect: str, timezone: str) -> exp.Expression:
-    """Convert a UTC timestamp to wall-clock time in the project time zone (where a day starts)."""
-    if not timezone or timezone.upper() in ("UTC", "ETC/UTC", "Z"):
+def _is_utc(zone: str) -> bool:
+    return zone.upper() in ("UTC", "ETC/UTC", "Z", "GMT")
+
+
+def localize(time_expr: exp.Expression, dialect: str, timezone: str, from_zone: str = "UTC") -> exp.Expression:
+    """Convert a naive timestamp in ``from_zone`` to wall-clock time in the project time zone (where a day starts).
+
+    ``from_zone`` is the model's ``time_zone`` (UTC unless declared); "" means the
+    time is local wall-clock time already (``local_date: true``). Nothing is
+    converted when both zones are the same, which is why a local-time export on a
+    project in that zone works on SQLite and MySQL too.
+    """
+    timezone = timezone or "UTC"
+    if from_zone == "" or from_zone == timezone or (_is_utc(timezone) and _is_utc(from_zone)):
         return time_expr
     if dialect in TIMEZONE_UNSUPPORTED:
+        zone = timezone if _is_utc(from_zone) else from_zone
         raise PeriodError(
-            f"project timezone '{timezone}' cannot be applied on {dialect}: it has no built-in IANA time zones. "
-            "Set `project.timezone: UTC` and store local times, or use an engine with time zone support "
+            f"time zone '{zone}' cannot be applied on {dialect}: it has no built-in IANA time zones. "
+            "Store times in the project time zone and declare it on the model (`time_zone:` equal to "
+            "`project.timezone`, or `local_date: true`), or use an engine with time zone support "
             "(duckdb, postgres, snowflake, bigquery, spark, trino)")
     if dialect in ("spark", "spark2", "databricks"):
+        if not _is_utc(from_zone):
+            time_expr = exp.Anonymous(this="TO_UTC_TIMESTAMP", expressions=[time_expr, exp.Literal.string(from_zone)])
         return exp.Anonymous(this="FROM_UTC_TIMESTAMP", expressions=[time_expr, exp.Literal.string(timezone)])
     if dialect in ("duckdb", "postgres", "redshift"):
-        # timestamp AT TIME ZONE 'UTC' -> timestamptz; AT TIME ZONE tz -> local wall-clock timestamp.
-        utc = exp.AtTimeZone(this=exp.cast(time_expr, "timestamp"), zone=exp.Literal.string("UTC"))
-        return exp.AtTimeZone(this=utc, zone=exp.Literal.string(timezone))
-    return exp.ConvertTimezone(source_tz=exp.Literal.string("UTC"), target_tz=exp.Literal.string(timezone),
+        # timestamp AT TIME ZONE source -> timestamptz; AT TIME ZONE tz -> local wall-clock timestamp.
+        instant = exp.AtTimeZone(this=exp.cast(time_expr, "timestamp"), zone=exp.Literal.string(from_zone))
+        return exp.AtTimeZone(this=instant, zone=exp.Literal.string(timezone))
+    return exp.ConvertTimezone(source_tz=exp.Literal.string(from_zone), target_tz=exp.Literal.string(timezone),
                                timestamp=time_expr)
 
 

@@ -75,7 +75,7 @@ def test_run_table_and_csv(project):
     assert "轉化率" in res.output and "%" in res.output and "∅" in res.output
     res = invoke("run", "-s", project, "--kpi", "visits", "--format", "csv", "--no-history")
     lines = res.output.splitlines()
-    assert lines[0] == "kpi,period_start,value" and lines[1].startswith("visits,2026-03-02,")
+    assert lines[0] == "kpi,period_start,value,complete" and lines[1].startswith("visits,2026-03-02,")
 
 
 def test_validate_reports_located_errors_without_traceback(project):

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from typing import Any, Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...errors import SpecIssue
 from ...sections import NAME_PATTERN, CheckContext, SpecSection, named_map
+from ..durations import parse_seconds
 from ..located import LDict, expand_path, field_loc
 from ..model import ModelSpec, Project
 from ..sqlsafety import check_expression, check_select
@@ -23,6 +25,14 @@ MODEL = {
         "time_format": {"type": "string", "description": "strptime format when the time is text, e.g. %d-%m-%Y"},
         "entity": {"type": "string"},
         "description": {"type": "string"},
+        "freshness": {"type": "string", "description": "column or expression whose maximum is how far the data "
+                      "reaches (a loaded-at column), or one trusted SELECT returning it; default: the time"},
+        "max_delay": {"type": ["string", "number"], "description": "how far the data may lag behind now before "
+                      "the model is stale: 30m, 6h, 1d, 1w (or seconds)"},
+        "time_zone": {"type": "string", "description": "IANA zone of naive timestamps (default UTC), e.g. "
+                      "Europe/Berlin for a local-time export"},
+        "local_date": {"type": "boolean", "description": "the time column is a calendar date in the project "
+                       "time zone: never moved across midnight"},
         "dimensions": {"type": "object", "propertyNames": {"type": "string", "pattern": NAME_PATTERN},
                        "additionalProperties": {"type": "string"}},
     },
@@ -58,11 +68,54 @@ class ModelsSection(SpecSection):
                 sql=fields.get("sql"), file=expand_path(fields.get("file"), issues), time=fields.get("time") or "",
                 time_format=fields.get("time_format"), entity=fields.get("entity"),
                 dimensions=dict(fields.get("dimensions") or {}), description=fields.get("description") or "",
+                freshness=fields.get("freshness"), max_delay=_delay(fields.get("max_delay")),
+                time_zone=fields.get("time_zone"), local_date=bool(fields.get("local_date", False)),
                 location=value.key_locs.get(name), raw=body)
 
     def check(self, project: Project, context: CheckContext) -> Iterable[SpecIssue]:
         for model in project.models.values():
             yield from _model_issues(project, model, context)
+
+
+def _delay(value: Any) -> float | None:
+    try:
+        return None if value is None else parse_seconds(value)
+    except ValueError:  # reported by the check with its location
+        return None
+
+
+def _trust_issues(project: Project, model: ModelSpec, dialect: str) -> Iterable[SpecIssue]:
+    """``max_delay``, ``time_zone`` and ``freshness``: how far the data reaches and how it is read."""
+    raw = model.raw if isinstance(model.raw, LDict) else {}
+    if raw.get("max_delay") is not None and model.max_delay is None:
+        yield SpecIssue(f"model '{model.name}': max_delay {raw.get('max_delay')!r} is not a duration",
+                        field_loc(model, "max_delay"), hint="write e.g. `max_delay: 1d` (s, m, h, d, w)", code="model")
+    if model.time_zone:
+        try:
+            ZoneInfo(model.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            yield SpecIssue(f"model '{model.name}': unknown time zone {model.time_zone!r}",
+                            field_loc(model, "time_zone"), hint="an IANA zone such as Europe/Berlin or UTC",
+                            code="model")
+        if model.local_date:
+            yield SpecIssue(f"model '{model.name}': give either time_zone or local_date, not both",
+                            field_loc(model, "local_date"), code="model")
+    if model.freshness:
+        if model.freshness.lstrip()[:6].lower() == "select":
+            if not project.allow_model_sql:
+                yield SpecIssue(f"model '{model.name}': a freshness query is trusted SQL, which this project "
+                                "does not allow", field_loc(model, "freshness"),
+                                hint="set `project: {allow_model_sql: true}`, or name a loaded-at column",
+                                code="trust")
+            else:
+                for problem in check_select(model.freshness, dialect):
+                    yield SpecIssue(f"model '{model.name}' freshness: {problem}", field_loc(model, "freshness"),
+                                    hint="one read-only SELECT returning one timestamp", code="unsafe-sql")
+        else:
+            for problem in check_expression(model.freshness, dialect, what="freshness"):
+                yield SpecIssue(f"model '{model.name}' freshness: {problem}", field_loc(model, "freshness"),
+                                hint="a column name (loaded_at) or one row-level SQL expression",
+                                code="unsafe-sql")
 
 
 def _model_issues(project: Project, model: ModelSpec, context: CheckContext) -> Iterable[SpecIssue]:
@@ -111,6 +164,7 @@ def _model_issues(project: Project, model: ModelSpec, context: CheckContext) -> 
         for problem in check_expression(str(text), dialect, what=what):
             yield SpecIssue(f"model '{model.name}' {what}: {problem}", loc,
                             hint="a column name or one row-level SQL expression", code="unsafe-sql")
+    yield from _trust_issues(project, model, dialect)
     if model.time_format and "%" not in model.time_format:
         yield SpecIssue(f"model '{model.name}': time_format {model.time_format!r} has no % directives",
                         field_loc(model, "time_format"), hint="e.g. %d-%m-%Y for 31-01-2026", code="model")
