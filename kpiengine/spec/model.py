@@ -38,13 +38,15 @@ class ModelSpec:
     table: str | None = None  # schema-qualified name allowed: "sales.leads"
     sql: str | None = None  # one read-only SELECT
     file: str | None = None  # CSV or Parquet path (DuckDB sources), relative to the spec folder
-    time: str = ""  # column or expression giving the event time
+    time: str = ""  # column or expression giving the event time; "" for a dimension table
     time_format: str | None = None  # strptime format when the time column is text, e.g. "%d-%m-%Y"
     entity: str | None = None  # entity key (lead id, customer id)
     dimensions: dict[str, str] = field(default_factory=dict)  # name -> column or SQL expression
     description: str = ""
     location: Location | None = None
     raw: Any = field(default=None, repr=False, compare=False)  # the located YAML it was built from
+    #: name -> kpiengine.spec.entities.EntitySpec: the keys that join it to other models
+    entities: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

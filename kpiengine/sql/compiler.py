@@ -23,6 +23,8 @@ from sqlglot import exp
 from ..spec.formula import parse_formula, references
 from ..spec.model import KpiSpec, ModelSpec, Project
 from ..spec.sqlsafety import parse_expression
+from ..spec.entities import DimensionRefError, where_dimensions
+from .joins import attach, dimension_expression, plan_joins, where_condition
 from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
 
 PERIOD_ALIAS = "period_start"
@@ -57,6 +59,7 @@ class CompiledQuery:
     dim_aliases: list[str]
     columns: list[AggregateColumn] = field(default_factory=list)
     time_format: str | None = None  # set when the last column samples unreadable text times
+    joins: list[str] = field(default_factory=list)  # the join path of each joined dimension (kpi explain)
 
     @property
     def sql(self) -> str:
@@ -188,7 +191,8 @@ BAD_TIME_ALIAS = "bad_time"
 
 
 def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec], grain: str, by: list[str],
-                        start: date | None, end: date | None, dialect: str) -> CompiledQuery:
+                        start: date | None, end: date | None, dialect: str, where: str | None = None
+                        ) -> CompiledQuery:
     """One SELECT over ``model`` computing every KPI in ``kpis`` per period and breakdown.
 
     A model whose time is text (``time_format``) is read through a subquery that
@@ -212,8 +216,12 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
         local_time = localize(time_expr.copy(), dialect, project.timezone)
     except PeriodError as exc:
         raise CompileError(f"model '{model.name}': {exc}") from None
-    dims = [dimension_expr(project, model, d, dialect) for d in by]
-    dim_aliases = [f"d_{d}" for d in by]
+    try:  # dimensions of other models (rep.team) are LEFT JOINed below the aggregation: sql/joins.py
+        plan = plan_joins(project, model, list(by) + (where_dimensions(where, dialect) if where else []))
+    except DimensionRefError as exc:
+        raise CompileError(str(exc), exc.hint) from None
+    dims = [dimension_expression(project, plan, d, dialect) for d in by]
+    dim_aliases = [f"d_{d}".replace(".", "__") for d in by]
     select = exp.select(exp.alias_(period, PERIOD_ALIAS), *[exp.alias_(e, a) for e, a in zip(dims, dim_aliases)])
     columns, aggregates = [], []
     for i, kpi in enumerate(kpis):
@@ -242,11 +250,14 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
     else:
         # Rows without a time belong to no period.
         conditions = in_range + [exp.Not(this=exp.Is(this=time_expr.copy(), expression=exp.Null()))]
+    if where:
+        conditions.append(where_condition(project, plan, where, dialect))
     select = select.where(exp.and_(*conditions), copy=False)
     select = select.group_by(period.copy(), *[d.copy() for d in dims], copy=False)
+    select = attach(select, project, plan, dialect, lambda target, d: model_relation(project, target, d))
     return CompiledQuery(model=model.name, source=model.source, dialect=dialect, grain=grain, by=list(by),
                          expression=select, dim_aliases=dim_aliases, columns=columns,
-                         time_format=model.time_format)
+                         time_format=model.time_format, joins=plan.describe())
 
 
 def required_aggregates(project: Project, kpi_names: list[str]) -> list[str]:
@@ -269,7 +280,7 @@ def required_aggregates(project: Project, kpi_names: list[str]) -> list[str]:
 
 
 def plan_queries(project: Project, kpi_names: list[str], grain: str, by: list[str], start: date | None,
-                 end: date | None, dialect_of_source) -> list[CompiledQuery]:
+                 end: date | None, dialect_of_source, where: str | None = None) -> list[CompiledQuery]:
     """Group the needed aggregates by model: one compiled query per model."""
     by_model: dict[str, list[KpiSpec]] = {}
     for name in required_aggregates(project, kpi_names):
@@ -279,5 +290,5 @@ def plan_queries(project: Project, kpi_names: list[str], grain: str, by: list[st
     for model_name, kpis in by_model.items():
         model = project.models[model_name]
         queries.append(compile_model_query(project, model, kpis, grain, by, start, end,
-                                           dialect_of_source(model.source)))
+                                           dialect_of_source(model.source), where=where))
     return queries
