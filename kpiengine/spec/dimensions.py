@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..errors import SpecIssue
-from .entities import DimensionRefError, reachable_dimensions, resolve_dimension, where_dimensions
+from .entities import (
+    DimensionRefError,
+    reachable_dimensions,
+    resolve_dimension,
+    where_dimensions,
+)
 from .formula import FormulaError, parse_formula, references
 from .located import field_loc
 from .model import Project

@@ -20,10 +20,10 @@ from datetime import date
 import sqlglot
 from sqlglot import exp
 
+from ..spec.entities import DimensionRefError, where_dimensions
 from ..spec.formula import parse_formula, references
 from ..spec.model import KpiSpec, ModelSpec, Project
 from ..spec.sqlsafety import parse_expression
-from ..spec.entities import DimensionRefError, where_dimensions
 from .joins import attach, dimension_expression, plan_joins, where_condition
 from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
 

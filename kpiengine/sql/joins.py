@@ -26,7 +26,13 @@ from typing import Callable
 
 from sqlglot import exp
 
-from ..spec.entities import DimensionPath, Hop, column_dimension, has_entities, resolve_dimension
+from ..spec.entities import (
+    DimensionPath,
+    Hop,
+    column_dimension,
+    has_entities,
+    resolve_dimension,
+)
 from ..spec.model import ModelSpec, Project
 from ..spec.sqlsafety import parse_expression
 

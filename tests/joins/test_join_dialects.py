@@ -61,18 +61,18 @@ FILTER = "((j1.team) IN ('a', 'b') OR (j2.origin) IS NULL)"
 EXPECTED = {
     "duckdb": (JOINS, "j1.team AS d_rep__team, LOWER(j3.region) AS d_lead__rep__region, j4.city AS d_store__city",
                FILTER),
-    "postgres": (JOINS, "j1.team AS d_rep__team, LOWER(j3.region) AS d_lead__rep__region, "
-                        "j4.city AS d_store__city", FILTER),
+    "postgres": (JOINS, ("j1.team AS d_rep__team, LOWER(j3.region) AS d_lead__rep__region, "
+                         "j4.city AS d_store__city"), FILTER),
     "mysql": (JOINS, "j1.team AS d_rep__team, LOWER(j3.region) AS d_lead__rep__region, j4.city AS d_store__city",
               FILTER),
     "sqlite": (JOINS, "j1.team AS d_rep__team, LOWER(j3.region) AS d_lead__rep__region, j4.city AS d_store__city",
                FILTER),
     "spark": (JOINS, "j1.team AS d_rep__team, LOWER(j3.region) AS d_lead__rep__region, j4.city AS d_store__city",
               FILTER),
-    "snowflake": (JOINS, "j1.team AS d_rep__team, LOWER(j3.region) AS d_lead__rep__region, "
-                         "j4.city AS d_store__city", FILTER),
-    "bigquery": (JOINS, "j1.team AS d_rep__team, lower(j3.region) AS d_lead__rep__region, "
-                        "j4.city AS d_store__city", FILTER),
+    "snowflake": (JOINS, ("j1.team AS d_rep__team, LOWER(j3.region) AS d_lead__rep__region, "
+                          "j4.city AS d_store__city"), FILTER),
+    "bigquery": (JOINS, ("j1.team AS d_rep__team, lower(j3.region) AS d_lead__rep__region, "
+                         "j4.city AS d_store__city"), FILTER),
     "trino": (JOINS, "j1.team AS d_rep__team, LOWER(j3.region) AS d_lead__rep__region, j4.city AS d_store__city",
               FILTER),
     "tsql": (JOINS, "j1.team AS d_rep__team, LOWER(j3.region) AS d_lead__rep__region, j4.city AS d_store__city",
