@@ -266,8 +266,9 @@ def _resolve(project: Any, graph: _Graph, model_name: str, ref: str) -> Dimensio
     risky = [p for p in _paths(project, model_name, mixed) if matches(p)]
     if risky:
         bad = next(h for h in risky[0] if h in graph.fanout.get(h.source, []))
+        trail = model_name + "".join(f" -[{h.entity}]-> {h.target}" for h in risky[0])
         raise DimensionRefError(
-            f"dimension '{ref}' of model '{model_name}' is reached only through a one-to-many join: "
+            f"dimension '{ref}' of model '{model_name}' is reached only through a one-to-many join ({trail}): "
             f"'{bad.entity}' is {project.models[bad.target].entities[bad.entity].type} in model '{bad.target}', "
             f"so one row of '{bad.source}' matches many rows there and its measures would be counted several times",
             f"break '{bad.target}' KPIs down by {ref.split('.')[-1]} instead, or declare '{bad.entity}' "
