@@ -20,10 +20,11 @@ from datetime import date
 import sqlglot
 from sqlglot import exp
 
+from ..spec.dialect import in_project_dialect
 from ..spec.entities import DimensionRefError, where_dimensions
 from ..spec.formula import parse_formula, references
 from ..spec.model import KpiSpec, ModelSpec, Project
-from ..spec.sqlsafety import parse_expression
+from ..spec.sqlsafety import parse_expression, read_dialect
 from .joins import attach, dimension_expression, plan_joins, where_condition
 from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
 
@@ -81,7 +82,7 @@ def model_relation(project: Project, model: ModelSpec, dialect: str) -> exp.Expr
         table.set("alias", alias)
         return table
     if model.sql:
-        query = sqlglot.parse_one(model.sql, read=dialect)
+        query = sqlglot.parse_one(model.sql, read=read_dialect(dialect))  # project.sql_dialect
         return exp.Subquery(this=query, alias=alias)
     if model.file:
         if dialect != "duckdb":
@@ -279,6 +280,7 @@ def required_aggregates(project: Project, kpi_names: list[str]) -> list[str]:
     return list(out)
 
 
+@in_project_dialect  # filters, dimensions, sql models: written in project.sql_dialect
 def plan_queries(project: Project, kpi_names: list[str], grain: str, by: list[str], start: date | None,
                  end: date | None, dialect_of_source, where: str | None = None) -> list[CompiledQuery]:
     """Group the needed aggregates by model: one compiled query per model."""

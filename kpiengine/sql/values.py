@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from ..spec.dialect import in_project_dialect
 from ..spec.entities import DimensionRefError
 from ..spec.model import ModelSpec, Project
 from .compiler import CompileError, model_relation
 from .joins import attach, dimension_expression, plan_joins
 
 
+@in_project_dialect
 def values_query(project: Project, model: ModelSpec, dimension: str, dialect: str) -> exp.Select:
     """SELECT value, COUNT(*) FROM model [LEFT JOIN ...] GROUP BY value."""
     try:

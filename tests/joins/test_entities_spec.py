@@ -101,7 +101,7 @@ def test_one_to_many_is_refused_with_the_reason(tmp_path):
     folder = write(tmp_path)
     # hires -[owner]-> leads: owner is only a foreign key in leads, many leads per hire.
     text = request_problem(folder, kpis=["hires"], by=["owner.origin"])
-    assert "one-to-many join: 'owner' is foreign in model 'leads'" in text
+    assert "one-to-many join (hires -[owner]-> leads): 'owner' is foreign in model 'leads'" in text
     assert "counted several times" in text
 
 
