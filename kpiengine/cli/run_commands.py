@@ -65,9 +65,11 @@ def compile_cmd(spec, kpis, grain, by, start, end, dialect, where):
               help="rank each period's dimension values by this KPI, highest first (KPI:asc for lowest first)")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="with --order-by: keep only the first N dimension values of each period (top 10 reps)")
+@click.option("--having", default=None, metavar="CONDITION",
+              help="keep only the groups whose KPI values pass: \"visits > 20\", \"conversion >= 10% AND visits > 20\"")
 @handle_errors
 def run(spec, kpis, grain, by, start, end, last, fmt, pretty, layout, raw, no_history, timeout, incremental,
-        lookback, where, order_by, limit):
+        lookback, where, order_by, limit, having):
     """Compute KPIs per period and dimension, print them and record them in history."""
     from ..run.runs import (
         execute_run,  # lazy: kpi --help must not import the engine and sqlglot
@@ -76,6 +78,10 @@ def run(spec, kpis, grain, by, start, end, last, fmt, pretty, layout, raw, no_hi
     project = load(spec)
     rs = execute_run(project, kpis, grain, by, start, end, timeout=timeout, record=not no_history,
                      incremental=incremental, lookback=lookback, where=where)
+    if having:
+        from ..run.ranking import having_rows  # lazy: only a filtered run needs it
+
+        rs.rows = having_rows(rs, having)
     if order_by or limit:
         from ..run.ranking import (
             rank_rows,  # lazy: only a ranked run needs it

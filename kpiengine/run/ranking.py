@@ -1,12 +1,21 @@
-"""Order by a KPI with a limit: the top N dimension values of each period (``kpi run --order-by revenue --limit 10``).
+"""Order by a KPI with a limit (``--order-by revenue --limit 10``), and KPI-value filters (``--having "visits > 20"``).
 
 Ranking happens after the values are computed and recorded: history keeps
 every value, and the ranked run only shows fewer rows. Each period is ranked
 on its own (the top 10 reps of every week), by the KPI's value, highest first
 unless ``KPI:asc``; a NULL value ranks last either way, ties keep the order of
 the dimension values, so the output is the same on every run.
+
+``--having`` keeps the groups (a period and its dimension values) whose KPI
+values pass every condition: "only reps with more than 20 visits". It is
+applied before ranking, so ``--having "visits > 20" --order-by conversion
+--limit 10`` is the ten best converters among the reps who made 20 visits.
 """
 from __future__ import annotations
+
+import operator
+import re
+from typing import Any
 
 from ..errors import SpecError, SpecIssue
 from .engine import ResultSet
@@ -58,3 +67,37 @@ def rank_rows(rs: ResultSet, order_by: str | None, limit: int | None) -> list:
             out += sorted(groups[key], key=lambda r: rs.kpis.index(r.kpi))
     rs.rank = rank
     return out
+
+
+_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|<>|!=|=|>|<)\s*(-?\d+(?:\.\d+)?)(%?)\s*$")
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "=": operator.eq,
+        "!=": operator.ne, "<>": operator.ne}
+
+
+def parse_having(text: str, kpis: list[str]) -> list[tuple[str, Any, float]]:
+    """``visits > 20 AND conversion >= 10%`` -> [(kpi, op, number)]; a located SpecError otherwise."""
+    out = []
+    for part in re.split(r"\s+AND\s+", text.strip(), flags=re.IGNORECASE):
+        m = _CONDITION.match(part)
+        if not m:
+            raise SpecError([SpecIssue(f"--having {part!r} is not KPI OP NUMBER",
+                                       hint="e.g. --having \"visits > 20\" or \"conversion >= 10% AND visits > 20\" "
+                                            "(>, >=, <, <=, =, !=; conditions joined by AND)", code="request")])
+        name, op, number, percent = m.groups()
+        if name not in kpis:
+            raise SpecError([SpecIssue(f"--having {name!r} is not one of the KPIs of this run",
+                                       hint=f"add --kpi {name}, or filter on one of: {', '.join(kpis)}",
+                                       code="request")])
+        out.append((name, _OPS[op], float(number) / (100 if percent else 1)))
+    return out
+
+
+def having_rows(rs: ResultSet, text: str) -> list:
+    """Only the (period, dimension values) groups whose KPI values pass every condition (null never passes)."""
+    conditions = parse_having(text, rs.kpis)
+    values: dict[tuple, dict[str, Any]] = {}
+    for r in rs.rows:
+        values.setdefault((r.period_start, *[r.dimensions.get(d) for d in rs.by]), {})[r.kpi] = r.value
+    keep = {key for key, vals in values.items()
+            if all(vals.get(k) is not None and op(vals[k], n) for k, op, n in conditions)}
+    return [r for r in rs.rows if (r.period_start, *[r.dimensions.get(d) for d in rs.by]) in keep]

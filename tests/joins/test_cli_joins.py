@@ -126,3 +126,27 @@ def test_list_values_counts_rows_per_value(spec, star_duckdb):
     expected = set(con.execute("SELECT r.team, COUNT(*) FROM sj_deals d LEFT JOIN sj_reps r "
                                "ON d.rep_id = r.rep_id GROUP BY r.team").fetchall())
     assert got == expected
+
+
+def test_having_keeps_only_groups_whose_kpi_passes(spec):
+    rows = rows_of(kpi("run", "-s", spec, "--kpi", "deals", "--kpi", "won_amount", "--by", "rep.name",
+                       "--having", "deals > 4 AND won_amount >= 500", "--format", "json", "--no-history"))
+    counts: dict[tuple, list] = defaultdict(lambda: [0, 0])
+    for d in DEALS:
+        cell = counts[(_week(d[6]).isoformat(), NAME.get(d[1]))]
+        cell[0] += 1
+        cell[1] += d[4] if d[3] == "won" else 0
+    expected = {k for k, (n, won) in counts.items() if n > 4 and won >= 500}
+    assert expected and len(expected) < len(counts)  # the filter really removes some groups
+    assert {(r["period_start"], r["dimensions"]["rep.name"]) for r in rows} == expected
+    assert len(rows) == 2 * len(expected)  # both KPIs of each kept group
+
+
+@pytest.mark.parametrize("having, words", [
+    ("deals >> 4", "is not KPI OP NUMBER"),
+    ("visits > 4", "not one of the KPIs"),
+    ("deals > 4 OR deals < 2", "is not KPI OP NUMBER"),
+])
+def test_having_mistakes(spec, having, words):
+    res = kpi("run", "-s", spec, "--kpi", "deals", "--by", "rep.team", "--no-history", "--having", having)
+    assert res.exit_code == 2 and words in res.output, res.output
