@@ -82,7 +82,8 @@ def model_relation(project: Project, model: ModelSpec, dialect: str) -> exp.Expr
         table.set("alias", alias)
         return table
     if model.sql:
-        query = sqlglot.parse_one(model.sql, read=read_dialect(dialect))  # project.sql_dialect
+        # A spec's sql is written in project.sql_dialect; SQL a feature generated (funnels) is the source's.
+        query = sqlglot.parse_one(model.sql, read=read_dialect(dialect) if model.raw is not None else dialect)
         return exp.Subquery(this=query, alias=alias)
     if model.file:
         if dialect != "duckdb":
