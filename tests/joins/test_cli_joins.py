@@ -150,3 +150,9 @@ def test_having_keeps_only_groups_whose_kpi_passes(spec):
 def test_having_mistakes(spec, having, words):
     res = kpi("run", "-s", spec, "--kpi", "deals", "--by", "rep.team", "--no-history", "--having", having)
     assert res.exit_code == 2 and words in res.output, res.output
+
+
+def test_root_cause_searches_a_joined_dimension(spec):
+    res = kpi("explain", "-s", spec, "deals", "--change", "2026-01-19", "2026-01-26", "--by", "rep.team")
+    assert res.exit_code == 0, res.output
+    assert "rep.team" in res.output and "unknown dimension" not in res.output
