@@ -105,7 +105,10 @@ def parse_entities(raw: Any, issues: list[SpecIssue]) -> dict[str, EntitySpec]:
         if not isinstance(name, str) or not isinstance(body, dict) or body.get("type") not in ENTITY_TYPES:
             continue
         key = body.get("key", f"{name}_id")
-        keys = [key] if isinstance(key, str) else [k for k in key if isinstance(k, str)] if isinstance(key, list) else []
+        if isinstance(key, str):
+            keys = [key]
+        else:
+            keys = [k for k in key if isinstance(k, str)] if isinstance(key, list) else []
         if not keys:
             continue
         loc = raw.key_locs.get(name) if isinstance(raw, LDict) else None
