@@ -156,3 +156,16 @@ def test_root_cause_searches_a_joined_dimension(spec):
     res = kpi("explain", "-s", spec, "deals", "--change", "2026-01-19", "2026-01-26", "--by", "rep.team")
     assert res.exit_code == 0, res.output
     assert "rep.team" in res.output and "unknown dimension" not in res.output
+
+
+def test_alert_rule_by_a_joined_dimension(star_duckdb, tmp_path):
+    folder = write_star_spec(tmp_path / "rules", {"type": "duckdb", "path": star_duckdb["path"]})
+    (tmp_path / "rules" / "rules.yml").write_text(
+        "rules:\n  few_deals:\n    kpi: deals\n    by: [rep.team]\n    warning: {below: 9}\n", encoding="utf-8")
+    res = kpi("check", "-s", folder, "--format", "json")
+    assert res.exit_code in (0, 1), res.output
+    last_week = max(_week(d[6]) for d in DEALS)
+    counts = Counter(TEAM.get(d[1]) for d in DEALS if _week(d[6]) == last_week)
+    firing = {tuple(a["dimensions"].items()) for a in json.loads(res.stdout)["alerts"] if a["state"] == "firing"}
+    assert firing == {(("rep.team", t),) for t, n in counts.items() if n < 9}
+    assert 0 < len(firing) < len(counts)  # some teams fire, some do not
