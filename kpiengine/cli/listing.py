@@ -11,7 +11,7 @@ import json
 
 import click
 
-from ..formatting import render_table
+from ..formatting import display, render_table
 from .common import handle_errors, load, spec_option
 
 
@@ -173,4 +173,6 @@ def values_cmd(dimension, model, limit, spec, fmt):
                               ensure_ascii=False, indent=2, default=str))
         return
     click.echo(f"{found.dimension}: rows of model {found.model}")
-    click.echo(render_table([found.dimension, "rows"], [[_cell(v), str(n)] for v, n in found.values], [False, True]))
+    # display(): NULL as ∅ like every other table, control characters in the data shown as escapes.
+    click.echo(render_table([found.dimension, "rows"], [[display(v), f"{n:,}"] for v, n in found.values],
+                            [False, True]))

@@ -169,3 +169,10 @@ def test_alert_rule_by_a_joined_dimension(star_duckdb, tmp_path):
     firing = {tuple(a["dimensions"].items()) for a in json.loads(res.stdout)["alerts"] if a["state"] == "firing"}
     assert firing == {(("rep.team", t),) for t, n in counts.items() if n < 9}
     assert 0 < len(firing) < len(counts)  # some teams fire, some do not
+
+
+def test_list_values_table_shows_null_as_in_every_table(spec):
+    res = kpi("list", "values", "rep.team", "-s", spec)
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[0] == "rep.team: rows of model deals"
+    assert any(line.split()[0] == "∅" for line in res.output.splitlines()[3:])
