@@ -1,6 +1,7 @@
 """The demo spec reaches the reps and customers tables through entities: values equal hand-written joins."""
 from __future__ import annotations
 
+import shutil
 from datetime import date
 
 import pytest
@@ -12,8 +13,12 @@ START, END = date(2026, 10, 1), date(2026, 11, 1)  # October: one month period
 
 
 @pytest.fixture(scope="module")
-def engine(specs_dir, demo_info, monkeypatch_module):
-    monkeypatch_module.setenv("KPI_DEMO_DB", demo_info.path)
+def engine(specs_dir, demo_info, monkeypatch_module, tmp_path_factory):
+    # A copy: the engine's DuckDB source locks its database's configuration for the process, and
+    # other demo tests open the session's file with their own settings.
+    copy = tmp_path_factory.mktemp("demo_entities") / "demo.duckdb"
+    shutil.copyfile(demo_info.path, copy)
+    monkeypatch_module.setenv("KPI_DEMO_DB", str(copy))
     return Engine(load_project(str(specs_dir)))
 
 
