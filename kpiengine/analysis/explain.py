@@ -52,7 +52,8 @@ def describe_kpi(engine, name: str, *, grain: str = "week", by=(), dialect: str 
                                                       "column": kpi.column, "filter": kpi.filter},
             "inputs": references(parse_formula(kpi.formula)) if kpi.is_formula else [],
             "dimensions": dims, "playbook": kpi.playbook, "status": kpi.status,
-            "sql": [{"model": q.model, "source": q.source, "dialect": q.dialect, "sql": q.sql} for q in queries],
+            "sql": [{"model": q.model, "source": q.source, "dialect": q.dialect, "sql": q.sql,
+                     "joins": list(q.joins)} for q in queries],
         }, ensure_ascii=False, indent=2)
     better = "higher is better" if kpi.direction == "higher" else "lower is better"
     out = [f"{name} — {kpi.label}  ({kpi.unit}, {better})"]
@@ -77,5 +78,6 @@ def describe_kpi(engine, name: str, *, grain: str = "week", by=(), dialect: str 
     for q in queries:
         out.append(f"-- SQL for model {q.model} ({q.dialect}, by {grain}"
                    f"{', ' + ', '.join(by) if by else ''}): computes {', '.join(q.kpis)}")
+        out += [f"-- join path {line}" for line in q.joins]  # LEFT JOINs through entities (sql/joins.py)
         out.append(q.pretty() + ";")
     return "\n".join(out)

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from ..errors import KpiEngineError, SpecError, SpecIssue
 from ..formatting import format_value, render_table
 from ..run.engine import Engine
-from ..spec.dimensions import check_breakdown
+from ..spec.dimensions import check_breakdown, known_dimensions
 from ..sql.periods import next_period, previous_period, python_period_start
 from . import combinations
 from .baselines import Baseline
@@ -302,7 +302,8 @@ def dimension_items(by: Sequence[str]) -> list[list[str]]:
 
 
 def _check_dimensions(project, items: list[list[str]]) -> None:
-    known = {d for m in project.models.values() for d in m.dimensions}
+    # Own dimensions, and those reached through entities (rep.team): kpiengine.spec.entities.
+    known = {d for m in project.models.values() for d in m.dimensions} | set(known_dimensions(project))
     for dims in items:
         unknown = [d for d in dims if d not in known]
         if unknown:

@@ -70,7 +70,6 @@ def init(folder, source_type, options, source_name, tables, force):
         for table in chosen:
             proposal = propose_model(source, table)
             (proposals.append(proposal) if proposal else skipped.append(table.qualified))
-        dialect = source.dialect_for()
     if not proposals:
         raise KpiEngineError("none of the tables has a date or timestamp column, which a model needs: "
                              + ", ".join(skipped) + "\n    hint: a model counts rows at an event time: a date or "
@@ -80,8 +79,10 @@ def init(folder, source_type, options, source_name, tables, force):
     target.mkdir(parents=True, exist_ok=True)
     (target / "project.yml").write_text(_project_yaml(target, source_name, source_type, written, cls, secrets),
                                         encoding="utf-8")
-    (target / "models.yml").write_text(_models_yaml(proposals, dialect), encoding="utf-8")
-    (target / "kpis.yml").write_text(_kpis_yaml(proposals, dialect), encoding="utf-8")
+    # The spec's expressions are written in project.sql_dialect (default duckdb), whatever the source:
+    # a column that needs quotes is quoted "like this", never `like this`.
+    (target / "models.yml").write_text(_models_yaml(proposals, "duckdb"), encoding="utf-8")
+    (target / "kpis.yml").write_text(_kpis_yaml(proposals, "duckdb"), encoding="utf-8")
     gitignore = target / ".gitignore"
     if not gitignore.exists():
         gitignore.write_text(GITIGNORE, encoding="utf-8")

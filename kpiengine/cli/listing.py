@@ -11,7 +11,7 @@ import json
 
 import click
 
-from ..formatting import render_table
+from ..formatting import display, render_table
 from .common import handle_errors, load, spec_option
 
 
@@ -97,10 +97,13 @@ def model_items(project) -> list[dict]:
 def dimension_items(project) -> list[dict]:
     # lazy: kpi --help stays fast
     from ..spec.dimensions import available_dimensions
+    from ..spec.entities import reachable_dimensions  # lazy: kpi --help stays fast
 
-    names = sorted({d for m in project.models.values() for d in m.dimensions})
+    # A model's own dimensions, and those it reaches through entities (rep.team: the team of the deal's rep).
+    reach = {m.name: reachable_dimensions(project, m.name) for m in project.models.values()}
+    names = sorted({d for dims in reach.values() for d in dims})
     by_kpi = {k: available_dimensions(project, k) for k in project.kpis}
-    return [{"name": d, "models": [m.name for m in project.models.values() if d in m.dimensions],
+    return [{"name": d, "models": [m for m, dims in reach.items() if d in dims],
              "kpis": [k for k, dims in by_kpi.items() if d in dims]} for d in names]
 
 
@@ -147,3 +150,29 @@ _subcommand("funnels", funnel_items, [("name", "funnel"), ("label", "label"), ("
 _subcommand("rules", rule_items, [("name", "rule"), ("kpi", "KPI"), ("type", "type"), ("grain", "grain"),
                                   ("by", "by"), ("severities", "severities")],
             "Alert rules: the KPI each watches, its type, grain, breakdown and severities.")
+
+
+@list_group.command("values")
+@click.argument("dimension")
+@click.option("--model", "-m", default=None, help="count the rows of this model (default: the first model with a "
+                                                   "time column that has or reaches the dimension)")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="only the N most frequent values")
+@_output
+@handle_errors
+def values_cmd(dimension, model, limit, spec, fmt):
+    """The values of a dimension (own or through entities, e.g. rep.team) with their row counts."""
+    from ..run.engine import (
+        Engine,  # lazy: kpi --help must not import the engine and sqlglot
+    )
+    from ..run.values import dimension_values  # lazy: as above
+
+    found = dimension_values(Engine(load(spec)), dimension, model, limit=limit)
+    if fmt == "json":
+        click.echo(json.dumps({"dimension": found.dimension, "model": found.model,
+                               "values": [{"value": v, "rows": n} for v, n in found.values]},
+                              ensure_ascii=False, indent=2, default=str))
+        return
+    click.echo(f"{found.dimension}: rows of model {found.model}")
+    # display(): NULL as ∅ like every other table, control characters in the data shown as escapes.
+    click.echo(render_table([found.dimension, "rows"], [[display(v), f"{n:,}"] for v, n in found.values],
+                            [False, True]))

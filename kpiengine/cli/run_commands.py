@@ -12,6 +12,10 @@ from .json_output import run_json
 from .tables import LAYOUTS, values_csv, values_table
 
 
+WHERE_HELP = ("query filter over dimension names, the KPI's own or reached through entities: "
+              "\"region = 'east' AND rep.team IN ('a', 'b')\" (a filtered run is not recorded in history)")
+
+
 def register(cli: click.Group) -> None:
     for command in (compile_cmd, run, explain, history):
         cli.add_command(command)
@@ -21,17 +25,20 @@ def register(cli: click.Group) -> None:
 @spec_option
 @request_options
 @click.option("--dialect", "-d", default=None, help="sqlglot dialect (default: each source's own)")
+@click.option("--where", "-w", default=None, help=WHERE_HELP)
 @handle_errors
-def compile_cmd(spec, kpis, grain, by, start, end, dialect):
+def compile_cmd(spec, kpis, grain, by, start, end, dialect, where):
     """Print the SQL a warehouse would run: one query per model."""
     from ..run.engine import (
         Engine,  # lazy: kpi --help must not import the engine and sqlglot
     )
 
     project = load(spec)
-    queries = Engine(project).compile(kpis, grain, by, start, end, dialect=dialect)
+    queries = Engine(project).compile(kpis, grain, by, start, end, dialect=dialect, where=where)
     for q in queries:
         click.echo(f"-- model {q.model} (source {q.source}, dialect {q.dialect}): {', '.join(q.kpis)}")
+        for line in q.joins:
+            click.echo(f"-- join {line}")
         click.echo(q.pretty() + ";\n")
 
 
@@ -53,9 +60,16 @@ def compile_cmd(spec, kpis, grain, by, start, end, dialect):
                    "comes from history")
 @click.option("--lookback", type=click.IntRange(min=0), default=0, show_default=True,
               help="with --incremental: also recompute this many periods before the first change (late corrections)")
+@click.option("--where", "-w", default=None, help=WHERE_HELP)
+@click.option("--order-by", "order_by", default=None, metavar="KPI[:asc]",
+              help="rank each period's dimension values by this KPI, highest first (KPI:asc for lowest first)")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="with --order-by: keep only the first N dimension values of each period (top 10 reps)")
+@click.option("--having", default=None, metavar="CONDITION",
+              help="keep only the groups whose KPI values pass: \"visits > 20\", \"conversion >= 10% AND visits > 20\"")
 @handle_errors
 def run(spec, kpis, grain, by, start, end, last, fmt, pretty, layout, raw, no_history, timeout, incremental,
-        lookback):
+        lookback, where, order_by, limit, having):
     """Compute KPIs per period and dimension, print them and record them in history."""
     from ..run.runs import (
         execute_run,  # lazy: kpi --help must not import the engine and sqlglot
@@ -63,10 +77,20 @@ def run(spec, kpis, grain, by, start, end, last, fmt, pretty, layout, raw, no_hi
 
     project = load(spec)
     rs = execute_run(project, kpis, grain, by, start, end, timeout=timeout, record=not no_history,
-                     incremental=incremental, lookback=lookback)
+                     incremental=incremental, lookback=lookback, where=where)
     if fmt != "table":  # a table lists stale models under it; JSON and CSV keep stdout for the data
         for note in rs.stale_notes():
             click.echo(f"warning: {note}", err=True)
+    if having:
+        from ..run.ranking import having_rows  # lazy: only a filtered run needs it
+
+        rs.rows = having_rows(rs, having)
+    if order_by or limit:
+        from ..run.ranking import (
+            rank_rows,  # lazy: only a ranked run needs it
+        )
+
+        rs.rows = rank_rows(rs, order_by, limit)
     if fmt == "json":
         click.echo(run_json(project, rs, last_periods(rs, last), pretty=pretty))  # bytes: no decode round trip
         return

@@ -91,6 +91,14 @@ def _order(key: tuple) -> tuple:
     return tuple((v is None, str(v)) for v in key)
 
 
+def _ranked(rs, default):
+    """The sort key of a (period, dims...) cell: its rank when the run was ranked (--order-by), else ``default``."""
+    rank = getattr(rs, "rank", None)
+    if not rank:
+        return default
+    return lambda key: (key[0], rank.get(key, 0))
+
+
 def wide(project, rs, rows) -> str:
     kpis = _kpis(rs, rows)
     grid: dict[tuple, dict[str, object]] = {}
@@ -100,7 +108,7 @@ def wide(project, rs, rows) -> str:
     partial = partial_periods(rows)
     body = [[_period_label(key[0], partial), *[display(v) for v in key[1:]],
              *[format_value(grid[key].get(k), project.kpis[k].unit) if k in grid[key] else "" for k in kpis]]
-            for key in sorted(grid, key=_order)]
+            for key in sorted(grid, key=_ranked(rs, _order))]
     return render_table(headers, body, [False] * (1 + len(rs.by)) + [True] * len(kpis))
 
 
@@ -122,8 +130,10 @@ def kpi_rows(project, rs, rows) -> str:
 
 def long(project, rs, rows) -> str:
     kpis = _kpis(rs, rows)
-    ordered = sorted(rows, key=lambda r: (r.period_start, *_order(tuple(r.dimensions.get(d) for d in rs.by)),
-                                          kpis.index(r.kpi)))
+    rank = getattr(rs, "rank", None)  # kpi run --order-by: rank within the period, not alphabetical
+    ordered = sorted(rows, key=lambda r: (r.period_start, *(
+        (rank.get((r.period_start, *[r.dimensions.get(d) for d in rs.by]), 0),) if rank else
+        _order(tuple(r.dimensions.get(d) for d in rs.by))), kpis.index(r.kpi)))
     partial = partial_periods(rows)
     body = [[_period_label(r.period_start, partial), *[display(r.dimensions.get(d)) for d in rs.by],
              project.kpis[r.kpi].label, format_value(r.value, project.kpis[r.kpi].unit)] for r in ordered]

@@ -15,6 +15,7 @@ from datetime import date
 
 from sqlglot import exp
 
+from ..spec.dialect import in_project_dialect
 from ..spec.formula import parse_formula
 from ..sql.compiler import dimension_expr, model_relation, model_time_expr
 from ..sql.periods import localize, next_period, python_period_start
@@ -41,6 +42,7 @@ def _timestamp(d: date, dialect: str) -> exp.Expression:
     return text if dialect == "sqlite" else exp.cast(text, "timestamp")
 
 
+@in_project_dialect  # the KPI's filter and dimensions: written in project.sql_dialect
 def drill_sql(project, kpi: str, grain: str, period: date, dimensions: dict, dialect: str,
               limit: int = MAX_ROWS) -> str:
     """SELECT the model's rows counted in ``kpi`` for ``period`` and ``dimensions`` (NULL matches NULL)."""

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from ..errors import KpiEngineError, PluginError, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..results import KpiValue
-from ..spec.dimensions import available_dimensions, check_breakdown, leaf_models
+from ..spec.dimensions import check_breakdown, check_where, known_dimensions, leaf_models, supports
 from ..spec.formula import evaluate, parse_formula, references
 from ..spec.gcpause import paused_gc
 from ..spec.model import GRAINS, Project
@@ -92,10 +92,9 @@ class Engine:
         """
         if not kpis:
             by = list(by)
-            names = [k.name for k in self.project.kpis.values()
-                     if set(by) <= available_dimensions(self.project, k.name)]
+            names = [k.name for k in self.project.kpis.values() if supports(self.project, k.name, by)]
             if not names:
-                known = sorted({d for m in self.project.models.values() for d in m.dimensions})
+                known = known_dimensions(self.project)
                 unknown = [d for d in by if d not in known]
                 close = did_you_mean(unknown[0], known) if unknown else None
                 raise SpecError([SpecIssue(
@@ -116,7 +115,7 @@ class Engine:
             raise SpecError(issues)
         return names
 
-    def _check_request(self, names: list[str], grain: str, by: list[str]) -> None:
+    def _check_request(self, names: list[str], grain: str, by: list[str], where: str | None = None) -> None:
         if grain not in GRAINS:
             close = difflib.get_close_matches(grain, GRAINS, n=1)
             raise SpecError([SpecIssue(f"unknown period '{grain}'",
@@ -125,6 +124,8 @@ class Engine:
         if len(set(by)) != len(by):
             raise SpecError([SpecIssue(f"dimension listed twice in breakdown {by}", code="dimension")])
         issues = check_breakdown(self.project, names, by)
+        if where is not None:
+            issues += check_where(self.project, names, where)
         if issues:
             raise SpecError(issues)
 
@@ -164,35 +165,36 @@ class Engine:
 
     # -- compile ------------------------------------------------------------------
     def compile(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
-                start: date | None = None, end: date | None = None, dialect: str | None = None
-                ) -> list[CompiledQuery]:
+                start: date | None = None, end: date | None = None, dialect: str | None = None,
+                where: str | None = None) -> list[CompiledQuery]:
         by = list(by)
         names = self.resolve_kpis(kpis, by)
-        self._check_request(names, grain, by)
+        self._check_request(names, grain, by, where)
         dialect_of = (lambda _src: dialect) if dialect else self.dialect_of
         try:
             with paused_gc():  # thousands of KPIs build many long-lived trees: see spec.gcpause
-                return plan_queries(self.project, names, grain, by, start, end, dialect_of)
+                return plan_queries(self.project, names, grain, by, start, end, dialect_of, where=where)
         except CompileError as exc:
             raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
 
-    def plan(self, kpis: Iterable[str] | None, grain: str, by: list[str], start: date | None, end: date | None
-             ) -> tuple[list[str], list]:
+    def plan(self, kpis: Iterable[str] | None, grain: str, by: list[str], start: date | None, end: date | None,
+             where: str | None = None) -> tuple[list[str], list]:
         """The KPIs a request means and its queries; from the spec cache when this spec version compiled it."""
-        key = querycache.request_key(kpis, grain, by, start, end, None)
+        key = querycache.request_key(kpis, grain, by, start, end, None) + (f" where {where}" if where else "")
         cached = querycache.lookup(self.project, key)
         if cached is not None:
             return cached
         names = self.resolve_kpis(kpis, by)
-        queries = self.compile(names, grain, by, start, end)
+        queries = self.compile(names, grain, by, start, end, where=where)
         return names, querycache.store(self.project, key, names, queries) or queries
 
     # -- compute ------------------------------------------------------------------
     def compute(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
-                start: date | None = None, end: date | None = None) -> ResultSet:
+                start: date | None = None, end: date | None = None, where: str | None = None) -> ResultSet:
+        """``where``: a query filter over dimension names (``rep.team = 'a'``), applied to every model read."""
         t0 = time.perf_counter()
         by = list(by)
-        names, queries = self.plan(kpis, grain, by, start, end)
+        names, queries = self.plan(kpis, grain, by, start, end, where)
         t_compile = time.perf_counter() - t0
         aggregates: dict[str, dict[tuple, Any]] = {}  # kpi -> {(period, dims...): value}
         kinds: dict[str, str] = {}

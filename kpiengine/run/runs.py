@@ -24,7 +24,7 @@ def notify_run_finished(registry, summary: RunSummary) -> list[str]:
 
 
 def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=True, registry=None,
-                incremental=False, lookback=0) -> ResultSet:
+                incremental=False, lookback=0, where=None) -> ResultSet:
     """Compute, store in history, and tell kpiengine_run_finished plugins: what `kpi run` does.
 
     ``incremental``: compute only the periods that changed since the last run of the same request and
@@ -32,6 +32,12 @@ def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=Tr
     """
     if incremental and not record:
         raise KpiEngineError("an incremental run reads and writes history: drop --no-history")
+    if where and incremental:
+        raise KpiEngineError("--where cannot be combined with --incremental: history keeps unfiltered values")
+    if where:
+        # History holds one value per KPI, period and dimension values: a filtered value in its place
+        # would be read back (alerts, dashboard, review) as the whole. A filtered run is shown only.
+        record = False
     engine = Engine(project, registry, timeout=timeout)
     store = HistoryStore.for_project(project) if record else None
     try:
@@ -39,7 +45,7 @@ def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=Tr
             rs, signature, day_rows, report = compute_incremental(engine, store, kpis, grain, by, start, end,
                                                                   lookback=lookback)
         else:
-            rs = engine.compute(kpis, grain, by, start, end)
+            rs = engine.compute(kpis, grain, by, start, end, where=where)
     except SourceError as exc:
         if store is not None:
             store.record_failure(project, grain, list(by), list(kpis), str(exc))

@@ -16,12 +16,14 @@ from typing import Any
 from ..errors import Location, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..sections import LIST, NAMED, SINGLE, CheckContext, SpecSection
+from .dialect import known_dialect
 from .files import spec_files
 from .gcpause import paused_gc
 from .limits import MAX_FILE_BYTES
 from .located import LDict, LList, loc_of
 from .model import Project
 from .schema import validate_document
+from .sqlsafety import reading
 from .yamlsrc import load_yaml_text
 
 
@@ -151,7 +153,8 @@ def validate_project(project: Project, registry=None) -> list[SpecIssue]:
     registry = registry or default_registry()
     context = CheckContext(registry=registry, dialect_of=lambda source: _dialect_of(project, registry, source))
     for section in registry.spec_sections:
-        found = _guarded(section, "check", lambda s=section: list(s.check(project, context)), project)
+        with reading(known_dialect(project.sql_dialect)):  # user SQL is parsed in project.sql_dialect
+            found = _guarded(section, "check", lambda s=section: list(s.check(project, context)), project)
         context.issues.extend(found)
         if not found:
             done = _guarded(section, "complete", lambda s=section: list(s.complete(project, context)), project)

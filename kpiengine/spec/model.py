@@ -38,7 +38,7 @@ class ModelSpec:
     table: str | None = None  # schema-qualified name allowed: "sales.leads"
     sql: str | None = None  # one read-only SELECT
     file: str | None = None  # CSV or Parquet path (DuckDB sources), relative to the spec folder
-    time: str = ""  # column or expression giving the event time
+    time: str = ""  # column or expression giving the event time; "" for a dimension table
     time_format: str | None = None  # strptime format when the time column is text, e.g. "%d-%m-%Y"
     entity: str | None = None  # entity key (lead id, customer id)
     dimensions: dict[str, str] = field(default_factory=dict)  # name -> column or SQL expression
@@ -55,6 +55,8 @@ class ModelSpec:
     maturity_window: float | None = None
     location: Location | None = None
     raw: Any = field(default=None, repr=False, compare=False)  # the located YAML it was built from
+    #: name -> kpiengine.spec.entities.EntitySpec: the keys that join it to other models
+    entities: dict[str, Any] = field(default_factory=dict)
 
     @property
     def source_zone(self) -> str:
@@ -116,6 +118,7 @@ class Project:
     default_source: str | None = None
     history_path: str = ".kpiengine/history.db"
     allow_model_sql: bool = False  # models' `sql:` is a trust level of its own (project.allow_model_sql)
+    sql_dialect: str = "duckdb"  # what filters, dimensions and sql models are written in (sqlglot dialect name)
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     kpis: dict[str, KpiSpec] = field(default_factory=dict)

@@ -17,6 +17,8 @@ every source (the second line of defence, see docs/spec.md).
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import logging
 
@@ -176,11 +178,40 @@ def allow_list_problems(tree: exp.Expression, what: str) -> list[str]:
     return problems
 
 
+#: The dialect user SQL is written in (``project.sql_dialect``) while a project is checked or compiled;
+#: None: each caller's dialect (the source's). Set by :func:`reading`, read by every parse here, so
+#: the checks, the compiler and the funnels all parse a spec's text the same way.
+_READ_DIALECT: contextvars.ContextVar[str | None] = contextvars.ContextVar("kpiengine_sql_dialect", default=None)
+
+
+@contextlib.contextmanager
+def reading(dialect: str | None):
+    """Parse user SQL in ``dialect`` inside the block (the compiler renders it in each source's own)."""
+    token = _READ_DIALECT.set(dialect)
+    try:
+        yield
+    finally:
+        _READ_DIALECT.reset(token)
+
+
+def read_dialect(dialect: str) -> str:
+    """The dialect to parse user SQL in: the project's (inside :func:`reading`), else ``dialect``."""
+    return _READ_DIALECT.get() or dialect
+
+
 def check_expression(text: str, dialect: str = "duckdb", *, what: str = "filter") -> list[str]:
     """Problems with a row-level expression (filter, dimension, column); empty when safe."""
     if not isinstance(text, str) or not text.strip():
         return [f"{what} is empty"]
-    return list(_expression_problems(str(text), dialect, what))
+    read = read_dialect(dialect)
+    problems = list(_expression_problems(str(text), read, what))
+    if not problems and read != dialect:
+        # Defence in depth: text the warehouse's own dialect reads as something off the allow-list (MySQL's
+        # @@version, which DuckDB's parser takes for a harmless column) is refused, though the tree sent would
+        # be the harmless one: whoever wrote it meant the dangerous one. Text that only the project's dialect
+        # can parse (MySQL backticks on a DuckDB source) stays fine.
+        problems = [p for p in _expression_problems(str(text), dialect, what) if not p.startswith("cannot parse")]
+    return problems
 
 
 @functools.lru_cache(maxsize=16384)  # a spec is validated again for every command: check each expression once
@@ -229,7 +260,7 @@ def check_select(text: str, dialect: str = "duckdb") -> list[str]:
         return ["sql is empty"]
     if len(text) > 20 * MAX_EXPRESSION_CHARS:
         return [f"sql is {len(text):,} characters long; the limit is {20 * MAX_EXPRESSION_CHARS:,}"]
-    statements, error = _parse(text, dialect)
+    statements, error = _parse(text, read_dialect(dialect))
     if error:
         return [f"cannot parse sql: {error}"]
     statements = [s for s in statements if s is not None]
@@ -284,7 +315,7 @@ def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expression:
     (a spec's filters are compiled again for every grain and breakdown), and a
     copy of a parsed tree is much cheaper than parsing it again.
     """
-    return _parse_cached(text, dialect).copy()
+    return _parse_cached(text, read_dialect(dialect)).copy()
 
 
 def _parse_cached(text: str, dialect: str) -> exp.Expression:

@@ -20,9 +20,12 @@ from datetime import date
 import sqlglot
 from sqlglot import exp
 
+from ..spec.dialect import in_project_dialect
+from ..spec.entities import DimensionRefError, where_dimensions
 from ..spec.formula import parse_formula, references
 from ..spec.model import KpiSpec, ModelSpec, Project
-from ..spec.sqlsafety import parse_expression
+from ..spec.sqlsafety import parse_expression, read_dialect
+from .joins import attach, dimension_expression, plan_joins, where_condition
 from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
 
 PERIOD_ALIAS = "period_start"
@@ -57,6 +60,7 @@ class CompiledQuery:
     dim_aliases: list[str]
     columns: list[AggregateColumn] = field(default_factory=list)
     time_format: str | None = None  # set when the last column samples unreadable text times
+    joins: list[str] = field(default_factory=list)  # the join path of each joined dimension (kpi explain)
 
     @property
     def sql(self) -> str:
@@ -78,7 +82,8 @@ def model_relation(project: Project, model: ModelSpec, dialect: str) -> exp.Expr
         table.set("alias", alias)
         return table
     if model.sql:
-        query = sqlglot.parse_one(model.sql, read=dialect)
+        # A spec's sql is written in project.sql_dialect; SQL a feature generated (funnels) is the source's.
+        query = sqlglot.parse_one(model.sql, read=read_dialect(dialect) if model.raw is not None else dialect)
         return exp.Subquery(this=query, alias=alias)
     if model.file:
         if dialect != "duckdb":
@@ -188,7 +193,8 @@ BAD_TIME_ALIAS = "bad_time"
 
 
 def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec], grain: str, by: list[str],
-                        start: date | None, end: date | None, dialect: str) -> CompiledQuery:
+                        start: date | None, end: date | None, dialect: str, where: str | None = None
+                        ) -> CompiledQuery:
     """One SELECT over ``model`` computing every KPI in ``kpis`` per period and breakdown.
 
     A model whose time is text (``time_format``) is read through a subquery that
@@ -212,8 +218,12 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
         local_time = localize(time_expr.copy(), dialect, project.timezone, model.source_zone)
     except PeriodError as exc:
         raise CompileError(f"model '{model.name}': {exc}") from None
-    dims = [dimension_expr(project, model, d, dialect) for d in by]
-    dim_aliases = [f"d_{d}" for d in by]
+    try:  # dimensions of other models (rep.team) are LEFT JOINed below the aggregation: sql/joins.py
+        plan = plan_joins(project, model, list(by) + (where_dimensions(where, dialect) if where else []))
+    except DimensionRefError as exc:
+        raise CompileError(str(exc), exc.hint) from None
+    dims = [dimension_expression(project, plan, d, dialect) for d in by]
+    dim_aliases = [f"d_{d}".replace(".", "__") for d in by]
     select = exp.select(exp.alias_(period, PERIOD_ALIAS), *[exp.alias_(e, a) for e, a in zip(dims, dim_aliases)])
     columns, aggregates = [], []
     for i, kpi in enumerate(kpis):
@@ -242,11 +252,14 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
     else:
         # Rows without a time belong to no period.
         conditions = in_range + [exp.Not(this=exp.Is(this=time_expr.copy(), expression=exp.Null()))]
+    if where:
+        conditions.append(where_condition(project, plan, where, dialect))
     select = select.where(exp.and_(*conditions), copy=False)
     select = select.group_by(period.copy(), *[d.copy() for d in dims], copy=False)
+    select = attach(select, project, plan, dialect, lambda target, d: model_relation(project, target, d))
     return CompiledQuery(model=model.name, source=model.source, dialect=dialect, grain=grain, by=list(by),
                          expression=select, dim_aliases=dim_aliases, columns=columns,
-                         time_format=model.time_format)
+                         time_format=model.time_format, joins=plan.describe())
 
 
 def required_aggregates(project: Project, kpi_names: list[str]) -> list[str]:
@@ -268,8 +281,9 @@ def required_aggregates(project: Project, kpi_names: list[str]) -> list[str]:
     return list(out)
 
 
+@in_project_dialect  # filters, dimensions, sql models: written in project.sql_dialect
 def plan_queries(project: Project, kpi_names: list[str], grain: str, by: list[str], start: date | None,
-                 end: date | None, dialect_of_source) -> list[CompiledQuery]:
+                 end: date | None, dialect_of_source, where: str | None = None) -> list[CompiledQuery]:
     """Group the needed aggregates by model: one compiled query per model."""
     by_model: dict[str, list[KpiSpec]] = {}
     for name in required_aggregates(project, kpi_names):
@@ -279,5 +293,5 @@ def plan_queries(project: Project, kpi_names: list[str], grain: str, by: list[st
     for model_name, kpis in by_model.items():
         model = project.models[model_name]
         queries.append(compile_model_query(project, model, kpis, grain, by, start, end,
-                                           dialect_of_source(model.source)))
+                                           dialect_of_source(model.source), where=where))
     return queries

@@ -28,6 +28,7 @@ from datetime import date
 import sqlglot
 from sqlglot import exp
 
+from ..spec.dialect import in_project_dialect
 from ..spec.model import Project
 from ..spec.sqlsafety import parse_expression
 from .compiler import dimension_expr, model_relation, model_time_expr
@@ -207,6 +208,7 @@ class CompiledFunnel:
         return out
 
 
+@in_project_dialect  # the steps' filters and dimensions: written in project.sql_dialect
 def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: date | None, end: date | None,
                    view: str, dialect: str) -> CompiledFunnel:
     """The funnel's query for ``dialect``: per period and breakdown, entities and median time per step."""
@@ -290,6 +292,7 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
     return CompiledFunnel(final, dialect, n, list(by), wide=False)
 
 
+@in_project_dialect
 def entity_query(project: Project, funnel, dims: list[str], dialect: str) -> exp.Select:
     """One row per entity: entity, entered_at, d_<dim>..., reached_<k> (0/1) for the funnel's KPIs."""
     ctes, ent = _with_steps(project, funnel, dims, dialect)

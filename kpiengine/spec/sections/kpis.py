@@ -168,6 +168,11 @@ def _kpi_issues(project: Project, kpi: KpiSpec, context: CheckContext, graph: di
                         hint=did_you_mean(kpi.model, project.models) or "define it under `models:`",
                         code="reference")
         return
+    if not project.models[kpi.model].time:
+        yield SpecIssue(f"KPI '{kpi.name}' reads model '{kpi.model}', which has no `time:`", field_loc(kpi, "model"),
+                        hint="a KPI counts events per period: give the model its event time column; a table "
+                             "without one is a dimension table, reached from other models through `entities:`",
+                        code="kpi")
     dialect = context.dialect_of(project.models[kpi.model].source)
     if kpi.aggregate not in (None, "count") and not kpi.column:
         yield SpecIssue(f"KPI '{kpi.name}': aggregate '{kpi.aggregate}' needs `column:`", field_loc(kpi, "aggregate"),

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ...errors import SpecIssue
 from ...sections import NAME_PATTERN, CheckContext, SpecSection, named_map
 from ..durations import parse_seconds
+from ..entities import ENTITIES_SCHEMA, entity_issues, parse_entities
 from ..located import LDict, expand_path, field_loc
 from ..model import ModelSpec, Project
 from ..sqlsafety import check_expression, check_select
@@ -15,7 +16,6 @@ from ..typed import well_typed
 
 MODEL = {
     "type": "object",
-    "required": ["time"],
     "properties": {
         "source": {"type": "string"},
         "table": {"type": "string", "description": "table name, optionally schema-qualified"},
@@ -24,6 +24,7 @@ MODEL = {
         "time": {"type": "string", "description": "column or expression with the event time"},
         "time_format": {"type": "string", "description": "strptime format when the time is text, e.g. %d-%m-%Y"},
         "entity": {"type": "string"},
+        "entities": ENTITIES_SCHEMA,
         "description": {"type": "string"},
         "freshness": {"type": "string", "description": "column or expression whose maximum is how far the data "
                       "reaches (a loaded-at column), or one trusted SELECT returning it; default: the time"},
@@ -70,11 +71,19 @@ class ModelsSection(SpecSection):
                 dimensions=dict(fields.get("dimensions") or {}), description=fields.get("description") or "",
                 freshness=fields.get("freshness"), max_delay=_delay(fields.get("max_delay")),
                 time_zone=fields.get("time_zone"), local_date=bool(fields.get("local_date", False)),
-                location=value.key_locs.get(name), raw=body)
+                location=value.key_locs.get(name), raw=body,
+                entities=parse_entities(fields.get("entities"), issues))
 
     def check(self, project: Project, context: CheckContext) -> Iterable[SpecIssue]:
         for model in project.models.values():
             yield from _model_issues(project, model, context)
+        yield from entity_issues(project, lambda m: _dialect(project, m, context))
+
+
+def _dialect(project: Project, model: ModelSpec, context: CheckContext) -> str:
+    src = project.sources.get(model.source)
+    src_cls = context.registry.source_types.get(src.type) if src else None
+    return getattr(src_cls, "dialect", None) or "duckdb"
 
 
 def _delay(value: Any) -> float | None:
@@ -93,7 +102,7 @@ def _trust_issues(project: Project, model: ModelSpec, dialect: str) -> Iterable[
     if model.time_zone:
         try:
             ZoneInfo(model.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
             yield SpecIssue(f"model '{model.name}': unknown time zone {model.time_zone!r}",
                             field_loc(model, "time_zone"), hint="an IANA zone such as Europe/Berlin or UTC",
                             code="model")
@@ -155,7 +164,7 @@ def _model_issues(project: Project, model: ModelSpec, context: CheckContext) -> 
                             hint="write schema.table with letters, digits and _; use sql: for anything else",
                             code="model")
     dims_raw = model.raw.get("dimensions") if isinstance(model.raw, LDict) else None
-    expressions = [("time", model.time, field_loc(model, "time")), ("entity", model.entity, field_loc(model, "entity"))]
+    expressions = [("time", model.time or None, field_loc(model, "time")), ("entity", model.entity, field_loc(model, "entity"))]
     expressions += [(f"dimensions.{k}", v, dims_raw.loc_of(k) if isinstance(dims_raw, LDict) else
                      field_loc(model, "dimensions")) for k, v in model.dimensions.items()]
     for what, text, loc in expressions:

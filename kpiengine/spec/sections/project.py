@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from ...errors import SpecIssue
 from ...sections import SINGLE, CheckContext, SpecSection
 from ..located import LDict, expand_path, loc_of
+from ..dialect import dialect_issues
 from ..model import Project
 from ..suggest import did_you_mean
 from ..typed import well_typed
@@ -21,6 +22,10 @@ PROJECT = {
         "default_source": {"type": "string"},
         "history": {"type": "string", "description": "history store file, relative to the spec folder"},
         "description": _text,
+        "sql_dialect": {"type": "string", "default": "duckdb",
+                        "description": "the SQL dialect filters, dimension expressions and sql models are written "
+                                       "in (a sqlglot name: duckdb, postgres, mysql, sqlite, spark, snowflake, "
+                                       "bigquery, trino, tsql...); transpiled to each source's own"},
         "allow_model_sql": {"type": "boolean", "default": False,
                             "description": "trust models' `sql:` SELECTs (they run read-only, but are not "
                                            "allow-listed like filters); only for specs the operator reviews"},
@@ -49,6 +54,7 @@ class ProjectSection(SpecSection):
         project.default_source = fields.get("default_source")
         project.history_path = expand_path(fields.get("history"), issues) or ".kpiengine/history.db"
         project.allow_model_sql = fields.get("allow_model_sql") is True
+        project.sql_dialect = str(fields.get("sql_dialect") or "duckdb")
 
     def check(self, project: Project, context: CheckContext) -> Iterable[SpecIssue]:
         loc = project.project_loc
@@ -58,6 +64,7 @@ class ProjectSection(SpecSection):
             shown = project.timezone if len(project.timezone) <= 60 else project.timezone[:57] + "..."
             yield SpecIssue(f"unknown time zone '{shown}'", loc,
                             hint="use an IANA name such as UTC, Europe/Berlin or Asia/Shanghai", code="timezone")
+        yield from dialect_issues(project, context.dialect_of)
         if project.default_source and project.default_source not in project.sources:
             yield SpecIssue(f"default_source '{project.default_source}' is not a defined source", loc,
                             hint=did_you_mean(project.default_source, project.sources) or
