@@ -225,7 +225,10 @@ class Engine:
             kpi = self.project.kpis[name]
             if not kpi.is_formula:
                 data = aggregates.get(name, {})
-                default = 0 if kinds.get(name) in _ADDITIVE else None
+                # The rule for a missing input, decided by the input's aggregate alone (never by
+                # whether its model returned rows in the requested range): counts and sums over no
+                # rows are 0, every other aggregate over no rows is null.
+                default = 0 if kpi.aggregate in _ADDITIVE else None
                 return {k: data.get(k, default) for k in keys}
             tree = parse_formula(kpi.formula)
             inputs = {ref: values_of(ref, keys) for ref in references(tree)}
