@@ -16,15 +16,17 @@ from typing import Any, Iterable
 from ..errors import KpiEngineError, PluginError, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..results import KpiValue
-from ..spec.dimensions import available_dimensions, check_breakdown, leaf_models
-from ..spec.formula import evaluate, parse_formula, references
+from ..spec.dimensions import available_dimensions, check_breakdown
 from ..spec.gcpause import paused_gc
 from ..spec.model import GRAINS, Project
+from ..spec.offsets import OffsetError
 from ..spec.sqlsafety import files_read_by
 from ..spec.suggest import did_you_mean
 from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
+from ..sql.rolling import plan_window_queries
 from . import querycache
-from .normalize import normalize_date, normalize_number, normalize_value, sort_key
+from .assemble import assemble, fill_of
+from .normalize import normalize_date, normalize_number, normalize_value
 
 # Aggregates whose value over no rows is 0 (an absent group means "none happened").
 _ADDITIVE = {"count", "count_distinct", "sum"}
@@ -148,8 +150,9 @@ class Engine:
         dialect_of = (lambda _src: dialect) if dialect else self.dialect_of
         try:
             with paused_gc():  # thousands of KPIs build many long-lived trees: see spec.gcpause
-                return plan_queries(self.project, names, grain, by, start, end, dialect_of)
-        except CompileError as exc:
+                return (plan_queries(self.project, names, grain, by, start, end, dialect_of)
+                        + plan_window_queries(self.project, names, grain, by, start, end, dialect_of))
+        except (CompileError, OffsetError) as exc:
             raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
 
     def plan(self, kpis: Iterable[str] | None, grain: str, by: list[str], start: date | None, end: date | None
@@ -165,7 +168,8 @@ class Engine:
 
     # -- compute ------------------------------------------------------------------
     def compute(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
-                start: date | None = None, end: date | None = None) -> ResultSet:
+                start: date | None = None, end: date | None = None, fill: str | None = None) -> ResultSet:
+        """KPI values per period and dimension values; ``fill`` (zero|null) fills every KPI's gaps."""
         t0 = time.perf_counter()
         by = list(by)
         names, queries = self.plan(kpis, grain, by, start, end)
@@ -188,7 +192,8 @@ class Engine:
             finally:
                 source.close()
         t_query = time.perf_counter() - t1
-        rows = self._assemble(names, grain, by, aggregates, kinds, model_keys)
+        rows = assemble(self.project, names, grain, by, aggregates, model_keys, start, end,
+                        fill_of(self.project, names, fill))
         return ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, queries=queries,
                          spec_version=self.project.version,
                          timings={"compile_s": t_compile, "query_s": t_query,
@@ -217,39 +222,6 @@ class Engine:
                 aggregates.setdefault(col.kpi, {})[key] = value
                 kinds[col.kpi] = col.aggregate
         return keys
-
-    def _assemble(self, names, grain, by, aggregates, kinds, model_keys) -> list[KpiValue]:
-        out: list[KpiValue] = []
-
-        def values_of(name: str, keys: set[tuple]) -> dict[tuple, Any]:
-            kpi = self.project.kpis[name]
-            if not kpi.is_formula:
-                data = aggregates.get(name, {})
-                # The rule for a missing input, decided by the input's aggregate alone (never by
-                # whether its model returned rows in the requested range): counts and sums over no
-                # rows are 0, every other aggregate over no rows is null.
-                default = 0 if kpi.aggregate in _ADDITIVE else None
-                return {k: data.get(k, default) for k in keys}
-            tree = parse_formula(kpi.formula)
-            inputs = {ref: values_of(ref, keys) for ref in references(tree)}
-            return {k: evaluate(tree, {ref: inputs[ref][k] for ref in inputs}) for k in keys}
-
-        for name in names:
-            kpi = self.project.kpis[name]
-            keys: set[tuple] = set()
-            for m in leaf_models(self.project, name):
-                keys |= model_keys.get(m, set())
-            if kpi.is_formula:
-                vals = values_of(name, keys)
-            else:
-                vals = dict(aggregates.get(name, {}))
-            for key in sorted(vals, key=sort_key):
-                value = vals[key]
-                if isinstance(value, float) and value.is_integer() and kinds.get(name) in _ADDITIVE:
-                    value = int(value)
-                out.append(KpiValue(kpi=name, grain=grain, period_start=key[0],
-                                    dimensions=dict(zip(by, key[1:])), value=value))
-        return out
 
 
 def _unreadable_time_message(q: CompiledQuery, row) -> str:

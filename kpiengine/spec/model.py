@@ -63,6 +63,8 @@ class KpiSpec:
     column: str | None = None  # column or SQL expression; None for count(*)
     percentile: float | None = None
     filter: str | None = None
+    window: str | None = None  # rolling/cumulative: "28d", "4 periods", "cumulative", "mtd" (sql.rolling)
+    fill: str | None = None  # gap filling from a period spine: "zero" | "null" (run.assemble)
     # formula KPIs
     formula: str | None = None
     format: str | None = None

@@ -24,6 +24,7 @@ from ..spec.formula import parse_formula, references
 from ..spec.model import KpiSpec, ModelSpec, Project
 from ..spec.sqlsafety import parse_expression
 from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
+from .windows import lookback_ranges, offset_chains, widen_condition
 
 PERIOD_ALIAS = "period_start"
 
@@ -188,7 +189,7 @@ BAD_TIME_ALIAS = "bad_time"
 
 
 def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec], grain: str, by: list[str],
-                        start: date | None, end: date | None, dialect: str) -> CompiledQuery:
+                        start: date | None, end: date | None, dialect: str, lookback=()) -> CompiledQuery:
     """One SELECT over ``model`` computing every KPI in ``kpis`` per period and breakdown.
 
     A model whose time is text (``time_format``) is read through a subquery that
@@ -228,6 +229,8 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
         in_range.append(exp.GTE(this=local_time.copy(), expression=_timestamp_literal(start, dialect)))
     if end is not None:
         in_range.append(exp.LT(this=local_time.copy(), expression=_timestamp_literal(end, dialect)))
+    # Periods that offsets (revenue[-1]) read outside the range, in the same scan (sql.windows).
+    in_range = widen_condition(in_range, local_time, list(lookback), lambda d: _timestamp_literal(d, dialect))
     if model.time_format:
         unreadable = exp.Is(this=time_expr.copy(), expression=exp.Null())
         # Empty text is "no time", like NULL; anything else must parse or be reported.
@@ -274,10 +277,13 @@ def plan_queries(project: Project, kpi_names: list[str], grain: str, by: list[st
     by_model: dict[str, list[KpiSpec]] = {}
     for name in required_aggregates(project, kpi_names):
         kpi = project.kpis[name]
+        if kpi.window:
+            continue  # rolling and cumulative aggregates: their own query (sql.rolling)
         by_model.setdefault(kpi.model, []).append(kpi)
     queries = []
+    lookback = lookback_ranges(offset_chains(project, kpi_names), grain, start, end)
     for model_name, kpis in by_model.items():
         model = project.models[model_name]
         queries.append(compile_model_query(project, model, kpis, grain, by, start, end,
-                                           dialect_of_source(model.source)))
+                                           dialect_of_source(model.source), lookback))
     return queries

@@ -18,6 +18,7 @@ from ..lifecycle import (
 )
 from ..located import field_loc
 from ..model import AGGREGATES, DIRECTIONS, UNITS, KpiSpec, Project
+from ..offsets import window_issues
 from ..sqlsafety import check_expression
 from ..suggest import did_you_mean
 from ..typed import well_typed
@@ -40,6 +41,9 @@ KPI = {
         "column": {"type": "string"},
         "percentile": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
         "filter": {"type": "string"},
+        "window": {"type": "string", "description": "rolling or cumulative aggregate: 28d, 4 periods, "
+                   "cumulative, wtd, mtd, qtd, ytd"},
+        "fill": {"enum": ["zero", "null"], "description": "periods without rows: 0 for counts and sums (zero) or null"},
         "formula": {"type": "string"},
         "format": _text,
         "target": {"description": "a number, or {dimension: {value: number}}"},
@@ -111,6 +115,7 @@ def _kpi_issues(project: Project, kpi: KpiSpec, context: CheckContext, graph: di
                         field_loc(kpi, "process"),
                         hint=did_you_mean(kpi.process, project.process) or "define it under `process:`",
                         code="reference")
+    yield from window_issues(kpi)
     if kpi.is_formula:
         try:
             tree = parse_formula(kpi.formula)
