@@ -3,7 +3,7 @@
 The engine reads every model query into ``aggregates[kpi][(period, dims...)]``. This
 module turns them into KPI values:
 
-* a formula is evaluated at every key where any of its input models has a row; an input
+* a formula is evaluated at every key where any of its aggregate inputs has a row; an input
   missing there is its aggregate over no rows (0 for counts and sums, null otherwise),
   decided by the input's ``aggregate:`` alone, so a period's value never depends on the
   requested range;
@@ -19,10 +19,10 @@ from typing import Any
 
 from ..errors import SpecError, SpecIssue
 from ..results import KpiValue
-from ..spec.dimensions import leaf_models
 from ..spec.formula import evaluate, input_key, inputs, parse_formula
 from ..spec.model import Project
 from ..spec.offsets import OffsetError, shift_period, truncate
+from ..sql.compiler import required_aggregates
 from .normalize import sort_key
 
 ADDITIVE = {"count", "count_distinct", "sum"}
@@ -63,11 +63,10 @@ def assemble(project: Project, names: list[str], grain: str, by: list[str], aggr
     for name in names:
         kpi = project.kpis[name]
         keys: set[tuple] = set()
-        if kpi.is_formula:
-            for m in leaf_models(project, name):
-                keys |= model_keys.get(m, set())
-        else:
-            keys = set(aggregates.get(name, {}))
+        # A formula has a value wherever one of its aggregate inputs has a row (all KPIs of one
+        # model query share its rows; a window aggregate has the rows of its window query).
+        for leaf in required_aggregates(project, [name]):
+            keys |= set(aggregates.get(leaf, {}))
         if grain != "all":
             keys = {k for k in keys if (first is None or k[0] >= first) and (end is None or k[0] < end)}
         how = (fill or {}).get(name)

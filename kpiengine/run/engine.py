@@ -18,7 +18,7 @@ from ..plugins import default_registry
 from ..results import KpiValue
 from ..spec.dimensions import available_dimensions, check_breakdown
 from ..spec.gcpause import paused_gc
-from ..spec.model import GRAINS, Project
+from ..spec.model import REQUEST_GRAINS, Project
 from ..spec.offsets import OffsetError
 from ..spec.sqlsafety import files_read_by
 from ..spec.suggest import did_you_mean
@@ -95,11 +95,11 @@ class Engine:
         return names
 
     def _check_request(self, names: list[str], grain: str, by: list[str]) -> None:
-        if grain not in GRAINS:
-            close = difflib.get_close_matches(grain, GRAINS, n=1)
+        if grain not in REQUEST_GRAINS:
+            close = difflib.get_close_matches(grain, REQUEST_GRAINS, n=1)
             raise SpecError([SpecIssue(f"unknown period '{grain}'",
                                        hint=(f"did you mean '{close[0]}'? " if close else "") +
-                                       f"expected one of: {', '.join(GRAINS)}", code="period")])
+                                       f"expected one of: {', '.join(REQUEST_GRAINS)}", code="period")])
         if len(set(by)) != len(by):
             raise SpecError([SpecIssue(f"dimension listed twice in breakdown {by}", code="dimension")])
         issues = check_breakdown(self.project, names, by)

@@ -18,6 +18,8 @@ from typing import Any
 from ..errors import Location
 
 GRAINS = ("day", "week", "month", "quarter", "year")
+ALL_GRAIN = "all"  # a request over the whole range at once: one row per dimension values
+REQUEST_GRAINS = GRAINS + (ALL_GRAIN,)
 AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max", "percentile")
 UNITS = ("count", "percent", "currency", "duration", "number")
 DIRECTIONS = ("higher", "lower")

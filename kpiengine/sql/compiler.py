@@ -21,10 +21,10 @@ import sqlglot
 from sqlglot import exp
 
 from ..spec.formula import parse_formula, references
-from ..spec.model import KpiSpec, ModelSpec, Project
+from ..spec.model import ALL_GRAIN, KpiSpec, ModelSpec, Project
 from ..spec.sqlsafety import parse_expression
 from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
-from .windows import lookback_ranges, offset_chains, widen_condition
+from .windows import all_time_period, lookback_ranges, offset_chains, widen_condition
 
 PERIOD_ALIAS = "period_start"
 
@@ -209,7 +209,10 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
             time_expr: exp.Expression = exp.column(PARSED_TIME)
         else:
             time_expr = raw_time.copy()
-        period = period_start_expr(time_expr, grain, dialect, project.timezone)
+        if grain == ALL_GRAIN:  # one row per dimension values over the whole range
+            period = all_time_period(start, dialect)
+        else:
+            period = period_start_expr(time_expr, grain, dialect, project.timezone)
         local_time = localize(time_expr.copy(), dialect, project.timezone)
     except PeriodError as exc:
         raise CompileError(f"model '{model.name}': {exc}") from None
@@ -246,7 +249,9 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
         # Rows without a time belong to no period.
         conditions = in_range + [exp.Not(this=exp.Is(this=time_expr.copy(), expression=exp.Null()))]
     select = select.where(exp.and_(*conditions), copy=False)
-    select = select.group_by(period.copy(), *[d.copy() for d in dims], copy=False)
+    grouping = ([] if grain == ALL_GRAIN else [period.copy()]) + [d.copy() for d in dims]
+    if grouping:
+        select = select.group_by(*grouping, copy=False)
     return CompiledQuery(model=model.name, source=model.source, dialect=dialect, grain=grain, by=list(by),
                          expression=select, dim_aliases=dim_aliases, columns=columns,
                          time_format=model.time_format)

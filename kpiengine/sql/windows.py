@@ -14,8 +14,10 @@ from datetime import date, timedelta
 from sqlglot import exp
 
 from ..spec.formula import inputs, parse_formula
-from ..spec.model import Project
-from ..spec.offsets import Offset, shift_period, truncate
+from ..spec.model import ALL_GRAIN, Project
+from ..spec.offsets import Offset, OffsetError, shift_period, truncate
+
+ALL_TIME_START = date(1970, 1, 1)  # period_start of an all-time row when the request has no start
 
 MAX_CHAINS = 256  # distinct offset compositions a request may need (guards pathological formulas)
 
@@ -51,7 +53,12 @@ def lookback_ranges(chains: set[tuple[Offset, ...]], grain: str, start: date | N
     Offsets are non-decreasing in the period, so the periods a chain reads for the requested
     periods lie between the chain applied to the first and to the last requested period.
     """
-    if grain == "all" or (start is None and end is None):
+    if grain == ALL_GRAIN:
+        if any(chains):
+            raise OffsetError("a formula reads a KPI at another period, which needs a period grain, not 'all'",
+                              "request day, week, month, quarter or year")
+        return []
+    if start is None and end is None:
         return []
     first = truncate(start, grain) if start is not None else None
     last = truncate(end - timedelta(days=1), grain) if end is not None else None
@@ -87,3 +94,9 @@ def widen_condition(requested: list[exp.Expression], local_time: exp.Expression,
             return []  # a look-back over all time: no range at all
         alternatives.append(exp.and_(*bounds))
     return [exp.Paren(this=exp.or_(*alternatives))]
+
+
+def all_time_period(start: date | None, dialect: str) -> exp.Expression:
+    """The constant period of ``grain: all`` rows: the request's start, or 1970-01-01 without one."""
+    text = exp.Literal.string((start or ALL_TIME_START).isoformat())
+    return text if dialect == "sqlite" else exp.cast(text, "date")
