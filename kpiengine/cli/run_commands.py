@@ -53,9 +53,11 @@ def compile_cmd(spec, kpis, grain, by, start, end, dialect):
                    "comes from history")
 @click.option("--lookback", type=click.IntRange(min=0), default=0, show_default=True,
               help="with --incremental: also recompute this many periods before the first change (late corrections)")
+@click.option("--fill", type=click.Choice(["zero", "null"]), default=None,
+              help="periods without rows: 0 for counts and sums (zero) or null, for every KPI (overrides `fill:`)")
 @handle_errors
 def run(spec, kpis, grain, by, start, end, last, fmt, pretty, layout, raw, no_history, timeout, incremental,
-        lookback):
+        lookback, fill):
     """Compute KPIs per period and dimension, print them and record them in history."""
     from ..run.runs import (
         execute_run,  # lazy: kpi --help must not import the engine and sqlglot
@@ -63,7 +65,7 @@ def run(spec, kpis, grain, by, start, end, last, fmt, pretty, layout, raw, no_hi
 
     project = load(spec)
     rs = execute_run(project, kpis, grain, by, start, end, timeout=timeout, record=not no_history,
-                     incremental=incremental, lookback=lookback)
+                     incremental=incremental, lookback=lookback, fill=fill)
     if fmt == "json":
         click.echo(run_json(project, rs, last_periods(rs, last), pretty=pretty))  # bytes: no decode round trip
         return
