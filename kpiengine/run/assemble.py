@@ -39,6 +39,7 @@ def assemble(project: Project, names: list[str], grain: str, by: list[str], aggr
              model_keys: dict[str, set[tuple]], start: date | None, end: date | None,
              fill: dict[str, str | None] | None = None) -> list[KpiValue]:
     memo: dict[tuple[str, tuple], Any] = {}
+    refs: dict[str, list] = {}  # formula -> its (input, offset) pairs, read once
 
     def value(name: str, key: tuple) -> Any:
         found = memo.get((name, key), memo)
@@ -50,8 +51,10 @@ def assemble(project: Project, names: list[str], grain: str, by: list[str], aggr
             out = data[key] if key in data else missing_value(project, name)
         else:
             tree = parse_formula(kpi.formula)
+            if name not in refs:
+                refs[name] = inputs(tree)
             values = {}
-            for ref, offset in inputs(tree):
+            for ref, offset in refs[name]:
                 at = key if offset is None else (_shift(offset, key[0], grain),) + key[1:]
                 values[input_key(ref, offset)] = value(ref, at)
             out = evaluate(tree, values)

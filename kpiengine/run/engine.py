@@ -24,6 +24,7 @@ from ..spec.sqlsafety import files_read_by
 from ..spec.suggest import did_you_mean
 from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
 from ..sql.rolling import plan_window_queries
+from ..sql.semiadditive import plan_semiadditive_queries
 from . import querycache
 from .assemble import assemble, fill_of
 from .normalize import normalize_date, normalize_number, normalize_value
@@ -151,7 +152,8 @@ class Engine:
         try:
             with paused_gc():  # thousands of KPIs build many long-lived trees: see spec.gcpause
                 return (plan_queries(self.project, names, grain, by, start, end, dialect_of)
-                        + plan_window_queries(self.project, names, grain, by, start, end, dialect_of))
+                        + plan_window_queries(self.project, names, grain, by, start, end, dialect_of)
+                        + plan_semiadditive_queries(self.project, names, grain, by, start, end, dialect_of))
         except (CompileError, OffsetError) as exc:
             raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
 

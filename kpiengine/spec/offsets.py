@@ -22,7 +22,6 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 
@@ -40,7 +39,7 @@ _UNITS = {"day": "day", "days": "day", "d": "day", "week": "week", "weeks": "wee
           "month": "month", "months": "month", "quarter": "quarter", "quarters": "quarter",
           "year": "year", "years": "year", "y": "year"}
 _INTERVAL = re.compile(r"^\s*([+-]?\d{1,4})\s*([a-z]+)\s*$")
-NAMED = {"previous_period": "-1", "same_period_last_year": "'-1 year'"}
+
 HINT = ("inside [ ] write an integer number of periods (-1), previous_period, same_period_last_year, "
         "an interval in quotes ('-28 days', '-1 year') or start_of_week|month|quarter|year")
 
@@ -79,10 +78,13 @@ class Offset:
         return truncate(truncate(period, self.unit), grain)
 
 
+NAMED = {"previous_period": Offset("periods", n=-1), "same_period_last_year": Offset("interval", n=-1, unit="year")}
+
+
 def parse_offset(node: exp.Expression) -> Offset:
     """The offset written inside a formula's brackets (a sqlglot node); raises OffsetError."""
     if isinstance(node, exp.Column) and not node.table and node.name in NAMED:
-        return parse_offset(sqlglot.parse_one(NAMED[node.name], read=FormulaDialect))
+        return NAMED[node.name]
     if isinstance(node, exp.Column) and not node.table and node.name.startswith("start_of_"):
         unit = node.name[len("start_of_"):]
         if unit not in _PERIOD_ORDER[1:]:
@@ -230,6 +232,10 @@ def window_issues(kpi) -> list:
                           field_loc(kpi, "window"),
                           hint="put the window on the formula's inputs, or read them at offsets (revenue[-1])",
                           code="kpi")]
+    if kpi.aggregate in ("last", "first"):
+        return [SpecIssue(f"KPI '{kpi.name}': aggregate '{kpi.aggregate}' takes no `window:`",
+                          field_loc(kpi, "window"),
+                          hint="a balance is read at the period's last (first) time; drop `window:`", code="kpi")]
     try:
         parse_window(kpi.window)
     except OffsetError as exc:

@@ -282,8 +282,8 @@ def plan_queries(project: Project, kpi_names: list[str], grain: str, by: list[st
     by_model: dict[str, list[KpiSpec]] = {}
     for name in required_aggregates(project, kpi_names):
         kpi = project.kpis[name]
-        if kpi.window:
-            continue  # rolling and cumulative aggregates: their own query (sql.rolling)
+        if kpi.window or kpi.aggregate in ("last", "first"):
+            continue  # rolling and semi-additive aggregates: their own query (sql.rolling, sql.semiadditive)
         by_model.setdefault(kpi.model, []).append(kpi)
     queries = []
     lookback = lookback_ranges(offset_chains(project, kpi_names), grain, start, end)
