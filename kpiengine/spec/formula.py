@@ -207,3 +207,8 @@ def to_node(tree: exp.Expression) -> FormulaNode:
         return FormulaNode("neg", children=(to_node(tree.this),))
     op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/"}[type(tree)]
     return FormulaNode(op, children=(to_node(tree.this), to_node(tree.expression)))
+
+
+def reads_other_periods(text: str) -> bool:
+    """Whether a formula reads an input at an offset (``revenue[-1]``): it cannot be decomposed per period."""
+    return any(offset is not None for _, offset in inputs(parse_formula(text)))

@@ -106,3 +106,17 @@ def test_bad_offsets_and_windows_are_located_errors(spec, tmp_path, body, messag
     res = CliRunner().invoke(main, ["validate", "-s", str(folder)])
     assert res.exit_code == 2, res.output
     assert message in res.output and f"bad.yml:{line}:" in res.output, res.output
+
+
+def test_explain_change_of_an_offset_formula_is_a_clear_error(spec):
+    res = CliRunner().invoke(main, ["explain", "growth", "-s", spec, "--change", "2026-01-19", "2026-01-26"])
+    assert "cannot decompose a formula that reads revenue[-1] at another period" in res.output, res.output
+    assert "kpi explain revenue --change" in res.output and "internal error" not in res.output
+
+
+def test_review_and_explain_take_offset_formulas(spec):
+    res = CliRunner().invoke(main, ["review", "-s", spec, "--from", "2026-01-05", "--to", "2026-02-02"])
+    assert res.exit_code == 0, res.output
+    assert "growth" in res.output
+    res = CliRunner().invoke(main, ["explain", "growth", "-s", spec])
+    assert res.exit_code == 0 and "revenue - revenue[-1]" in res.output, res.output
