@@ -29,6 +29,8 @@ kpis:
   rev_ytd: {label: ytd, model: deals, aggregate: sum, column: amount, window: ytd}
   rev_28d: {label: d28, model: deals, aggregate: sum, column: amount, window: 28d}
   rev_cum: {label: cum, model: deals, aggregate: sum, column: amount, window: cumulative}
+  pipeline: {label: p, model: deals, aggregate: last, column: amount, filter: "stage = 'open'"}
+  opening: {label: o, model: deals, aggregate: first, column: amount}
 """
 
 # construct -> dialect -> a piece the SQL must contain (the dialect-specific date arithmetic).
@@ -106,3 +108,15 @@ def test_grain_all_groups_by_dimensions_only(engine, dialect):
     assert q.sql.endswith("GROUP BY region"), q.sql
     [q] = engine.compile(["revenue"], "all", [], date(2026, 2, 1), None, dialect=dialect)
     assert "GROUP BY" not in q.sql and "'2026-02-01'" in q.sql
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_semi_additive_is_one_window_function_query_per_model(engine, dialect):
+    [q] = engine.compile(["pipeline", "opening"], "month", ["region"], date(2026, 1, 1), None, dialect=dialect)
+    sqlglot.parse_one(q.sql, read=dialect)
+    sql = q.sql
+    assert "MAX(CASE WHEN stage = 'open' THEN closed_at END) OVER (PARTITION BY" in sql, sql
+    assert "MIN(closed_at) OVER (PARTITION BY" in sql
+    assert "SUM(CASE WHEN stage = 'open' AND __kpi_t = __kpi_at0 THEN amount END)" in sql
+    [q] = engine.compile(["pipeline"], "all", [], None, None, dialect=dialect)
+    assert "OVER ()" in q.sql and "GROUP BY" not in q.sql
