@@ -20,7 +20,7 @@ from ..errors import Location
 GRAINS = ("day", "week", "month", "quarter", "year")
 ALL_GRAIN = "all"  # a request over the whole range at once: one row per dimension values
 REQUEST_GRAINS = GRAINS + (ALL_GRAIN,)
-AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max", "percentile",
+AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max", "percentile", "percentile_disc",
               "last", "first")  # last/first: semi-additive, the sum at the period's last/first time
 UNITS = ("count", "percent", "currency", "duration", "number")
 DIRECTIONS = ("higher", "lower")

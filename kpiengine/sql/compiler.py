@@ -162,6 +162,8 @@ def aggregate_columns(kpi: KpiSpec, dialect: str, prefix: str) -> tuple[list[exp
         exprs = [exp.Max(this=_conditional(col, cond))]
     elif agg == "percentile":
         exprs = [_percentile(_conditional(col, cond), float(kpi.percentile), dialect, kpi.name)]
+    elif agg == "percentile_disc":  # the smallest value whose cumulative share reaches p (no interpolation)
+        exprs = [percentile_disc(_conditional(col, cond), float(kpi.percentile), dialect, kpi.name)]
     else:
         raise CompileError(f"KPI '{kpi.name}': unknown aggregate '{agg}'")
     aliases = [f"{prefix}_{i}" if len(exprs) > 1 else prefix for i in range(len(exprs))]
@@ -181,6 +183,18 @@ def _percentile(value: exp.Expression, p: float, dialect: str, kpi: str) -> exp.
         return exp.WithinGroup(this=exp.PercentileCont(this=exp.Literal.number(p)),
                                expression=exp.Order(expressions=[exp.Ordered(this=value)]))
     raise CompileError(f"KPI '{kpi}': percentile is not available as an aggregate on {dialect}",
+                       "use duckdb, postgres, snowflake, redshift or spark, or another aggregate")
+
+
+def percentile_disc(value: exp.Expression, p: float, dialect: str, kpi: str) -> exp.Expression:
+    value = exp.cast(value, "double")
+    if dialect == "duckdb":
+        return exp.Anonymous(this="QUANTILE_DISC", expressions=[value, exp.Literal.number(p)])
+    if dialect in _PERCENTILE_EXACT or dialect in ("spark", "databricks"):
+        # Anonymous: sqlglot renders PercentileDisc as the approximate PERCENTILE_APPROX on Spark.
+        return exp.WithinGroup(this=exp.Anonymous(this="PERCENTILE_DISC", expressions=[exp.Literal.number(p)]),
+                               expression=exp.Order(expressions=[exp.Ordered(this=value)]))
+    raise CompileError(f"KPI '{kpi}': percentile_disc is not available as an aggregate on {dialect}",
                        "use duckdb, postgres, snowflake, redshift or spark, or another aggregate")
 
 

@@ -357,3 +357,42 @@ def test_semi_additive_matches_python(dataset, engine, index, request, tmp_path_
             if v.ts is not None:
                 times.setdefault(_trunc(v.ts.date(), "week"), []).append(v.ts)
         assert any(ts.count(max(ts)) > 1 for ts in times.values())
+
+
+# -- discrete percentile: an actual value, the smallest whose cumulative share reaches p ----------------
+DISC = {
+    "median_duration_disc": {"model": "visits", "aggregate": "percentile_disc", "column": "duration", "percentile": 0.5},
+    "p90_won_disc": {"model": "deals", "aggregate": "percentile_disc", "column": "amount", "percentile": 0.9,
+                     "filter": "stage = 'won'"},
+}
+KPIS.update(DISC)
+
+
+def reference_disc(dataset, grain, by):
+    out = {}
+    for name, spec in DISC.items():
+        groups: dict[tuple, list] = {}
+        for r in _rows(dataset, spec["model"]):
+            groups.setdefault((_trunc(r.ts.date(), grain),) + tuple(getattr(r, d) for d in by), []).append(r)
+        for key, rows in groups.items():
+            values = sorted(float(getattr(r, spec["column"])) for r in rows
+                            if getattr(r, spec["column"]) is not None and (not spec.get("filter") or r.stage == "won"))
+            out[(name, key[0], key[1:])] = (values[max(0, math.ceil(spec["percentile"] * len(values)) - 1)]
+                                            if values else None)
+    return out
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres),
+                                    pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.mark.parametrize("grain, by", [("week", ["region"]), ("month", [])])
+def test_discrete_percentile_matches_python(dataset, engine, grain, by, request, tmp_path_factory):
+    rs = engine_for(engine, request, tmp_path_factory).compute(list(DISC), grain=grain, by=by)
+    assert_same(_got(rs, by), reference_disc(dataset, grain, by), f"{engine} percentile_disc {grain}")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mysql)])
+def test_discrete_percentile_elsewhere_is_a_clear_error(engine, request, tmp_path_factory):
+    from kpiengine.errors import SpecError
+
+    with pytest.raises(SpecError, match="percentile_disc is not available as an aggregate on"):
+        engine_for(engine, request, tmp_path_factory).compute(list(DISC), grain="week")

@@ -140,11 +140,11 @@ def _kpi_issues(project: Project, kpi: KpiSpec, context: CheckContext, graph: di
     if kpi.aggregate not in (None, "count") and not kpi.column:
         yield SpecIssue(f"KPI '{kpi.name}': aggregate '{kpi.aggregate}' needs `column:`", field_loc(kpi, "aggregate"),
                         hint="name the column (or expression) to aggregate", code="kpi")
-    if kpi.aggregate == "percentile" and kpi.percentile is None:
-        yield SpecIssue(f"KPI '{kpi.name}': aggregate 'percentile' needs `percentile:` (0 < p < 1)",
+    if kpi.aggregate in ("percentile", "percentile_disc") and kpi.percentile is None:
+        yield SpecIssue(f"KPI '{kpi.name}': aggregate '{kpi.aggregate}' needs `percentile:` (0 < p < 1)",
                         field_loc(kpi, "aggregate"), hint="e.g. percentile: 0.9", code="kpi")
-    if kpi.percentile is not None and kpi.aggregate != "percentile":
-        yield SpecIssue(f"KPI '{kpi.name}': `percentile:` only applies to aggregate: percentile",
+    if kpi.percentile is not None and kpi.aggregate not in ("percentile", "percentile_disc"):
+        yield SpecIssue(f"KPI '{kpi.name}': `percentile:` only applies to aggregate: percentile or percentile_disc",
                         field_loc(kpi, "percentile"), code="kpi")
     for field in ("column", "filter"):
         text = getattr(kpi, field)
