@@ -22,6 +22,7 @@ from ..spec.model import REQUEST_GRAINS, Project
 from ..spec.offsets import OffsetError
 from ..spec.sqlsafety import files_read_by
 from ..spec.suggest import did_you_mean
+from ..spec.timedims import is_time_dimension
 from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
 from ..sql.rolling import plan_window_queries
 from ..sql.semiadditive import plan_semiadditive_queries
@@ -71,8 +72,9 @@ class Engine:
         """
         if not kpis:
             by = list(by)
+            declared = {d for d in by if not is_time_dimension(d)}  # day_of_week, hour...: every model has them
             names = [k.name for k in self.project.kpis.values()
-                     if set(by) <= available_dimensions(self.project, k.name)]
+                     if declared <= available_dimensions(self.project, k.name)]
             if not names:
                 known = sorted({d for m in self.project.models.values() for d in m.dimensions})
                 unknown = [d for d in by if d not in known]

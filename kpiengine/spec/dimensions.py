@@ -13,6 +13,7 @@ from .formula import FormulaError, parse_formula, references
 from .located import field_loc
 from .model import Project
 from .suggest import did_you_mean
+from .timedims import is_time_dimension
 
 
 def leaf_models(project: Project, kpi_name: str, _seen: frozenset = frozenset()) -> set[str]:
@@ -48,7 +49,7 @@ def check_breakdown(project: Project, kpi_names: Iterable[str], by: Iterable[str
     issues = []
     for name in kpi_names:
         available = available_dimensions(project, name)
-        for dim in (d for d in by if d not in available):
+        for dim in (d for d in by if d not in available and not is_time_dimension(d)):
             lacking = sorted(m for m in leaf_models(project, name)
                              if m in project.models and dim not in project.models[m].dimensions)
             kpi = project.kpis[name]

@@ -23,7 +23,9 @@ from sqlglot import exp
 from ..spec.formula import parse_formula, references
 from ..spec.model import ALL_GRAIN, KpiSpec, ModelSpec, Project
 from ..spec.sqlsafety import parse_expression
+from ..spec.timedims import is_time_dimension
 from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
+from .timeparts import time_dimension_expr
 from .windows import all_time_period, lookback_ranges, offset_chains, widen_condition
 
 PERIOD_ALIAS = "period_start"
@@ -118,6 +120,11 @@ def model_time_expr(project: Project, model: ModelSpec, dialect: str) -> exp.Exp
 
 
 def dimension_expr(project: Project, model: ModelSpec, dim: str, dialect: str) -> exp.Expression:
+    if is_time_dimension(dim, model.dimensions):  # day_of_week, hour, time_month... (spec.timedims)
+        try:
+            return time_dimension_expr(dim, model_time_expr(project, model, dialect), dialect, project.timezone)
+        except PeriodError as exc:
+            raise CompileError(f"model '{model.name}': {exc}") from None
     if dim not in model.dimensions:
         raise CompileError(f"model '{model.name}' has no dimension '{dim}'",
                            f"available: {', '.join(model.dimensions) or 'none'}")

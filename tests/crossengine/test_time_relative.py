@@ -396,3 +396,31 @@ def test_discrete_percentile_elsewhere_is_a_clear_error(engine, request, tmp_pat
 
     with pytest.raises(SpecError, match="percentile_disc is not available as an aggregate on"):
         engine_for(engine, request, tmp_path_factory).compute(list(DISC), grain="week")
+
+
+# -- date parts and a second grain as dimensions ------------------------------------------------------
+def _time_dim(r, name):
+    if name == "day_of_week":
+        return r.ts.isoweekday()
+    if name == "hour":
+        return r.ts.hour
+    if name == "region":
+        return r.region
+    return _trunc(r.ts.date(), name[len("time_"):]).isoformat()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("grain, by", [("week", ["day_of_week"]), ("month", ["hour", "region"]),
+                                       ("day", ["time_month"]), ("month", ["time_week"])])
+def test_time_dimensions_match_python(dataset, engine, grain, by, request, tmp_path_factory):
+    rs = engine_for(engine, request, tmp_path_factory).compute(["visits", "won_amount"], grain=grain, by=by)
+    want = {}
+    for name, model in (("visits", "visits"), ("won_amount", "deals")):
+        groups: dict[tuple, list] = {}
+        for r in _rows(dataset, model):
+            groups.setdefault((_trunc(r.ts.date(), grain),) + tuple(_time_dim(r, d) for d in by), []).append(r)
+        for key, rows in groups.items():
+            want[(name, key[0], key[1:])] = _agg(KPIS[name], rows)
+    assert_same(_got(rs, by), want, f"{engine} {grain} by {by}")
+    if by == ["day_of_week"]:  # Sundays and Mondays both there, as 7 and 1
+        assert {k[2][0] for k in want} == set(range(1, 8))

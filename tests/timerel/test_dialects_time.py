@@ -120,3 +120,17 @@ def test_semi_additive_is_one_window_function_query_per_model(engine, dialect):
     assert "SUM(CASE WHEN stage = 'open' AND __kpi_t = __kpi_at0 THEN amount END)" in sql
     [q] = engine.compile(["pipeline"], "all", [], None, None, dialect=dialect)
     assert "OVER ()" in q.sql and "GROUP BY" not in q.sql
+
+
+DOW = {"duckdb": "ISODOW(closed_at)", "postgres": "EXTRACT(ISODOW FROM closed_at)", "mysql": "WEEKDAY(closed_at) + 1",
+       "sqlite": "STRFTIME('%w', closed_at)", "spark": "((DAYOFWEEK(closed_at) + 5) % 7) + 1",
+       "snowflake": "DAYOFWEEKISO(closed_at)", "bigquery": "MOD(EXTRACT(DAYOFWEEK FROM closed_at) + 5, 7) + 1",
+       "trino": "DAY_OF_WEEK(closed_at)", "tsql": "@@DATEFIRST"}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_time_dimensions_per_dialect(engine, dialect):
+    [q] = engine.compile(["revenue"], "week", ["day_of_week", "hour", "time_month"], None, None, dialect=dialect)
+    sqlglot.parse_one(q.sql, read=dialect)
+    assert DOW[dialect] in q.sql, q.sql
+    assert q.dim_aliases == ["d_day_of_week", "d_hour", "d_time_month"]
