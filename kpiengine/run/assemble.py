@@ -74,8 +74,11 @@ def assemble(project: Project, names: list[str], grain: str, by: list[str], aggr
             keys = {k for k in keys if (first is None or k[0] >= first) and (end is None or k[0] < end)}
         how = (fill or {}).get(name)
         added = _spine(keys, len(by), grain, first, end) if how in FILLS else set()
+        # A window aggregate at a period without rows may still have rows in its window, which this
+        # request did not read: its filled periods are null, never a made-up 0.
+        null_fill = how == "null" or any(project.kpis[leaf].window for leaf in required_aggregates(project, [name]))
         for key in sorted(keys | added, key=sort_key):
-            v = None if (key in added and how == "null") else value(name, key)
+            v = None if (key in added and null_fill) else value(name, key)
             if isinstance(v, float) and v.is_integer() and kpi.aggregate in ADDITIVE:
                 v = int(v)
             rows.append(KpiValue(kpi=name, grain=grain, period_start=key[0],

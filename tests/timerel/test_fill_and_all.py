@@ -120,3 +120,10 @@ def test_review_and_explain_take_offset_formulas(spec):
     assert "growth" in res.output
     res = CliRunner().invoke(main, ["explain", "growth", "-s", spec])
     assert res.exit_code == 0 and "revenue - revenue[-1]" in res.output, res.output
+
+
+def test_fill_never_makes_up_a_zero_for_a_window(spec):
+    _, got = run(spec, "--grain", "week", "--fill", "zero", "-k", "rolling", "-k", "orders")
+    assert got[("orders", "2026-01-12", ())] == 0
+    assert got[("rolling", "2026-01-12", ())] is None  # 15 in its 4 weeks, but the week has no row to show it
+    assert got[("rolling", "2026-01-19", ())] == 23.0  # 10 + 5 + 7 + 1 over 2025-12-29 .. 2026-01-25
