@@ -107,8 +107,9 @@ def main() -> None:
              date(2026, 4, 6), date(2026, 7, 6), ROLLING_SQL),
         ]
         for what, kpis, grain, start, end, sql in cases:
-            t_engine, rs = median_time(lambda: engine.compute(kpis, grain, ["region"], start, end), args.repeat)
-            t_hand, rows = median_time(lambda: con.execute(sql).fetchall(), args.repeat)
+            t_engine, rs = median_time(lambda k=kpis, g=grain, s=start, e=end: engine.compute(k, g, ["region"], s, e),
+                                       args.repeat)
+            t_hand, rows = median_time(lambda q=sql: con.execute(q).fetchall(), args.repeat)
             got = {(r.period_start, r.dimensions["region"]): r.value for r in rs.rows}
             split = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in rs.timings.items())
             want = {(p if isinstance(p, date) else p.date(), region): None if v is None else float(v)

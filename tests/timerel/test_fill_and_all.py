@@ -6,6 +6,7 @@ so the expected rows are written out by hand from the six rows below.
 from __future__ import annotations
 
 import json
+
 import duckdb
 import pytest
 from click.testing import CliRunner
