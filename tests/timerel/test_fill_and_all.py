@@ -128,3 +128,17 @@ def test_fill_never_makes_up_a_zero_for_a_window(spec):
     assert got[("orders", "2026-01-12", ())] == 0
     assert got[("rolling", "2026-01-12", ())] is None  # 15 in its 4 weeks, but the week has no row to show it
     assert got[("rolling", "2026-01-19", ())] == 23.0  # 10 + 5 + 7 + 1 over 2025-12-29 .. 2026-01-25
+
+
+def test_last_touch_needs_two_ordered_steps(spec, tmp_path):
+    import shutil
+
+    folder = tmp_path / "touch"
+    shutil.copytree(spec, folder)
+    (folder / "funnels.yml").write_text(
+        "funnels:\n  f:\n    touch: last\n    steps:\n"
+        "      - {name: a, model: sales, entity: region}\n      - {name: b, model: sales, entity: region}\n"
+        "      - {name: c, model: sales, entity: region}\n")
+    res = CliRunner().invoke(main, ["validate", "-s", str(folder)])
+    assert res.exit_code == 2 and "touch: last needs an ordered funnel of exactly two steps" in res.output, res.output
+    assert "funnels.yml:3:" in res.output
