@@ -11,8 +11,10 @@ def _leaf_line(project, name: str) -> str:
     kpi = project.kpis[name]
     model = project.models.get(kpi.model)
     what = kpi.aggregate if kpi.aggregate == "count" and not kpi.column else f"{kpi.aggregate}({kpi.column})"
-    if kpi.aggregate == "percentile":
-        what = f"percentile {kpi.percentile} of {kpi.column}"
+    if kpi.aggregate in ("percentile", "percentile_disc"):
+        what = f"{'discrete ' if kpi.aggregate == 'percentile_disc' else ''}percentile {kpi.percentile} of {kpi.column}"
+    if kpi.window:
+        what += f" over window {kpi.window}"
     where = f" where {kpi.filter}" if kpi.filter else ""
     origin = ""
     if model is not None:

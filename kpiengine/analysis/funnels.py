@@ -46,7 +46,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 _STEP_KEYS = {"name", "label", "model", "filter", "entity", "within", "product", "description"}
 _FUNNEL_KEYS = {"label", "description", "entity", "steps", "window", "ordered", "breakdown", "view", "owner",
-                "process", "kpis"}
+                "process", "kpis", "touch"}
 
 # Durations are checked by parse_duration (precise message); the schema only says what is accepted.
 _duration_schema = {"type": ["number", "string"], "examples": ["30d", "12h", "2w", 30]}
@@ -67,6 +67,8 @@ FUNNELS_SCHEMA_DEFS: dict[str, Any] = {
                 "breakdown": {"type": "array", "items": {"type": "string"},
                               "description": "dimensions of the entry step's model used by default"},
                 "view": {"enum": list(VIEWS), "default": "cohort"},
+                "touch": {"enum": ["first", "last"], "default": "first",
+                          "description": "last: each conversion is credited to the latest entry event before it"},
                 "owner": {"type": "string"},
                 "process": {"type": "string"},
                 "kpis": {"type": "boolean", "default": True,
@@ -124,6 +126,7 @@ class FunnelSpec:
     process: str | None = None
     kpis: bool = True
     location: Location | None = None
+    touch: str = "first"  # "last": the conversion is credited to the latest entry event before it
 
     @property
     def source(self) -> str | None:
@@ -272,11 +275,19 @@ def parse_funnels(project: Project, *, schema_checked: bool = False
         process = body.get("process")
         if process is not None and project.process and process not in project.process:
             issue(f"unknown process node '{process}'", _loc(body, "process"))
+        touch = body.get("touch", "first")
+        if touch not in ("first", "last"):
+            issue(f"touch '{touch}' is not first or last", _loc(body, "touch"),
+                  "first (default): the entity's first entry event; last: the latest entry event before the conversion")
+        elif touch == "last" and (len(steps_node) != 2 or not ordered):
+            issue("touch: last needs an ordered funnel of exactly two steps (entry and conversion)", _loc(body, "touch"),
+                  "split the funnel, or drop `touch:`")
         if len(issues) > before:
             continue
         spec = FunnelSpec(str(name), steps, str(body.get("label") or name), str(body.get("description") or ""),
                           str(body.get("entity") or "entity"), window, ordered, [str(d) for d in breakdown],
                           str(view), body.get("owner"), process, bool(body.get("kpis", True)), where)
+        spec.touch = str(touch)
         spec._source = next(iter(sources))  # type: ignore[attr-defined]
         out[str(name)] = spec
     for fname, spec in out.items():

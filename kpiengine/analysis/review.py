@@ -31,7 +31,7 @@ from typing import Any, Sequence
 from ..errors import KpiEngineError, SpecError
 from ..run.history import HistoryStore
 from ..spec.dimensions import available_dimensions
-from ..spec.formula import parse_formula, references
+from ..spec.formula import parse_formula, reads_other_periods, references
 from ..sql.periods import next_period, previous_period, python_period_start
 from .explain_change import explain, summary_text
 from .review_stats import Attribution, LeadLag, Share, Trend, attribute, lead_lag, trend
@@ -211,7 +211,7 @@ def steering_kpis(project, outcomes: Sequence[str]) -> set[str]:
     """The outcomes and the formula KPIs inside their trees (conversion inside performance)."""
     found = set(outcomes)
     for name in outcomes:
-        if project.kpis[name].is_formula:
+        if project.kpis[name].is_formula and not reads_other_periods(project.kpis[name].formula):
             found |= {ref for ref in _named_nodes(kpi_tree(project, name)) if project.kpis[ref].is_formula}
     return found
 
@@ -389,7 +389,8 @@ def build_review(engine, start: date, end: date, *, grain: str = "week", kpis: S
     attributions: dict[str, Attribution] = {}
     for name in mine:
         spec = project.kpis[name]
-        if spec.is_formula and spec.status != "retired":
+        # A formula over other periods (revenue / revenue[-1]) has no per-period driver tree.
+        if spec.is_formula and spec.status != "retired" and not reads_other_periods(spec.formula):
             attributions[name] = attribute(name, kpi_tree(project, name), span, table, project.kpis)
     judged = judge_targets(engine, [k for k in chosen if project.kpis[k].status != "retired"], start, end, grain,
                            periods, today, by)

@@ -58,8 +58,10 @@ from typing import Callable, Mapping, Sequence
 
 from sqlglot import exp
 
+from ..errors import SpecError, SpecIssue
 from ..formatting import NULL_DISPLAY
 from ..spec.formula import parse_formula
+from ..spec.offsets import FormulaDialect
 
 class _Folded:
     """The key of the folded "other" row: a sentinel, so a real dimension value "other" stays itself."""
@@ -144,6 +146,10 @@ def _build(e: exp.Expression, expand, seen) -> Node:
         return Node("leaf", name=e.name)
     if isinstance(e, exp.Literal):
         return Node("const", value=float(e.this))
+    if isinstance(e, exp.Bracket):  # revenue[-1]: an input at another period (spec.offsets)
+        raise SpecError([SpecIssue(
+            f"cannot decompose a formula that reads {e.sql(dialect=FormulaDialect)} at another period",
+            hint=f"explain its input instead: kpi explain {e.this.name} --change FROM TO", code="offset")])
     if isinstance(e, exp.Neg):
         return Node("sum", terms=[(-1, _build(e.this, expand, seen))])
     if isinstance(e, (exp.Add, exp.Sub)):

@@ -106,7 +106,7 @@ def request_options(command):
     f = checked
     f = click.option("--kpi", "-k", "kpis", multiple=True, help="KPI name (repeatable); default all")(f)
     f = click.option("--grain", "-g", default="week", show_default=True,
-                     help="period: day, week, month, quarter, year")(f)
+                     help="period: day, week, month, quarter, year, or all (one row per dimension values over the range)")(f)
     f = click.option("--by", "-b", "by", multiple=True, help="dimension to break down by (repeatable)")(f)
     f = click.option("--from", "start", callback=parse_date,
                      help="first day, inclusive: YYYY-MM-DD, or the start of 2026-W43, 2026-10, 2026-Q4")(f)

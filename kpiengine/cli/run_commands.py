@@ -67,9 +67,11 @@ def compile_cmd(spec, kpis, grain, by, start, end, dialect, where):
               help="with --order-by: keep only the first N dimension values of each period (top 10 reps)")
 @click.option("--having", default=None, metavar="CONDITION",
               help="keep only the groups whose KPI values pass: \"visits > 20\", \"conversion >= 10% AND visits > 20\"")
+@click.option("--fill", type=click.Choice(["zero", "null"]), default=None,
+              help="periods without rows: 0 for counts and sums (zero) or null, for every KPI (overrides `fill:`)")
 @handle_errors
 def run(spec, kpis, grain, by, start, end, last, fmt, pretty, layout, raw, no_history, timeout, incremental,
-        lookback, where, order_by, limit, having):
+        lookback, where, order_by, limit, having, fill):
     """Compute KPIs per period and dimension, print them and record them in history."""
     from ..run.runs import (
         execute_run,  # lazy: kpi --help must not import the engine and sqlglot
@@ -77,7 +79,7 @@ def run(spec, kpis, grain, by, start, end, last, fmt, pretty, layout, raw, no_hi
 
     project = load(spec)
     rs = execute_run(project, kpis, grain, by, start, end, timeout=timeout, record=not no_history,
-                     incremental=incremental, lookback=lookback, where=where)
+                     incremental=incremental, lookback=lookback, where=where, fill=fill)
     if fmt != "table":  # a table lists stale models under it; JSON and CSV keep stdout for the data
         for note in rs.stale_notes():
             click.echo(f"warning: {note}", err=True)

@@ -14,6 +14,7 @@ from ..analysis import rootcause
 from ..analysis.explain_change import explain as explain_change
 from ..errors import KpiEngineError
 from ..spec.dimensions import available_dimensions
+from ..spec.formula import reads_other_periods
 from ..spec.model import Project
 from .data import ADDITIVE, attention_view, chosen_periods, period_label, ratio_parts
 from .formatting import change, format_short, format_value, tone
@@ -66,6 +67,8 @@ def explain(project: Project, options: DashboardOptions, inputs: DashboardInputs
         return None, f"{spec.label} has no value in {period_label(previous if v0 is None else current, options.grain)}"
     contributions = []
     notes = []
+    if spec.formula and reads_other_periods(spec.formula):
+        return None, f"{spec.label} compares periods (it reads an input at an offset): see its inputs' changes"
     if spec.formula:
         def expand(name: str) -> str | None:
             other = project.kpis.get(name)

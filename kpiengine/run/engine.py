@@ -17,14 +17,18 @@ from ..errors import KpiEngineError, PluginError, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..results import KpiValue
 from ..spec.dimensions import check_breakdown, check_where, known_dimensions, leaf_models, supports
-from ..spec.formula import evaluate, parse_formula, references
 from ..spec.gcpause import paused_gc
-from ..spec.model import GRAINS, Project
+from ..spec.model import REQUEST_GRAINS, Project
+from ..spec.offsets import OffsetError
 from ..spec.sqlsafety import files_read_by
 from ..spec.suggest import did_you_mean
-from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
+from ..spec.timedims import is_time_dimension
+from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries, required_aggregates
+from ..sql.rolling import plan_window_queries
+from ..sql.semiadditive import plan_semiadditive_queries
 from . import querycache
-from .normalize import normalize_date, normalize_number, normalize_value, sort_key
+from .assemble import assemble, fill_of
+from .normalize import normalize_date, normalize_number, normalize_value
 from .watermarks import (
     Watermark,
     derive,
@@ -92,7 +96,8 @@ class Engine:
         """
         if not kpis:
             by = list(by)
-            names = [k.name for k in self.project.kpis.values() if supports(self.project, k.name, by)]
+            declared = [d for d in by if not is_time_dimension(d)]  # day_of_week, hour...: every model has them
+            names = [k.name for k in self.project.kpis.values() if supports(self.project, k.name, declared)]
             if not names:
                 known = known_dimensions(self.project)
                 unknown = [d for d in by if d not in known]
@@ -116,16 +121,30 @@ class Engine:
         return names
 
     def _check_request(self, names: list[str], grain: str, by: list[str], where: str | None = None) -> None:
-        if grain not in GRAINS:
-            close = difflib.get_close_matches(grain, GRAINS, n=1)
+        if grain not in REQUEST_GRAINS:
+            close = difflib.get_close_matches(grain, REQUEST_GRAINS, n=1)
             raise SpecError([SpecIssue(f"unknown period '{grain}'",
                                        hint=(f"did you mean '{close[0]}'? " if close else "") +
-                                       f"expected one of: {', '.join(GRAINS)}", code="period")])
+                                       f"expected one of: {', '.join(REQUEST_GRAINS)}", code="period")])
         if len(set(by)) != len(by):
             raise SpecError([SpecIssue(f"dimension listed twice in breakdown {by}", code="dimension")])
         issues = check_breakdown(self.project, names, by)
         if where is not None:
             issues += check_where(self.project, names, where)
+        joined = [d for d in by if "." in d]
+        if where is not None or joined:
+            # Window and semi-additive KPIs have planners of their own (sql/rolling.py,
+            # sql/semiadditive.py) that do not plan joins or query filters yet: refuse rather
+            # than give their unfiltered, unjoined values beside filtered ones.
+            for name in required_aggregates(self.project, names):
+                kpi = self.project.kpis[name]
+                if kpi.window or kpi.aggregate in ("last", "first"):
+                    what = f"`window: {kpi.window}`" if kpi.window else f"`aggregate: {kpi.aggregate}`"
+                    asked = "--where" if where is not None else f"a dimension of another model ({joined[0]})"
+                    issues.append(SpecIssue(
+                        f"KPI '{name}' ({what}) cannot be combined with {asked} yet", kpi.location,
+                        hint="break it down by a dimension of its own model, or leave it out with --kpi",
+                        code="dimension"))
         if issues:
             raise SpecError(issues)
 
@@ -173,8 +192,10 @@ class Engine:
         dialect_of = (lambda _src: dialect) if dialect else self.dialect_of
         try:
             with paused_gc():  # thousands of KPIs build many long-lived trees: see spec.gcpause
-                return plan_queries(self.project, names, grain, by, start, end, dialect_of, where=where)
-        except CompileError as exc:
+                return (plan_queries(self.project, names, grain, by, start, end, dialect_of, where=where)
+                        + plan_window_queries(self.project, names, grain, by, start, end, dialect_of)
+                        + plan_semiadditive_queries(self.project, names, grain, by, start, end, dialect_of))
+        except (CompileError, OffsetError) as exc:
             raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
 
     def plan(self, kpis: Iterable[str] | None, grain: str, by: list[str], start: date | None, end: date | None,
@@ -190,8 +211,13 @@ class Engine:
 
     # -- compute ------------------------------------------------------------------
     def compute(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
-                start: date | None = None, end: date | None = None, where: str | None = None) -> ResultSet:
-        """``where``: a query filter over dimension names (``rep.team = 'a'``), applied to every model read."""
+                start: date | None = None, end: date | None = None, where: str | None = None,
+                fill: str | None = None) -> ResultSet:
+        """KPI values per period and dimension values.
+
+        ``where``: a query filter over dimension names (``rep.team = 'a'``), applied to every model read;
+        ``fill`` (zero|null) fills every KPI's gaps.
+        """
         t0 = time.perf_counter()
         by = list(by)
         names, queries = self.plan(kpis, grain, by, start, end, where)
@@ -226,7 +252,8 @@ class Engine:
         derive(self.project, {m: p for m, p in derived.items() if m not in self._watermarks}, self._watermarks,
                now_local)
         t_query = time.perf_counter() - t1 - t_marks
-        rows = self._assemble(names, grain, by, aggregates, kinds, model_keys)
+        rows = assemble(self.project, names, grain, by, aggregates, model_keys, start, end,
+                        fill_of(self.project, names, fill))
         t2 = time.perf_counter()
         marks = self.watermarks(leaves)
         mark_complete(self.project, rows, marks, start=start, end=end)
@@ -259,36 +286,6 @@ class Engine:
                 aggregates.setdefault(col.kpi, {})[key] = value
                 kinds[col.kpi] = col.aggregate
         return keys
-
-    def _assemble(self, names, grain, by, aggregates, kinds, model_keys) -> list[KpiValue]:
-        out: list[KpiValue] = []
-
-        def values_of(name: str, keys: set[tuple]) -> dict[tuple, Any]:
-            kpi = self.project.kpis[name]
-            if not kpi.is_formula:
-                data = aggregates.get(name, {})
-                default = 0 if kinds.get(name) in _ADDITIVE else None
-                return {k: data.get(k, default) for k in keys}
-            tree = parse_formula(kpi.formula)
-            inputs = {ref: values_of(ref, keys) for ref in references(tree)}
-            return {k: evaluate(tree, {ref: inputs[ref][k] for ref in inputs}) for k in keys}
-
-        for name in names:
-            kpi = self.project.kpis[name]
-            keys: set[tuple] = set()
-            for m in leaf_models(self.project, name):
-                keys |= model_keys.get(m, set())
-            if kpi.is_formula:
-                vals = values_of(name, keys)
-            else:
-                vals = dict(aggregates.get(name, {}))
-            for key in sorted(vals, key=sort_key):
-                value = vals[key]
-                if isinstance(value, float) and value.is_integer() and kinds.get(name) in _ADDITIVE:
-                    value = int(value)
-                out.append(KpiValue(kpi=name, grain=grain, period_start=key[0],
-                                    dimensions=dict(zip(by, key[1:])), value=value))
-        return out
 
 
 def _unreadable_time_message(q: CompiledQuery, row) -> str:

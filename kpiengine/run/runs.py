@@ -24,12 +24,14 @@ def notify_run_finished(registry, summary: RunSummary) -> list[str]:
 
 
 def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=True, registry=None,
-                incremental=False, lookback=0, where=None) -> ResultSet:
+                incremental=False, lookback=0, where=None, fill=None) -> ResultSet:
     """Compute, store in history, and tell kpiengine_run_finished plugins: what `kpi run` does.
 
     ``incremental``: compute only the periods that changed since the last run of the same request and
     take the others from history (:mod:`kpiengine.run.incremental`); ``rs.incremental`` says what it did.
     """
+    if incremental and fill:
+        raise KpiEngineError("--fill cannot be combined with --incremental; run without --incremental")
     if incremental and not record:
         raise KpiEngineError("an incremental run reads and writes history: drop --no-history")
     if where and incremental:
@@ -45,7 +47,7 @@ def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=Tr
             rs, signature, day_rows, report = compute_incremental(engine, store, kpis, grain, by, start, end,
                                                                   lookback=lookback)
         else:
-            rs = engine.compute(kpis, grain, by, start, end, where=where)
+            rs = engine.compute(kpis, grain, by, start, end, where=where, fill=fill)
     except SourceError as exc:
         if store is not None:
             store.record_failure(project, grain, list(by), list(kpis), str(exc))

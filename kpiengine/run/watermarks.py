@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from ..errors import KpiEngineError
 from ..spec.dimensions import leaf_models
 from ..spec.durations import describe_seconds
-from ..spec.model import Project
+from ..spec.model import ALL_GRAIN, Project
 from ..sql.periods import next_period, previous_period, python_period_start
 from ..sql.watermark_sql import watermark_query
 
@@ -205,6 +205,12 @@ def mark_complete(project: Project, rows: Iterable[Any], marks: dict[str, Waterm
             found = leaves[row.kpi] = ([marks[m].covers for m in names], cohorts)
         key = (row.kpi, row.period_start, row.grain)
         state = cache.get(key)
+        if state is None and row.grain == ALL_GRAIN:
+            # One figure over the requested range: final only when the range has an end that every
+            # model's data and now have passed; an open range keeps growing (docs/periods.md).
+            ends = datetime.combine(end, dtime()) if end is not None else None
+            done = ends is not None and ends <= now and all(r is None or ends <= r for r in found[0])
+            state = cache[key] = (done, False)
         if state is None:
             done = (period_complete(row.period_start, row.grain, found[0], now)
                     and (start is None or start <= row.period_start)

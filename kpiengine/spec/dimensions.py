@@ -20,6 +20,7 @@ from .located import field_loc
 from .model import Project
 from .sqlsafety import check_expression
 from .suggest import did_you_mean
+from .timedims import is_time_dimension
 
 
 def leaf_models(project: Project, kpi_name: str, _seen: frozenset = frozenset()) -> set[str]:
@@ -56,7 +57,7 @@ def check_breakdown(project: Project, kpi_names: Iterable[str], by: Iterable[str
     issues = []
     for name in kpi_names:
         available = available_dimensions(project, name)
-        for dim in (d for d in by if d not in available):
+        for dim in (d for d in by if d not in available and not is_time_dimension(d)):
             kpi = project.kpis[name]
             if "." in dim:  # a joined dimension: the planner says why (ambiguous, one-to-many, unknown)
                 problem = _join_problem(project, name, dim)

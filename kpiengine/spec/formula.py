@@ -17,6 +17,7 @@ import sqlglot
 from sqlglot import exp
 
 from .limits import MAX_FORMULA_CHARS, MAX_TREE_DEPTH, text_limit_problem, tree_depth
+from .offsets import FormulaDialect, Offset, OffsetError, parse_offset
 
 _BINARY = (exp.Add, exp.Sub, exp.Mul, exp.Div)
 
@@ -47,7 +48,7 @@ def _parse_formula_cached(text: str) -> exp.Expression:
         raise FormulaError(too_big, "build it from intermediate formula KPIs")
     shown = text if len(text) <= 80 else text[:77] + "..."
     try:
-        tree = sqlglot.parse_one(text, read="duckdb")
+        tree = sqlglot.parse_one(text, read=FormulaDialect)
     except sqlglot.errors.ParseError as exc:
         raise FormulaError(f"cannot parse formula {shown!r}: {exc.errors[0]['description'] if exc.errors else exc}",
                            "use KPI names, numbers, + - * / and parentheses") from None
@@ -73,6 +74,14 @@ def _check(node: exp.Expression, text: str) -> None:
     elif isinstance(node, _BINARY):
         _check(node.this, text)
         _check(node.expression, text)
+    elif isinstance(node, exp.Bracket):
+        # revenue[-1], revenue[same_period_last_year]: a KPI read at another period (spec.offsets).
+        if not isinstance(node.this, exp.Column) or node.this.table or len(node.expressions) != 1:
+            raise FormulaError(f"'{node.sql()}' is not a KPI at an offset", "write e.g. revenue[-1]")
+        try:
+            parse_offset(node.expressions[0])
+        except OffsetError as exc:
+            raise FormulaError(f"{node.sql()}: {exc}", exc.hint) from None
     elif isinstance(node, exp.Column):
         if node.table:
             raise FormulaError(f"'{node.sql()}' is not a KPI name",
@@ -89,11 +98,30 @@ def _check(node: exp.Expression, text: str) -> None:
 
 
 def references(tree: exp.Expression) -> list[str]:
-    """KPI names a formula uses, in order of first appearance."""
-    seen: dict[str, None] = {}
-    for col in tree.find_all(exp.Column):
-        seen.setdefault(col.name, None)
-    return list(seen)
+    """KPI names a formula uses (at any offset), in order of first appearance."""
+    return list(dict.fromkeys(name for name, _ in inputs(tree)))
+
+
+def inputs(tree: exp.Expression) -> list[tuple[str, Offset | None]]:
+    """(KPI name, offset or None) pairs a formula reads, in order of first appearance."""
+    out: dict[tuple[str, Offset | None], None] = {}
+
+    def walk(node: exp.Expression) -> None:
+        if isinstance(node, exp.Bracket):
+            out.setdefault((node.this.name, parse_offset(node.expressions[0])), None)
+        elif isinstance(node, exp.Column):
+            out.setdefault((node.name, None), None)
+        else:
+            for child in node.iter_expressions():
+                walk(child)
+
+    walk(tree)
+    return list(out)
+
+
+def input_key(name: str, offset: Offset | None) -> str:
+    """The key of an input in the ``values`` given to :func:`evaluate`: ``revenue`` or ``revenue[-1]``."""
+    return name if offset is None else f"{name}[{offset.text}]"
 
 
 def _unparen(node: exp.Expression) -> exp.Expression:
@@ -128,6 +156,9 @@ def evaluate(tree: exp.Expression, values: dict[str, float | None]) -> float | N
     if isinstance(tree, exp.Column):
         v = values.get(tree.name)
         return None if v is None else float(v)
+    if isinstance(tree, exp.Bracket):
+        v = values.get(input_key(tree.this.name, parse_offset(tree.expressions[0])))
+        return None if v is None else float(v)
     if isinstance(tree, exp.Literal):
         return float(tree.this)
     if isinstance(tree, exp.Neg):
@@ -156,10 +187,11 @@ def evaluate(tree: exp.Expression, values: dict[str, float | None]) -> float | N
 class FormulaNode:
     """A formula tree node for display (``kpi explain``) and root-cause analysis."""
 
-    op: str  # "kpi", "const", "+", "-", "*", "/", "neg"
+    op: str  # "kpi", "offset" (a KPI at another period: name, offset), "const", "+", "-", "*", "/", "neg"
     name: str | None = None
     value: float | None = None
     children: tuple["FormulaNode", ...] = ()
+    offset: str | None = None  # with op "offset": how the period moves ("-1", "'-1 year'")
 
 
 def to_node(tree: exp.Expression) -> FormulaNode:
@@ -167,9 +199,16 @@ def to_node(tree: exp.Expression) -> FormulaNode:
         return to_node(tree.this)
     if isinstance(tree, exp.Column):
         return FormulaNode("kpi", name=tree.name)
+    if isinstance(tree, exp.Bracket):
+        return FormulaNode("offset", name=tree.this.name, offset=parse_offset(tree.expressions[0]).text)
     if isinstance(tree, exp.Literal):
         return FormulaNode("const", value=float(tree.this))
     if isinstance(tree, exp.Neg):
         return FormulaNode("neg", children=(to_node(tree.this),))
     op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/"}[type(tree)]
     return FormulaNode(op, children=(to_node(tree.this), to_node(tree.expression)))
+
+
+def reads_other_periods(text: str) -> bool:
+    """Whether a formula reads an input at an offset (``revenue[-1]``): it cannot be decomposed per period."""
+    return any(offset is not None for _, offset in inputs(parse_formula(text)))

@@ -18,7 +18,10 @@ from typing import Any
 from ..errors import Location
 
 GRAINS = ("day", "week", "month", "quarter", "year")
-AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max", "percentile")
+ALL_GRAIN = "all"  # a request over the whole range at once: one row per dimension values
+REQUEST_GRAINS = GRAINS + (ALL_GRAIN,)
+AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max", "percentile", "percentile_disc",
+              "last", "first")  # last/first: semi-additive, the sum at the period's last/first time
 UNITS = ("count", "percent", "currency", "duration", "number")
 DIRECTIONS = ("higher", "lower")
 
@@ -80,6 +83,8 @@ class KpiSpec:
     column: str | None = None  # column or SQL expression; None for count(*)
     percentile: float | None = None
     filter: str | None = None
+    window: str | None = None  # rolling/cumulative: "28d", "4 periods", "cumulative", "mtd" (sql.rolling)
+    fill: str | None = None  # gap filling from a period spine: "zero" | "null" (run.assemble)
     # formula KPIs
     formula: str | None = None
     format: str | None = None

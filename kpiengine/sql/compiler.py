@@ -23,10 +23,13 @@ from sqlglot import exp
 from ..spec.dialect import in_project_dialect
 from ..spec.entities import DimensionRefError, where_dimensions
 from ..spec.formula import parse_formula, references
-from ..spec.model import KpiSpec, ModelSpec, Project
+from ..spec.model import ALL_GRAIN, KpiSpec, ModelSpec, Project
 from ..spec.sqlsafety import parse_expression, read_dialect
+from ..spec.timedims import is_time_dimension
 from .joins import attach, dimension_expression, plan_joins, where_condition
 from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
+from .timeparts import time_dimension_expr
+from .windows import all_time_period, lookback_ranges, offset_chains, widen_condition
 
 PERIOD_ALIAS = "period_start"
 
@@ -122,6 +125,11 @@ def model_time_expr(project: Project, model: ModelSpec, dialect: str) -> exp.Exp
 
 
 def dimension_expr(project: Project, model: ModelSpec, dim: str, dialect: str) -> exp.Expression:
+    if is_time_dimension(dim, model.dimensions):  # day_of_week, hour, time_month... (spec.timedims)
+        try:
+            return time_dimension_expr(dim, model_time_expr(project, model, dialect), dialect, project.timezone)
+        except PeriodError as exc:
+            raise CompileError(f"model '{model.name}': {exc}") from None
     if dim not in model.dimensions:
         raise CompileError(f"model '{model.name}' has no dimension '{dim}'",
                            f"available: {', '.join(model.dimensions) or 'none'}")
@@ -166,6 +174,8 @@ def aggregate_columns(kpi: KpiSpec, dialect: str, prefix: str) -> tuple[list[exp
         exprs = [exp.Max(this=_conditional(col, cond))]
     elif agg == "percentile":
         exprs = [_percentile(_conditional(col, cond), float(kpi.percentile), dialect, kpi.name)]
+    elif agg == "percentile_disc":  # the smallest value whose cumulative share reaches p (no interpolation)
+        exprs = [percentile_disc(_conditional(col, cond), float(kpi.percentile), dialect, kpi.name)]
     else:
         raise CompileError(f"KPI '{kpi.name}': unknown aggregate '{agg}'")
     aliases = [f"{prefix}_{i}" if len(exprs) > 1 else prefix for i in range(len(exprs))]
@@ -188,13 +198,25 @@ def _percentile(value: exp.Expression, p: float, dialect: str, kpi: str) -> exp.
                        "use duckdb, postgres, snowflake, redshift or spark, or another aggregate")
 
 
+def percentile_disc(value: exp.Expression, p: float, dialect: str, kpi: str) -> exp.Expression:
+    value = exp.cast(value, "double")
+    if dialect == "duckdb":
+        return exp.Anonymous(this="QUANTILE_DISC", expressions=[value, exp.Literal.number(p)])
+    if dialect in _PERCENTILE_EXACT or dialect in ("spark", "databricks"):
+        # Anonymous: sqlglot renders PercentileDisc as the approximate PERCENTILE_APPROX on Spark.
+        return exp.WithinGroup(this=exp.Anonymous(this="PERCENTILE_DISC", expressions=[exp.Literal.number(p)]),
+                               expression=exp.Order(expressions=[exp.Ordered(this=value)]))
+    raise CompileError(f"KPI '{kpi}': percentile_disc is not available as an aggregate on {dialect}",
+                       "use duckdb, postgres, snowflake, redshift or spark, or another aggregate")
+
+
 PARSED_TIME = "__kpi_time"
 BAD_TIME_ALIAS = "bad_time"
 
 
 def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec], grain: str, by: list[str],
-                        start: date | None, end: date | None, dialect: str, where: str | None = None
-                        ) -> CompiledQuery:
+                        start: date | None, end: date | None, dialect: str, where: str | None = None,
+                        lookback=()) -> CompiledQuery:
     """One SELECT over ``model`` computing every KPI in ``kpis`` per period and breakdown.
 
     A model whose time is text (``time_format``) is read through a subquery that
@@ -214,7 +236,10 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
             time_expr: exp.Expression = exp.column(PARSED_TIME)
         else:
             time_expr = raw_time.copy()
-        period = period_start_expr(time_expr, grain, dialect, project.timezone, model.source_zone)
+        if grain == ALL_GRAIN:  # one row per dimension values over the whole range
+            period = all_time_period(start, dialect)
+        else:
+            period = period_start_expr(time_expr, grain, dialect, project.timezone, model.source_zone)
         local_time = localize(time_expr.copy(), dialect, project.timezone, model.source_zone)
     except PeriodError as exc:
         raise CompileError(f"model '{model.name}': {exc}") from None
@@ -222,7 +247,9 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
         plan = plan_joins(project, model, list(by) + (where_dimensions(where, dialect) if where else []))
     except DimensionRefError as exc:
         raise CompileError(str(exc), exc.hint) from None
-    dims = [dimension_expression(project, plan, d, dialect) for d in by]
+    # Built-in time dimensions (day_of_week, time_month...) come from the model's own time: no join.
+    dims = [dimension_expr(project, model, d, dialect) if is_time_dimension(d, model.dimensions)
+            else dimension_expression(project, plan, d, dialect) for d in by]
     dim_aliases = [f"d_{d}".replace(".", "__") for d in by]
     select = exp.select(exp.alias_(period, PERIOD_ALIAS), *[exp.alias_(e, a) for e, a in zip(dims, dim_aliases)])
     columns, aggregates = [], []
@@ -238,6 +265,8 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
         in_range.append(exp.GTE(this=local_time.copy(), expression=_timestamp_literal(start, dialect)))
     if end is not None:
         in_range.append(exp.LT(this=local_time.copy(), expression=_timestamp_literal(end, dialect)))
+    # Periods that offsets (revenue[-1]) read outside the range, in the same scan (sql.windows).
+    in_range = widen_condition(in_range, local_time, list(lookback), lambda d: _timestamp_literal(d, dialect))
     if model.time_format:
         unreadable = exp.Is(this=time_expr.copy(), expression=exp.Null())
         # Empty text is "no time", like NULL; anything else must parse or be reported.
@@ -255,7 +284,9 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
     if where:
         conditions.append(where_condition(project, plan, where, dialect))
     select = select.where(exp.and_(*conditions), copy=False)
-    select = select.group_by(period.copy(), *[d.copy() for d in dims], copy=False)
+    grouping = ([] if grain == ALL_GRAIN else [period.copy()]) + [d.copy() for d in dims]
+    if grouping:
+        select = select.group_by(*grouping, copy=False)
     select = attach(select, project, plan, dialect, lambda target, d: model_relation(project, target, d))
     return CompiledQuery(model=model.name, source=model.source, dialect=dialect, grain=grain, by=list(by),
                          expression=select, dim_aliases=dim_aliases, columns=columns,
@@ -288,10 +319,13 @@ def plan_queries(project: Project, kpi_names: list[str], grain: str, by: list[st
     by_model: dict[str, list[KpiSpec]] = {}
     for name in required_aggregates(project, kpi_names):
         kpi = project.kpis[name]
+        if kpi.window or kpi.aggregate in ("last", "first"):
+            continue  # rolling and semi-additive aggregates: their own query (sql.rolling, sql.semiadditive)
         by_model.setdefault(kpi.model, []).append(kpi)
     queries = []
+    lookback = lookback_ranges(offset_chains(project, kpi_names), grain, start, end)
     for model_name, kpis in by_model.items():
         model = project.models[model_name]
         queries.append(compile_model_query(project, model, kpis, grain, by, start, end,
-                                           dialect_of_source(model.source), where=where))
+                                           dialect_of_source(model.source), where=where, lookback=lookback))
     return queries

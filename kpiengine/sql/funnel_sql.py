@@ -132,13 +132,20 @@ def _num(v: float) -> str:
 def _with_steps(project: Project, funnel, dims: list[str], dialect: str) -> tuple[list[tuple[str, exp.Select]],
                                                                                     exp.Select]:
     """The s1..sN CTEs and the per-entity ``ent`` select (entity, entry time, t_k, e_k, dims)."""
-    ctes = [("s1", _entry_cte(project, funnel, dims, dialect))]
     n = len(funnel.steps)
+    if getattr(funnel, "touch", "first") == "last":
+        ctes = _last_touch_ctes(project, funnel, dims, dialect)
+        return ctes, _ent_select(dims, n)
+    ctes = [("s1", _entry_cte(project, funnel, dims, dialect))]
     # s1 carries the entry epoch as e1 too, so every s<k> can measure the window from the entry.
     first = ctes[0][1]
     first.select(exp.alias_(exp.Min(this=_col("ep")) if not dims else _col("ep"), "e1"), copy=False)
     for k in range(2, n + 1):
         ctes.append((f"s{k}", _later_cte(project, funnel, k, dialect)))
+    return ctes, _ent_select(dims, n)
+
+
+def _ent_select(dims: list[str], n: int) -> exp.Select:
     cols = [exp.alias_(_col("ent", "s1"), "ent"), exp.alias_(_col("t", "s1"), "t1"),
             exp.alias_(_col("e", "s1"), "e1")]
     cols += [exp.alias_(_col(f"d_{d}", "s1"), f"d_{d}") for d in dims]
@@ -148,7 +155,60 @@ def _with_steps(project: Project, funnel, dims: list[str], dialect: str) -> tupl
     for k in range(2, n + 1):
         ent = ent.join(exp.to_table(f"s{k}"), on=exp.EQ(this=_col("ent", f"s{k}"), expression=_col("ent", "s1")),
                        join_type="left", copy=False)
-    return ctes, ent
+    return ent
+
+
+def _last_touch_ctes(project: Project, funnel, dims: list[str], dialect: str) -> list[tuple[str, exp.Select]]:
+    """``touch: last`` (two ordered steps): the conversion is credited to the latest entry event before it.
+
+    ``s1f`` is each entity's first entry; ``c2`` its earliest conversion at or after it; ``lt`` the
+    latest entry event at or before that conversion (ties broken like entries: NULL first, then the
+    smallest value); ``s1`` is ``lt`` where there is a conversion, else the first entry; ``s2`` the
+    conversion when it falls within the window (and the step's ``within``) of ``s1``.
+    """
+    ctes = [("s1f", _entry_cte(project, funnel, dims, dialect))]
+    conv = _step_events(project, funnel, 2, [], dialect)
+    ctes.append(("c2", exp.select(exp.alias_(_col("ent", "x"), "ent"), exp.alias_(exp.Min(this=_col("ts", "x")), "t"),
+                                  exp.alias_(exp.Min(this=_col("ep", "x")), "e"))
+                 .from_(conv.subquery("x"))
+                 .join(exp.to_table("s1f").as_("p"), on=exp.EQ(this=_col("ent", "x"), expression=_col("ent", "p")))
+                 .where(exp.GTE(this=_col("ep", "x"), expression=_col("e", "p")))
+                 .group_by(_col("ent", "x"))))
+    entries = _step_events(project, funnel, 1, dims, dialect)
+    keys: list[exp.Expression] = [exp.Ordered(this=_col("ep", "x"), desc=True)]
+    for d in dims:
+        keys.append(exp.Ordered(this=exp.Case(ifs=[exp.If(this=exp.Is(this=_col(f"d_{d}", "x"), expression=exp.Null()),
+                                                         true=exp.Literal.number(0))], default=exp.Literal.number(1))))
+        keys.append(exp.Ordered(this=_col(f"d_{d}", "x")))
+    rn = exp.Window(this=exp.RowNumber(), partition_by=[_col("ent", "x")], order=exp.Order(expressions=keys))
+    ranked = (exp.select(exp.column(exp.Star(), table="x"), exp.alias_(rn, "rn")).from_(entries.subquery("x"))
+              .join(exp.to_table("c2").as_("c"), on=exp.EQ(this=_col("ent", "x"), expression=_col("ent", "c")))
+              .where(exp.LTE(this=_col("ep", "x"), expression=_col("e", "c"))))
+    ctes.append(("lt", exp.select(_col("ent"), exp.alias_(_col("ts"), "t"), exp.alias_(_col("ep"), "e"),
+                                  *[_col(f"d_{d}") for d in dims])
+                 .from_(ranked.subquery("r")).where(exp.EQ(this=_col("rn"), expression=exp.Literal.number(1)))))
+    touched = _not_null(_col("ent", "l"))
+
+    def pick(column: str) -> exp.Expression:
+        return exp.alias_(exp.Case(ifs=[exp.If(this=touched.copy(), true=_col(column, "l"))], default=_col(column, "f")),
+                          column)
+
+    ctes.append(("s1", exp.select(exp.alias_(_col("ent", "f"), "ent"), pick("t"), pick("e"),
+                                  *[pick(f"d_{d}") for d in dims])
+                 .from_(exp.to_table("s1f").as_("f"))
+                 .join(exp.to_table("lt").as_("l"), on=exp.EQ(this=_col("ent", "l"), expression=_col("ent", "f")),
+                       join_type="left")))
+    limits = [s for s in (funnel.window_seconds, funnel.steps[1].within_seconds) if s is not None]
+    conds = [exp.GTE(this=_col("e", "c"), expression=_col("e", "s"))]
+    if limits:
+        conds.append(exp.LTE(this=_col("e", "c"), expression=exp.Add(
+            this=_col("e", "s"), expression=exp.Literal.number(_num(min(limits))))))
+    ctes.append(("s2", exp.select(exp.alias_(_col("ent", "c"), "ent"), exp.alias_(_col("t", "c"), "t"),
+                                  exp.alias_(_col("e", "c"), "e"), exp.alias_(_col("e", "s"), "e1"))
+                 .from_(exp.to_table("c2").as_("c"))
+                 .join(exp.to_table("s1").as_("s"), on=exp.EQ(this=_col("ent", "c"), expression=_col("ent", "s")))
+                 .where(exp.and_(*conds))))
+    return ctes
 
 
 def _reached(funnel, k: int) -> exp.Expression | None:

@@ -176,3 +176,18 @@ def test_list_values_table_shows_null_as_in_every_table(spec):
     assert res.exit_code == 0, res.output
     assert res.output.splitlines()[0] == "rep.team: rows of model deals"
     assert any(line.split()[0] == "∅" for line in res.output.splitlines()[3:])
+
+
+def test_a_window_kpi_with_a_joined_dimension_or_where_is_refused_not_miscounted():
+    """Window and semi-additive KPIs are planned apart and plan no joins or filters yet: refused, with a hint.
+
+    The refusal comes with the request's checks, before any query: the demo spec alone is enough.
+    """
+    from pathlib import Path
+
+    specs = Path(__file__).resolve().parents[2] / "kpi_specs"
+    for extra in (["--by", "customer.acquisition"], ["--where", "region = 'east'"]):
+        res = kpi("run", "-s", specs, "--kpi", "active_customers_28d", "--no-history", *extra)
+        assert res.exit_code == 2, res.output
+        assert "KPI 'active_customers_28d' (`window: 28d`) cannot be combined with" in res.output
+        assert "break it down by a dimension of its own model" in res.output and "Traceback" not in res.output

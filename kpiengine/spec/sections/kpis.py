@@ -20,6 +20,7 @@ from ..lifecycle import (
 )
 from ..located import field_loc
 from ..model import AGGREGATES, DIRECTIONS, UNITS, KpiSpec, Project
+from ..offsets import window_issues
 from ..sqlsafety import check_expression
 from ..suggest import did_you_mean
 from ..typed import well_typed
@@ -42,6 +43,9 @@ KPI = {
         "column": {"type": "string"},
         "percentile": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
         "filter": {"type": "string"},
+        "window": {"type": "string", "description": "rolling or cumulative aggregate: 28d, 4 periods, "
+                   "cumulative, wtd, mtd, qtd, ytd"},
+        "fill": {"enum": ["zero", "null"], "description": "periods without rows: 0 for counts and sums (zero) or null"},
         "formula": {"type": "string"},
         "format": _text,
         "target": {"description": "a number, a percent such as 5%, or {dimension: {value: number or percent}}"},
@@ -148,6 +152,7 @@ def _kpi_issues(project: Project, kpi: KpiSpec, context: CheckContext, graph: di
                         field_loc(kpi, "process"),
                         hint=did_you_mean(kpi.process, project.process) or "define it under `process:`",
                         code="reference")
+    yield from window_issues(kpi)
     if kpi.is_formula:
         try:
             tree = parse_formula(kpi.formula)
@@ -177,11 +182,11 @@ def _kpi_issues(project: Project, kpi: KpiSpec, context: CheckContext, graph: di
     if kpi.aggregate not in (None, "count") and not kpi.column:
         yield SpecIssue(f"KPI '{kpi.name}': aggregate '{kpi.aggregate}' needs `column:`", field_loc(kpi, "aggregate"),
                         hint="name the column (or expression) to aggregate", code="kpi")
-    if kpi.aggregate == "percentile" and kpi.percentile is None:
-        yield SpecIssue(f"KPI '{kpi.name}': aggregate 'percentile' needs `percentile:` (0 < p < 1)",
+    if kpi.aggregate in ("percentile", "percentile_disc") and kpi.percentile is None:
+        yield SpecIssue(f"KPI '{kpi.name}': aggregate '{kpi.aggregate}' needs `percentile:` (0 < p < 1)",
                         field_loc(kpi, "aggregate"), hint="e.g. percentile: 0.9", code="kpi")
-    if kpi.percentile is not None and kpi.aggregate != "percentile":
-        yield SpecIssue(f"KPI '{kpi.name}': `percentile:` only applies to aggregate: percentile",
+    if kpi.percentile is not None and kpi.aggregate not in ("percentile", "percentile_disc"):
+        yield SpecIssue(f"KPI '{kpi.name}': `percentile:` only applies to aggregate: percentile or percentile_disc",
                         field_loc(kpi, "percentile"), code="kpi")
     for field in ("column", "filter"):
         text = getattr(kpi, field)
