@@ -18,6 +18,7 @@ from sqlglot import exp
 from ..spec.formula import parse_formula
 from ..spec.model import GRAINS
 from . import maturity
+from .counting import step_twins, tile_counting
 from .options import segment_text
 from .formatting import change, format_short, format_value, severity_of_change, tone
 from .inputs import AlertRecord, DashboardInputs
@@ -265,13 +266,12 @@ def kpi_tile(inputs: DashboardInputs, kpi: str, current: date | None, previous: 
     spark_periods = _spark_periods(table, current, inputs.options.spark_periods)
     rows = breakdown_rows(inputs, kpi, current, previous)
     shown = shown_rows(rows, inputs.options.top)
-    funnel = inputs.funnel_windows.get(kpi)
     return {
         "kpi": kpi, "label": spec.label, "description": spec.description, "owner": spec.owner,
         "unit": spec.unit, "direction": spec.direction, "format": spec.format,
         "process": spec.process, "path": inputs.project.kpi_path(kpi), "playbook": spec.playbook,
         "formula": spec.formula, "target": spec.target if isinstance(spec.target, (int, float)) else None,
-        "counting": "cohort" if funnel else None, "funnel": funnel[0] if funnel else None,
+        **tile_counting(inputs, kpi),
         "value": value, "display": format_value(value, spec.unit, spec.format),
         "short": format_short(value, spec.unit, spec.format),
         "previous": prev, "previous_display": format_value(prev, spec.unit, spec.format),
@@ -680,6 +680,8 @@ def funnel_view(inputs: DashboardInputs) -> dict:
                     "maturing_note": ("cohorts entered less than the conversion window "
                                       f"({format_value(f.window_seconds, 'duration')}) before the data ends are "
                                       "maturing: their later stages can still grow") if f.view == "cohort" else None,
+                    # tiles counting the same stages by event (deals_won next to the cohort's won)
+                    "twins": step_twins(inputs, f.name, cur),
                     "distribution": f.distribution, "distribution_period": f.distribution_period,
                     "distribution_label": period_label(date.fromisoformat(f.distribution_period), grain)
                     if f.distribution_period else None})

@@ -279,3 +279,21 @@ def test_past_period_shows_alert_states_of_that_period(browser, checked):
     d = at_width(browser, 1440, checked.url + f"?period={BEFORE}")
     assert "As of 2026-W43" in text(d, "#alerts .note")
     assert "firing" not in (text(d, "#attention") or "")  # the W44 alerts are not shown next to W43's numbers
+
+
+def test_every_won_count_says_whether_it_counts_by_cohort_or_by_event(browser, live, unchecked_demo):
+    """Issue 16 item 2: the cohort "Won" (leads of the week won within 60 days) and the event "Deals won"
+    (every deal won in the week) are different numbers; each says which it is, and the funnel names both."""
+    db = unchecked_demo["db"]
+    won_events = week_count(db, "deals", "closed_at", WEEK, "stage = 'won'")
+    for view in ("cohort", "event"):
+        d = at_width(browser, 390, live.url + f"?period={WEEK}&funnel_view={view}")
+        assert text(d, "#process .tile[data-kpi='deals_won'] .val") == f"{won_events:,}"
+        assert "counted by event" in text(d, "#process .tile[data-kpi='deals_won']")
+        assert "by cohort" in text(d, "#process .tile[data-kpi='sales_funnel_won']")
+        funnel_won = text(d, "#funnel tr[data-step='won'] td")
+        assert funnel_won != f"{won_events:,}"
+        words = text(d, "#funnel .counting-note[data-step='won'][data-kpi='deals_won']")
+        assert f"{funnel_won} here, by {view}" in words, words
+        assert f"{won_events:,} on the tile" in words and "by event (every one that happened in 2026-W44" in words
+        assert page_width(d)[0] == page_width(d)[1]

@@ -339,13 +339,13 @@
 
   function tile(t) {
     var grain = state.data.meta.grain;
-    return h('div', { class: 'tile status-' + t.status, 'data-kpi': t.kpi }, [
+    return h('div', { class: 'tile status-' + t.status, 'data-kpi': t.kpi, 'data-counting': t.counting }, [
       h('div', { class: 'lbl' }, [state.data.meta.alerts_available ? h('span', { class: 'dot ' + t.status, role: 'img', 'aria-label': 'alert status ' + t.status }) : null,
         ' ', label(t.label)]),
       h('div', { class: 'val', text: t.short }),
       h('div', { class: 'chg ' + t.tone, text: arrow(t.change) + t.change.text }),
-      t.state ? h('div', { class: 'state' }, [badge(t.state), ' ', t.counting ? 'cohort' : '']) :
-        t.counting ? h('div', { class: 'state note', text: 'counted by cohort' }) : null,
+      t.state ? h('div', { class: 'state', title: t.counting_text }, [badge(t.state), ' ', t.counting ? 'by ' + t.counting : '']) :
+        t.counting ? h('div', { class: 'state note', title: t.counting_text, text: 'counted by ' + t.counting }) : null,
       sparkline(t.spark, t.tone, sparkText(t.spark, t.unit, grain)),
       t.worst ? h('div', { class: 'worst', text: '⚠ ' + t.worst.name + ' ' + t.worst.display + ' (' + t.worst.change.text + ')' }) : null
     ]);
@@ -571,6 +571,7 @@
           h('td', { class: 'num', text: st.median_display || '—' }),
           prev ? h('td', { class: 'num', text: i ? p.from_previous_display : '—' }) : null]);
       }));
+      countingNotes(fn, cur).forEach(function (n) { b.appendChild(n); });
       if (cur.breakdown.length) {
         var bhead = [{ text: fn.by }].concat(fn.steps.map(function (st, i) { return { text: i ? st.label + ' from previous' : st.label, num: true }; }));
         b.appendChild(pagedTable('Conversion from the step before in ' + cur.label + ', by ' + fn.by +
@@ -598,6 +599,22 @@
           (fn.ordered ? '' : ', unordered funnel: from entry') + ').'));
       }
     });
+  }
+
+  // The tiles count these stages by event, this panel by cohort: say so next to both numbers.
+  function countingNotes(fn, cur) {
+    var out = [];
+    cur.total.forEach(function (st) {
+      ((fn.twins || {})[st.id] || []).forEach(function (tw) {
+        if (tw.value === st.entities) return;
+        var here = fn.view === 'cohort' ? 'by cohort (entities that entered in ' + cur.label + ' and reached it within ' + fn.window_display + ')'
+          : 'by event, each entity once (those that reached it in ' + cur.label + ' within ' + fn.window_display + ' of entering)';
+        out.push(h('p', { class: 'note counting-note', 'data-step': st.id, 'data-kpi': tw.kpi }, label(
+          'Two counts of ' + st.label + ' in ' + cur.label + ': ' + st.display + ' here, ' + here + '; ' + tw.display +
+          ' on the tile ' + tw.label + ', by event (every one that happened in ' + cur.label + ').')));
+      });
+    });
+    return out;
   }
 
   function renderMatrix(d) {
