@@ -170,7 +170,7 @@ def segment_summary(segments: list[dict], total: float, unit: str) -> str:
     if share <= 0.3:
         return ""
     effect = f", {top['effect']}" if top.get("effect") else ""
-    if share <= 1.05:
+    if share < 1.005:  # a share that reads as over 100 % gets the words below, never "explains 102 %"
         return f" {top['name']} explains {share:.0%} of it{effect}."
     rest = total - top["value"]
     return (f" {top['name']} alone moved it by {contribution_text(top['value'], unit)}{effect}, more than the whole "

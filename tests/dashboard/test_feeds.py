@@ -60,7 +60,7 @@ def test_why_splits_the_change_exactly_and_names_the_region(make_inputs):
     w1 = VISITS["east"][2] / sum(VISITS[r][2] for r in VISITS)
     rate = (w0 + w1) / 2 * (WON["east"][2] / VISITS["east"][2] - WON["east"][1] / VISITS["east"][1])
     assert rate < segments[0]["value"] * 0.9  # mostly rate effect (the mix moved a little too)
-    assert "region east explains" in why["summary"]
+    assert "region east alone moved it" in why["summary"]  # 102 % of the change: in words (test below)
     assert why["change_text"] == f"{(v1 - v0) * 100:+.1f} pp"
 
 
@@ -133,3 +133,31 @@ def test_a_project_without_history_or_warehouse_gives_explained_panels(unit_proj
     assert "values" in inputs.notes  # the :memory: warehouse has no tables: the engine's message is kept
     assert "kpi check" in inputs.notes["alerts"]
     assert inputs.notes["funnel"].startswith("the spec defines no funnel")
+
+
+def test_why_labels_its_two_lists_colours_by_direction_and_words_offsetting_moves(make_inputs):
+    """Issue 16 item 4: formula inputs and regions are two labelled lists, each adding up to the change
+    alone; an input is coloured by its own move (more visits is good news) and its effect by the KPI's
+    direction; a region that moved the KPI more than the whole change gets words, not "254 %"."""
+    inputs = make_inputs(by="region", kpi="conversion")
+    why, _ = explain(inputs.project, inputs.options, inputs)
+    v0 = sum(WON[r][1] for r in WON) / sum(VISITS[r][1] for r in VISITS)  # 60 / 300
+    v1 = sum(WON[r][2] for r in WON) / sum(VISITS[r][2] for r in VISITS)  # 50 / 315
+    drivers, segments = why["groups"]
+    assert (drivers["kind"], drivers["title"]) == ("driver", "By formula input (deals_won / visits)")
+    assert (segments["kind"], segments["title"]) == ("segment", "By region")
+    for group in (drivers, segments):
+        assert sum(c["value"] for c in group["items"]) == pytest.approx(v1 - v0, abs=1e-12)
+    visits = next(c for c in drivers["items"] if c["kpi"] == "visits")
+    won = next(c for c in drivers["items"] if c["kpi"] == "deals_won")
+    assert sum(VISITS[r][2] for r in VISITS) > sum(VISITS[r][1] for r in VISITS)  # visits rose ...
+    assert visits["tone"] == "good" and visits["value"] < 0 and visits["effect_tone"] == "bad"  # ... and diluted it
+    assert (won["tone"], won["effect_tone"]) == ("bad", "bad")
+    assert visits["move"] == f"{(315 / 300 - 1) * 100:+.1f}%" and visits["detail"] == "300 → 315"
+    # east alone moved conversion further down than the whole change; west moved it back up
+    east = next(c for c in segments["items"] if c["name"] == "region east")
+    west = next(c for c in segments["items"] if c["name"] == "region west")
+    assert east["value"] / (v1 - v0) > 1 and west["value"] > 0 and west["tone"] == "good"
+    assert "%" not in why["summary"].split("region east")[1].split(",")[0]  # no share above 100 %
+    assert f"region east alone moved it by {east['value'] * 100:+.1f} pp" in why["summary"]
+    assert f"the other values offset {(v1 - v0 - east['value']) * 100:+.1f} pp of that" in why["summary"]
