@@ -297,3 +297,24 @@ def test_every_won_count_says_whether_it_counts_by_cohort_or_by_event(browser, l
         assert f"{funnel_won} here, by {view}" in words, words
         assert f"{won_events:,} on the tile" in words and "by event (every one that happened in 2026-W44" in words
         assert page_width(d)[0] == page_width(d)[1]
+
+
+def test_legend_swatches_have_the_colour_of_their_line(browser, live):
+    """The dashed total is grey: the regions' swatches used to shift by one (east's red line under 'central')."""
+    d = at_width(browser, 1440, live.url + "?node=closing")
+    pairs = d.execute_script("""
+      return Array.from(document.querySelectorAll('#trends .chart-card')).map(card => {
+        const chart = echarts.getInstanceByDom(card.querySelector('.chart')), drawn = {};
+        chart.getModel().eachSeries(s => { drawn[s.name] = s.getData().getVisual('style').fill; });
+        return Array.from(card.querySelectorAll('.series-toggle')).map(b => {
+          const swatch = getComputedStyle(b.querySelector('.swatch')).backgroundColor;
+          return [card.dataset.kpi, b.textContent, swatch, drawn[b.textContent]];
+        });
+      }).flat();""")
+    assert any(p[1] == "total" for p in pairs) and len(pairs) > 10
+
+    def rgb(hex_colour):
+        n = int(hex_colour.lstrip("#"), 16)
+        return f"rgb({n >> 16}, {(n >> 8) & 255}, {n & 255})"
+
+    assert [p for p in pairs if p[2] != rgb(p[3])] == []

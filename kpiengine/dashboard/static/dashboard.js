@@ -132,7 +132,13 @@
     state.charts.push(c);
     el.setAttribute('role', 'img');
     if (names.length > 1) {
-      var colours = option.color;
+      // ECharts hands the palette out in order to the series without a colour of their own
+      // (the dashed total is grey): the swatches must follow the same count, or east reads as central.
+      var colours = [], next = 0;
+      option.series.forEach(function (sr) {
+        var own = sr.itemStyle && sr.itemStyle.color;
+        colours.push(own || option.color[next++ % option.color.length]);
+      });
       var row = h('div', { class: 'legend-row' });
       names.forEach(function (name, i) {
         row.appendChild(h('button', { type: 'button', class: 'series-toggle', 'aria-pressed': 'true',
@@ -140,7 +146,7 @@
             var on = ev.currentTarget.getAttribute('aria-pressed') !== 'true';
             ev.currentTarget.setAttribute('aria-pressed', String(on));
             c.dispatchAction({ type: 'legendToggleSelect', name: name });
-          } }, [h('span', { class: 'swatch', style: 'background:' + (option.series[i].itemStyle && option.series[i].itemStyle.color || colours[i % colours.length]), 'aria-hidden': 'true' }), label(name)]));
+          } }, [h('span', { class: 'swatch', style: 'background:' + colours[i], 'aria-hidden': 'true' }), label(name)]));
       });
       el.parentNode.insertBefore(row, el.nextSibling);
     }
