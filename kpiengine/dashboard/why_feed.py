@@ -18,7 +18,7 @@ from ..spec.model import Project
 from .data import ADDITIVE, attention_view, chosen_periods, period_label, ratio_parts
 from .formatting import change, format_short, format_value, tone
 from .inputs import DashboardInputs
-from .options import DashboardOptions
+from .options import DashboardOptions, segment_text
 
 
 def focus_kpi(inputs: DashboardInputs) -> str | None:
@@ -204,6 +204,12 @@ def _root_cause(project: Project, options: DashboardOptions, kpi: str, previous,
     dims = search_dimensions(project, kpi)
     if len(dims) < 2:
         return None, None
+    if options.segment:
+        # the scan reads the whole warehouse: under a filter it would explain everyone's change next
+        # to the segment's own numbers (east's revenue fell 1.1M while "other" showed +239k)
+        return None, ("the segment search over all dimensions runs on the whole warehouse: not shown under a "
+                      f"filter ({segment_text(options.segment)}); the split by {options.by or 'a breakdown'} "
+                      "above is the segment's own")
     if loader is None or not loader.allow_engine:
         return None, "segments are searched in the warehouse: not available from stored values alone"
     spec = project.kpis[kpi]

@@ -259,3 +259,28 @@ def test_a_broken_spec_is_reported_on_the_page_and_recovers(demo_dir, tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_why_under_a_segment_filter_explains_the_segments_own_change(demo_env):
+    """Filtered to east, "why revenue changed" splits east's change by channel; the warehouse-wide
+    segment scan (which would explain every region's change) is left out with a note."""
+    import duckdb
+
+    why = board(demo_env, period=WEEK, filter=f"region={PLANTED_REGION}", by="channel", kpi="revenue")["why"]
+    con = duckdb.connect(str(demo_env["db"]), read_only=True)
+    try:
+        def revenue(week):
+            return dict(con.execute(
+                "SELECT coalesce(channel, '∅'), CAST(sum(amount) AS DOUBLE) FROM deals WHERE stage = 'won' AND region = ? AND "
+                "closed_at >= CAST(? AS DATE) AND closed_at < CAST(? AS DATE) + INTERVAL 7 DAY GROUP BY 1",
+                [PLANTED_REGION, week, week]).fetchall())
+        before, after = revenue(BEFORE), revenue(WEEK)
+    finally:
+        con.close()
+    assert why["root_cause"] is None and any("not shown under a filter" in n for n in why["notes"])
+    (segments,) = [g for g in why["groups"] if g["kind"] == "segment"]
+    assert sum(c["value"] for c in segments["items"]) == pytest.approx(sum(after.values()) - sum(before.values()))
+    shown = {c["name"]: c["value"] for c in segments["items"] if not c.get("other")}
+    for name, value in shown.items():
+        channel = name.removeprefix("channel ")
+        assert value == pytest.approx(after.get(channel, 0) - before.get(channel, 0))

@@ -732,6 +732,7 @@
       b.appendChild(box);
     });
     if (w.method) b.appendChild(note('Method: ' + w.method + '.'));
+    (w.notes || []).forEach(function (n) { b.appendChild(h('p', { class: 'note why-note', text: n.charAt(0).toUpperCase() + n.slice(1) + '.' })); });
   }
 
   function renderAlerts(d) {
