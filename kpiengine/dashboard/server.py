@@ -65,15 +65,26 @@ CACHE_ENTRIES = 32
 
 
 def freshness(folder: str) -> tuple:
-    """Changes when a spec file, the history file or its write-ahead log changes (cheap: file times only)."""
+    """Changes when a spec file, the history file or its write-ahead log changes (cheap: file times only).
+
+    The write-ahead log counts by its size, not its time, and an empty one not at all: SQLite
+    creates or touches the empty log when a reader opens or closes the file, so the key changed
+    on every request and the cache never hit. A commit grows the log; the checkpoint that
+    empties it writes the history file itself.
+    """
     stamps = []
     for root, dirs, files in os.walk(folder):
         for name in files:
             if name.endswith((".yml", ".yaml", ".db", ".db-wal")):
                 try:
-                    stamps.append((name, os.stat(os.path.join(root, name)).st_mtime_ns))
+                    st = os.stat(os.path.join(root, name))
                 except OSError:
                     continue
+                if name.endswith("-wal"):
+                    if st.st_size:  # an empty log is no log: a first reader creates it empty
+                        stamps.append((name, st.st_size))
+                else:
+                    stamps.append((name, st.st_mtime_ns))
     return tuple(sorted(stamps))
 
 

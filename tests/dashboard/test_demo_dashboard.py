@@ -284,3 +284,21 @@ def test_why_under_a_segment_filter_explains_the_segments_own_change(demo_env):
     for name, value in shown.items():
         channel = name.removeprefix("channel ")
         assert value == pytest.approx(after.get(channel, 0) - before.get(channel, 0))
+
+
+def test_the_response_cache_holds_across_reads_and_a_new_run_ends_it(server, demo_dir):
+    """Issue 16 item 7: a repeated request is served from the cache. SQLite touched the empty
+    write-ahead log on every read, which changed the cache key each time: the cache never hit."""
+    from kpiengine.dashboard.server import freshness
+
+    url = server.url + "api/dashboard?by=channel&period=" + BEFORE
+    first = _get(url)[2]
+    entries = len(server._cache)
+    stamp = freshness(str(demo_dir["specs"]))
+    assert _get(url)[2] == first and len(server._cache) == entries  # served from the cache: no new entry
+    assert freshness(str(demo_dir["specs"])) == stamp
+    done = run_kpi(["run", "--spec", "kpi_specs", "--kpi", "visits", "--last", "1"], demo_dir["folder"], demo_dir["env"])
+    assert done.returncode == 0, done.stderr
+    assert freshness(str(demo_dir["specs"])) != stamp  # a new run is a new key: the page shows it
+    _get(url)
+    assert len(server._cache) == entries + 1
