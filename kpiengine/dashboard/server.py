@@ -40,7 +40,7 @@ from .options import DashboardError, parse_options, parse_segment
 from .report import CHART_LIBRARY, CHART_URL, render_page, static_text
 from .review_feed import review_document
 from .review_page import render_review_page, review_nav, review_window
-from .views import VIEWS, build_dashboard
+from .views import VIEWS, build_dashboard, build_view
 
 LOCAL_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -186,7 +186,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 def build():
                     project = self.server.load_project()
                     inputs = collect(project, parse_options(project, query))
-                    payload = build_dashboard(inputs) if url.path == "/api/dashboard" else VIEWS[url.path[5:]](inputs)
+                    payload = build_dashboard(inputs) if url.path == "/api/dashboard" else build_view(url.path[5:], inputs)
                     return json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
 
                 body = self.server.cached((url.path, tuple(sorted(query.items()))), build)

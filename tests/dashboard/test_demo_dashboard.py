@@ -302,3 +302,50 @@ def test_the_response_cache_holds_across_reads_and_a_new_run_ends_it(server, dem
     assert freshness(str(demo_dir["specs"])) != stamp  # a new run is a new key: the page shows it
     _get(url)
     assert len(server._cache) == entries + 1
+
+
+def test_team_has_one_bubble_per_rep_whatever_the_breakdown(demo_env):
+    """By region each rep has one region and the bubble is coloured by it; by channel a rep sells in
+    several channels, so the bubbles stay one per rep (not six) and the page says why they are not coloured."""
+    import duckdb
+
+    con = duckdb.connect(str(demo_env["db"]), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT rep_name, min(region), max(region), count(*) FROM activities WHERE kind = 'visit' AND happened_at "
+            ">= CAST(? AS DATE) AND happened_at < CAST(? AS DATE) + INTERVAL 7 DAY GROUP BY 1", [WEEK, WEEK]).fetchall()
+    finally:
+        con.close()
+    assert all(lo == hi for _, lo, hi, _ in rows)  # the demo's reps work in one region each
+    by_region = board(demo_env, period=WEEK, by="region")
+    assert {(b["name"], b["group"]) for b in by_region["team"]["bubbles"]} == {(r, lo) for r, lo, _, _ in rows}
+    by_channel = board(demo_env, period=WEEK, by="channel")
+    team = by_channel["team"]
+    assert team["group_by"] is None and {b["name"]: b["x"] for b in team["bubbles"]} == {r: float(n) for r, _, _, n in rows}
+    assert "not coloured by channel" in by_channel["meta"]["notes"]["team_colour"]
+
+
+@pytest.mark.parametrize("raw", [{"by": "rep"}, {"by": "rep", "grain": "day"}, {"by": "channel"}])
+def test_dashboard_document_stays_under_300_kb_and_keeps_its_numbers(demo_env, raw):
+    """Issue 16 item 7: by rep (and by rep and day) the document used to be 0.35-0.58 MB, mostly
+    17-digit sparkline floats and leading nulls of trend lines; compacted it is under 300 KB and a
+    padded-back trend line is the same line."""
+    from kpiengine.dashboard import data
+    from kpiengine.dashboard.collect import collect
+    from kpiengine.dashboard.options import parse_options
+    from kpiengine.dashboard.views import build_dashboard
+    from kpiengine.loader import load_project
+
+    project = load_project(demo_env["specs"])
+    inputs = collect(project, parse_options(project, raw))
+    doc = build_dashboard(inputs)
+    assert len(json.dumps(doc, ensure_ascii=False, default=str).encode("utf-8")) < 300_000
+    full = {t["kpi"]: t for t in data.trends_view(inputs)["kpis"]}
+    for trend in doc["trends"]["kpis"]:
+        for shown, exact in zip(trend["series"], full[trend["kpi"]]["series"], strict=True):
+            padded = [None] * shown["start"] + shown["values"]
+            assert len(padded) == len(exact["values"]) == len(doc["trends"]["periods"])
+            assert padded == [None if v is None else pytest.approx(v, rel=1e-6) for v in exact["values"]]
+    tile = doc["process"]["tiles"]["conversion"]
+    assert tile["value"] == data.process_view(inputs)["tiles"]["conversion"]["value"]  # numbers keep every digit
+    assert "weight" not in tile["breakdown"][0] and "spark" in tile["breakdown"][0]

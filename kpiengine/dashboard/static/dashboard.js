@@ -194,7 +194,9 @@
   function trendChart(el, trend, periods) {
     var labels = periodLabels(periods);
     var all = [];
-    trend.series.forEach(function (sr) { all = all.concat(sr.values); });
+    // a series starts at its first value (`start`, see kpiengine/dashboard/compact.py): pad it back
+    var padded = trend.series.map(function (sr) { return new Array(sr.start || 0).fill(null).concat(sr.values); });
+    padded.forEach(function (v) { all = all.concat(v); });
     trend.thresholds.forEach(function (t) { all.push(t.value, t.low, t.high); });
     trend.targets.forEach(function (t) { all.push(t.value); });
     var r = extent(all);
@@ -214,7 +216,7 @@
     }).filter(Boolean);
     var series = trend.series.map(function (sr, i) {
       var total = trend.has_total && i === 0 && trend.series.length > 1;
-      return { name: sr.name, type: 'line', data: sr.values, connectNulls: false, showSymbol: sr.values.length < 40, symbolSize: 5,
+      return { name: sr.name, type: 'line', data: padded[i], connectNulls: false, showSymbol: padded[i].length < 40, symbolSize: 5,
         lineStyle: { width: total ? 1.5 : 2, type: total ? 'dashed' : 'solid' },
         itemStyle: total ? { color: css('--muted') } : undefined,
         markLine: i === 0 && lines.length ? { symbol: 'none', silent: true, label: { show: false }, data: lines } : undefined,
@@ -650,6 +652,7 @@
     setTitle('team', 'Team: ' + t.y.label + ' vs ' + t.x.label + ' by ' + t.by);
     b.appendChild(note(t.period_label + '. One bubble per ' + t.by + (t.group_by ? ', coloured by ' + t.group_by : '') +
       '. Dashed lines are the medians: left of the line needs more visits, below it needs better conversion.'));
+    if (d.meta.notes.team_colour) b.appendChild(note(d.meta.notes.team_colour.charAt(0).toUpperCase() + d.meta.notes.team_colour.slice(1) + '.'));
     var groups = t.group_by ? t.groups : ['all'];
     var maxSize = Math.max.apply(null, t.bubbles.map(function (x) { return x.size; }).concat([1]));
     function radius(v) { return 6 + 30 * Math.sqrt(Math.max(0, v) / maxSize); }
