@@ -14,13 +14,15 @@ the document); the page pads it back.
 """
 from __future__ import annotations
 
+import math
+
 CHART_ARRAYS = ("spark", "values")
 RANKING_ONLY = ("weight", "magnitude", "additive")
 DIGITS = 7
 
 
 def chart_number(value):
-    if isinstance(value, float) and value == value and value not in (float("inf"), float("-inf")):
+    if isinstance(value, float) and math.isfinite(value):
         return float(f"{value:.{DIGITS}g}")
     return value
 

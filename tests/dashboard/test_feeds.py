@@ -1,6 +1,7 @@
 """Where the views' inputs come from: history, alert state, root cause; each degrades with a reason."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -161,3 +162,30 @@ def test_why_labels_its_two_lists_colours_by_direction_and_words_offsetting_move
     assert "%" not in why["summary"].split("region east")[1].split(",")[0]  # no share above 100 %
     assert f"region east alone moved it by {east['value'] * 100:+.1f} pp" in why["summary"]
     assert f"the other values offset {(v1 - v0 - east['value']) * 100:+.1f} pp of that" in why["summary"]
+
+
+def test_history_gives_the_latest_runs_value_per_period_and_keeps_older_periods(unit_project, tmp_path):
+    """The one-pass read (issue 16 item 7) keeps the old self-join's meaning: per KPI, period and
+    dimension values the latest run wins; a period only an older run stored stays."""
+    import sqlite3
+
+    from kpiengine.run.history import HistoryStore
+
+    store = HistoryStore(tmp_path / "h.db")
+    east, west = {"region": "east"}, {"region": "west"}
+    first = [KpiValue("visits", "week", WEEKS[0], east, 1.0), KpiValue("visits", "week", WEEKS[1], east, 2.0),
+             KpiValue("visits", "week", WEEKS[1], west, 3.0)]
+    second = [KpiValue("visits", "week", WEEKS[1], east, 20.0), KpiValue("visits", "week", WEEKS[2], east, 30.0)]
+    for rows in (first, second):
+        store.record_run(unit_project, ResultSet("week", ["region"], None, None, ["visits"], rows))
+    got = [(r.period_start, r.dimensions, r.value) for r in store.values(None, "week", ["region"])]
+    assert got == [(WEEKS[0], east, 1.0), (WEEKS[1], east, 20.0), (WEEKS[1], west, 3.0), (WEEKS[2], east, 30.0)]
+    # the same rows as plain SQL picks them: the value of the highest run_id per key
+    con = sqlite3.connect(tmp_path / "h.db")
+    expected = con.execute("SELECT period_start, dimensions, value FROM kpi_values v WHERE run_id = (SELECT max(run_id) "
+                           "FROM kpi_values w WHERE w.kpi = v.kpi AND w.period_start = v.period_start AND "
+                           "w.dimensions = v.dimensions AND w.grain = v.grain AND w.by_dims = v.by_dims) "
+                           "ORDER BY period_start, dimensions").fetchall()
+    con.close()
+    assert [(p.isoformat(), d["region"], v) for p, d, v in got] == [(p, json.loads(d)["region"], v) for p, d, v in expected]
+    assert [r.value for r in store.values(["visits"], "week", ["region"], start=WEEKS[1], end=WEEKS[2])] == [20.0, 3.0]
