@@ -318,3 +318,29 @@ def test_legend_swatches_have_the_colour_of_their_line(browser, live):
         return f"rgb({n >> 16}, {(n >> 8) & 255}, {n & 255})"
 
     assert [p for p in pairs if p[2] != rgb(p[3])] == []
+
+
+def test_funnel_controls_switch_the_counting_and_the_window(browser, live, unchecked_demo):
+    """The Count by and Conversion window controls recompute the funnel; numbers checked against SQL."""
+    from selenium.webdriver.support.ui import Select
+
+    db = unchecked_demo["db"]
+
+    def visited(anchor: str, days: int) -> int:
+        return sql(db, "WITH v AS (SELECT l.lead_id, l.created_at AS entered, min(a.happened_at) AS t FROM leads l "
+                       "JOIN activities a ON a.lead_id = l.lead_id AND a.kind = 'visit' AND a.happened_at >= l.created_at "
+                       "AND a.happened_at <= l.created_at + INTERVAL (?) DAY GROUP BY 1, 2) "
+                       f"SELECT count(*) FROM v WHERE {anchor} >= CAST(? AS DATE) AND {anchor} < CAST(? AS DATE) + "
+                       "INTERVAL 7 DAY", [days, WEEK, WEEK])[0][0]
+
+    d = at_width(browser, 390, live.url + f"?period={WEEK}")
+    assert text(d, "#funnel .counting") == "cohort view"
+    assert text(d, "#funnel tr[data-step='visit'] td") == f"{visited('entered', 60):,}"
+    for name, value, anchor, days in (("funnel_view", "event", "t", 60), ("funnel_window", "7d", "t", 7)):
+        before = d.execute_script("return document.body.getAttribute('data-ready')")
+        Select(d.find_element("css selector", f"#funnel select[name={name}]")).select_by_value(value)
+        browser.wait_ready(before)
+        assert f"{name}={value}" in d.current_url
+        assert text(d, "#funnel .counting") == "event view"
+        assert text(d, "#funnel tr[data-step='visit'] td") == f"{visited(anchor, days):,}"
+    assert "conversion window 7d" in text(d, "#funnel")
