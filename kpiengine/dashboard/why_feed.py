@@ -40,9 +40,14 @@ def focus_kpi(inputs: DashboardInputs) -> str | None:
 
 
 def contribution_text(value: float, unit: str) -> str:
+    """A signed contribution; one that rounds to nothing is written without a sign, never "-0.0 pp"."""
     if unit == "percent":
-        return f"{value * 100:+.1f} pp"
-    return ("+" if value >= 0 else "-") + format_short(abs(value), unit)
+        text = f"{value * 100:+.1f} pp"
+        return "0.0 pp" if text in ("+0.0 pp", "-0.0 pp") else text
+    short = format_short(abs(value), unit)
+    if not any(c in "123456789" for c in short):
+        return short
+    return ("+" if value >= 0 else "-") + short
 
 
 def _tone(value: float, direction: str) -> str:
@@ -125,7 +130,8 @@ def explain(project: Project, options: DashboardOptions, inputs: DashboardInputs
                       "choose a breakdown (by=region) or a formula KPI to see drivers")
     summary = f"{spec.label} went from {format_value(v0, spec.unit)} to {format_value(v1, spec.unit)} " \
               f"({contribution_text(v1 - v0, spec.unit)})."
-    named = [{"name": e["label"], "value": e["contribution"], "effect": e["effect"]}
+    # the segment search writes region=east; the lists on the page say "region east"
+    named = [{"name": e["label"].replace("=", " "), "value": e["contribution"], "effect": e["effect"]}
              for e in (root_cause or {}).get("elements", [])]
     summary += segment_summary(named or [c for c in contributions if c["kind"] == "segment" and not c["other"]],
                                v1 - v0, spec.unit)

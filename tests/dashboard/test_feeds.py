@@ -189,3 +189,11 @@ def test_history_gives_the_latest_runs_value_per_period_and_keeps_older_periods(
     con.close()
     assert [(p.isoformat(), d["region"], v) for p, d, v in got] == [(p, json.loads(d)["region"], v) for p, d, v in expected]
     assert [r.value for r in store.values(["visits"], "week", ["region"], start=WEEKS[1], end=WEEKS[2])] == [20.0, 3.0]
+
+
+def test_a_contribution_that_rounds_to_nothing_has_no_sign():
+    from kpiengine.dashboard.why_feed import contribution_text
+
+    assert contribution_text(-0.00004, "percent") == "0.0 pp" and contribution_text(0.00004, "percent") == "0.0 pp"
+    assert contribution_text(-0.028, "percent") == "-2.8 pp" and contribution_text(0.005, "percent") == "+0.5 pp"
+    assert contribution_text(-0.2, "count") == "0" and contribution_text(-1_086_643.5, "currency") == "-1.1M"
