@@ -670,7 +670,7 @@ def funnel_view(inputs: DashboardInputs) -> dict:
             total = funnel_stages(f.steps, f.counts[key].get("", []), f.median_seconds.get(key))
             columns.append({
                 "period": key, "label": period_label(p, grain), "maturing": key in f.maturing,
-                "total": total, "worst_step": worst_step(total),
+                "total": total, "worst_step": None if key in f.maturing else worst_step(total),
                 "breakdown": _funnel_breakdown(f, key, total) if p == cur else [],
             })
         out.append({"name": f.name, "label": f.label, "by": f.by, "steps": f.steps, "columns": columns,

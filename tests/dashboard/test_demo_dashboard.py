@@ -349,3 +349,14 @@ def test_dashboard_document_stays_under_300_kb_and_keeps_its_numbers(demo_env, r
     tile = doc["process"]["tiles"]["conversion"]
     assert tile["value"] == data.process_view(inputs)["tiles"]["conversion"]["value"]  # numbers keep every digit
     assert "weight" not in tile["breakdown"][0] and "spark" in tile["breakdown"][0]
+
+
+def test_a_maturing_cohort_names_no_weakest_tier_or_step(demo_env):
+    """In cohort view the last week's leads are still being visited (60-day window): their low
+    visit rate is youth, not a weak tier, so neither the matrix nor the funnel names one."""
+    board_ = board(demo_env, period=WEEK)
+    matrix, funnel = board_["matrix"]["funnels"][0], board_["funnel"]["funnels"][0]
+    assert funnel["view"] == "cohort" and funnel["columns"][-1]["maturing"]
+    assert funnel["columns"][-1]["worst_step"] is None
+    assert matrix["weakest_tier"] is None and not any(r["weakest"] for r in matrix["rows"])
+    assert "still maturing" in matrix["summary"] and "no tier is named" in matrix["summary"]

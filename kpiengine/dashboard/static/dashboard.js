@@ -630,11 +630,11 @@
     if (m.empty) { b.appendChild(empty(m.reason)); return; }
     m.funnels.forEach(function (f) {
       b.appendChild(h('h3', null, [label(f.label), ' ', h('span', { class: 'counting', text: f.view + ' view' })]));
-      if (f.summary) b.appendChild(h('p', { text: f.summary + (f.maturing ? ' The cohort is still maturing.' : '') }));
+      if (f.summary) b.appendChild(h('p', { class: 'matrix-summary', text: f.summary }));
       var head = [{ text: 'tier' }, { text: 'stage' }, { text: 'volume', num: true }, { text: 'conversion', num: true },
         { text: (f.previous_label || 'previous'), num: true }, { text: 'change', num: true }, { text: 'drop-off', num: true }];
       b.appendChild(pagedTable('Product tiers free → brand with the funnel stage each carries, ' + f.period_label +
-        '; the weakest tier is marked', head, f.rows, 25, function (r) {
+        (f.weakest_tier ? '; the weakest tier is marked' : ''), head, f.rows, 25, function (r) {
         if (!r.stage) return h('tr', { 'data-tier': r.tier }, [rowHead(r.tier), h('td', { colspan: 6, class: 'note', text: r.note })]);
         return h('tr', { class: r.weakest ? 'weakest' : null, 'data-tier': r.tier }, [rowHead(r.tier + (r.weakest ? ' (weakest)' : '')),
           h('td', { text: r.stage_label }), h('td', { class: 'num', text: r.display }), h('td', { class: 'num', text: r.from_previous_display }),
