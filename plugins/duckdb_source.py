@@ -54,13 +54,7 @@ class DuckDBSource(Source):
             if not self._locked_down():
                 # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt
                 # `--format json`. Set before the configuration is locked.
-                try:
-                    self._con.execute("SET enable_progress_bar = false")
-                except duckdb.Error:
-                    # Another thread's connection to the same file (the dashboard loads values and
-                    # funnels side by side) locked it between the check and the SET: it set this too.
-                    if not self._locked_down():
-                        raise
+                self._con.execute("SET enable_progress_bar = false")
             self._lock_file_access()
         except duckdb.Error as exc:
             self.close()
