@@ -7,6 +7,11 @@ import threading
 from kpiengine import hookimpl
 from kpiengine.sources import QueryResult, Source, shared_connection
 
+# DuckDB shares one database instance per file within a process, settings included: the
+# check-then-set-then-lock sequence of connect() must not interleave between threads (the
+# dashboard opens the warehouse from two at once), or one thread's lock lands mid-sequence.
+_LOCKDOWN = threading.Lock()
+
 
 class DuckDBSource(Source):
     type_name = "duckdb"
@@ -51,11 +56,12 @@ class DuckDBSource(Source):
             # Within a command, sources share one database (its buffer cache stays warm); each gets a cursor,
             # which inherits the database's settings, the file lock-down included.
             self._con = database.cursor() if shared else database
-            if not self._locked_down():
-                # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt
-                # `--format json`. Set before the configuration is locked.
-                self._con.execute("SET enable_progress_bar = false")
-            self._lock_file_access()
+            with _LOCKDOWN:
+                if not self._locked_down():
+                    # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt
+                    # `--format json`. Set before the configuration is locked.
+                    self._con.execute("SET enable_progress_bar = false")
+                self._lock_file_access()
         except duckdb.Error as exc:
             self.close()
             raise self.error(f"cannot open database: {exc}") from None

@@ -54,3 +54,42 @@ def test_other_threads_do_not_share_the_commands_connection(db):
         worker.join()
     assert seen == [9]
     assert writable_from_another_process(db)
+
+
+def test_threads_opening_one_file_at_once_all_connect(tmp_path):
+    """The dashboard opens the warehouse from two threads at once; the file lock-down must not race.
+
+    DuckDB shares one database instance per file within a process, so one thread's
+    `SET lock_configuration` can land between another's check and its own settings.
+    """
+    import threading
+
+    import duckdb
+
+    from kpiengine_plugins.duckdb_source import DuckDBSource
+
+    failures = []
+    for round_ in range(15):
+        path = tmp_path / f"w{round_}.duckdb"
+        con = duckdb.connect(str(path))
+        con.execute("CREATE TABLE t AS SELECT range AS x FROM range(10)")
+        con.close()
+        barrier = threading.Barrier(6)
+        sources = [DuckDBSource("w", {"path": str(path)}) for _ in range(6)]
+
+        def open_and_count(source):
+            barrier.wait()
+            try:
+                source.connect()
+                assert source.execute("SELECT count(*) FROM t").rows[0][0] == 10
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                failures.append(f"round {round_}: {exc}")
+            finally:
+                source.close()
+
+        threads = [threading.Thread(target=open_and_count, args=(s,)) for s in sources]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failures == []
