@@ -255,6 +255,14 @@ def test_clicking_a_number_shows_its_rows_and_exports_them(browser, live, unchec
         lines = resp.read().decode("utf-8").strip().splitlines()
     won = week_count(unchecked_demo["db"], "deals", "closed_at", WEEK, "stage = 'won'")
     assert len(lines) == 1 + min(100, won) and "deal_id" in lines[0]
+    import csv
+
+    table = list(csv.DictReader(lines))
+    ids = {r[0] for r in sql(unchecked_demo["db"], "SELECT CAST(deal_id AS VARCHAR) FROM deals WHERE stage = 'won' AND "
+                                                    "closed_at >= CAST(? AS DATE) AND closed_at < CAST(? AS DATE) + "
+                                                    "INTERVAL 7 DAY", [WEEK, WEEK])}
+    assert {r["deal_id"] for r in table} <= ids and len({r["deal_id"] for r in table}) == len(table)
+    assert all(r["stage"] == "won" for r in table)
 
 
 def test_offline_report_opens_from_a_file_without_any_request(browser, demo_dir, tmp_path, artifacts):
