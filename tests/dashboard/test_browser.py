@@ -352,3 +352,26 @@ def test_funnel_controls_switch_the_counting_and_the_window(browser, live, unche
         assert text(d, "#funnel .counting") == "event view"
         assert text(d, "#funnel tr[data-step='visit'] td") == f"{visited(anchor, days):,}"
     assert "conversion window 7d" in text(d, "#funnel")
+
+
+def test_by_rep_the_phone_page_shows_the_top_rows_and_pages_through_all(browser, live, unchecked_demo):
+    """Issue 16 item 7: by rep a tile's table holds the worst and the largest reps, "show all" pages
+    through every rep 25 at a time, and the phone page never scrolls sideways."""
+    reps = sql(unchecked_demo["db"], "SELECT count(DISTINCT rep_name) FROM activities WHERE kind = 'visit' AND "
+                                     "happened_at >= CAST(? AS DATE) - INTERVAL 7 DAY AND happened_at < CAST(? AS DATE) "
+                                     "+ INTERVAL 7 DAY", [WEEK, WEEK])[0][0]
+    d = at_width(browser, 390, live.url + f"?by=rep&node=field_visits&period={WEEK}")
+    scroll, client = page_width(d)
+    assert scroll == client and d.execute_script("return window.innerWidth") == 390  # no sideways scroll
+    card = "#detail .detail-kpi[data-kpi='visits']"
+    shown = d.execute_script(f"return document.querySelectorAll(`{card} tbody tr`).length")
+    assert 5 <= shown <= 10  # the 5 worst movers and the 5 largest, some in both
+    button = d.execute_script(f"return Array.from(document.querySelectorAll(`{card} button.link`))"
+                              ".find(b => b.textContent.startsWith('show all'))")
+    assert button.text == f"show all {reps} rep values"
+    button.click()
+    browser.wait_for(lambda: d.execute_script(f"return document.querySelector(`{card} .pager`) !== null"))
+    assert d.execute_script(f"return document.querySelectorAll(`{card} tbody tr`).length") == min(25, reps)
+    assert f"page 1 of {-(-reps // 25)} ({reps} rows)" in text(d, f"{card} .pager")
+    assert page_width(d)[0] == page_width(d)[1]
+    assert keyboard_unreached(d) == [] and axe_violations(d) == []
