@@ -134,7 +134,8 @@ def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple
 ACTIVE_AFTER = {"pending": "pending", "firing": "firing", "escalated": "firing", "deescalated": "firing"}
 
 
-def as_of(snapshot: AlertSnapshot, period: str | None, now: float | None = None) -> AlertSnapshot:
+def as_of(snapshot: AlertSnapshot, period: str | None, now: float | None = None,
+          grain: str | None = None) -> AlertSnapshot:
     """The alert states as they stood when ``period`` was evaluated, replayed from the alert log.
 
     ``kpi check`` keeps one state per alert (now) and a log of transitions, each
@@ -151,7 +152,13 @@ def as_of(snapshot: AlertSnapshot, period: str | None, now: float | None = None)
     past = AlertSnapshot(available=True, fired=snapshot.fired, thresholds=snapshot.thresholds,
                          silences=snapshot.silences)
     past.evaluated, past.scope, past.rules = snapshot.evaluated, "as_of", snapshot.rules
-    earliest = min((ev["period"][:10] for ev in snapshot.events), default=None)
+    # The log holds transitions only: a period judged all quiet leaves no event. Each state keeps
+    # the one before its last evaluation (``prior``), whose period was judged too.
+    judged = [ev["period"][:10] for ev in snapshot.events]
+    judged += [st.prior["last_period"][:10] for st in snapshot.states.values()
+               if st.prior and st.prior.get("last_period") and st.rule in snapshot.rules
+               and (grain is None or snapshot.rules[st.rule].grain == grain)]
+    earliest = min(judged, default=None)
     past.known = earliest is not None and earliest <= period
     last: dict[tuple, dict] = {}
     since: dict[tuple, str] = {}

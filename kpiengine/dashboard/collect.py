@@ -144,7 +144,7 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
             notes["team"] = f"{', '.join(bubble)} cannot be broken down by {options.bubble_by}"
 
     alerts, note = load_alerts(project, options.grain)
-    inputs.alerts = in_alert_segment(as_of(alerts, current.isoformat() if current else None), segment)
+    inputs.alerts = in_alert_segment(as_of(alerts, current.isoformat() if current else None, grain=options.grain), segment)
     if note:
         notes["alerts"] = note
 

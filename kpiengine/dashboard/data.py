@@ -409,7 +409,8 @@ def attention_view(inputs: DashboardInputs, process: dict | None = None, limit: 
     _inputs_first(inputs.project, items)
     items += _uncovered_alerts(inputs, process)
     items.sort(key=lambda i: (-STATUS_RANK[i["status"]], -i["magnitude"]))
-    return {"items": items[:limit], "total": len(items), "alerts_scope": inputs.alerts.scope}
+    return {"items": items[:limit], "total": len(items), "alerts_scope": inputs.alerts.scope,
+            "alerts_known": inputs.alerts.known}
 
 
 def _inputs_first(project, items: list[dict]) -> None:
@@ -741,7 +742,8 @@ def meta_view(inputs: DashboardInputs) -> dict:
         "current": current.isoformat() if current else None, "current_label": period_label(current, opts.grain),
         "previous": previous.isoformat() if previous else None, "previous_label": period_label(previous, opts.grain),
         "options": opts.to_json(), "source": inputs.source, "notes": inputs.notes,
-        "alerts_available": inputs.alerts.available,
+        # an earlier period the alert log does not reach: no state dots rather than green ones
+        "alerts_available": inputs.alerts.available and inputs.alerts.known,
         "kpis": [{"kpi": k, "label": s.label, "unit": s.unit, "direction": s.direction} for k, s in project.kpis.items()],
         "funnels": list(project.section("funnels", {})),
     }

@@ -285,8 +285,15 @@ def test_offline_report_opens_from_a_file_without_any_request(browser, demo_dir,
 
 def test_past_period_shows_alert_states_of_that_period(browser, checked):
     d = at_width(browser, 1440, checked.url + f"?period={BEFORE}")
-    assert "As of 2026-W43" in text(d, "#alerts .note")
     assert "firing" not in (text(d, "#attention") or "")  # the W44 alerts are not shown next to W43's numbers
+    # kpi check judged W44 only: W43's states are unknown, which the page says instead of "all good"
+    assert "Unknown for 2026-W43 (Oct 19): kpi check first judged 2026-10-26" in text(d, "#alerts")
+    assert "No alert was firing" not in text(d, "#alerts") and "0 firing" not in text(d, "#alerts")
+    assert "are unknown" in text(d, "#attention .note")
+    assert d.execute_script("return document.querySelectorAll('#process .tile .dot').length") == 0  # no green dots
+    d = at_width(browser, 1440, checked.url + f"?period={WEEK}")
+    assert "Now (the latest period kpi check judged: 2026-10-26)" in text(d, "#alerts .note")
+    assert d.execute_script("return document.querySelectorAll('#process .tile .dot.firing').length") > 0
 
 
 def test_every_won_count_says_whether_it_counts_by_cohort_or_by_event(browser, live, unchecked_demo):

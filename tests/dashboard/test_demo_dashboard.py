@@ -360,3 +360,27 @@ def test_a_maturing_cohort_names_no_weakest_tier_or_step(demo_env):
     assert funnel["columns"][-1]["worst_step"] is None
     assert matrix["weakest_tier"] is None and not any(r["weakest"] for r in matrix["rows"])
     assert "still maturing" in matrix["summary"] and "no tier is named" in matrix["summary"]
+
+
+def test_alert_states_as_of_a_judged_past_period_and_unknown_before(demo_dir, tmp_path, monkeypatch):
+    """kpi check for W42, W43 and W44 in turn: W44 shows the firing east alerts (now); W43, judged
+    quiet, shows none as of W43 and says it is known; W42, before the one period a state remembers,
+    is unknown. The states come from the real `kpi check`; east's drop fired in W44 only."""
+    import shutil
+
+    specs = tmp_path / "kpi_specs"
+    shutil.copytree(demo_dir["specs"], specs, ignore=shutil.ignore_patterns(".kpiengine"))
+    two_before = (PLANTED_WEEK - timedelta(days=14)).isoformat()
+    for period in (two_before, BEFORE, WEEK):
+        done = run_kpi(["check", "--spec", "kpi_specs", "--period", period], tmp_path, demo_dir["env"])
+        assert done.returncode in (0, 1, 2), done.stderr
+    monkeypatch.setenv("KPI_DEMO_DB", str(demo_dir["db"]))
+    dirs = {"specs": specs, "db": demo_dir["db"]}
+    now = board(dirs, period=WEEK)["alerts"]
+    assert now["scope"] == "now" and {(a["rule"], a["scope"]) for a in now["active"] if a["state"] == "firing"} >= \
+        {("conversion_drop", "east")}
+    past = board(dirs, period=BEFORE)
+    assert (past["alerts"]["scope"], past["alerts"]["known"]) == ("as_of", True)
+    assert past["alerts"]["active"] == [] and past["meta"]["alerts_available"]
+    older = board(dirs, period=two_before)
+    assert (older["alerts"]["known"], older["meta"]["alerts_available"]) == (False, False)

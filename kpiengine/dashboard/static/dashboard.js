@@ -331,7 +331,9 @@
 
   function renderAttention(d) {
     var b = body('attention'), a = d.attention;
-    if (a.alerts_scope === 'as_of') b.appendChild(note('Alert states as they stood in ' + d.meta.current_label + ' (from the alert log).'));
+    if (a.alerts_scope === 'as_of') b.appendChild(note(a.alerts_known === false ? 'Alert states of ' + d.meta.current_label +
+      ' are unknown: kpi check had not judged that period yet. Only KPI moves are ranked.' :
+      'Alert states as they stood in ' + d.meta.current_label + ' (from the alert log).'));
     if (!a.items.length) { b.appendChild(h('p', { class: 'allgood', text: 'Nothing is firing and no final KPI value got worse against ' + d.meta.previous_label + '.' })); return; }
     var ul = h('ul', { class: 'attention' });
     a.items.forEach(function (it) {
@@ -741,6 +743,11 @@
   function renderAlerts(d) {
     var b = body('alerts'), a = d.alerts;
     if (a.empty) { b.appendChild(empty(a.reason)); return; }
+    if (a.scope === 'as_of' && !a.known) {  // no counts of zero for a period nobody judged
+      b.appendChild(empty('Unknown for ' + d.meta.current_label + ': kpi check first judged ' + (a.evaluated || 'a later period') +
+        ', and the alert log holds no state for earlier periods.'));
+      return;
+    }
     b.appendChild(note((a.scope === 'as_of' ? 'As of ' + d.meta.current_label + ', replayed from the alert log' +
       (a.known ? '' : ' (kpi check had not judged that period yet: states unknown)') : 'Now (the latest period kpi check judged' +
       (a.evaluated ? ': ' + a.evaluated : '') + ')') + ': ' + a.counts.firing + ' firing · ' + a.counts.pending + ' pending · ' + a.counts.silenced + ' silenced.'));
