@@ -134,7 +134,8 @@ def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple
 ACTIVE_AFTER = {"pending": "pending", "firing": "firing", "escalated": "firing", "deescalated": "firing"}
 
 
-def as_of(snapshot: AlertSnapshot, period: str | None, now: float | None = None) -> AlertSnapshot:
+def as_of(snapshot: AlertSnapshot, period: str | None, now: float | None = None,
+          grain: str | None = None) -> AlertSnapshot:
     """The alert states as they stood when ``period`` was evaluated, replayed from the alert log.
 
     ``kpi check`` keeps one state per alert (now) and a log of transitions, each
@@ -151,8 +152,22 @@ def as_of(snapshot: AlertSnapshot, period: str | None, now: float | None = None)
     past = AlertSnapshot(available=True, fired=snapshot.fired, thresholds=snapshot.thresholds,
                          silences=snapshot.silences)
     past.evaluated, past.scope, past.rules = snapshot.evaluated, "as_of", snapshot.rules
-    earliest = min((ev["period"][:10] for ev in snapshot.events), default=None)
-    past.known = earliest is not None and earliest <= period
+    # Known when every rule had judged the period. The log holds transitions only (a period judged
+    # all quiet leaves no event); each state also keeps the one before its last evaluation
+    # (``prior``), whose period that rule judged too. One `kpi check` judges the latest period
+    # (and the one before for rules with `for:`), so the week before is known only for those.
+    earliest: dict[str, str] = {}
+    for st in snapshot.states.values():
+        rule = snapshot.rules.get(st.rule)
+        if rule is None or (grain is not None and rule.grain != grain):
+            continue
+        first = (st.prior or {}).get("last_period") or st.last_period
+        if first:
+            earliest[st.rule] = min(earliest.get(st.rule, first[:10]), first[:10])
+    for ev in snapshot.events:
+        if ev["rule"] in earliest:
+            earliest[ev["rule"]] = min(earliest[ev["rule"]], ev["period"][:10])
+    past.known = bool(earliest) and all(first <= period for first in earliest.values())
     last: dict[tuple, dict] = {}
     since: dict[tuple, str] = {}
     for ev in snapshot.events:

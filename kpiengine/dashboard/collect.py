@@ -86,6 +86,16 @@ def in_alert_segment(snapshot, segment: dict):
     return replace(snapshot, active=kept)
 
 
+def grouped_by(table, kpi: str, name_dim: str, group_dim: str) -> bool:
+    """True when each ``name_dim`` value has one ``group_dim`` value (a rep's region), so it can colour the bubble."""
+    seen: dict = {}
+    for key in table.keys(kpi):
+        dims = dict(key)
+        if name_dim in dims and seen.setdefault(dims[name_dim], dims.get(group_dim)) != dims.get(group_dim):
+            return False
+    return True
+
+
 def collect(project: Project, options: DashboardOptions, *, allow_engine: bool = True,
             registry=None) -> DashboardInputs:
     loader = ValueLoader(project, allow_engine=allow_engine, registry=registry)
@@ -122,6 +132,11 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
         team_by = [options.bubble_by] + ([options.by] if options.by and options.by != options.bubble_by
                                          and options.by not in segment else [])
         team = loader.load(bubble, options.grain, team_by, current, None, segment)
+        if len(team_by) > 1 and not grouped_by(team.table, bubble[0], *team_by):
+            # a rep works in several channels: coloured by channel, each rep would be six bubbles
+            notes["team_colour"] = (f"bubbles are not coloured by {team_by[1]}: a {team_by[0]} has several "
+                                    f"{team_by[1]} values")
+            team = loader.load(bubble, options.grain, team_by[:1], current, None, segment)
         inputs.team = team.table
         origins.append(team.origin)
         if team.error:
@@ -131,7 +146,7 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
 
     alerts, note = load_alerts(project, options.grain)
     inputs.health = model_health(alerts, loader.watermarks())
-    inputs.alerts = in_alert_segment(as_of(alerts, current.isoformat() if current else None), segment)
+    inputs.alerts = in_alert_segment(as_of(alerts, current.isoformat() if current else None, grain=options.grain), segment)
     if note:
         notes["alerts"] = note
 

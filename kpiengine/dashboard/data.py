@@ -15,9 +15,11 @@ from datetime import date
 
 from sqlglot import exp
 
+from ..spec.formula import inputs as formula_reads
 from ..spec.formula import parse_formula
 from ..spec.model import GRAINS
 from . import maturity
+from .counting import step_twins, tile_counting
 from .options import segment_text
 from .formatting import change, format_short, format_value, severity_of_change, tone
 from .health_feed import kpi_health
@@ -268,13 +270,12 @@ def kpi_tile(inputs: DashboardInputs, kpi: str, current: date | None, previous: 
     spark_periods = _spark_periods(table, current, inputs.options.spark_periods)
     rows = breakdown_rows(inputs, kpi, current, previous)
     shown = shown_rows(rows, inputs.options.top)
-    funnel = inputs.funnel_windows.get(kpi)
     return {
         "kpi": kpi, "label": spec.label, "description": spec.description, "owner": spec.owner,
         "unit": spec.unit, "direction": spec.direction, "format": spec.format,
         "process": spec.process, "path": inputs.project.kpi_path(kpi), "playbook": spec.playbook,
         "formula": spec.formula, "target": spec.target if isinstance(spec.target, (int, float)) else None,
-        "counting": "cohort" if funnel else None, "funnel": funnel[0] if funnel else None,
+        **tile_counting(inputs, kpi),
         "value": value, "display": format_value(value, spec.unit, spec.format),
         "short": format_short(value, spec.unit, spec.format),
         "previous": prev, "previous_display": format_value(prev, spec.unit, spec.format),
@@ -413,7 +414,8 @@ def attention_view(inputs: DashboardInputs, process: dict | None = None, limit: 
     _inputs_first(inputs.project, items)
     items += _uncovered_alerts(inputs, process)
     items.sort(key=lambda i: (-STATUS_RANK[i["status"]], -i["magnitude"]))
-    return {"items": items[:limit], "total": len(items), "alerts_scope": inputs.alerts.scope}
+    return {"items": items[:limit], "total": len(items), "alerts_scope": inputs.alerts.scope,
+            "alerts_known": inputs.alerts.known}
 
 
 def _inputs_first(project, items: list[dict]) -> None:
@@ -429,11 +431,23 @@ def _inputs_first(project, items: list[dict]) -> None:
         spec = project.kpis[item["kpi"]]
         if not spec.is_formula:
             continue
-        # only composites of rates (performance = ... * conversion): a plain ratio of counts is where one acts
-        composite = [k for k in maturity.formula_inputs(spec.formula) if k in project.kpis and project.kpis[k].is_formula]
+        # only composites of rates (performance = ... * conversion): a plain ratio of counts is where one acts;
+        # and every KPI compared across periods (revenue / revenue[-1] - 1): a change of a change is no
+        # place to act, the input that moved is
+        shifted = _reads_another_period(spec.formula)
+        composite = [k for k in maturity.formula_inputs(spec.formula)
+                     if k in project.kpis and (shifted or project.kpis[k].is_formula)]
         inputs = [size[(k, item["scope"])] for k in composite if (k, item["scope"]) in size]
         if inputs and max(inputs) <= item["magnitude"]:
             item["magnitude"] = max(inputs) * 0.999
+
+
+def _reads_another_period(formula: str) -> bool:
+    """Whether a formula reads an input at an offset (week over week, year over year)."""
+    try:
+        return any(offset is not None for _name, offset in formula_reads(parse_formula(formula)))
+    except Exception:  # noqa: BLE001 - an invalid formula is reported by `kpi validate`; here it shifts nothing
+        return False
 
 
 def _exact_status(inputs: DashboardInputs, kpi: str, dimensions: dict) -> str:
@@ -674,7 +688,7 @@ def funnel_view(inputs: DashboardInputs) -> dict:
             total = funnel_stages(f.steps, f.counts[key].get("", []), f.median_seconds.get(key))
             columns.append({
                 "period": key, "label": period_label(p, grain), "maturing": key in f.maturing,
-                "total": total, "worst_step": worst_step(total),
+                "total": total, "worst_step": None if key in f.maturing else worst_step(total),
                 "breakdown": _funnel_breakdown(f, key, total) if p == cur else [],
             })
         out.append({"name": f.name, "label": f.label, "by": f.by, "steps": f.steps, "columns": columns,
@@ -684,6 +698,8 @@ def funnel_view(inputs: DashboardInputs) -> dict:
                     "maturing_note": ("cohorts entered less than the conversion window "
                                       f"({format_value(f.window_seconds, 'duration')}) before the data ends are "
                                       "maturing: their later stages can still grow") if f.view == "cohort" else None,
+                    # tiles counting the same stages by event (deals_won next to the cohort's won)
+                    "twins": step_twins(inputs, f.name, cur),
                     "distribution": f.distribution, "distribution_period": f.distribution_period,
                     "distribution_label": period_label(date.fromisoformat(f.distribution_period), grain)
                     if f.distribution_period else None})
@@ -762,7 +778,8 @@ def meta_view(inputs: DashboardInputs) -> dict:
                                                       for k in inputs.totals.kpis),
         "stale": list(inputs.source.get("stale", [])) if isinstance(inputs.source, dict) else [],
         "model_health": list(inputs.health.values()),
-        "alerts_available": inputs.alerts.available,
+        # an earlier period the alert log does not reach: no state dots rather than green ones
+        "alerts_available": inputs.alerts.available and inputs.alerts.known,
         "kpis": [{"kpi": k, "label": s.label, "unit": s.unit, "direction": s.direction} for k, s in project.kpis.items()],
         "funnels": list(project.section("funnels", {})),
     }

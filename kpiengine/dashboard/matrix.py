@@ -46,7 +46,8 @@ def matrix_view(inputs: DashboardInputs) -> dict:
                              "change": rate_change if i else {"abs": None, "rel": None, "text": "—"},
                              "tone": tone(rate_change, "higher", "percent") if i and not cur["maturing"] else "flat"})
         measured = [r for r in rows if r.get("stage") and r["step"] and r["from_previous"] is not None]
-        weakest = min(measured, key=lambda r: r["from_previous"]) if measured else None
+        # a maturing cohort's later stages are still filling: its "weakest tier" is only the youngest stage
+        weakest = min(measured, key=lambda r: r["from_previous"]) if measured and not cur["maturing"] else None
         for r in rows:
             r["weakest"] = r is weakest
         out.append({"funnel": f["name"], "label": f["label"], "period": cur["period"], "period_label": cur["label"],
@@ -55,7 +56,10 @@ def matrix_view(inputs: DashboardInputs) -> dict:
                     "weakest_tier": weakest["tier"] if weakest else None,
                     "summary": (f"The {weakest['tier']} tier moves the fewest customers down: "
                                 f"{weakest['from_previous_display']} of {f['steps'][weakest['step'] - 1]['label']} "
-                                f"reach {weakest['stage_label']} ({cur['label']}).") if weakest else None})
+                                f"reach {weakest['stage_label']} ({cur['label']}).") if weakest else
+                    (f"The {cur['label']} cohort is still maturing: its later stages can still grow within "
+                     f"{f['window_display']}, so no tier is named yet. Count by event for the week's final "
+                     "numbers.") if cur["maturing"] else None})
     if not out:
         return {"empty": True, "reason": "no funnel step names its product tier (`product:` free, traffic, hit, "
                                          "profit or brand); see docs/funnels.md"}

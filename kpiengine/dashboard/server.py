@@ -40,7 +40,7 @@ from .options import DashboardError, parse_options, parse_segment
 from .report import CHART_LIBRARY, CHART_URL, render_page, static_text
 from .review_feed import review_document
 from .review_page import render_review_page, review_nav, review_window
-from .views import VIEWS, build_dashboard
+from .views import VIEWS, build_dashboard, build_view
 
 LOCAL_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -65,15 +65,26 @@ CACHE_ENTRIES = 32
 
 
 def freshness(folder: str) -> tuple:
-    """Changes when a spec file, the history file or its write-ahead log changes (cheap: file times only)."""
+    """Changes when a spec file, the history file or its write-ahead log changes (cheap: file times only).
+
+    The write-ahead log counts by its size, not its time, and an empty one not at all: SQLite
+    creates or touches the empty log when a reader opens or closes the file, so the key changed
+    on every request and the cache never hit. A commit grows the log; the checkpoint that
+    empties it writes the history file itself.
+    """
     stamps = []
     for root, dirs, files in os.walk(folder):
         for name in files:
             if name.endswith((".yml", ".yaml", ".db", ".db-wal")):
                 try:
-                    stamps.append((name, os.stat(os.path.join(root, name)).st_mtime_ns))
+                    st = os.stat(os.path.join(root, name))
                 except OSError:
                     continue
+                if name.endswith("-wal"):
+                    if st.st_size:  # an empty log is no log: a first reader creates it empty
+                        stamps.append((name, st.st_size))
+                else:
+                    stamps.append((name, st.st_mtime_ns))
     return tuple(sorted(stamps))
 
 
@@ -175,7 +186,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 def build():
                     project = self.server.load_project()
                     inputs = collect(project, parse_options(project, query))
-                    payload = build_dashboard(inputs) if url.path == "/api/dashboard" else VIEWS[url.path[5:]](inputs)
+                    payload = build_dashboard(inputs) if url.path == "/api/dashboard" else build_view(url.path[5:], inputs)
                     return json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
 
                 body = self.server.cached((url.path, tuple(sorted(query.items()))), build)

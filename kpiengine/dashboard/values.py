@@ -13,7 +13,11 @@ DimKey = tuple  # sorted ((dimension, value), ...); () for the total
 
 
 def dim_key(dimensions: dict | None) -> DimKey:
-    return tuple(sorted((dimensions or {}).items(), key=lambda kv: kv[0]))
+    if not dimensions:
+        return ()
+    if len(dimensions) == 1:  # the usual breakdown: nothing to sort
+        return tuple(dimensions.items())
+    return tuple(sorted(dimensions.items(), key=lambda kv: kv[0]))
 
 
 def _as_date(value) -> date:
@@ -23,7 +27,7 @@ def _as_date(value) -> date:
 class ValueTable:
     def __init__(self, rows: Iterable = ()):
         self._values: dict[tuple[str, DimKey, date], float | None] = {}
-        self._keys: dict[str, list[DimKey]] = {}
+        self._keys: dict[str, dict[DimKey, None]] = {}  # insertion-ordered sets: by rep, a list took seconds
         self._partial: set[tuple[str, DimKey, date]] = set()  # values the engine marks not complete
         self._maturing: set[tuple[str, DimKey, date]] = set()  # of those, funnel cohorts younger than their window
         periods: set[date] = set()
@@ -36,9 +40,7 @@ class ValueTable:
                 self._partial.add((row.kpi, key, period))
             if getattr(row, "maturing", False):
                 self._maturing.add((row.kpi, key, period))
-            keys = self._keys.setdefault(row.kpi, [])
-            if key not in keys:
-                keys.append(key)
+            self._keys.setdefault(row.kpi, {})[key] = None
             periods.add(period)
         self.periods: list[date] = sorted(periods)
 

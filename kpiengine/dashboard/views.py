@@ -8,6 +8,7 @@ entry there; nothing else needs to know about it.
 from __future__ import annotations
 
 from . import data
+from .compact import compact
 from .compare import compare_view
 from .matrix import matrix_view
 
@@ -26,5 +27,10 @@ VIEWS = {
 
 
 def build_dashboard(inputs) -> dict:
-    """Every view of :data:`VIEWS` in one document (``/api/dashboard``, the offline report)."""
-    return {name: build(inputs) for name, build in VIEWS.items()}
+    """Every view of :data:`VIEWS` in one document (``/api/dashboard``, the offline report), compacted."""
+    return compact({name: build(inputs) for name, build in VIEWS.items()})
+
+
+def build_view(name: str, inputs) -> dict:
+    """One view of :data:`VIEWS` (``/api/<name>``), compacted like the whole document."""
+    return compact(VIEWS[name](inputs))

@@ -19,7 +19,7 @@ from ..spec.model import Project
 from .data import ADDITIVE, attention_view, chosen_periods, period_label, ratio_parts
 from .formatting import change, format_short, format_value, tone
 from .inputs import DashboardInputs
-from .options import DashboardOptions
+from .options import DashboardOptions, segment_text
 
 
 def focus_kpi(inputs: DashboardInputs) -> str | None:
@@ -41,9 +41,14 @@ def focus_kpi(inputs: DashboardInputs) -> str | None:
 
 
 def contribution_text(value: float, unit: str) -> str:
+    """A signed contribution; one that rounds to nothing is written without a sign, never "-0.0 pp"."""
     if unit == "percent":
-        return f"{value * 100:+.1f} pp"
-    return ("+" if value >= 0 else "-") + format_short(abs(value), unit)
+        text = f"{value * 100:+.1f} pp"
+        return "0.0 pp" if text in ("+0.0 pp", "-0.0 pp") else text
+    short = format_short(abs(value), unit)
+    if not any(c in "123456789" for c in short):
+        return short
+    return ("+" if value >= 0 else "-") + short
 
 
 def _tone(value: float, direction: str) -> str:
@@ -128,7 +133,8 @@ def explain(project: Project, options: DashboardOptions, inputs: DashboardInputs
                       "choose a breakdown (by=region) or a formula KPI to see drivers")
     summary = f"{spec.label} went from {format_value(v0, spec.unit)} to {format_value(v1, spec.unit)} " \
               f"({contribution_text(v1 - v0, spec.unit)})."
-    named = [{"name": e["label"], "value": e["contribution"], "effect": e["effect"]}
+    # the segment search writes region=east; the lists on the page say "region east"
+    named = [{"name": e["label"].replace("=", " "), "value": e["contribution"], "effect": e["effect"]}
              for e in (root_cause or {}).get("elements", [])]
     summary += segment_summary(named or [c for c in contributions if c["kind"] == "segment" and not c["other"]],
                                v1 - v0, spec.unit)
@@ -173,7 +179,7 @@ def segment_summary(segments: list[dict], total: float, unit: str) -> str:
     if share <= 0.3:
         return ""
     effect = f", {top['effect']}" if top.get("effect") else ""
-    if share <= 1.05:
+    if share < 1.005:  # a share that reads as over 100 % gets the words below, never "explains 102 %"
         return f" {top['name']} explains {share:.0%} of it{effect}."
     rest = total - top["value"]
     return (f" {top['name']} alone moved it by {contribution_text(top['value'], unit)}{effect}, more than the whole "
@@ -207,6 +213,12 @@ def _root_cause(project: Project, options: DashboardOptions, kpi: str, previous,
     dims = search_dimensions(project, kpi)
     if len(dims) < 2:
         return None, None
+    if options.segment:
+        # the scan reads the whole warehouse: under a filter it would explain everyone's change next
+        # to the segment's own numbers (east's revenue fell 1.1M while "other" showed +239k)
+        return None, ("the segment search over all dimensions runs on the whole warehouse: not shown under a "
+                      f"filter ({segment_text(options.segment)}); the split by {options.by or 'a breakdown'} "
+                      "above is the segment's own")
     if loader is None or not loader.allow_engine:
         return None, "segments are searched in the warehouse: not available from stored values alone"
     spec = project.kpis[kpi]

@@ -255,6 +255,14 @@ def test_clicking_a_number_shows_its_rows_and_exports_them(browser, live, unchec
         lines = resp.read().decode("utf-8").strip().splitlines()
     won = week_count(unchecked_demo["db"], "deals", "closed_at", WEEK, "stage = 'won'")
     assert len(lines) == 1 + min(100, won) and "deal_id" in lines[0]
+    import csv
+
+    table = list(csv.DictReader(lines))
+    ids = {r[0] for r in sql(unchecked_demo["db"], "SELECT CAST(deal_id AS VARCHAR) FROM deals WHERE stage = 'won' AND "
+                                                    "closed_at >= CAST(? AS DATE) AND closed_at < CAST(? AS DATE) + "
+                                                    "INTERVAL 7 DAY", [WEEK, WEEK])}
+    assert {r["deal_id"] for r in table} <= ids and len({r["deal_id"] for r in table}) == len(table)
+    assert all(r["stage"] == "won" for r in table)
 
 
 def test_offline_report_opens_from_a_file_without_any_request(browser, demo_dir, tmp_path, artifacts):
@@ -277,5 +285,100 @@ def test_offline_report_opens_from_a_file_without_any_request(browser, demo_dir,
 
 def test_past_period_shows_alert_states_of_that_period(browser, checked):
     d = at_width(browser, 1440, checked.url + f"?period={BEFORE}")
-    assert "As of 2026-W43" in text(d, "#alerts .note")
     assert "firing" not in (text(d, "#attention") or "")  # the W44 alerts are not shown next to W43's numbers
+    # kpi check judged W44 only: W43's states are unknown, which the page says instead of "all good"
+    assert "Unknown for 2026-W43 (Oct 19): kpi check first judged 2026-10-26" in text(d, "#alerts")
+    assert "No alert was firing" not in text(d, "#alerts") and "0 firing" not in text(d, "#alerts")
+    assert "are unknown" in text(d, "#attention .note")
+    assert d.execute_script("return document.querySelectorAll('#process .tile .dot').length") == 0  # no green dots
+    d = at_width(browser, 1440, checked.url + f"?period={WEEK}")
+    assert "Now (the latest period kpi check judged: 2026-10-26)" in text(d, "#alerts .note")
+    assert d.execute_script("return document.querySelectorAll('#process .tile .dot.firing').length") > 0
+
+
+def test_every_won_count_says_whether_it_counts_by_cohort_or_by_event(browser, live, unchecked_demo):
+    """Issue 16 item 2: the cohort "Won" (leads of the week won within 60 days) and the event "Deals won"
+    (every deal won in the week) are different numbers; each says which it is, and the funnel names both."""
+    db = unchecked_demo["db"]
+    won_events = week_count(db, "deals", "closed_at", WEEK, "stage = 'won'")
+    for view in ("cohort", "event"):
+        d = at_width(browser, 390, live.url + f"?period={WEEK}&funnel_view={view}")
+        assert text(d, "#process .tile[data-kpi='deals_won'] .val") == f"{won_events:,}"
+        assert "counted by event" in text(d, "#process .tile[data-kpi='deals_won']")
+        assert "by cohort" in text(d, "#process .tile[data-kpi='sales_funnel_won']")
+        funnel_won = text(d, "#funnel tr[data-step='won'] td")
+        assert funnel_won != f"{won_events:,}"
+        words = text(d, "#funnel .counting-note[data-step='won'][data-kpi='deals_won']")
+        assert f"{funnel_won} here, by {view}" in words, words
+        assert f"{won_events:,} on the tile" in words and "by event (every one that happened in 2026-W44" in words
+        assert page_width(d)[0] == page_width(d)[1]
+
+
+def test_legend_swatches_have_the_colour_of_their_line(browser, live):
+    """The dashed total is grey: the regions' swatches used to shift by one (east's red line under 'central')."""
+    d = at_width(browser, 1440, live.url + "?node=closing")
+    pairs = d.execute_script("""
+      return Array.from(document.querySelectorAll('#trends .chart-card')).map(card => {
+        const chart = echarts.getInstanceByDom(card.querySelector('.chart')), drawn = {};
+        chart.getModel().eachSeries(s => { drawn[s.name] = s.getData().getVisual('style').fill; });
+        return Array.from(card.querySelectorAll('.series-toggle')).map(b => {
+          const swatch = getComputedStyle(b.querySelector('.swatch')).backgroundColor;
+          return [card.dataset.kpi, b.textContent, swatch, drawn[b.textContent]];
+        });
+      }).flat();""")
+    assert any(p[1] == "total" for p in pairs) and len(pairs) > 10
+
+    def rgb(hex_colour):
+        n = int(hex_colour.lstrip("#"), 16)
+        return f"rgb({n >> 16}, {(n >> 8) & 255}, {n & 255})"
+
+    assert [p for p in pairs if p[2] != rgb(p[3])] == []
+
+
+def test_funnel_controls_switch_the_counting_and_the_window(browser, live, unchecked_demo):
+    """The Count by and Conversion window controls recompute the funnel; numbers checked against SQL."""
+    from selenium.webdriver.support.ui import Select
+
+    db = unchecked_demo["db"]
+
+    def visited(anchor: str, days: int) -> int:
+        return sql(db, "WITH v AS (SELECT l.lead_id, l.created_at AS entered, min(a.happened_at) AS t FROM leads l "
+                       "JOIN activities a ON a.lead_id = l.lead_id AND a.kind = 'visit' AND a.happened_at >= l.created_at "
+                       "AND a.happened_at <= l.created_at + INTERVAL (?) DAY GROUP BY 1, 2) "
+                       f"SELECT count(*) FROM v WHERE {anchor} >= CAST(? AS DATE) AND {anchor} < CAST(? AS DATE) + "
+                       "INTERVAL 7 DAY", [days, WEEK, WEEK])[0][0]
+
+    d = at_width(browser, 390, live.url + f"?period={WEEK}")
+    assert text(d, "#funnel .counting") == "cohort view"
+    assert text(d, "#funnel tr[data-step='visit'] td") == f"{visited('entered', 60):,}"
+    for name, value, anchor, days in (("funnel_view", "event", "t", 60), ("funnel_window", "7d", "t", 7)):
+        before = d.execute_script("return document.body.getAttribute('data-ready')")
+        Select(d.find_element("css selector", f"#funnel select[name={name}]")).select_by_value(value)
+        browser.wait_ready(before)
+        assert f"{name}={value}" in d.current_url
+        assert text(d, "#funnel .counting") == "event view"
+        assert text(d, "#funnel tr[data-step='visit'] td") == f"{visited(anchor, days):,}"
+    assert "conversion window 7d" in text(d, "#funnel")
+
+
+def test_by_rep_the_phone_page_shows_the_top_rows_and_pages_through_all(browser, live, unchecked_demo):
+    """Issue 16 item 7: by rep a tile's table holds the worst and the largest reps, "show all" pages
+    through every rep 25 at a time, and the phone page never scrolls sideways."""
+    reps = sql(unchecked_demo["db"], "SELECT count(DISTINCT rep_name) FROM activities WHERE kind = 'visit' AND "
+                                     "happened_at >= CAST(? AS DATE) - INTERVAL 7 DAY AND happened_at < CAST(? AS DATE) "
+                                     "+ INTERVAL 7 DAY", [WEEK, WEEK])[0][0]
+    d = at_width(browser, 390, live.url + f"?by=rep&node=field_visits&period={WEEK}")
+    scroll, client = page_width(d)
+    assert scroll == client and d.execute_script("return window.innerWidth") == 390  # no sideways scroll
+    card = "#detail .detail-kpi[data-kpi='visits']"
+    shown = d.execute_script(f"return document.querySelectorAll(`{card} tbody tr`).length")
+    assert 5 <= shown <= 10  # the 5 worst movers and the 5 largest, some in both
+    button = d.execute_script(f"return Array.from(document.querySelectorAll(`{card} button.link`))"
+                              ".find(b => b.textContent.startsWith('show all'))")
+    assert button.text == f"show all {reps} rep values"
+    button.click()
+    browser.wait_for(lambda: d.execute_script(f"return document.querySelector(`{card} .pager`) !== null"))
+    assert d.execute_script(f"return document.querySelectorAll(`{card} tbody tr`).length") == min(25, reps)
+    assert f"page 1 of {-(-reps // 25)} ({reps} rows)" in text(d, f"{card} .pager")
+    assert page_width(d)[0] == page_width(d)[1]
+    assert keyboard_unreached(d) == [] and axe_violations(d) == []

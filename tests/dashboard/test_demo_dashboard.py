@@ -259,3 +259,128 @@ def test_a_broken_spec_is_reported_on_the_page_and_recovers(demo_dir, tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_why_under_a_segment_filter_explains_the_segments_own_change(demo_env):
+    """Filtered to east, "why revenue changed" splits east's change by channel; the warehouse-wide
+    segment scan (which would explain every region's change) is left out with a note."""
+    import duckdb
+
+    why = board(demo_env, period=WEEK, filter=f"region={PLANTED_REGION}", by="channel", kpi="revenue")["why"]
+    con = duckdb.connect(str(demo_env["db"]), read_only=True)
+    try:
+        def revenue(week):
+            return dict(con.execute(
+                "SELECT coalesce(channel, '∅'), CAST(sum(amount) AS DOUBLE) FROM deals WHERE stage = 'won' AND region = ? AND "
+                "closed_at >= CAST(? AS DATE) AND closed_at < CAST(? AS DATE) + INTERVAL 7 DAY GROUP BY 1",
+                [PLANTED_REGION, week, week]).fetchall())
+        before, after = revenue(BEFORE), revenue(WEEK)
+    finally:
+        con.close()
+    assert why["root_cause"] is None and any("not shown under a filter" in n for n in why["notes"])
+    (segments,) = [g for g in why["groups"] if g["kind"] == "segment"]
+    assert sum(c["value"] for c in segments["items"]) == pytest.approx(sum(after.values()) - sum(before.values()))
+    shown = {c["name"]: c["value"] for c in segments["items"] if not c.get("other")}
+    for name, value in shown.items():
+        channel = name.removeprefix("channel ")
+        assert value == pytest.approx(after.get(channel, 0) - before.get(channel, 0))
+
+
+def test_the_response_cache_holds_across_reads_and_a_new_run_ends_it(server, demo_dir):
+    """Issue 16 item 7: a repeated request is served from the cache. SQLite touched the empty
+    write-ahead log on every read, which changed the cache key each time: the cache never hit."""
+    from kpiengine.dashboard.server import freshness
+
+    url = server.url + "api/dashboard?by=channel&period=" + BEFORE
+    first = _get(url)[2]
+    entries = len(server._cache)
+    stamp = freshness(str(demo_dir["specs"]))
+    assert _get(url)[2] == first and len(server._cache) == entries  # served from the cache: no new entry
+    assert freshness(str(demo_dir["specs"])) == stamp
+    done = run_kpi(["run", "--spec", "kpi_specs", "--kpi", "visits", "--last", "1"], demo_dir["folder"], demo_dir["env"])
+    assert done.returncode == 0, done.stderr
+    assert freshness(str(demo_dir["specs"])) != stamp  # a new run is a new key: the page shows it
+    _get(url)
+    assert len(server._cache) == entries + 1
+
+
+def test_team_has_one_bubble_per_rep_whatever_the_breakdown(demo_env):
+    """By region each rep has one region and the bubble is coloured by it; by channel a rep sells in
+    several channels, so the bubbles stay one per rep (not six) and the page says why they are not coloured."""
+    import duckdb
+
+    con = duckdb.connect(str(demo_env["db"]), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT rep_name, min(region), max(region), count(*) FROM activities WHERE kind = 'visit' AND happened_at "
+            ">= CAST(? AS DATE) AND happened_at < CAST(? AS DATE) + INTERVAL 7 DAY GROUP BY 1", [WEEK, WEEK]).fetchall()
+    finally:
+        con.close()
+    assert all(lo == hi for _, lo, hi, _ in rows)  # the demo's reps work in one region each
+    by_region = board(demo_env, period=WEEK, by="region")
+    assert {(b["name"], b["group"]) for b in by_region["team"]["bubbles"]} == {(r, lo) for r, lo, _, _ in rows}
+    by_channel = board(demo_env, period=WEEK, by="channel")
+    team = by_channel["team"]
+    assert team["group_by"] is None and {b["name"]: b["x"] for b in team["bubbles"]} == {r: float(n) for r, _, _, n in rows}
+    assert "not coloured by channel" in by_channel["meta"]["notes"]["team_colour"]
+
+
+@pytest.mark.parametrize("raw", [{"by": "rep"}, {"by": "rep", "grain": "day"}, {"by": "channel"}])
+def test_dashboard_document_stays_under_300_kb_and_keeps_its_numbers(demo_env, raw):
+    """Issue 16 item 7: by rep (and by rep and day) the document used to be 0.35-0.58 MB, mostly
+    17-digit sparkline floats and leading nulls of trend lines; compacted it is under 300 KB and a
+    padded-back trend line is the same line."""
+    from kpiengine.dashboard import data
+    from kpiengine.dashboard.collect import collect
+    from kpiengine.dashboard.options import parse_options
+    from kpiengine.dashboard.views import build_dashboard
+    from kpiengine.loader import load_project
+
+    project = load_project(demo_env["specs"])
+    inputs = collect(project, parse_options(project, raw))
+    doc = build_dashboard(inputs)
+    assert len(json.dumps(doc, ensure_ascii=False, default=str).encode("utf-8")) < 300_000
+    full = {t["kpi"]: t for t in data.trends_view(inputs)["kpis"]}
+    for trend in doc["trends"]["kpis"]:
+        for shown, exact in zip(trend["series"], full[trend["kpi"]]["series"], strict=True):
+            padded = [None] * shown["start"] + shown["values"]
+            assert len(padded) == len(exact["values"]) == len(doc["trends"]["periods"])
+            assert padded == [None if v is None else pytest.approx(v, rel=1e-6) for v in exact["values"]]
+    tile = doc["process"]["tiles"]["conversion"]
+    assert tile["value"] == data.process_view(inputs)["tiles"]["conversion"]["value"]  # numbers keep every digit
+    assert "weight" not in tile["breakdown"][0] and "spark" in tile["breakdown"][0]
+
+
+def test_a_maturing_cohort_names_no_weakest_tier_or_step(demo_env):
+    """In cohort view the last week's leads are still being visited (60-day window): their low
+    visit rate is youth, not a weak tier, so neither the matrix nor the funnel names one."""
+    board_ = board(demo_env, period=WEEK)
+    matrix, funnel = board_["matrix"]["funnels"][0], board_["funnel"]["funnels"][0]
+    assert funnel["view"] == "cohort" and funnel["columns"][-1]["maturing"]
+    assert funnel["columns"][-1]["worst_step"] is None
+    assert matrix["weakest_tier"] is None and not any(r["weakest"] for r in matrix["rows"])
+    assert "still maturing" in matrix["summary"] and "no tier is named" in matrix["summary"]
+
+
+def test_alert_states_as_of_a_judged_past_period_and_unknown_before(demo_dir, tmp_path, monkeypatch):
+    """kpi check for W42, W43 and W44 in turn: W44 shows the firing east alerts (now); W43, judged
+    quiet, shows none as of W43 and says it is known; W42, before the one period a state remembers,
+    is unknown. The states come from the real `kpi check`; east's drop fired in W44 only."""
+    import shutil
+
+    specs = tmp_path / "kpi_specs"
+    shutil.copytree(demo_dir["specs"], specs, ignore=shutil.ignore_patterns(".kpiengine"))
+    two_before = (PLANTED_WEEK - timedelta(days=14)).isoformat()
+    for period in (two_before, BEFORE, WEEK):
+        done = run_kpi(["check", "--spec", "kpi_specs", "--period", period], tmp_path, demo_dir["env"])
+        assert done.returncode in (0, 1, 2), done.stderr
+    monkeypatch.setenv("KPI_DEMO_DB", str(demo_dir["db"]))
+    dirs = {"specs": specs, "db": demo_dir["db"]}
+    now = board(dirs, period=WEEK)["alerts"]
+    assert now["scope"] == "now" and {(a["rule"], a["scope"]) for a in now["active"] if a["state"] == "firing"} >= \
+        {("conversion_drop", "east")}
+    past = board(dirs, period=BEFORE)
+    assert (past["alerts"]["scope"], past["alerts"]["known"]) == ("as_of", True)
+    assert past["alerts"]["active"] == [] and past["meta"]["alerts_available"]
+    older = board(dirs, period=two_before)
+    assert (older["alerts"]["known"], older["meta"]["alerts_available"]) == (False, False)

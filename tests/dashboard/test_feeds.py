@@ -1,6 +1,7 @@
 """Where the views' inputs come from: history, alert state, root cause; each degrades with a reason."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -60,7 +61,7 @@ def test_why_splits_the_change_exactly_and_names_the_region(make_inputs):
     w1 = VISITS["east"][2] / sum(VISITS[r][2] for r in VISITS)
     rate = (w0 + w1) / 2 * (WON["east"][2] / VISITS["east"][2] - WON["east"][1] / VISITS["east"][1])
     assert rate < segments[0]["value"] * 0.9  # mostly rate effect (the mix moved a little too)
-    assert "region east explains" in why["summary"]
+    assert "region east alone moved it" in why["summary"]  # 102 % of the change: in words (test below)
     assert why["change_text"] == f"{(v1 - v0) * 100:+.1f} pp"
 
 
@@ -133,3 +134,66 @@ def test_a_project_without_history_or_warehouse_gives_explained_panels(unit_proj
     assert "values" in inputs.notes  # the :memory: warehouse has no tables: the engine's message is kept
     assert "kpi check" in inputs.notes["alerts"]
     assert inputs.notes["funnel"].startswith("the spec defines no funnel")
+
+
+def test_why_labels_its_two_lists_colours_by_direction_and_words_offsetting_moves(make_inputs):
+    """Issue 16 item 4: formula inputs and regions are two labelled lists, each adding up to the change
+    alone; an input is coloured by its own move (more visits is good news) and its effect by the KPI's
+    direction; a region that moved the KPI more than the whole change gets words, not "254 %"."""
+    inputs = make_inputs(by="region", kpi="conversion")
+    why, _ = explain(inputs.project, inputs.options, inputs)
+    v0 = sum(WON[r][1] for r in WON) / sum(VISITS[r][1] for r in VISITS)  # 60 / 300
+    v1 = sum(WON[r][2] for r in WON) / sum(VISITS[r][2] for r in VISITS)  # 50 / 315
+    drivers, segments = why["groups"]
+    assert (drivers["kind"], drivers["title"]) == ("driver", "By formula input (deals_won / visits)")
+    assert (segments["kind"], segments["title"]) == ("segment", "By region")
+    for group in (drivers, segments):
+        assert sum(c["value"] for c in group["items"]) == pytest.approx(v1 - v0, abs=1e-12)
+    visits = next(c for c in drivers["items"] if c["kpi"] == "visits")
+    won = next(c for c in drivers["items"] if c["kpi"] == "deals_won")
+    assert sum(VISITS[r][2] for r in VISITS) > sum(VISITS[r][1] for r in VISITS)  # visits rose ...
+    assert visits["tone"] == "good" and visits["value"] < 0 and visits["effect_tone"] == "bad"  # ... and diluted it
+    assert (won["tone"], won["effect_tone"]) == ("bad", "bad")
+    assert visits["move"] == f"{(315 / 300 - 1) * 100:+.1f}%" and visits["detail"] == "300 → 315"
+    # east alone moved conversion further down than the whole change; west moved it back up
+    east = next(c for c in segments["items"] if c["name"] == "region east")
+    west = next(c for c in segments["items"] if c["name"] == "region west")
+    assert east["value"] / (v1 - v0) > 1 and west["value"] > 0 and west["tone"] == "good"
+    assert "%" not in why["summary"].split("region east")[1].split(",")[0]  # no share above 100 %
+    assert f"region east alone moved it by {east['value'] * 100:+.1f} pp" in why["summary"]
+    assert f"the other values offset {(v1 - v0 - east['value']) * 100:+.1f} pp of that" in why["summary"]
+
+
+def test_history_gives_the_latest_runs_value_per_period_and_keeps_older_periods(unit_project, tmp_path):
+    """The one-pass read (issue 16 item 7) keeps the old self-join's meaning: per KPI, period and
+    dimension values the latest run wins; a period only an older run stored stays."""
+    import sqlite3
+
+    from kpiengine.run.history import HistoryStore
+
+    store = HistoryStore(tmp_path / "h.db")
+    east, west = {"region": "east"}, {"region": "west"}
+    first = [KpiValue("visits", "week", WEEKS[0], east, 1.0), KpiValue("visits", "week", WEEKS[1], east, 2.0),
+             KpiValue("visits", "week", WEEKS[1], west, 3.0)]
+    second = [KpiValue("visits", "week", WEEKS[1], east, 20.0), KpiValue("visits", "week", WEEKS[2], east, 30.0)]
+    for rows in (first, second):
+        store.record_run(unit_project, ResultSet("week", ["region"], None, None, ["visits"], rows))
+    got = [(r.period_start, r.dimensions, r.value) for r in store.values(None, "week", ["region"])]
+    assert got == [(WEEKS[0], east, 1.0), (WEEKS[1], east, 20.0), (WEEKS[1], west, 3.0), (WEEKS[2], east, 30.0)]
+    # the same rows as plain SQL picks them: the value of the highest run_id per key
+    con = sqlite3.connect(tmp_path / "h.db")
+    expected = con.execute("SELECT period_start, dimensions, value FROM kpi_values v WHERE run_id = (SELECT max(run_id) "
+                           "FROM kpi_values w WHERE w.kpi = v.kpi AND w.period_start = v.period_start AND "
+                           "w.dimensions = v.dimensions AND w.grain = v.grain AND w.by_dims = v.by_dims) "
+                           "ORDER BY period_start, dimensions").fetchall()
+    con.close()
+    assert [(p.isoformat(), d["region"], v) for p, d, v in got] == [(p, json.loads(d)["region"], v) for p, d, v in expected]
+    assert [r.value for r in store.values(["visits"], "week", ["region"], start=WEEKS[1], end=WEEKS[2])] == [20.0, 3.0]
+
+
+def test_a_contribution_that_rounds_to_nothing_has_no_sign():
+    from kpiengine.dashboard.why_feed import contribution_text
+
+    assert contribution_text(-0.00004, "percent") == "0.0 pp" and contribution_text(0.00004, "percent") == "0.0 pp"
+    assert contribution_text(-0.028, "percent") == "-2.8 pp" and contribution_text(0.005, "percent") == "+0.5 pp"
+    assert contribution_text(-0.2, "count") == "0" and contribution_text(-1_086_643.5, "currency") == "-1.1M"

@@ -132,7 +132,13 @@
     state.charts.push(c);
     el.setAttribute('role', 'img');
     if (names.length > 1) {
-      var colours = option.color;
+      // ECharts hands the palette out in order to the series without a colour of their own
+      // (the dashed total is grey): the swatches must follow the same count, or east reads as central.
+      var colours = [], next = 0;
+      option.series.forEach(function (sr) {
+        var own = sr.itemStyle && sr.itemStyle.color;
+        colours.push(own || option.color[next++ % option.color.length]);
+      });
       var row = h('div', { class: 'legend-row' });
       names.forEach(function (name, i) {
         row.appendChild(h('button', { type: 'button', class: 'series-toggle', 'aria-pressed': 'true',
@@ -140,7 +146,7 @@
             var on = ev.currentTarget.getAttribute('aria-pressed') !== 'true';
             ev.currentTarget.setAttribute('aria-pressed', String(on));
             c.dispatchAction({ type: 'legendToggleSelect', name: name });
-          } }, [h('span', { class: 'swatch', style: 'background:' + (option.series[i].itemStyle && option.series[i].itemStyle.color || colours[i % colours.length]), 'aria-hidden': 'true' }), label(name)]));
+          } }, [h('span', { class: 'swatch', style: 'background:' + colours[i], 'aria-hidden': 'true' }), label(name)]));
       });
       el.parentNode.insertBefore(row, el.nextSibling);
     }
@@ -188,7 +194,9 @@
   function trendChart(el, trend, periods) {
     var labels = periodLabels(periods);
     var all = [];
-    trend.series.forEach(function (sr) { all = all.concat(sr.values); });
+    // a series starts at its first value (`start`, see kpiengine/dashboard/compact.py): pad it back
+    var padded = trend.series.map(function (sr) { return new Array(sr.start || 0).fill(null).concat(sr.values); });
+    padded.forEach(function (v) { all = all.concat(v); });
     trend.thresholds.forEach(function (t) { all.push(t.value, t.low, t.high); });
     trend.targets.forEach(function (t) { all.push(t.value); });
     var r = extent(all);
@@ -208,7 +216,7 @@
     }).filter(Boolean);
     var series = trend.series.map(function (sr, i) {
       var total = trend.has_total && i === 0 && trend.series.length > 1;
-      return { name: sr.name, type: 'line', data: sr.values, connectNulls: false, showSymbol: sr.values.length < 40, symbolSize: 5,
+      return { name: sr.name, type: 'line', data: padded[i], connectNulls: false, showSymbol: padded[i].length < 40, symbolSize: 5,
         lineStyle: { width: total ? 1.5 : 2, type: total ? 'dashed' : 'solid' },
         itemStyle: total ? { color: css('--muted') } : undefined,
         markLine: i === 0 && lines.length ? { symbol: 'none', silent: true, label: { show: false }, data: lines } : undefined,
@@ -342,7 +350,9 @@
 
   function renderAttention(d) {
     var b = body('attention'), a = d.attention;
-    if (a.alerts_scope === 'as_of') b.appendChild(note('Alert states as they stood in ' + d.meta.current_label + ' (from the alert log).'));
+    if (a.alerts_scope === 'as_of') b.appendChild(note(a.alerts_known === false ? 'Alert states of ' + d.meta.current_label +
+      ' are unknown: kpi check had not judged that period yet. Only KPI moves are ranked.' :
+      'Alert states as they stood in ' + d.meta.current_label + ' (from the alert log).'));
     if (!a.items.length) { b.appendChild(h('p', { class: 'allgood', text: 'Nothing is firing and no final KPI value got worse against ' + d.meta.previous_label + '.' })); return; }
     var ul = h('ul', { class: 'attention' });
     a.items.forEach(function (it) {
@@ -359,14 +369,14 @@
   function tile(t) {
     var grain = state.data.meta.grain;
     return h('div', { class: 'tile status-' + t.status + (t.state ? ' not-final ' + t.state : '') + (t.health ? ' health-failing' : ''), 'data-kpi': t.kpi,
-      title: t.state_text || null }, [
+      'data-counting': t.counting, title: t.state_text || null }, [
       h('div', { class: 'lbl' }, [state.data.meta.alerts_available ? h('span', { class: 'dot ' + t.status, role: 'img', 'aria-label': 'alert status ' + t.status }) : null,
         ' ', label(t.label)]),
       h('div', { class: 'val', text: t.short }),
       h('div', { class: 'chg ' + t.tone, text: arrow(t.change) + t.change.text }),
       t.health ? h('div', { class: 'state health-bad', text: '⚠ ' + t.health }) : null,
-      t.state ? h('div', { class: 'state' }, [badge(t.state), ' ', t.counting ? 'cohort' : '']) :
-        t.counting ? h('div', { class: 'state note', text: 'counted by cohort' }) : null,
+      t.state ? h('div', { class: 'state', title: t.counting_text }, [badge(t.state), ' ', t.counting ? 'by ' + t.counting : '']) :
+        t.counting ? h('div', { class: 'state note', title: t.counting_text, text: 'counted by ' + t.counting }) : null,
       sparkline(t.spark, t.tone, sparkText(t.spark, t.unit, grain)),
       t.worst ? h('div', { class: 'worst', text: '⚠ ' + t.worst.name + ' ' + t.worst.display + ' (' + t.worst.change.text + ')' }) : null
     ]);
@@ -592,6 +602,7 @@
           h('td', { class: 'num', text: st.median_display || '—' }),
           prev ? h('td', { class: 'num', text: i ? p.from_previous_display : '—' }) : null]);
       }));
+      countingNotes(fn, cur).forEach(function (n) { b.appendChild(n); });
       if (cur.breakdown.length) {
         var bhead = [{ text: fn.by }].concat(fn.steps.map(function (st, i) { return { text: i ? st.label + ' from previous' : st.label, num: true }; }));
         b.appendChild(pagedTable('Conversion from the step before in ' + cur.label + ', by ' + fn.by +
@@ -621,16 +632,32 @@
     });
   }
 
+  // The tiles count these stages by event, this panel by cohort: say so next to both numbers.
+  function countingNotes(fn, cur) {
+    var out = [];
+    cur.total.forEach(function (st) {
+      ((fn.twins || {})[st.id] || []).forEach(function (tw) {
+        if (tw.value === st.entities) return;
+        var here = fn.view === 'cohort' ? 'by cohort (entities that entered in ' + cur.label + ' and reached it within ' + fn.window_display + ')'
+          : 'by event, each entity once (those that reached it in ' + cur.label + ' within ' + fn.window_display + ' of entering)';
+        out.push(h('p', { class: 'note counting-note', 'data-step': st.id, 'data-kpi': tw.kpi }, label(
+          'Two counts of ' + st.label + ' in ' + cur.label + ': ' + st.display + ' here, ' + here + '; ' + tw.display +
+          ' on the tile ' + tw.label + ', by event (every one that happened in ' + cur.label + ').')));
+      });
+    });
+    return out;
+  }
+
   function renderMatrix(d) {
     var b = body('matrix'), m = d.matrix;
     if (m.empty) { b.appendChild(empty(m.reason)); return; }
     m.funnels.forEach(function (f) {
       b.appendChild(h('h3', null, [label(f.label), ' ', h('span', { class: 'counting', text: f.view + ' view' })]));
-      if (f.summary) b.appendChild(h('p', { text: f.summary + (f.maturing ? ' The cohort is still maturing.' : '') }));
+      if (f.summary) b.appendChild(h('p', { class: 'matrix-summary', text: f.summary }));
       var head = [{ text: 'tier' }, { text: 'stage' }, { text: 'volume', num: true }, { text: 'conversion', num: true },
         { text: (f.previous_label || 'previous'), num: true }, { text: 'change', num: true }, { text: 'drop-off', num: true }];
       b.appendChild(pagedTable('Product tiers free → brand with the funnel stage each carries, ' + f.period_label +
-        '; the weakest tier is marked', head, f.rows, 25, function (r) {
+        (f.weakest_tier ? '; the weakest tier is marked' : ''), head, f.rows, 25, function (r) {
         if (!r.stage) return h('tr', { 'data-tier': r.tier }, [rowHead(r.tier), h('td', { colspan: 6, class: 'note', text: r.note })]);
         return h('tr', { class: r.weakest ? 'weakest' : null, 'data-tier': r.tier }, [rowHead(r.tier + (r.weakest ? ' (weakest)' : '')),
           h('td', { text: r.stage_label }), h('td', { class: 'num', text: r.display }), h('td', { class: 'num', text: r.from_previous_display }),
@@ -648,6 +675,7 @@
     setTitle('team', 'Team: ' + t.y.label + ' vs ' + t.x.label + ' by ' + t.by);
     b.appendChild(note(t.period_label + '. One bubble per ' + t.by + (t.group_by ? ', coloured by ' + t.group_by : '') +
       '. Dashed lines are the medians: left of the line needs more visits, below it needs better conversion.'));
+    if (d.meta.notes.team_colour) b.appendChild(note(d.meta.notes.team_colour.charAt(0).toUpperCase() + d.meta.notes.team_colour.slice(1) + '.'));
     var groups = t.group_by ? t.groups : ['all'];
     var maxSize = Math.max.apply(null, t.bubbles.map(function (x) { return x.size; }).concat([1]));
     function radius(v) { return 6 + 30 * Math.sqrt(Math.max(0, v) / maxSize); }
@@ -730,11 +758,17 @@
       b.appendChild(box);
     });
     if (w.method) b.appendChild(note('Method: ' + w.method + '.'));
+    (w.notes || []).forEach(function (n) { b.appendChild(h('p', { class: 'note why-note', text: n.charAt(0).toUpperCase() + n.slice(1) + '.' })); });
   }
 
   function renderAlerts(d) {
     var b = body('alerts'), a = d.alerts;
     if (a.empty) { b.appendChild(empty(a.reason)); return; }
+    if (a.scope === 'as_of' && !a.known) {  // no counts of zero for a period nobody judged
+      b.appendChild(empty('Unknown for ' + d.meta.current_label + ': kpi check first judged ' + (a.evaluated || 'a later period') +
+        ', and the alert log holds no state for earlier periods.'));
+      return;
+    }
     b.appendChild(note((a.scope === 'as_of' ? 'As of ' + d.meta.current_label + ', replayed from the alert log' +
       (a.known ? '' : ' (kpi check had not judged that period yet: states unknown)') : 'Now (the latest period kpi check judged' +
       (a.evaluated ? ': ' + a.evaluated : '') + ')') + ': ' + a.counts.firing + ' firing · ' + a.counts.pending + ' pending · ' + a.counts.silenced + ' silenced.'));
