@@ -42,6 +42,8 @@ class AlertItem:
     playbook: str | None = None
     message: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    reason: str = ""  # "" (the value breached), "no_data" or "error": alerts of their own kind
+    error: str | None = None  # with reason "error": what the warehouse said
 
 
 @dataclass

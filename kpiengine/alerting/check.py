@@ -28,7 +28,7 @@ from . import periods as P
 from .evaluate import ValueTable, dims_key, error_outcomes, evaluate, sample_kpi
 from .lifecycle import apply_lifecycle
 from .machine import AlertState, advance
-from .notify import AlertView, Group, build_notification, group_key, needs_notification
+from .notify import AlertView, Group, build_notification, group_key, needs_notification, notified_kind
 from .outbox import DeliveryReport, Outbox, enqueue
 from .routing import Routing, build_sink, load_routing
 from .rules import Rule, load_rules
@@ -311,7 +311,7 @@ def _route_and_enqueue(project, store: AlertStore, routing: Routing, result: Che
     for g in groups.values():
         notification = build_notification(g, project, now)
         for view, status in g.items:
-            store.mark_notified(g.route.name, view.state, status, now)
+            store.mark_notified(g.route.name, view.state, notified_kind(view.state, status), now)
             if view.template_error:
                 result.warnings.append(f"rule '{view.rule.name}': {view.template_error}")
         for sink in g.route.sinks:
