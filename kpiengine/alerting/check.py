@@ -212,7 +212,9 @@ def _drivers(rules_batches: list[_Batch], project, explainer, result: CheckResul
 def run_check(project, *, rule_names: list[str] | None = None, period: date | None = None,
               dry_run: bool = False, deliver: bool = True, budget: float = 30.0,
               fetch: Fetch | None = None, now: float | None = None, sink_factory=build_sink,
-              routing: Routing | None = None, clock=time.time, sleep=time.sleep, explainer=None) -> CheckResult:
+              routing: Routing | None = None, clock=time.time, sleep=time.sleep, explainer=None,
+              progress: Callable[[str], None] | None = None) -> CheckResult:
+    """One ``kpi check``. ``progress`` hears, as it happens, what delivery waits for or leaves behind."""
     result = CheckResult(dry_run=dry_run)
     now = clock() if now is None else now
     rules = select_rules(project, rule_names, result.warnings)
@@ -239,12 +241,14 @@ def run_check(project, *, rule_names: list[str] | None = None, period: date | No
                 store.forget_rules(set(rules))
             _route_and_enqueue(project, store, routing, result, now)
         if deliver and not dry_run:
-            outbox = Outbox(con, routing.sinks, sink_factory, clock=clock, sleep=sleep)
+            outbox = Outbox(con, routing.sinks, sink_factory, clock=clock, sleep=sleep, progress=progress)
             result.delivery = outbox.deliver(budget)
             if result.delivery.pending:
                 result.warnings.append(f"{len(result.delivery.pending)} notification(s) still pending; "
                                        f"the next `kpi check` retries them")
             result.warnings.extend(result.delivery.errors)
+            if progress is None:  # otherwise already said while it happened
+                result.warnings.extend(result.delivery.waiting)
     finally:
         con.close()
     return result

@@ -67,7 +67,8 @@ def check(spec, rules, period, dry_run, warn_ok, no_send, delivery_timeout, fmt)
     try:
         project = load(spec)
         result = run_check(project, rule_names=list(rules) or None, period=period, dry_run=dry_run,
-                           deliver=not no_send, budget=delivery_timeout)
+                           deliver=not no_send, budget=delivery_timeout,
+                           progress=lambda line: click.secho(f"delivery: {line}", fg="yellow", err=True))
     except SpecError as exc:
         click.secho(f"{len(exc.issues)} problem(s) found:", fg="red", err=True)
         for issue in exc.issues:
