@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
+import re
 import socket
 import ssl
 from typing import TYPE_CHECKING
@@ -33,6 +34,20 @@ def message_id(idempotency_key: str, sender: str) -> str:
     """``<hash@domain>``: the same key always gives the same Message-ID."""
     domain = email.utils.parseaddr(sender)[1].rpartition("@")[2] or "kpiengine.invalid"
     return f"<kpi.{hashlib.sha256(idempotency_key.encode('utf-8')).hexdigest()[:40]}@{domain}>"
+
+
+# CR, LF and the other characters Python's str.splitlines() treats as line ends (U+2028, U+2029, NEL,
+# VT, FF, FS/GS/RS), plus the remaining C0 controls: in a header they would end it or inject another.
+_HEADER_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def header_text(value: str) -> str:
+    """``value`` on one line, fit for a mail header: line breaks and control characters fold to a space.
+
+    A subject is built from dimension values and labels; one holding a CR/LF or
+    U+2028 made the message unbuildable and the alert failed for good.
+    """
+    return " ".join(_HEADER_BREAKS.sub(" ", value).split())
 
 
 def _addresses(value) -> list[str]:
@@ -83,7 +98,7 @@ class EmailSink(Sink):
         o = self.options
         msg = EmailMessage()
         prefix = o.get("subject_prefix", "[KPI]")
-        msg["Subject"] = f"{prefix} {headline(n)}".strip()
+        msg["Subject"] = header_text(f"{prefix} {headline(n)}")
         msg["From"] = o["from"]
         msg["To"] = ", ".join(_addresses(o["to"]))
         if o.get("cc"):
