@@ -300,17 +300,49 @@ class Outbox:
         settings = self.sinks.get(row["sink"])
         fallback = settings.fallback if settings else None
         now = self.clock()
+        said = ""
         with immediate(self.con):
             self.con.execute("UPDATE alert_outbox SET status = 'failed', attempts = ?, last_error = ?, "
                              "lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
                              (attempts, error, row["id"], self.owner))
             if fallback and row["fallback_of"] is None and fallback in self.sinks:
-                n = notification_from_payload(row["payload"])
-                n.text = f"(delivery to sink '{row['sink']}' failed: {error})\n\n{n.text}"
-                enqueue(self.con, n, fallback, now, fallback_of=row["id"])
+                said = self._to_fallback(row, fallback, error, now)
+            elif fallback and row["fallback_of"] is None:
+                said = f"; its fallback sink '{fallback}' is not in the spec: NOT delivered anywhere"
         report.failed.append(row["id"])
-        report.errors.append(f"gave up on notification {row['id']}: {error}"
-                             + (f"; sent to fallback sink '{fallback}'" if fallback and row["fallback_of"] is None else ""))
+        report.errors.append(f"gave up on notification {row['id']}: {error}{said}")
+
+    def _to_fallback(self, row: sqlite3.Row, fallback: str, error: str, now: float) -> str:
+        """Queue the fallback copy (inside the caller's transaction); returns what the report says.
+
+        The fallback sink may already hold a row for this notification (it is on
+        the route too, or two failing sinks share it). A plain insert was then
+        ignored while the report said "sent to fallback": the news of the failure
+        was lost. Now a copy still queued there gets the failure note added; one
+        already sent or failed gets a separate copy with a key of its own.
+        """
+        why = f"(delivery to sink '{row['sink']}' failed: {error})"
+        n = notification_from_payload(row["payload"])
+        existing = self.con.execute("SELECT id, status, payload FROM alert_outbox WHERE idempotency_key = ? "
+                                    "AND sink = ?", (n.idempotency_key, fallback)).fetchone()
+        if existing is None:
+            n.text = f"{why}\n\n{n.text}"
+            enqueue(self.con, n, fallback, now, fallback_of=row["id"])
+            return f"; sent to fallback sink '{fallback}'"
+        if existing["status"] == "pending":
+            queued = notification_from_payload(existing["payload"])
+            queued.text = f"{why}\n{queued.text}" if queued.text.startswith("(delivery to") else \
+                f"{why}\n\n{queued.text}"
+            self.con.execute("UPDATE alert_outbox SET payload = ? WHERE id = ?",
+                             (json.dumps(queued.payload(), ensure_ascii=False, default=str), existing["id"]))
+            return f"; added to the copy already queued for fallback sink '{fallback}' (notification {existing['id']})"
+        n.text = f"{why}\n\n{n.text}"
+        n.idempotency_key = f"{n.idempotency_key}-via-{row['sink']}"
+        new_id = enqueue(self.con, n, fallback, now, fallback_of=row["id"])
+        if new_id is None:
+            return f"; fallback sink '{fallback}' already has a copy of it from sink '{row['sink']}'"
+        return (f"; sent to fallback sink '{fallback}' as a separate copy (notification {new_id}): "
+                f"it had this notification already ({existing['status']})")
 
 
 def outbox_rows(con: sqlite3.Connection, status: str | None = None) -> list[dict]:
