@@ -394,6 +394,11 @@ class SMTPTestServer:
         with self._lock:
             self._script.extend(replies)
 
+    def clear_script(self) -> None:
+        """Forget the queued replies: every later message is accepted."""
+        with self._lock:
+            self._script.clear()
+
     @property
     def host(self) -> str:
         return "127.0.0.1"

@@ -62,7 +62,8 @@ class EmailSink(Sink):
     options_schema = {
         "type": "object",
         "properties": {
-            "host": {"type": "string", "minLength": 1},
+            "host": {"type": "string", "minLength": 1, "pattern": "^[^\\s/]+$",
+                     "description": "SMTP server name or address (no spaces or line breaks)"},
             "port": {"type": "integer", "minimum": 1, "maximum": 65535,
                      "description": "default 465 with ssl, 587 with starttls, else 25"},
             "from": {"type": "string", "minLength": 3, "description": "sender, e.g. 'KPI bot <kpi@example.com>'"},

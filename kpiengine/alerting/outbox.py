@@ -115,6 +115,7 @@ class Outbox:
         self.progress = progress  # called with a line whenever the run waits or leaves something behind
         self._instances: dict[str, object] = {}
         self._in_flight: set[str] = set()  # sinks whose send was left running at the deadline
+        self._current_row = 0
 
     # -- leasing -------------------------------------------------------------------
     def _claim(self) -> sqlite3.Row | None:
@@ -233,24 +234,53 @@ class Outbox:
         would carry the check past ``--delivery-timeout``.
         """
         outcome: list[BaseException | None] = []
+        abandoned = threading.Event()
+        lock = threading.Lock()
+        path = self.con.execute("PRAGMA database_list").fetchone()[2]
+        row_id = self._current_row
 
         def run():
             try:
                 sink.send(notification)
-                outcome.append(None)
+                result = None
             except BaseException as exc:  # handed to the caller's thread as is
-                outcome.append(exc)
+                result = exc
+            with lock:
+                outcome.append(result)
+                late = abandoned.is_set()
+            if late and path:
+                self._record_late(path, row_id, result)
 
         worker = threading.Thread(target=run, name=f"kpi-send-{sink.name}", daemon=True)
         worker.start()
         worker.join(None if deadline == float("inf") else max(0.0, deadline - self.clock()))
-        if worker.is_alive():
-            raise _InFlight()
+        with lock:
+            if not outcome:
+                abandoned.set()
+                raise _InFlight()
         if outcome and outcome[0] is not None:
             raise outcome[0]
 
+    def _record_late(self, path: str, row_id: int, result: BaseException | None) -> None:
+        """A send left behind at the deadline has ended: record it (delivered), or free the row for a retry."""
+        try:
+            con = sqlite3.connect(path, timeout=30, isolation_level=None)
+            try:
+                if result is None:
+                    con.execute("UPDATE alert_outbox SET status = 'delivered', delivered_at = ?, last_error = NULL, "
+                                "lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? "
+                                "AND status = 'pending'", (time.time(), row_id, self.owner))
+                else:
+                    con.execute("UPDATE alert_outbox SET lease_owner = NULL, lease_until = NULL "
+                                "WHERE id = ? AND lease_owner = ?", (row_id, self.owner))
+            finally:
+                con.close()
+        except sqlite3.Error:  # the lease then simply expires
+            pass
+
     def _attempt(self, row: sqlite3.Row, report: DeliveryReport, deadline: float = float("inf")) -> bool:
         """One send of ``row``; False when it was still in flight at ``deadline``."""
+        self._current_row = row["id"]
         settings = self.sinks.get(row["sink"])
         attempts = row["attempts"] + 1
         if settings is None:

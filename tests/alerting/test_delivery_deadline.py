@@ -81,7 +81,7 @@ def test_next_check_sends_a_backed_off_row_at_once_and_says_what_waits(mini):
         server.respond(Reply.ok())  # the receiver is back
         second, took = run_kpi(tmp_path, "check", "-s", spec, "--period", DROP_WEEK, "--delivery-timeout", 30)
         assert second.returncode == 2, second.stderr
-        assert len(server.requests) == 2 and took < 10  # sent at once, not after its 20-40 s backoff
+        assert len(server.requests) == 2 and took < 18  # sent at once, not after its 20-40 s backoff
         assert {r.header("Idempotency-Key") for r in server.requests} == {row["idempotency_key"]}
         [row] = outbox(spec)
         assert row["status"] == "delivered" and row["attempts"] == 2
@@ -94,7 +94,7 @@ def test_retry_after_is_still_honoured_by_the_next_check(mini):
         spec = write_mini_project(tmp_path / "spec", db, server.url_for("/hook"), timeout=2)
         run_kpi(tmp_path, "check", "-s", spec, "--period", DROP_WEEK, "--delivery-timeout", 2)
         again, took = run_kpi(tmp_path, "check", "-s", spec, "--period", DROP_WEEK, "--delivery-timeout", 2)
-        assert len(server.requests) == 1 and took < 10  # the receiver asked for an hour: nothing is sent
+        assert len(server.requests) == 1 and took < 30  # the receiver asked for an hour: nothing is sent
         assert "waits until" in again.stderr
     [row] = outbox(spec)
     assert row["status"] == "pending" and "429" in row["last_error"]
