@@ -248,7 +248,18 @@ def _url_secret_parts(url: str) -> list[str]:
     return values
 
 
+def _bad_character(url: str) -> int | None:
+    """Position of the first space, line break or control character in ``url``, None when there is none."""
+    return next((i for i, c in enumerate(url) if c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F), None)
+
+
 def _target(url: str, permanent) -> _Target:
+    # A URL with CR/LF or a space (a secret file's trailing newline) can never be sent: http.client
+    # refuses it on every attempt, which once read as "connection lost" and was retried for 24 h.
+    bad = _bad_character(url)
+    if bad is not None:
+        raise permanent(f"invalid URL: a space, line break or control character at position {bad + 1} "
+                        f"of {len(url)}; remove it (a trailing newline from a secret file or variable?)")
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
@@ -307,7 +318,8 @@ TIMEOUT_OPTIONS = {
 }
 
 #: JSON Schema of a webhook URL option (http or https).
-URL_OPTION = {"type": "string", "pattern": "^https?://[^/]+", "description": "webhook URL; keep it in ${ENV}"}
+URL_OPTION = {"type": "string", "pattern": "^(?![\\s\\S]*[\\s\\x00-\\x1f\\x7f])https?://[^/]+",
+              "description": "webhook URL (no spaces or line breaks); keep it in ${ENV}"}
 
 
 def raise_for_bot_answer(response: HttpResponse, *, sink: str, service: str, code_keys: tuple[str, ...],

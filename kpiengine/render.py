@@ -75,10 +75,16 @@ def item_title(item: AlertItem) -> str:
 
 def item_facts(item: AlertItem) -> list[tuple[str, str]]:
     """(label, value) pairs describing one alert, in display order; empty facts are left out."""
-    facts = [("KPI", item.kpi_label or item.kpi),
-             ("Value", format_value(item.value, item.unit)),
-             ("Baseline", format_value(item.baseline, item.unit)),
-             ("Change", format_change(item.change))]
+    facts = [("KPI", item.kpi_label or item.kpi)]
+    reason = getattr(item, "reason", "")
+    if reason == "error":  # nothing was measured: the error is the fact, a stale value would mislead
+        facts.append(("Error", item.error or "the query failed"))
+    elif reason == "no_data":
+        facts.append(("Value", "no data"))
+    else:
+        facts += [("Value", format_value(item.value, item.unit)),
+                  ("Baseline", format_value(item.baseline, item.unit)),
+                  ("Change", format_change(item.change))]
     if item.threshold is not None:
         facts.append(("Threshold", format_value(item.threshold, item.unit)))
     if item.dimensions:

@@ -42,6 +42,8 @@ class AlertItem:
     playbook: str | None = None
     message: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    reason: str = ""  # "" (the value breached), "no_data" or "error": alerts of their own kind
+    error: str | None = None  # with reason "error": what the warehouse said
 
 
 @dataclass
@@ -125,7 +127,12 @@ def _describe_option_error(err, secret_options: tuple[str, ...]) -> str:
     if path:
         # err.message quotes the value ("'abc' does not match ..."): only for non-secret options
         secret = any(p in secret_options for p in path)
-        return f"option '{'.'.join(path)}' " + ("has an invalid value" if secret else err.message)
+        if secret:  # the schema's description says what is expected without quoting the value
+            wanted = err.schema.get("description") if isinstance(err.schema, dict) else None
+            if err.validator != "pattern" and isinstance(err.parent, type(err)):
+                wanted = None
+            return f"option '{'.'.join(path)}' has an invalid value" + (f": expected a {wanted}" if wanted else "")
+        return f"option '{'.'.join(path)}' " + err.message
     if err.validator in ("required", "additionalProperties", "dependentRequired"):
         return err.message  # names only
     names = _required_names(err.validator_value)

@@ -145,3 +145,56 @@ def shared_connection(key: Hashable, open_: Callable[[], Any], close: Callable[[
         pool[key] = (handle, lambda: close(handle))
     return pool[key][0], True
 
+
+
+# -- hard time limits on driver calls -------------------------------------------------------------
+#: a statement may run this much longer than its timeout before the client stops waiting for the server
+#: (the server cancels it at the timeout; the grace covers the cancel's round trip)
+STATEMENT_GRACE = 5.0
+
+
+class CallTimedOut(Exception):
+    """A driver call did not return within the time allowed."""
+
+
+def call_within(seconds: float, fn: Callable[..., Any], *args: Any, on_late: Callable[[Any], None] | None = None,
+                **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, given up after ``seconds``: raises :class:`CallTimedOut`.
+
+    Drivers honour their own connect timeouts only for part of the way (PyMySQL
+    times the TCP connect, then waits forever for the server's greeting; a
+    libpq connect may retry without TLS, doubling the wait). Run in a daemon
+    thread, the call is bounded whatever the driver does. A result that arrives
+    after the caller gave up is handed to ``on_late`` (to close a late connection).
+    """
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def run():
+        try:
+            value = fn(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller's thread as is
+            outcome["error"] = exc
+        else:
+            with lock:
+                late = done.is_set()
+                outcome["value"] = value
+            if late and on_late is not None:
+                try:
+                    on_late(value)
+                except Exception:  # noqa: BLE001 - nobody is left to tell
+                    pass
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=run, name="kpi-source-call", daemon=True)
+    worker.start()
+    finished = done.wait(seconds)
+    with lock:
+        if not finished and "value" not in outcome and "error" not in outcome:
+            done.set()  # from now on a late result is the thread's to close
+            raise CallTimedOut(f"no answer within {seconds:g}s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

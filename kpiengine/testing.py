@@ -40,7 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 __all__ = ["RecordingHTTPServer", "RecordedRequest", "Reply", "SMTPTestServer", "RecordedMail",
-           "closed_port", "self_signed_certificate"]
+           "SilentTCPServer", "closed_port", "self_signed_certificate"]
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -246,6 +246,68 @@ class RecordingHTTPServer:
         handler.wfile.write(data)
 
 
+class SilentTCPServer:
+    """A TCP server on 127.0.0.1 that accepts connections and then says nothing, ever.
+
+    What a hung receiver, a firewall that swallows packets after the handshake,
+    or a database port that never greets look like from the client. Every
+    accepted connection is held open (and counted in ``accepted``) until
+    :meth:`stop`, so only the client's own timeouts can end the wait.
+    """
+
+    def __init__(self):
+        self.accepted = 0
+        self._sock: socket.socket | None = None
+        self._held: list[socket.socket] = []
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    @property
+    def port(self) -> int:
+        assert self._sock is not None, "server not started"
+        return self._sock.getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "SilentTCPServer":
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self._sock.settimeout(0.05)
+
+        def accept_loop():
+            while not self._stopping.is_set():
+                try:
+                    conn, _addr = self._sock.accept()
+                except (TimeoutError, OSError):
+                    continue
+                self._held.append(conn)
+                self.accepted += 1
+
+        self._thread = threading.Thread(target=accept_loop, name="silent-tcp", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        for conn in self._held:
+            conn.close()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> "SilentTCPServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 def closed_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on (connecting to it is refused)."""
     with socket.socket() as s:
@@ -331,6 +393,11 @@ class SMTPTestServer:
     def script(self, *replies: str) -> None:
         with self._lock:
             self._script.extend(replies)
+
+    def clear_script(self) -> None:
+        """Forget the queued replies: every later message is accepted."""
+        with self._lock:
+            self._script.clear()
 
     @property
     def host(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
+import re
 import socket
 import ssl
 from typing import TYPE_CHECKING
@@ -35,6 +36,20 @@ def message_id(idempotency_key: str, sender: str) -> str:
     return f"<kpi.{hashlib.sha256(idempotency_key.encode('utf-8')).hexdigest()[:40]}@{domain}>"
 
 
+# CR, LF and the other characters Python's str.splitlines() treats as line ends (U+2028, U+2029, NEL,
+# VT, FF, FS/GS/RS), plus the remaining C0 controls: in a header they would end it or inject another.
+_HEADER_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def header_text(value: str) -> str:
+    """``value`` on one line, fit for a mail header: line breaks and control characters fold to a space.
+
+    A subject is built from dimension values and labels; one holding a CR/LF or
+    U+2028 made the message unbuildable and the alert failed for good.
+    """
+    return " ".join(_HEADER_BREAKS.sub(" ", value).split())
+
+
 def _addresses(value) -> list[str]:
     if not value:
         return []
@@ -47,7 +62,8 @@ class EmailSink(Sink):
     options_schema = {
         "type": "object",
         "properties": {
-            "host": {"type": "string", "minLength": 1},
+            "host": {"type": "string", "minLength": 1, "pattern": "^[^\\s/]+$",
+                     "description": "SMTP server name or address (no spaces or line breaks)"},
             "port": {"type": "integer", "minimum": 1, "maximum": 65535,
                      "description": "default 465 with ssl, 587 with starttls, else 25"},
             "from": {"type": "string", "minLength": 3, "description": "sender, e.g. 'KPI bot <kpi@example.com>'"},
@@ -83,7 +99,7 @@ class EmailSink(Sink):
         o = self.options
         msg = EmailMessage()
         prefix = o.get("subject_prefix", "[KPI]")
-        msg["Subject"] = f"{prefix} {headline(n)}".strip()
+        msg["Subject"] = header_text(f"{prefix} {headline(n)}")
         msg["From"] = o["from"]
         msg["To"] = ", ".join(_addresses(o["to"]))
         if o.get("cc"):

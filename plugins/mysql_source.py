@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from kpiengine import hookimpl
-from kpiengine.sources import QueryResult, Source
+from kpiengine.sources import STATEMENT_GRACE, CallTimedOut, QueryResult, Source, call_within
 
 _TIMEOUT_HINT = "raise `timeout` on the run or narrow the date range"
 
@@ -66,10 +66,14 @@ class MySQLSource(Source):
         import pymysql
 
         o = self.options
+        connect_timeout = float(o.get("connect_timeout", 10))
+        # PyMySQL's connect_timeout covers the TCP connect only; the greeting and the login are reads,
+        # bounded by read/write_timeout: without them a port that accepts and never greets hangs forever.
         params = dict(host=o.get("host", "localhost"), port=int(o.get("port", 3306)),
                       user=o.get("user"), password=o.get("password", ""),
                       charset=o.get("charset", "utf8mb4"),
-                      connect_timeout=float(o.get("connect_timeout", 10)), autocommit=True)
+                      connect_timeout=connect_timeout, read_timeout=connect_timeout,
+                      write_timeout=connect_timeout, autocommit=True)
         if "database" in o:
             params["database"] = o["database"]
         if "unix_socket" in o:
@@ -78,19 +82,31 @@ class MySQLSource(Source):
             params.update(ssl_verify_cert=True, ssl_verify_identity=True, ssl_ca=o.get("ssl_ca"))
         self._timeout = None  # whatever the server default is: set it before the first query
         try:
-            self._con = pymysql.connect(**params)
+            self._con = call_within(connect_timeout, pymysql.connect, **params,
+                                    on_late=lambda con: con.close())
             self.is_mariadb = "mariadb" in self._con.get_server_info().lower()
             with self._con.cursor() as cur:
                 # Read-only session: a spec's SQL can never change the warehouse.
                 cur.execute("SET SESSION TRANSACTION READ ONLY")
                 cur.execute("SET time_zone = %s", (o.get("time_zone", "+00:00"),))
+        except CallTimedOut:
+            self.close()
+            raise self.error(f"no answer from {self._where()} within {connect_timeout:g}s",
+                             hint="check host, port and firewalls (is it a MySQL/MariaDB port?), "
+                                  "or raise `connect_timeout`") from None
         except pymysql.MySQLError as exc:
             self.close()
             raise self._connect_error(exc) from None
+        # queries get their own client-side limit in execute(); between queries nothing is read
+        self._con._read_timeout = self._con._write_timeout = None
 
     def _connect_error(self, exc: Exception):
         code, text = _code(exc), self._clean(exc)
         where = self._where()
+        if "timed out" in text and code in (*_CANT_CONNECT, *_CONNECTION_LOST):  # TCP connect, or a silent port
+            return self.error(f"no answer from {where} within {self.options.get('connect_timeout', 10)}s",
+                              hint="check host, port and firewalls (is it a MySQL/MariaDB port?), "
+                                   "or raise `connect_timeout`")
         if code in _CANT_CONNECT:
             if "timed out" in text:
                 return self.error(f"no answer from {where} within {self.options.get('connect_timeout', 10)}s",
@@ -119,6 +135,9 @@ class MySQLSource(Source):
         if self._con is None:
             self.connect()
         wanted = max(0.001, round(timeout, 3)) if timeout else 0
+        # The server cancels the statement at `timeout`; should the server itself stop answering,
+        # the client stops waiting a little later (PyMySQL reads the attribute before each packet).
+        self._con._read_timeout = timeout + STATEMENT_GRACE if timeout else None
         try:
             with self._con.cursor() as cur:
                 if wanted != self._timeout:
@@ -143,6 +162,10 @@ class MySQLSource(Source):
 
     def _query_error(self, exc: Exception, timeout: float | None):
         code, text = _code(exc), self._clean(exc)
+        if code in _CONNECTION_LOST and "timed out" in text and timeout:
+            self.close()
+            return self.error(f"no answer from {self._where()} within {timeout + STATEMENT_GRACE:g}s "
+                              f"(statement timeout {timeout:g}s)", hint=_TIMEOUT_HINT)
         if code in _TIMED_OUT:
             return self.error(f"query cancelled after the {timeout:g}s timeout" if timeout
                               else f"query interrupted: {text}", hint=_TIMEOUT_HINT)

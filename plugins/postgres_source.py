@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from kpiengine import hookimpl
-from kpiengine.sources import QueryResult, Source
+from kpiengine.sources import CallTimedOut, QueryResult, Source, call_within
 
 _TIMEOUT_HINT = "raise `timeout` on the run or narrow the date range"
 
@@ -57,8 +57,14 @@ class PostgresSource(Source):
                       application_name=o.get("application_name", "kpiengine"),
                       options=server_options)
         self._timeout_ms = None  # whatever the server or role default is: set it before the first query
+        connect_timeout = float(o.get("connect_timeout", 10))
         try:
-            self._con = psycopg.connect(o.get("dsn", ""), autocommit=True, **params)
+            # libpq's connect_timeout is per attempt (sslmode=prefer may make two): bound the whole of it
+            self._con = call_within(connect_timeout, psycopg.connect, o.get("dsn", ""), autocommit=True,
+                                    **params, on_late=lambda con: con.close())
+        except CallTimedOut:
+            raise self.error(f"no answer from {self._where()} within {connect_timeout:g}s",
+                             hint="check host, port and firewalls, or raise `connect_timeout`") from None
         except psycopg.Error as exc:
             raise self._connect_error(exc) from None
 

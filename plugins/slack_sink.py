@@ -21,10 +21,13 @@ def _field(label: str, value: str) -> dict:
 
 
 def item_blocks(item: AlertItem) -> list[dict]:
-    fields = [_field("KPI", item.kpi_label or item.kpi),
-              _field("Value", format_value(item.value, item.unit)),
-              _field("Baseline", format_value(item.baseline, item.unit)),
-              _field("Change", format_change(item.change))]
+    if item.reason == "error":  # an error alert shows the error, not a stale value
+        fields = [_field("KPI", item.kpi_label or item.kpi), _field("Error", item.error or "the query failed")]
+    else:
+        fields = [_field("KPI", item.kpi_label or item.kpi),
+                  _field("Value", "no data" if item.reason == "no_data" else format_value(item.value, item.unit)),
+                  _field("Baseline", format_value(item.baseline, item.unit)),
+                  _field("Change", format_change(item.change))]
     if item.process_path:
         fields.append(_field("Process", " > ".join(item.process_path)))
     if item.threshold is not None:

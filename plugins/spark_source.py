@@ -25,7 +25,7 @@ import warnings
 
 from kpiengine import hookimpl
 from kpiengine.errors import SourceError
-from kpiengine.sources import QueryResult, Source
+from kpiengine.sources import CallTimedOut, QueryResult, Source, call_within
 
 _TIMEOUT_HINT = "raise `timeout` on the run or narrow the date range"
 
@@ -191,6 +191,24 @@ class SparkSource(Source):
         # started by other code (a notebook, a test) with Spark's defaults (ANSI mode on in Spark 4).
         runtime = {k: v for k, v in {**_DEFAULT_CONF, **(o.get("conf") or {})}.items() if k.startswith("spark.sql.")}
         runtime["spark.sql.session.timeZone"] = o.get("timezone", "UTC")
+        if self.remote:
+            # The TCP connect above proves little: a port that accepts and never speaks gRPC makes
+            # the first call hang for good. Bound the first round trip by the connect timeout.
+            limit = float(o.get("connect_timeout", 10))
+            try:
+                call_within(limit, self._spark.conf.set, "spark.sql.session.timeZone",
+                            runtime["spark.sql.session.timeZone"])
+            except CallTimedOut:
+                _remote_sessions.pop(self.remote, None)
+                self._spark = None
+                raise self.error(f"no answer from Spark Connect at {self.remote} within {limit:g}s",
+                                 hint="is it a Spark Connect port? check `remote` and firewalls, "
+                                      "or raise `connect_timeout`") from None
+            except Exception as exc:
+                _remote_sessions.pop(self.remote, None)
+                self._spark = None
+                raise self.error(f"cannot reach Spark Connect at {self.remote}: {_first_line(exc)}",
+                                 hint="start the server (sbin/start-connect-server.sh) or fix `remote`") from None
         try:
             for key, value in runtime.items():
                 self._spark.conf.set(key, _conf_value(value))
@@ -241,8 +259,7 @@ class SparkSource(Source):
         try:
             if watchdog:
                 watchdog.start()
-            frame = self._spark.sql(sql)
-            rows = frame.collect()  # Row is a tuple: no second copy
+            frame, rows = self._collect(sql)  # in this thread: the cancel finds the query by this thread's tag
             columns = list(frame.columns)
         except Exception as exc:
             if fired.is_set():
@@ -254,6 +271,10 @@ class SparkSource(Source):
                 watchdog.join()
             untag()
         return QueryResult(columns, rows)
+
+    def _collect(self, sql: str):
+        frame = self._spark.sql(sql)
+        return frame, frame.collect()  # Row is a tuple: no second copy
 
     def _label(self, group: str):
         """Mark what this thread runs next as ``group``; returns (cancel it, remove the mark)."""

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from kpiengine import hookimpl
-from kpiengine.sources import QueryResult, Source
+from kpiengine.sources import CallTimedOut, QueryResult, Source, call_within
 
 _TIMEOUT_HINT = "raise `timeout` on the run or narrow the date range"
 
@@ -127,8 +127,13 @@ class SQLAlchemySource(Source):
                              hint="fix the path in `url` (sqlite:///relative.db, sqlite:////absolute.db)")
         connect_args: dict[str, Any] = dict(self.options.get("connect_args") or {})
         timeout_arg = _CONNECT_TIMEOUT_ARG.get(backend)
+        connect_timeout = float(self.options.get("connect_timeout", 10))
         if timeout_arg and timeout_arg not in connect_args:
-            connect_args[timeout_arg] = max(1, round(float(self.options.get("connect_timeout", 10))))
+            connect_args[timeout_arg] = max(1, round(connect_timeout))
+        if backend in ("mysql", "mariadb") and url.get_driver_name() == "pymysql":
+            # PyMySQL times only the TCP connect; the greeting is a read (reset after connecting)
+            connect_args.setdefault("read_timeout", connect_timeout)
+            connect_args.setdefault("write_timeout", connect_timeout)
         try:
             self._engine = sqlalchemy.create_engine(url, connect_args=connect_args,
                                                     poolclass=sqlalchemy.pool.NullPool)
@@ -142,9 +147,17 @@ class SQLAlchemySource(Source):
         dbapi = self._engine.dialect.loaded_dbapi
         self._dbapi_error = getattr(dbapi, "Error", Exception)
         try:
-            self._con = self._engine.raw_connection()
+            # a hard limit whatever the driver does with its own timeout (retries, a silent greeting)
+            self._con = call_within(connect_timeout, self._engine.raw_connection, on_late=lambda c: c.close())
+            driver = getattr(self._con, "driver_connection", None)
+            if "read_timeout" in connect_args and hasattr(driver, "_read_timeout"):
+                driver._read_timeout = driver._write_timeout = None  # queries are bounded by their timeout
             self._mariadb = bool(getattr(self._engine.dialect, "is_mariadb", False))
             self._run_all(self._read_only_sql(backend))
+        except CallTimedOut:
+            self.close()
+            raise self.error(f"no answer from {self.safe_url} within {connect_timeout:g}s",
+                             hint="check host, port and firewalls, or raise `connect_timeout`") from None
         except sqlalchemy.exc.DBAPIError as exc:
             self.close()
             raise self._driver_error(exc.orig, None, connecting=True) from None
@@ -258,6 +271,9 @@ class SQLAlchemySource(Source):
             return self.error(f"unknown database at {where}: {text}", hint="check the database name in `url`")
         if kind == "table":
             return self.error(f"query failed: {text}", hint="check the model's `table:` and its schema")
+        if connecting and re.search(r"timeout expired|timed out", text, re.I):
+            return self.error(f"no answer from {where} within {self.options.get('connect_timeout', 10):g}s: {text}",
+                              hint="check host, port and firewalls, or raise `connect_timeout`")
         if connecting:
             return self.error(f"cannot connect to {where}: {text}")
         return self.error(f"query failed: {text}")

@@ -38,7 +38,7 @@ from .model_rules import (
     is_model_rule,
     model_rule_spec,
 )
-from .notify import AlertView, Group, build_notification, group_key, needs_notification
+from .notify import AlertView, Group, build_notification, group_key, needs_notification, notified_kind
 from .outbox import DeliveryReport, Outbox, enqueue
 from .routing import Routing, build_sink, load_routing
 from .rules import Rule, load_rules
@@ -256,7 +256,9 @@ def run_check(project, *, rule_names: list[str] | None = None, period: date | No
               dry_run: bool = False, deliver: bool = True, budget: float = 30.0,
               fetch: Fetch | None = None, now: float | None = None, sink_factory=build_sink,
               routing: Routing | None = None, clock=time.time, sleep=time.sleep, explainer=None,
-              watermarks: Watermarks | None = None) -> CheckResult:
+              watermarks: Watermarks | None = None,
+              progress: Callable[[str], None] | None = None) -> CheckResult:
+    """One ``kpi check``. ``progress`` hears, as it happens, what delivery waits for or leaves behind."""
     result = CheckResult(dry_run=dry_run)
     now = clock() if now is None else now
     rules = select_rules(project, rule_names, result.warnings)
@@ -290,12 +292,14 @@ def run_check(project, *, rule_names: list[str] | None = None, period: date | No
                 store.forget_rules(set(rules))
             _route_and_enqueue(project, store, routing, result, now)
         if deliver and not dry_run:
-            outbox = Outbox(con, routing.sinks, sink_factory, clock=clock, sleep=sleep)
+            outbox = Outbox(con, routing.sinks, sink_factory, clock=clock, sleep=sleep, progress=progress)
             result.delivery = outbox.deliver(budget)
             if result.delivery.pending:
                 result.warnings.append(f"{len(result.delivery.pending)} notification(s) still pending; "
                                        f"the next `kpi check` retries them")
             result.warnings.extend(result.delivery.errors)
+            if progress is None:  # otherwise already said while it happened
+                result.warnings.extend(result.delivery.waiting)
     finally:
         con.close()
     return result
@@ -405,7 +409,7 @@ def _route_and_enqueue(project, store: AlertStore, routing: Routing, result: Che
     for g in groups.values():
         notification = build_notification(g, project, now)
         for view, status in g.items:
-            store.mark_notified(g.route.name, view.state, status, now)
+            store.mark_notified(g.route.name, view.state, notified_kind(view.state, status), now)
             if view.template_error:
                 result.warnings.append(f"rule '{view.rule.name}': {view.template_error}")
         for sink in g.route.sinks:

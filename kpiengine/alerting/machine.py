@@ -49,6 +49,10 @@ class AlertState:
     prior: dict | None = None  # the state before last_period was evaluated
     changes: list[str] = field(default_factory=list)  # periods with a firing/resolved/severity change, recent
     flapping: bool = False  # more changes than the rule's `flapping` allows: notifications held
+    # why it fires: "" (the value breached), "no_data" or "error" (their own alerts, with their own words)
+    reason: str = ""
+    error: str | None = None  # the warehouse error text while the query behind the rule fails
+    before_error: dict | None = None  # with on_error: alert, the state the error alert replaced
 
     def to_dict(self, *, with_prior: bool = True) -> dict:
         # a flat copy: dataclasses.asdict deep-copies recursively and dominated evaluation time
@@ -74,6 +78,8 @@ def transition_between(old: AlertState, new: AlertState) -> str | None:
             # firing -> inactive happens when revised data rewrites the period that fired
             return {"pending": "cleared", "firing": "resolved"}.get(old.state)
         return new.state
+    if new.state == "firing" and old.reason != new.reason:
+        return "firing"  # an error or no-data alert is another alert than a breach: announced anew
     if new.state == "firing" and old.severity != new.severity:
         up = SEVERITY_RANK.get(new.severity or "", 0) > SEVERITY_RANK.get(old.severity or "", 0)
         return "escalated" if up else "deescalated"
@@ -82,6 +88,13 @@ def transition_between(old: AlertState, new: AlertState) -> str | None:
 
 def advance(rule: Rule, prev: AlertState, outcome: Outcome) -> tuple[AlertState, str | None]:
     """The state after ``outcome`` and the transition it caused (None when nothing changed)."""
+    if outcome.status == "error":
+        return _on_error(rule, prev, outcome)
+    if prev.reason == "error" and prev.before_error is not None:
+        # the warehouse answers again: judge from the state the error alert stood in for
+        resumed = AlertState.from_dict(prev.before_error)
+        new, _t = advance(rule, resumed, outcome)
+        return new, transition_between(prev, new)
     period = outcome.period.isoformat()
     if prev.last_period is not None and period < prev.last_period:
         return prev, None  # an older period: history does not rewrite the present
@@ -117,6 +130,40 @@ def _count_changes(rule: Rule, base: AlertState, new: AlertState, period) -> Non
     new.flapping = len(changes) > rule.flap_changes
 
 
+def _on_error(rule: Rule, prev: AlertState, outcome: Outcome) -> tuple[AlertState, str | None]:
+    """The query behind the rule failed. Nothing was judged, so ``last_period`` and the counters stay.
+
+    An outage once moved ``last_period`` to the calendar's latest week; when the
+    warehouse came back, the real (older) period looked already judged and the
+    planted drop never fired. Now: ``keep_state`` notes the error only;
+    ``ignore`` moves a pending or firing alert as a clear period would;
+    ``alert`` raises an error alert of its own (most severe), keeping the state
+    it replaces in ``before_error`` so the first real answer resumes from it.
+    """
+    new = replace(prev, dimensions=dict(prev.dimensions), outcome="error", note=outcome.note, error=outcome.note)
+    if rule.on_error == "alert":
+        if prev.reason != "error":
+            new.before_error = prev.to_dict()
+        new.state, new.severity, new.reason = "firing", rule.max_severity, "error"
+        new.since = prev.since if prev.reason == "error" else (prev.last_period or outcome.period.isoformat())
+        return new, transition_between(prev, new)
+    if rule.on_error == "ignore" and prev.state in ("pending", "firing"):
+        _clear(rule, prev, new, prev.last_period or outcome.period.isoformat())
+    return new, transition_between(prev, new)
+
+
+def _clear(rule: Rule, base: AlertState, new: AlertState, period: str) -> None:
+    """A clear period: pending goes back to inactive; firing resolves after ``keep_firing_for`` of them."""
+    new.active_for = 0
+    if base.state == "pending":
+        new.state, new.since, new.severity = "inactive", period, None
+    elif base.state == "firing":
+        new.quiet_for = base.quiet_for + 1
+        if new.quiet_for > rule.keep_firing_for:
+            new.state, new.since, new.resolved_period = "resolved", period, period
+            new.quiet_for = 0
+
+
 def _decide(rule: Rule, base: AlertState, outcome: Outcome) -> tuple[str, str | None, Any]:
     """('breach', severity, condition) | ('clear', None, None) | ('keep', None, None)."""
     status = outcome.status
@@ -147,12 +194,14 @@ def _step(rule: Rule, base: AlertState, outcome: Outcome) -> AlertState:
     period = outcome.period.isoformat()
     decision, severity, cond = _decide(rule, base, outcome)
     new.outcome, new.note = outcome.status, outcome.note
+    new.error, new.before_error = None, None
     if outcome.status not in ("error",):
         new.value, new.baseline, new.change = outcome.value, outcome.baseline, outcome.change
         new.measure, new.sample, new.p_value = outcome.measure, outcome.sample, outcome.p_value
     if decision == "keep":
         return new
     if decision == "breach":
+        new.reason = "no_data" if outcome.status == "no_data" else ""
         new.threshold = cond.crossed(outcome.measure) if cond is not None else None
         new.quiet_for = 0
         if base.state == "firing":
@@ -167,15 +216,7 @@ def _step(rule: Rule, base: AlertState, outcome: Outcome) -> AlertState:
         elif base.state != "pending":
             new.state, new.since = "pending", period
         return new
-    # clear
-    new.active_for = 0
-    if base.state == "pending":
-        new.state, new.since, new.severity = "inactive", period, None
-    elif base.state == "firing":
-        new.quiet_for = base.quiet_for + 1
-        if new.quiet_for > rule.keep_firing_for:
-            new.state, new.since, new.resolved_period = "resolved", period, period
-            new.quiet_for = 0
+    _clear(rule, base, new, period)
     return new
 
 

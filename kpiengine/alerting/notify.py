@@ -117,28 +117,53 @@ def alert_item(view: AlertView, status: str, project=None) -> AlertItem:
     rule, st, spec = view.rule, view.state, view.kpi_spec
     fields = message_fields(view, project)
     fields["status"] = status
-    message, error = render(rule.message, fields)
+    if st.reason == "error" and status == "firing":
+        # an error alert has its own words: the stale value of last week would hide the outage
+        message, error = f"{fields['kpi_label']}: rule {rule.name} could not be evaluated: {st.error}", None
+    elif st.reason == "no_data" and status == "firing":
+        message, error = f"{fields['kpi_label']}: no data for {fields['period'] or 'the period'}" + (
+            f" ({fields['dimensions']})" if fields["dimensions"] else ""), None
+    else:
+        message, error = render(rule.message, fields)
     view.template_error = error
+    stale = st.reason in ("error", "no_data") and status == "firing"  # no value was judged: show none
     return AlertItem(
         rule=rule.name, kpi=rule.kpi, kpi_label=fields["kpi_label"], severity=st.severity or rule.max_severity,
-        status=status, period_start=st.last_period, dimensions=dict(st.dimensions), value=st.value,
-        baseline=st.baseline, change=relative_change(st), threshold=threshold_level(rule, st),
+        status=status, period_start=st.last_period, dimensions=dict(st.dimensions),
+        value=None if stale else st.value, baseline=None if stale else st.baseline,
+        change=None if stale else relative_change(st), threshold=None if stale else threshold_level(rule, st),
         unit=getattr(spec, "unit", None), process_path=project.kpi_path(rule.kpi) if project is not None else [],
         owner=getattr(spec, "owner", None), playbook=(getattr(spec, "playbook", None) or None),
-        message=message, labels=view.labels)
+        message=message, labels=view.labels, reason=st.reason if status == "firing" else "",
+        error=st.error if st.reason == "error" else None)
+
+
+#: what the notification log records for a firing alert, by its reason: a breach, no data, an error
+FIRING_KINDS = {"": "firing", "no_data": "no_data", "error": "error"}
+
+
+def notified_kind(st: AlertState, status: str) -> str:
+    """The status written to the notification log: 'resolved', or the kind of firing alert that was sent."""
+    return FIRING_KINDS.get(st.reason, "firing") if status == "firing" else status
 
 
 def needs_notification(view: AlertView, route: Route, sent: dict | None, now: float) -> str | None:
-    """'firing' / 'resolved' when this alert must go out on ``route`` now, else None."""
+    """'firing' / 'resolved' when this alert must go out on ``route`` now, 'forget' to log a resolution
+    without sending it, else None.
+
+    An error or no-data alert is logged as such, so the breach that follows it is announced.
+    A silenced alert sends nothing, its resolution included (the silence covers the whole episode).
+    """
     st = view.state
     if st.state == "firing" and not view.suppressed:
-        if sent is None or sent["status"] != "firing" or sent["severity"] != st.severity:
+        kind = FIRING_KINDS.get(st.reason, "firing")
+        if sent is None or sent["status"] != kind or sent["severity"] != st.severity:
             return "firing"
         if now - sent["sent_at"] >= route.repeat_interval.total_seconds():
             return "firing"
         return None
-    if st.state in ("resolved", "inactive") and sent is not None and sent["status"] == "firing":
-        return "resolved" if route.send_resolved else "forget"
+    if st.state in ("resolved", "inactive") and sent is not None and sent["status"] in FIRING_KINDS.values():
+        return "resolved" if route.send_resolved and view.silenced_by is None else "forget"
     return None
 
 
@@ -164,18 +189,25 @@ def build_notification(group: Group, project, now: float) -> Notification:
     labels = ", ".join(f"{k}={v}" for k, v in group.key if k not in ("rule",) and v)
     what = first.kpi_label if len({i.kpi for i in items}) == 1 else "several KPIs"
     rule = group.items[0][0].rule
-    if rule.title and len(items) == 1:
+    errors = [i for i in firing if i.reason == "error"]
+    if errors and len(errors) == len(firing):
+        title = f"{what}: could not be evaluated ({len(errors)} alert{'s' if len(errors) > 1 else ''})"
+    elif firing and all(i.reason == "no_data" for i in firing):
+        title = f"{what}: no data ({len(firing)} alert{'s' if len(firing) > 1 else ''})"
+    elif rule.title and len(items) == 1:
         title, _err = render(rule.title, message_fields(group.items[0][0], project))
     elif status == "firing":
         title = f"{what}: {len(firing)} alert{'s' if len(firing) > 1 else ''} firing" + (f" ({labels})" if labels else "")
     else:
         title = f"{what}: {len(items)} alert{'s' if len(items) > 1 else ''} resolved"
     summary = [f"{len(firing)} firing, {len(items) - len(firing)} resolved; route {group.route.name}"]
+    for error in dict.fromkeys(i.error for i in errors if i.error):
+        summary.append(f"Error: {error}")
     for drivers in dict.fromkeys(v.drivers for v, s in group.items if v.drivers and s == "firing"):
         summary.append(f"Why: {drivers}")
     created = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds")
     identity = json.dumps([group.route.name, group.key, [(i.rule, i.dimensions, i.status, i.severity,
-                                                          i.period_start) for i in items], now],
+                                                          i.period_start, i.reason) for i in items], now],
                           sort_keys=True, default=str)
     key = hashlib.sha256(identity.encode()).hexdigest()[:32]
     return Notification(idempotency_key=f"kpi-{key}", title=title, severity=severity, status=status,

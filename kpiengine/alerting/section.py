@@ -102,8 +102,13 @@ def sink_option_issues(routing: Routing, sinks_raw: Any, registry) -> list[SpecI
         for err in jsonschema.Draft202012Validator(schema).iter_errors(dict(settings.options)):
             field = ".".join(str(p) for p in err.absolute_path)
             # the message names the option, never its value: options hold webhook tokens and passwords
-            what = err.message if err.validator in ("required", "additionalProperties") else \
-                f"option `{field}` is invalid ({err.validator} {err.validator_value!r})"
+            described = err.schema.get("description") if isinstance(err.schema, dict) else None
+            if err.validator in ("required", "additionalProperties"):
+                what = err.message
+            elif err.validator == "pattern" and described:  # a regex says little; its description says what
+                what = f"option `{field}` is invalid: expected a {described}"
+            else:
+                what = f"option `{field}` is invalid ({err.validator} {err.validator_value!r})"
             issues.append(SpecIssue(f"sink '{name}' ({settings.type}): {what}",
                                     loc_in(node, err.absolute_path[0]) if err.absolute_path else loc_in(node),
                                     code="alerting", hint=f"see the {settings.type} sink options in docs/plugins.md"))

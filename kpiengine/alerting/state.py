@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS alert_outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT NOT NULL, sink TEXT NOT NULL,
     route TEXT, payload TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL, next_attempt_at REAL NOT NULL, lease_owner TEXT, lease_until REAL,
-    last_error TEXT, delivered_at REAL, fallback_of INTEGER, UNIQUE (idempotency_key, sink));
+    last_error TEXT, delivered_at REAL, fallback_of INTEGER, not_before REAL, UNIQUE (idempotency_key, sink));
 CREATE INDEX IF NOT EXISTS alert_outbox_due ON alert_outbox (status, next_attempt_at);
 """
 
@@ -59,7 +59,19 @@ def connect(path: str | os.PathLike) -> sqlite3.Connection:
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = NORMAL")
     con.executescript(SCHEMA)
+    _migrate(con)
     return con
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Columns added after the first release, added to history files written before them."""
+    columns = {row[1] for row in con.execute("PRAGMA table_info(alert_outbox)")}
+    if "not_before" not in columns:  # the receiver's Retry-After: honoured even by the next run
+        try:
+            con.execute("ALTER TABLE alert_outbox ADD COLUMN not_before REAL")
+        except sqlite3.OperationalError as exc:  # a concurrent check added it first
+            if "duplicate column" not in str(exc):
+                raise
 
 
 @contextmanager

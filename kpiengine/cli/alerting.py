@@ -68,7 +68,8 @@ def check(spec, rules, period, dry_run, warn_ok, no_send, delivery_timeout, fmt)
     try:
         project = load(spec)
         result = run_check(project, rule_names=list(rules) or None, period=period, dry_run=dry_run,
-                           deliver=not no_send, budget=delivery_timeout)
+                           deliver=not no_send, budget=delivery_timeout,
+                           progress=lambda line: click.secho(f"delivery: {line}", fg="yellow", err=True))
     except SpecError as exc:
         click.secho(f"{len(exc.issues)} problem(s) found:", fg="red", err=True)
         for issue in exc.issues:
@@ -124,7 +125,7 @@ def _check_json(result, warn_ok: bool = False) -> dict:
         "dry_run": result.dry_run, "exit_code": result.exit_code(warn_ok),
         "periods": {k: str(v) if v else None for k, v in result.periods.items()},
         "alerts": [{"rule": a.rule.name, "kpi": a.rule.kpi, **{k: v for k, v in a.state.to_dict().items()
-                                                                 if k != "prior"},
+                                                                 if k not in ("prior", "before_error")},
                     "transition": a.transition, "silenced_by": a.silenced_by, "inhibited": a.inhibited}
                    for a in result.alerts],
         "notifications": [{"sink": s, **n.payload()} for s, n in result.notifications],
@@ -184,7 +185,8 @@ def alerts(spec, show_all, outbox, events, fmt):
         store.close()
     if fmt == "json":
         click.echo(json.dumps([{"rule": v.rule.name, "kpi": v.rule.kpi, "labels": v.labels,
-                                **{k: val for k, val in v.state.to_dict().items() if k != "prior"},
+                                **{k: val for k, val in v.state.to_dict().items()
+                                   if k not in ("prior", "before_error")},
                                 "silenced_by": v.silenced_by, "inhibited": v.inhibited} for v in views],
                               indent=2, ensure_ascii=False, default=str))
         return
