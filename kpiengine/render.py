@@ -115,6 +115,8 @@ def to_text(n: Notification, *, max_items: int = DEFAULT_MAX_ITEMS) -> str:
         lines += [f"  {label}: {value}" for label, value in item_facts(item)]
         if item.playbook:
             lines.append("  Playbook: " + item.playbook.strip().replace("\n", "\n            "))
+        if item.url:
+            lines.append(f"  Dashboard: {item.url}")
     if hidden:
         lines += ["", f"… and {hidden} more alert(s)"]
     return "\n".join(lines) + "\n"
@@ -132,6 +134,8 @@ def to_markdown(n: Notification, *, max_items: int = DEFAULT_MAX_ITEMS, heading:
             lines += ["", item.message]
         lines.append("")
         lines += [f"- {label}: {value}" for label, value in item_facts(item)]
+        if item.url:
+            lines.append(f"- [Open in the dashboard]({item.url})")
         if item.playbook:
             lines += ["", "> Playbook: " + " ".join(item.playbook.split())]
     if hidden:
@@ -160,6 +164,8 @@ def to_html(n: Notification, *, max_items: int = DEFAULT_MAX_ITEMS) -> str:
         parts.append(f"<table>{rows}</table>")
         if item.playbook:
             parts.append(f'<p><b>Playbook:</b> <span style="white-space:pre-wrap">{e(item.playbook.strip())}</span></p>')
+        if item.url:
+            parts.append(f'<p><a href="{e(item.url)}">Open in the dashboard</a></p>')
     if hidden:
         parts.append(f"<p>… and {hidden} more alert(s)</p>")
     parts.append("</body></html>")

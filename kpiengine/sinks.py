@@ -44,6 +44,7 @@ class AlertItem:
     labels: dict[str, str] = field(default_factory=dict)
     reason: str = ""  # "" (the value breached), "no_data" or "error": alerts of their own kind
     error: str | None = None  # with reason "error": what the warehouse said
+    url: str | None = None  # the dashboard at this alert's KPI, period and dimension values (project.url)
 
 
 @dataclass

@@ -37,6 +37,8 @@ def item_blocks(item: AlertItem) -> list[dict]:
     title = f"{status_mark(item.severity, item.status)} *{_escape(item_title(item))}*"
     if item.message:
         title += "\n" + _escape(item.message)
+    if item.url:  # urlencoded: holds no <, > or |, which would end Slack's link syntax
+        title += f"\n<{item.url}|Open in the dashboard>"
     blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": truncate(title, 3000)},
                            "fields": fields[:10]}]
     if item.playbook:

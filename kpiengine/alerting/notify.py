@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..sinks import AlertItem, Notification
+from .links import dashboard_link
 from .machine import SEVERITY_RANK, AlertState
 from .routing import Route
 from .rules import Rule
@@ -135,7 +136,8 @@ def alert_item(view: AlertView, status: str, project=None) -> AlertItem:
         unit=getattr(spec, "unit", None), process_path=project.kpi_path(rule.kpi) if project is not None else [],
         owner=getattr(spec, "owner", None), playbook=(getattr(spec, "playbook", None) or None),
         message=message, labels=view.labels, reason=st.reason if status == "firing" else "",
-        error=st.error if st.reason == "error" else None)
+        error=st.error if st.reason == "error" else None,
+        url=dashboard_link(project, rule, st) if project is not None else None)
 
 
 #: what the notification log records for a firing alert, by its reason: a breach, no data, an error

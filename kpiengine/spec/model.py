@@ -123,6 +123,8 @@ class Project:
     default_source: str | None = None
     history_path: str = ".kpiengine/history.db"
     allow_model_sql: bool = False  # models' `sql:` is a trust level of its own (project.allow_model_sql)
+    url: str | None = None  # the dashboard's address, which notifications link to (project.url)
+    url_loc: Location | None = None
     sql_dialect: str = "duckdb"  # what filters, dimensions and sql models are written in (sqlglot dialect name)
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)

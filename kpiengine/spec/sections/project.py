@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import zoneinfo
+from urllib.parse import urlsplit
 from typing import Any, Iterable
 
 from ...errors import SpecIssue
 from ...sections import SINGLE, CheckContext, SpecSection
-from ..located import LDict, expand_path, loc_of
+from ..located import LDict, expand_env, expand_path, loc_of
 from ..dialect import dialect_issues
 from ..model import Project
 from ..suggest import did_you_mean
@@ -26,6 +27,9 @@ PROJECT = {
                         "description": "the SQL dialect filters, dimension expressions and sql models are written "
                                        "in (a sqlglot name: duckdb, postgres, mysql, sqlite, spark, snowflake, "
                                        "bigquery, trino, tsql...); transpiled to each source's own"},
+        "url": {"type": "string", "description": "the dashboard's address (where `kpi serve` is reached, e.g. "
+                "https://kpi.example.com or ${KPI_DASHBOARD_URL}): every notification links to its KPI, period "
+                "and dimension values there; default: kpi serve's own address, http://127.0.0.1:8765"},
         "allow_model_sql": {"type": "boolean", "default": False,
                             "description": "trust models' `sql:` SELECTs (they run read-only, but are not "
                                            "allow-listed like filters); only for specs the operator reviews"},
@@ -55,9 +59,17 @@ class ProjectSection(SpecSection):
         project.history_path = expand_path(fields.get("history"), issues) or ".kpiengine/history.db"
         project.allow_model_sql = fields.get("allow_model_sql") is True
         project.sql_dialect = str(fields.get("sql_dialect") or "duckdb")
+        project.url = str(expand_env(fields["url"], issues)).strip() if fields.get("url") else None
+        project.url_loc = value.value_locs.get("url")
 
     def check(self, project: Project, context: CheckContext) -> Iterable[SpecIssue]:
         loc = project.project_loc
+        if project.url is not None:
+            parts = urlsplit(project.url) if not any(c in project.url for c in " \r\n\t") else None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+                yield SpecIssue("project url must be an http(s) address such as https://kpi.example.com",
+                                project.url_loc or loc, hint="the address where `kpi serve` is reached; notifications link to it",
+                                code="project")
         try:
             zoneinfo.ZoneInfo(project.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
