@@ -32,6 +32,7 @@ from ..sinks import SEVERITIES
 from ..spec.dimensions import check_breakdown
 from ..spec.durations import parse_seconds
 from ..spec.formula import FormulaError, denominator, parse_formula
+from ..spec.lifecycle import parse_number
 from .locations import loc_in
 from .templates import template_issues
 
@@ -204,18 +205,6 @@ class _Ctx:
 
     def err(self, message: str, loc: Location | None, hint: str | None = None) -> None:
         self.issues.append(SpecIssue(message, loc, hint=hint, code="alerting"))
-
-
-def parse_number(value: Any) -> float:
-    """A number, or a percent string such as ``-20%`` (meaning -0.2)."""
-    if isinstance(value, bool):
-        raise ValueError("a number is expected, not true/false")
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip().replace(" ", "")
-    if text.endswith("%"):
-        return float(text[:-1]) / 100.0
-    return float(text)
 
 
 def _number(ctx: _Ctx, node: dict, key: str, where: str, *, minimum: float | None = None) -> float | None:

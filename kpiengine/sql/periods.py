@@ -15,6 +15,7 @@ import sqlglot
 from sqlglot import exp
 
 from ..spec.model import GRAINS
+from ..spec.offsets import OffsetError, truncate
 
 _T = "__kpi_time__"
 
@@ -264,17 +265,10 @@ def _rearrange_fixed_width(column: exp.Expression, fmt: str) -> exp.Expression:
 
 def python_period_start(d: date, grain: str) -> date:
     """The same truncation in Python: used to enumerate periods and in tests."""
-    if grain == "day":
-        return d
-    if grain == "week":
-        return d - timedelta(days=d.weekday())
-    if grain == "month":
-        return d.replace(day=1)
-    if grain == "quarter":
-        return d.replace(month=(d.month - 1) // 3 * 3 + 1, day=1)
-    if grain == "year":
-        return d.replace(month=1, day=1)
-    raise PeriodError(f"unknown period '{grain}'")
+    try:
+        return truncate(d, grain)  # one truncation for the spec's offsets and the periods
+    except OffsetError:
+        raise PeriodError(f"unknown period '{grain}'") from None
 
 
 def shift_period(d: date, grain: str, n: int) -> date:
