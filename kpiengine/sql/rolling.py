@@ -102,8 +102,8 @@ def compile_window_query(project: Project, model_name: str, window: Window, kpis
     raw_time = parse_expression(model.time, dialect)
     time_expr = text_to_timestamp(raw_time, model.time_format, dialect) if model.time_format else raw_time
     try:
-        local = localize(time_expr.copy(), dialect, project.timezone)
-        period = period_start_expr(time_expr.copy(), grain, dialect, project.timezone)
+        local = localize(time_expr.copy(), dialect, project.timezone, model.source_zone)
+        period = period_start_expr(time_expr.copy(), grain, dialect, project.timezone, model.source_zone)
     except PeriodError as exc:
         raise CompileError(f"model '{model.name}': {exc}") from None
     dims = [dimension_expr(project, model, d, dialect) for d in by]

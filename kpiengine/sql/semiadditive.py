@@ -60,9 +60,9 @@ def compile_semiadditive_query(project: Project, model_name: str, kpis: list[Kpi
     raw_time = parse_expression(model.time, dialect)
     time_expr = text_to_timestamp(raw_time, model.time_format, dialect) if model.time_format else raw_time
     try:
-        local = localize(time_expr.copy(), dialect, project.timezone)
+        local = localize(time_expr.copy(), dialect, project.timezone, model.source_zone)
         period = (all_time_period(start, dialect) if grain == ALL_GRAIN
-                  else period_start_expr(time_expr.copy(), grain, dialect, project.timezone))
+                  else period_start_expr(time_expr.copy(), grain, dialect, project.timezone, model.source_zone))
     except PeriodError as exc:
         raise CompileError(f"model '{model.name}': {exc}") from None
     dims = [dimension_expr(project, model, d, dialect) for d in by]
