@@ -24,11 +24,14 @@ from ..spec.sqlsafety import files_read_by
 from ..spec.suggest import did_you_mean
 from ..spec.timedims import is_time_dimension
 from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries, required_aggregates
+from ..sql.onequery import NotOneQuery, RequestQuery, plan_request
 from ..sql.rolling import plan_window_queries
 from ..sql.semiadditive import plan_semiadditive_queries
+from ..sql.windows import offset_chains
 from . import querycache
 from .assemble import assemble, fill_of
 from .normalize import normalize_date, normalize_number, normalize_value
+from .request_rows import read_request
 from .watermarks import (
     Watermark,
     derive,
@@ -199,15 +202,43 @@ class Engine:
             raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
 
     def plan(self, kpis: Iterable[str] | None, grain: str, by: list[str], start: date | None, end: date | None,
-             where: str | None = None) -> tuple[list[str], list]:
-        """The KPIs a request means and its queries; from the spec cache when this spec version compiled it."""
-        key = querycache.request_key(kpis, grain, by, start, end, None) + (f" where {where}" if where else "")
+             where: str | None = None, one_query: bool = True) -> tuple[list[str], list]:
+        """The KPIs a request means and its queries; from the spec cache when this spec version compiled it.
+
+        With ``one_query`` (the default) each source gets one statement computing every KPI it holds,
+        formulas included (:mod:`kpiengine.sql.onequery`); a request one statement cannot express
+        (a formula over two sources) keeps the per-model queries, whose formulas run in Python.
+        """
+        key = (querycache.request_key(kpis, grain, by, start, end, None) + (f" where {where}" if where else "")
+               + (" one" if one_query else ""))
         cached = querycache.lookup(self.project, key)
         if cached is not None:
             return cached
         names = self.resolve_kpis(kpis, by)
         queries = self.compile(names, grain, by, start, end, where=where)
+        if one_query and queries:
+            queries = self.request_queries(names, queries, grain, start, end) or queries
         return names, querycache.store(self.project, key, names, queries) or queries
+
+    def compile_statements(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
+                           start: date | None = None, end: date | None = None, dialect: str | None = None,
+                           where: str | None = None) -> list:
+        """What ``compute`` runs: one statement per source, or the per-model queries when it cannot be one."""
+        by = list(by)
+        names = self.resolve_kpis(kpis, by)
+        parts = self.compile(names, grain, by, start, end, dialect=dialect, where=where)
+        return (self.request_queries(names, parts, grain, start, end) or parts) if parts else parts
+
+    def request_queries(self, names: list[str], queries: list[CompiledQuery], grain: str, start: date | None,
+                        end: date | None) -> list[RequestQuery] | None:
+        """One statement per source for the request (None: it needs the per-model path)."""
+        try:
+            with paused_gc():
+                return plan_request(self.project, names, queries, grain, start, end)
+        except NotOneQuery:
+            return None
+        except (CompileError, OffsetError) as exc:
+            raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
 
     # -- compute ------------------------------------------------------------------
     def compute(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
@@ -221,7 +252,12 @@ class Engine:
         t0 = time.perf_counter()
         by = list(by)
         names, queries = self.plan(kpis, grain, by, start, end, where)
+        fills = fill_of(self.project, names, fill)
+        if queries and _is_request(queries[0]) and any(fills.values()) and any(offset_chains(self.project, names)):
+            # A filled period reads its offsets' values at other periods: assembled in Python.
+            names, queries = self.plan(kpis, grain, by, start, end, where, one_query=False)
         t_compile = time.perf_counter() - t0
+        per_kpi: dict[str, list[KpiValue]] = {}
         aggregates: dict[str, dict[tuple, Any]] = {}  # kpi -> {(period, dims...): value}
         kinds: dict[str, str] = {}
         model_keys: dict[str, set[tuple]] = {}
@@ -240,8 +276,11 @@ class Engine:
                 source.connect()
                 for q in by_source.get(source_name, []):
                     result = source.execute(q.sql, timeout=self.timeout)
-                    keys = self._read(q, result.rows, aggregates, kinds)
-                    model_keys.setdefault(q.model, set()).update(keys)
+                    if _is_request(q):
+                        per_kpi.update(read_request(self.project, q, result.rows, start, end, fills))
+                    else:
+                        keys = self._read(q, result.rows, aggregates, kinds)
+                        model_keys.setdefault(q.model, set()).update(keys)
                 todo = [m for m in ask.get(source_name, []) if m.name not in self._watermarks]
                 if todo:
                     t2 = time.perf_counter()
@@ -252,8 +291,10 @@ class Engine:
         derive(self.project, {m: p for m, p in derived.items() if m not in self._watermarks}, self._watermarks,
                now_local)
         t_query = time.perf_counter() - t1 - t_marks
-        rows = assemble(self.project, names, grain, by, aggregates, model_keys, start, end,
-                        fill_of(self.project, names, fill))
+        if per_kpi:
+            rows = [v for name in names for v in per_kpi.get(name, ())]
+        else:
+            rows = assemble(self.project, names, grain, by, aggregates, model_keys, start, end, fills)
         t2 = time.perf_counter()
         marks = self.watermarks(leaves)
         mark_complete(self.project, rows, marks, start=start, end=end)
@@ -286,6 +327,10 @@ class Engine:
                 aggregates.setdefault(col.kpi, {})[key] = value
                 kinds[col.kpi] = col.aggregate
         return keys
+
+
+def _is_request(q) -> bool:
+    return hasattr(q, "outputs")  # a one-statement request (sql.onequery), also when read from the plan cache
 
 
 def _unreadable_time_message(q: CompiledQuery, row) -> str:

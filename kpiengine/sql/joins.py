@@ -110,7 +110,7 @@ def attach(select: exp.Select, project: Project, plan: JoinPlan, dialect: str,
     if not plan.joins:
         return select
     # The fact model's expressions were written against its own columns: pin them to m first.
-    for key in ("expressions", "where", "group"):
+    for key in ("expressions", "where", "group", "having"):
         value = select.args.get(key)
         for node in (value if isinstance(value, list) else [value] if value is not None else []):
             qualify(node, BASE_ALIAS)
