@@ -23,7 +23,7 @@ from ..spec.offsets import OffsetError
 from ..spec.sqlsafety import files_read_by
 from ..spec.suggest import did_you_mean
 from ..spec.timedims import is_time_dimension
-from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries, required_aggregates
+from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
 from ..sql.rolling import plan_window_queries
 from ..sql.semiadditive import plan_semiadditive_queries
 from . import querycache
@@ -131,20 +131,6 @@ class Engine:
         issues = check_breakdown(self.project, names, by)
         if where is not None:
             issues += check_where(self.project, names, where)
-        joined = [d for d in by if "." in d]
-        if where is not None or joined:
-            # Window and semi-additive KPIs have planners of their own (sql/rolling.py,
-            # sql/semiadditive.py) that do not plan joins or query filters yet: refuse rather
-            # than give their unfiltered, unjoined values beside filtered ones.
-            for name in required_aggregates(self.project, names):
-                kpi = self.project.kpis[name]
-                if kpi.window or kpi.aggregate in ("last", "first"):
-                    what = f"`window: {kpi.window}`" if kpi.window else f"`aggregate: {kpi.aggregate}`"
-                    asked = "--where" if where is not None else f"a dimension of another model ({joined[0]})"
-                    issues.append(SpecIssue(
-                        f"KPI '{name}' ({what}) cannot be combined with {asked} yet", kpi.location,
-                        hint="break it down by a dimension of its own model, or leave it out with --kpi",
-                        code="dimension"))
         if issues:
             raise SpecError(issues)
 
@@ -193,8 +179,9 @@ class Engine:
         try:
             with paused_gc():  # thousands of KPIs build many long-lived trees: see spec.gcpause
                 return (plan_queries(self.project, names, grain, by, start, end, dialect_of, where=where)
-                        + plan_window_queries(self.project, names, grain, by, start, end, dialect_of)
-                        + plan_semiadditive_queries(self.project, names, grain, by, start, end, dialect_of))
+                        + plan_window_queries(self.project, names, grain, by, start, end, dialect_of, where=where)
+                        + plan_semiadditive_queries(self.project, names, grain, by, start, end, dialect_of,
+                                                    where=where))
         except (CompileError, OffsetError) as exc:
             raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
 
