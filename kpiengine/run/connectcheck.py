@@ -17,6 +17,7 @@ import os
 from sqlglot import exp
 
 from ..errors import SourceError, SpecIssue
+from ..spec.calendars import calendars
 from ..spec.sqlsafety import parse_expression
 from ..spec.yamlsrc import LDict, field_loc
 from ..sql.compiler import model_file_path, model_relation, model_time_expr
@@ -44,6 +45,15 @@ def _expressions(project, model):
         if kpi.model == model.name and kpi.raw is not None:
             out += [(f"KPI {kpi.name} {field}", getattr(kpi, field), field_loc(kpi, field))
                     for field in ("column", "filter")]
+    raw = project.section("calendars", {})
+    for cal in calendars(project).values():  # a calendar's day and period columns live on its model
+        if cal.model == model.name:
+            node = raw.get(cal.name) if isinstance(raw, LDict) else None
+            periods = node.get("periods") if isinstance(node, LDict) else None
+            out.append((f"calendar {cal.name} date", cal.date, node.loc_of("date") if node else cal.location))
+            out += [(f"calendar {cal.name} grain {grain}", column,
+                     periods.loc_of(grain) if isinstance(periods, LDict) else cal.location)
+                    for grain, column in cal.periods.items()]
     return [(what, text, loc) for what, text, loc in out if text]
 
 

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from ..errors import KpiEngineError, PluginError, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..results import KpiValue
+from ..spec.calendars import calendar_of, custom_grains, remember_periods
 from ..spec.dimensions import check_breakdown, check_where, known_dimensions, leaf_models, supports
 from ..spec.gcpause import paused_gc
 from ..spec.model import REQUEST_GRAINS, Project
@@ -24,6 +25,7 @@ from ..spec.sqlsafety import files_read_by
 from ..spec.suggest import did_you_mean
 from ..spec.timedims import is_time_dimension
 from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
+from ..sql.calendar_sql import plan_calendar_queries
 from ..sql.rolling import plan_window_queries
 from ..sql.semiadditive import plan_semiadditive_queries
 from . import querycache
@@ -121,11 +123,12 @@ class Engine:
         return names
 
     def _check_request(self, names: list[str], grain: str, by: list[str], where: str | None = None) -> None:
-        if grain not in REQUEST_GRAINS:
-            close = difflib.get_close_matches(grain, REQUEST_GRAINS, n=1)
+        if grain not in REQUEST_GRAINS and calendar_of(self.project, grain) is None:  # custom: spec.calendars
+            grains = list(REQUEST_GRAINS) + custom_grains(self.project)
+            close = difflib.get_close_matches(grain, grains, n=1)
             raise SpecError([SpecIssue(f"unknown period '{grain}'",
                                        hint=(f"did you mean '{close[0]}'? " if close else "") +
-                                       f"expected one of: {', '.join(REQUEST_GRAINS)}", code="period")])
+                                       f"expected one of: {', '.join(grains)}", code="period")])
         if len(set(by)) != len(by):
             raise SpecError([SpecIssue(f"dimension listed twice in breakdown {by}", code="dimension")])
         issues = check_breakdown(self.project, names, by)
@@ -178,7 +181,8 @@ class Engine:
         dialect_of = (lambda _src: dialect) if dialect else self.dialect_of
         try:
             with paused_gc():  # thousands of KPIs build many long-lived trees: see spec.gcpause
-                return (plan_queries(self.project, names, grain, by, start, end, dialect_of, where=where)
+                return (plan_calendar_queries(self.project, names, grain, dialect_of)
+                        + plan_queries(self.project, names, grain, by, start, end, dialect_of, where=where)
                         + plan_window_queries(self.project, names, grain, by, start, end, dialect_of, where=where)
                         + plan_semiadditive_queries(self.project, names, grain, by, start, end, dialect_of,
                                                     where=where))
@@ -227,6 +231,9 @@ class Engine:
                 source.connect()
                 for q in by_source.get(source_name, []):
                     result = source.execute(q.sql, timeout=self.timeout)
+                    if getattr(q, "calendar_grain", None):  # a custom grain's periods (sql/calendar_sql.py)
+                        remember_periods(q.calendar_grain, result.rows)
+                        continue
                     keys = self._read(q, result.rows, aggregates, kinds)
                     model_keys.setdefault(q.model, set()).update(keys)
                 todo = [m for m in ask.get(source_name, []) if m.name not in self._watermarks]

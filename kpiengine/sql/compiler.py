@@ -226,7 +226,7 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
     mismatch instead of failing, which would silently lose rows).
     """
     try:  # relation, parsed time, local time, period: the same for every planner (sql/timeprep.py)
-        prep = time_preamble(project, model, grain, start, dialect, model_relation(project, model, dialect))
+        prep = time_preamble(project, model, grain, start, dialect, lambda m: model_relation(project, m, dialect))
     except PeriodError as exc:
         raise CompileError(f"model '{model.name}': {exc}") from None
     relation, raw_time, time_expr, local_time, period = prep.relation, prep.raw, prep.time, prep.local, prep.period

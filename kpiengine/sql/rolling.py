@@ -85,7 +85,7 @@ def prepared(project: Project, model: ModelSpec, grain: str, by: list[str], star
     (``day_of_week``) come from the model's own time.
     """
     try:
-        prep = time_preamble(project, model, grain, start, dialect, model_relation(project, model, dialect))
+        prep = time_preamble(project, model, grain, start, dialect, lambda m: model_relation(project, m, dialect))
     except PeriodError as exc:
         raise CompileError(f"model '{model.name}': {exc}") from None
     try:
