@@ -281,3 +281,28 @@ def test_validate_connect_finds_a_missing_calendar_column(request, tmp_path_fact
     assert result.exit_code != 0
     assert f"spec.yml:{line}" in result.output and "column 'fp_first' does not exist" in result.output, result.output
     assert "fp_start" in result.output  # the hint names the calendar's columns
+
+
+def test_gap_filling_steps_through_the_calendars_periods(wh):
+    rs = wh.kpi.compute(kpis=["orders"], grain="fiscal_period", start=date(2026, 1, 26), end=date(2026, 4, 27),
+                        where="region = 'nowhere'", fill="zero")
+    assert {r.period_start: r.value for r in rs.rows} == {
+        date(2025, 12, 29): 0, date(2026, 2, 2): 0, date(2026, 3, 2): 0, date(2026, 3, 30): 0}
+
+
+DIALECTS = ["duckdb", "postgres", "mysql", "sqlite", "spark", "snowflake", "bigquery", "trino", "tsql"]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_calendar_join_compiles_for_every_dialect(request, tmp_path_factory, dialect):
+    import sqlglot
+
+    wh = _warehouses.get("duckdb") or _warehouses.setdefault("duckdb", Warehouse("duckdb", request, tmp_path_factory))
+    queries = wh.kpi.compile(kpis=["revenue", "last_amount"], grain="fiscal_quarter", by=["region"],
+                             dialect=dialect)
+    assert [q.model for q in queries] == ["fiscal_days", "orders", "orders"]  # periods, aggregates, semi-additive
+    for q in queries[1:]:
+        sql = q.sql
+        assert "LEFT JOIN cal_days AS __kpi_c" in sql and "fq_start" in sql, sql
+        sqlglot.parse_one(sql, read=dialect)  # the dialect's own parser reads it back
+    assert "GROUP BY" in queries[0].sql and "MAX(" in queries[0].sql
