@@ -287,5 +287,8 @@ def _unreadable_time_message(q: CompiledQuery, row) -> str:
         sample = row[-1]
         return (f"model '{q.model}': time value {sample!r} does not match time_format {q.time_format!r}; "
                 "fix the data or the model's time_format (rows are never dropped silently)")
+    if q.grain not in REQUEST_GRAINS:  # a custom calendar's grain: the row's day is not in the calendar
+        return (f"model '{q.model}': some rows fall on days the calendar of grain '{q.grain}' does not have; "
+                "extend the calendar table to every day the data covers (rows are never dropped silently)")
     return (f"model '{q.model}': the engine returned no period for some rows; check the model's time "
             "column (it must be a date or timestamp)")

@@ -306,3 +306,19 @@ def test_the_calendar_join_compiles_for_every_dialect(request, tmp_path_factory,
         assert "LEFT JOIN cal_days AS __kpi_c" in sql and "fq_start" in sql, sql
         sqlglot.parse_one(sql, read=dialect)  # the dialect's own parser reads it back
     assert "GROUP BY" in queries[0].sql and "MAX(" in queries[0].sql
+
+
+def test_a_day_missing_from_the_calendar_stops_the_run_with_a_clear_error(tmp_path_factory):
+    import duckdb
+
+    class Only:  # a warehouse of its own: one order after the calendar's last day
+        def mktemp(self, name):
+            return tmp_path_factory.mktemp(name)
+
+    wh = Warehouse("duckdb", None, Only())
+    con = duckdb.connect(str(wh.folder / "w.duckdb"))
+    con.execute("INSERT INTO cal_orders VALUES (9999, TIMESTAMP '2027-03-01 10:00:00', 'east', 5)")
+    con.close()
+    with pytest.raises(Exception) as err:
+        wh.kpi.compute(kpis=["orders"], grain="fiscal_quarter")
+    assert "days the calendar of grain 'fiscal_quarter' does not have" in str(err.value)
