@@ -13,6 +13,10 @@ aggregated per period. KPIs of one model with the same window share one such que
       ON w.__kpi_t >= <window start of s.__kpi_p> AND w.__kpi_t < <end of s.__kpi_p>
     GROUP BY s.__kpi_p, dims
 
+The rows are read like the main query's (:mod:`.timeprep`: relation, parsed and local time,
+period): a joined breakdown (``rep.team``) LEFT JOINs its dimension tables to them, and a
+query filter (``--where``) keeps rows before any window holds them (:func:`joined`).
+
 The join reads each row once per period whose window holds it: a 4-period window reads the
 data 4 times, a cumulative window over N periods up to N times (see docs/spec.md).
 """

@@ -13,6 +13,9 @@ last (first) time per KPI, and the outer query sums the rows at that time.
                  MAX(CASE WHEN <filter> THEN <local time> END) OVER (PARTITION BY <period>, <dims>) AS __kpi_at0
           FROM model m WHERE <range>) AS w
     GROUP BY __kpi_p, dims
+
+The inner scan joins dimension tables and applies ``--where`` as the window planner's does
+(:func:`kpiengine.sql.rolling.joined`), so the last time is picked among the rows kept.
 """
 from __future__ import annotations
 
