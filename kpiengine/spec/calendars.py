@@ -94,7 +94,7 @@ def calendar_issues(project: Project, dialect_of=lambda _source: "duckdb") -> It
         if not isinstance(node, dict):
             yield SpecIssue(f"{where}: a mapping with model, date and periods is expected", loc, code="calendar")
             continue
-        at = node.loc_of if isinstance(node, LDict) else (lambda _k: loc)
+        at = node.loc_of if isinstance(node, LDict) else (lambda _k, loc=loc: loc)
         model = node.get("model")
         spec = project.models.get(model) if isinstance(model, str) else None
         if spec is None:
@@ -113,7 +113,7 @@ def calendar_issues(project: Project, dialect_of=lambda _source: "duckdb") -> It
             yield SpecIssue(f"{where}: `periods` must map grain names to columns", at("periods"), code="calendar",
                             hint="e.g. `periods: {fiscal_quarter: fq_start}`: the column holds the period's first day")
             continue
-        plocs = periods.loc_of if isinstance(periods, LDict) else (lambda _k: at("periods"))
+        plocs = periods.loc_of if isinstance(periods, LDict) else (lambda _k, at=at: at("periods"))
         for grain, column in periods.items():
             grain = str(grain)
             if grain in REQUEST_GRAINS:

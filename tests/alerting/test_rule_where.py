@@ -10,10 +10,9 @@ import textwrap
 import duckdb
 import pytest
 from click.testing import CliRunner
+from rate_warehouse import build_rate_warehouse, file_lines, week, write_rate_project
 
 from kpiengine.cli import main
-
-from rate_warehouse import build_rate_warehouse, file_lines, week, write_rate_project
 
 
 @pytest.fixture(autouse=True)

@@ -257,7 +257,7 @@ def test_a_bad_calendar_is_a_located_error(tmp_path, calendar, line_with, words)
 
     spec = {"project": {"name": "cal", "default_source": "wh"},
             "sources": {"wh": {"type": "duckdb", "path": str(tmp_path / "w.duckdb")}},
-            **{**SPEC, "calendars": {"fiscal": calendar}}}
+            **SPEC, "calendars": {"fiscal": calendar}}
     text = yaml.safe_dump(spec, sort_keys=False)
     (tmp_path / "spec.yml").write_text(text, encoding="utf-8")
     result = CliRunner().invoke(main, ["validate", "-s", str(tmp_path)], catch_exceptions=False)

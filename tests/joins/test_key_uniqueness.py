@@ -25,8 +25,9 @@ def _tables(engine, request, tmp_path, reps) -> dict:
            ("TEXT" if engine == "sqlite" else "DATETIME" if engine == "mariadb" else "TIMESTAMP") + ")"]
     deals = [(d, r, "2026-01-05 10:00:00") for d, r in DEALS]
     if engine in ("duckdb", "sqlite"):
-        import duckdb
         import sqlite3
+
+        import duckdb
 
         path = str(tmp_path / f"w.{engine}")
         con = (duckdb if engine == "duckdb" else sqlite3).connect(path)
