@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import KpiEngineError
 from ..results import KpiValue
 from ..spec.formula import evaluate, input_key, inputs, parse_formula
-from ..spec.model import Project
+from ..spec.model import REQUEST_GRAINS, Project
 from ..spec.offsets import truncate
 from ..sql.compiler import required_aggregates
 from .assemble import ADDITIVE, FILLS, missing_value, spine
@@ -96,10 +96,18 @@ def blank_value(project: Project, name: str) -> Any:
 
 def _unreadable(q, row, first_bad: int) -> str:
     for k, (_alias, model, fmt) in enumerate(q.bad_times):
-        sample = row[first_bad + k]
-        if sample is not None:
-            return (f"model '{model}': time value {sample!r} does not match time_format {fmt!r}; "
-                    "fix the data or the model's time_format (rows are never dropped silently)")
-    models = ", ".join(q.models)
-    return (f"model(s) {models}: the engine returned no period for some rows; check the model's time "
+        if row[first_bad + k] is not None:
+            return unreadable_message(model, q.grain, fmt, row[first_bad + k])
+    return unreadable_message(", ".join(q.models), q.grain)
+
+
+def unreadable_message(model: str, grain: str, time_format: str | None = None, sample: Any = None) -> str:
+    """Why a row has no period: its text time does not parse, or a custom calendar lacks its day."""
+    if time_format and sample is not None:
+        return (f"model '{model}': time value {sample!r} does not match time_format {time_format!r}; "
+                "fix the data or the model's time_format (rows are never dropped silently)")
+    if grain not in REQUEST_GRAINS:  # a custom calendar's grain: the row's day is not in the calendar
+        return (f"model '{model}': some rows fall on days the calendar of grain '{grain}' does not have; "
+                "extend the calendar table to every day the data covers (rows are never dropped silently)")
+    return (f"model '{model}': the engine returned no period for some rows; check the model's time "
             "column (it must be a date or timestamp)")

@@ -23,13 +23,14 @@ from sqlglot import exp
 from ..spec.dialect import in_project_dialect
 from ..spec.entities import DimensionRefError, where_dimensions
 from ..spec.formula import parse_formula, references
-from ..spec.model import ALL_GRAIN, KpiSpec, ModelSpec, Project
+from ..spec.model import ALL_GRAIN, GRAINS, KpiSpec, ModelSpec, Project
 from ..spec.sqlsafety import parse_expression, read_dialect
 from ..spec.timedims import is_time_dimension
 from .joins import attach, dimension_expression, plan_joins, where_condition
-from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
+from .periods import PeriodError, text_to_timestamp
 from .timeparts import time_dimension_expr
-from .windows import all_time_period, lookback_ranges, offset_chains, widen_condition
+from .timeprep import PARSED_TIME, time_preamble  # noqa: F401  (PARSED_TIME: re-exported)
+from .windows import lookback_ranges, offset_chains, widen_condition
 
 PERIOD_ALIAS = "period_start"
 
@@ -240,7 +241,6 @@ def percentile_disc(value: exp.Expression, p: float, dialect: str, kpi: str) -> 
                        "use duckdb, postgres, snowflake, redshift or spark, or another aggregate")
 
 
-PARSED_TIME = "__kpi_time"
 BAD_TIME_ALIAS = "bad_time"
 
 
@@ -255,24 +255,11 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
     engine stops with an error quoting it (some engines return NULL for a
     mismatch instead of failing, which would silently lose rows).
     """
-    relation = model_relation(project, model, dialect)
-    raw_time = parse_expression(model.time, dialect)
-    try:
-        if model.time_format:
-            parsed = text_to_timestamp(raw_time.copy(), model.time_format, dialect)
-            inner = exp.select(exp.column(exp.Star(), table="m"),
-                               exp.alias_(parsed, PARSED_TIME, copy=False)).from_(relation, copy=False)
-            relation = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("m")))
-            time_expr: exp.Expression = exp.column(PARSED_TIME)
-        else:
-            time_expr = raw_time.copy()
-        if grain == ALL_GRAIN:  # one row per dimension values over the whole range
-            period = all_time_period(start, dialect)
-        else:
-            period = period_start_expr(time_expr, grain, dialect, project.timezone, model.source_zone)
-        local_time = localize(time_expr.copy(), dialect, project.timezone, model.source_zone)
+    try:  # relation, parsed time, local time, period: the same for every planner (sql/timeprep.py)
+        prep = time_preamble(project, model, grain, start, dialect, lambda m: model_relation(project, m, dialect))
     except PeriodError as exc:
         raise CompileError(f"model '{model.name}': {exc}") from None
+    relation, raw_time, time_expr, local_time, period = prep.relation, prep.raw, prep.time, prep.local, prep.period
     try:  # dimensions of other models (rep.team) are LEFT JOINed below the aggregation: sql/joins.py
         plan = plan_joins(project, model, list(by) + (where_dimensions(where, dialect) if where else []))
     except DimensionRefError as exc:
@@ -318,7 +305,7 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
         if not in_range:
             # Only where a time that is not NULL always has a period (typed engines fail on bad
             # text); elsewhere a NULL period must reach the engine, which reports it.
-            if grain == ALL_GRAIN or dialect not in _STRICT_TIME:
+            if grain not in GRAINS or dialect not in _STRICT_TIME:
                 conditions.append(exp.Not(this=exp.Is(this=time_expr.copy(), expression=exp.Null())))
             else:
                 having = exp.Not(this=exp.Is(this=_group_key(period).copy(), expression=exp.Null()))

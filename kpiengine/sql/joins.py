@@ -32,6 +32,7 @@ from ..spec.entities import (
     column_dimension,
     has_entities,
     resolve_dimension,
+    where_dimensions,
 )
 from ..spec.model import ModelSpec, Project
 from ..spec.sqlsafety import parse_expression
@@ -74,6 +75,11 @@ def plan_joins(project: Project, model: ModelSpec, names: list[str]) -> JoinPlan
             prefix = path.hops[:i]
             plan.aliases.setdefault(prefix, f"j{len(plan.aliases) + 1}")
     return plan
+
+
+def plan_request(project: Project, model: ModelSpec, by: list[str], where: str | None, dialect: str) -> JoinPlan:
+    """The joins a query over ``model`` needs for a breakdown and a query filter (raises DimensionRefError)."""
+    return plan_joins(project, model, list(by) + (where_dimensions(where, dialect) if where else []))
 
 
 def qualify(tree: exp.Expression, alias: str) -> exp.Expression:

@@ -31,7 +31,7 @@ from datetime import date
 from sqlglot import exp
 
 from ..spec.formula import parse_formula, parse_offset
-from ..spec.model import ALL_GRAIN, Project
+from ..spec.model import GRAINS, Project
 from ..spec.offsets import Offset, truncate
 from .compiler import BAD_TIME_ALIAS, PERIOD_ALIAS, CompiledQuery
 from .periods import period_start_expr
@@ -335,8 +335,8 @@ class _Builder:
     def _range(self) -> exp.Expression | None:
         """Only the requested periods (the scans may be wider for offsets); a NULL period is kept, as it
         carries the sample of a text time that did not parse."""
-        if self.grain == ALL_GRAIN or (self.start is None and self.end is None):
-            return None
+        if self.grain not in GRAINS or (self.start is None and self.end is None):
+            return None  # all time, or a custom calendar's grain (no offsets there: nothing was widened)
         period = exp.column(PERIOD_ALIAS, table="g")
         bounds = []
         if self.start is not None:
