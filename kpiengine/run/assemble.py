@@ -21,18 +21,10 @@ from ..errors import SpecError, SpecIssue
 from ..results import KpiValue
 from ..spec.formula import evaluate, input_key, inputs, parse_formula
 from ..spec.model import Project
-from ..spec.offsets import OffsetError, shift_period, truncate
+from ..spec.offsets import OffsetError, truncate
 from ..sql.compiler import required_aggregates
+from .gaps import ADDITIVE, FILLS, missing_value, spine
 from .normalize import sort_key
-
-ADDITIVE = {"count", "count_distinct", "sum"}
-FILLS = ("zero", "null")
-MAX_SPINE = 100_000  # periods x dimension values a fill may add
-
-
-def missing_value(project: Project, name: str) -> Any:
-    """The value of an aggregate KPI for a key its model has no row for: its aggregate over no rows."""
-    return 0 if project.kpis[name].aggregate in ADDITIVE else None
 
 
 def assemble(project: Project, names: list[str], grain: str, by: list[str], aggregates: dict[str, dict],
@@ -91,29 +83,3 @@ def _shift(offset, period: date, grain: str) -> date:
         return offset.shift(period, grain)
     except OffsetError as exc:
         raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="offset")]) from None
-
-
-def spine(keys: set[tuple], ndims: int, grain: str, first: date | None, end: date | None) -> set[tuple]:
-    """Keys a fill adds: every period from the range's start (or the first with data) to its end (or
-    the last with data), for every combination of dimension values the KPI has in the range."""
-    if grain == "all" or (not keys and (first is None or end is None)):
-        return set()
-    lo = first if first is not None else min(k[0] for k in keys)
-    hi = end if end is not None else shift_period(max(k[0] for k in keys), grain, 1)
-    combos = {k[1:] for k in keys} or ({()} if ndims == 0 else set())
-    periods = []
-    p = truncate(lo, grain)
-    while p < hi:
-        periods.append(p)
-        p = shift_period(p, grain, 1)
-        if len(periods) * len(combos) > MAX_SPINE:
-            raise SpecError([SpecIssue(f"filling gaps would add more than {MAX_SPINE} rows",
-                                       hint="request a shorter range or a coarser grain", code="fill")])
-    return {(p,) + c for p in periods for c in combos} - keys
-
-
-def fill_of(project: Project, names: list[str], request_fill: str | None) -> dict[str, str | None]:
-    """How each KPI's gaps are filled: the request's ``--fill`` if given, else the KPI's ``fill:``."""
-    if request_fill is not None and request_fill not in FILLS:
-        raise SpecError([SpecIssue(f"unknown fill '{request_fill}'", hint="use zero or null", code="fill")])
-    return {n: request_fill or getattr(project.kpis[n], "fill", None) for n in names}

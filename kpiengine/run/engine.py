@@ -9,31 +9,29 @@ from __future__ import annotations
 
 import difflib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import KpiEngineError, PluginError, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..results import KpiValue
-from ..spec.calendars import calendar_of, custom_grains, remember_periods
-from ..spec.dimensions import check_breakdown, check_where, known_dimensions, leaf_models, supports
+from ..spec.calendar_periods import remember_periods
 from ..spec.gcpause import paused_gc
+from ..spec.leaves import leaf_models
 from ..spec.model import REQUEST_GRAINS, Project
-from ..spec.offsets import OffsetError
-from ..spec.sqlsafety import files_read_by
-from ..spec.suggest import did_you_mean
-from ..spec.timedims import is_time_dimension
-from ..sql.calendar_sql import plan_calendar_queries
-from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
-from ..sql.onequery import NotOneQuery, RequestQuery, plan_request
-from ..sql.rolling import plan_window_queries
-from ..sql.semiadditive import plan_semiadditive_queries
-from ..sql.windows import offset_chains
 from . import querycache
-from .assemble import assemble, fill_of
+from .gaps import fill_of
 from .normalize import normalize_date, normalize_number, normalize_value
 from .request_rows import read_request, unreadable_message
+
+# What compiles a request (sqlglot, the spec's checks) is imported where a request is compiled: a run
+# whose plan the spec cache holds reads it and needs none of it (docs/performance.md).
+if TYPE_CHECKING:
+    from ..sql.compiler import CompiledQuery
+    from ..sql.onequery import RequestQuery
+
 from .watermarks import (
     Watermark,
     derive,
@@ -99,6 +97,13 @@ class Engine:
         Retired KPIs are computed too: their history goes on, so a review can see what
         happened after the decision (they are not alerted and not on the dashboard's main view).
         """
+        from ..spec.dimensions import (  # lazy: the spec's checks, only when a request is compiled
+            known_dimensions,
+            supports,
+        )
+        from ..spec.suggest import did_you_mean  # lazy: as above
+        from ..spec.timedims import is_time_dimension  # lazy: as above
+
         if not kpis:
             by = list(by)
             declared = [d for d in by if not is_time_dimension(d)]  # day_of_week, hour...: every model has them
@@ -126,6 +131,12 @@ class Engine:
         return names
 
     def _check_request(self, names: list[str], grain: str, by: list[str], where: str | None = None) -> None:
+        from ..spec.calendars import (  # lazy: the spec's checks, when compiling
+            calendar_of,
+            custom_grains,
+        )
+        from ..spec.dimensions import check_breakdown, check_where  # lazy: as above
+
         if grain not in REQUEST_GRAINS and calendar_of(self.project, grain) is None:  # custom: spec.calendars
             grains = list(REQUEST_GRAINS) + custom_grains(self.project)
             close = difflib.get_close_matches(grain, grains, n=1)
@@ -163,8 +174,16 @@ class Engine:
             if model.source != source_name:
                 continue
             if model.file:
+                from ..sql.compiler import (
+                    model_file_path,  # lazy: only file models need it
+                )
+
                 files.append(model_file_path(self.project, model))
             elif model.sql and self.project.allow_model_sql:
+                from ..spec.sqlsafety import (
+                    files_read_by,  # lazy: only trusted SQL models need it
+                )
+
                 files += files_read_by(model.sql, self.source_class(source_name).dialect or "duckdb")
         return files
 
@@ -178,6 +197,14 @@ class Engine:
     def compile(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
                 start: date | None = None, end: date | None = None, dialect: str | None = None,
                 where: str | None = None) -> list[CompiledQuery]:
+        from ..spec.offsets import (
+            OffsetError,  # lazy: compiling needs sqlglot, a cached plan does not
+        )
+        from ..sql.calendar_sql import plan_calendar_queries  # lazy: as above
+        from ..sql.compiler import CompileError, plan_queries  # lazy: as above
+        from ..sql.rolling import plan_window_queries  # lazy: as above
+        from ..sql.semiadditive import plan_semiadditive_queries  # lazy: as above
+
         by = list(by)
         names = self.resolve_kpis(kpis, by)
         self._check_request(names, grain, by, where)
@@ -223,6 +250,12 @@ class Engine:
     def request_queries(self, names: list[str], queries: list[CompiledQuery], grain: str, start: date | None,
                         end: date | None) -> list[RequestQuery] | None:
         """One statement per source for the request (None: it needs the per-model path)."""
+        from ..spec.offsets import (
+            OffsetError,  # lazy: compiling needs sqlglot, a cached plan does not
+        )
+        from ..sql.compiler import CompileError  # lazy: as above
+        from ..sql.onequery import NotOneQuery, plan_request  # lazy: as above
+
         calendars = [q for q in queries if getattr(q, "calendar_grain", None)]  # run first: they are no KPIs
         scans = [q for q in queries if not getattr(q, "calendar_grain", None)]
         if not scans:
@@ -248,16 +281,19 @@ class Engine:
         by = list(by)
         names, queries = self.plan(kpis, grain, by, start, end, where)
         fills = fill_of(self.project, names, fill)
-        if queries and _is_request(queries[0]) and any(fills.values()) and any(offset_chains(self.project, names)):
-            # A filled period reads its offsets' values at other periods: assembled in Python.
-            names, queries = self.plan(kpis, grain, by, start, end, where, one_query=False)
+        if queries and _is_request(queries[0]) and any(fills.values()):
+            from ..sql.windows import offset_chains  # lazy: only gap filling asks
+
+            if any(offset_chains(self.project, names)):
+                # A filled period reads its offsets' values at other periods: assembled in Python.
+                names, queries = self.plan(kpis, grain, by, start, end, where, one_query=False)
         t_compile = time.perf_counter() - t0
         per_kpi: dict[str, list[KpiValue]] = {}
         aggregates: dict[str, dict[tuple, Any]] = {}  # kpi -> {(period, dims...): value}
         kinds: dict[str, str] = {}
         model_keys: dict[str, set[tuple]] = {}
         t1 = time.perf_counter()
-        by_source: dict[str, list[CompiledQuery]] = {}
+        by_source: dict[str, list] = {}
         for q in queries:
             by_source.setdefault(q.source, []).append(q)
         leaves = {m for n in names for m in leaf_models(self.project, n)}
@@ -291,6 +327,10 @@ class Engine:
         if per_kpi:
             rows = [v for name in names for v in per_kpi.get(name, ())]
         else:
+            from .assemble import (
+                assemble,  # lazy: the per-model path evaluates formulas with sqlglot trees
+            )
+
             rows = assemble(self.project, names, grain, by, aggregates, model_keys, start, end, fills)
         t2 = time.perf_counter()
         marks = self.watermarks(leaves)

@@ -17,11 +17,9 @@ from typing import Any
 
 from ..errors import KpiEngineError
 from ..results import KpiValue
-from ..spec.formula import evaluate, input_key, inputs, parse_formula
 from ..spec.model import REQUEST_GRAINS, Project
-from ..spec.offsets import truncate
-from ..sql.compiler import required_aggregates
-from .assemble import ADDITIVE, FILLS, missing_value, spine
+from ..spec.periodmath import truncate
+from .gaps import ADDITIVE, FILLS, missing_value, spine
 from .normalize import normalize_date, normalize_number, normalize_value, sort_key
 
 
@@ -76,6 +74,8 @@ def _filled(project: Project, name: str, values: list[KpiValue], how: str, grain
         return values
     # A window aggregate at a period without rows may still have rows in its window, which this
     # request did not read: its filled periods are null, never a made-up 0 (as in run.assemble).
+    from ..sql.compiler import required_aggregates  # lazy: only gap filling needs the formula tree
+
     windowed = any(project.kpis[leaf].window for leaf in required_aggregates(project, [name]))
     blank = None if how == "null" or windowed else blank_value(project, name)
     rows = values + [KpiValue(kpi=name, grain=grain, period_start=k[0], dimensions=dict(zip(by, k[1:])),
@@ -89,6 +89,13 @@ def blank_value(project: Project, name: str) -> Any:
     kpi = project.kpis[name]
     if not kpi.is_formula:
         return missing_value(project, name)
+    from ..spec.formula import (  # lazy: only gap filling evaluates a formula in Python
+        evaluate,
+        input_key,
+        inputs,
+        parse_formula,
+    )
+
     tree = parse_formula(kpi.formula)
     vals = {input_key(ref, offset): blank_value(project, ref) for ref, offset in inputs(tree)}
     return evaluate(tree, vals)

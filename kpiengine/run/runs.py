@@ -7,7 +7,6 @@ from ..errors import KpiEngineError, SourceError
 from ..results import RunSummary
 from .engine import Engine, ResultSet
 from .history import HistoryStore
-from .incremental import compute_incremental
 
 
 def notify_run_finished(registry, summary: RunSummary) -> list[str]:
@@ -44,6 +43,10 @@ def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=Tr
     store = HistoryStore.for_project(project) if record else None
     try:
         if incremental:
+            from .incremental import (
+                compute_incremental,  # lazy: day counts are compiled with sqlglot; a plain run needs none
+            )
+
             rs, signature, day_rows, report = compute_incremental(engine, store, kpis, grain, by, start, end,
                                                                   lookback=lookback)
         else:

@@ -18,18 +18,18 @@ compute of one command (``kpi check`` makes several) shares them.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import KpiEngineError
-from ..spec.dimensions import leaf_models
 from ..spec.durations import describe_seconds
+from ..spec.leaves import leaf_models
 from ..spec.model import ALL_GRAIN, Project
-from ..sql.periods import next_period, previous_period, python_period_start
-from ..sql.watermark_sql import watermark_query
+from ..spec.periodmath import next_period, previous_period, python_period_start
 
 
 @dataclass
@@ -82,7 +82,7 @@ def project_zone(project: Project):
     try:
         return ZoneInfo(project.timezone or "UTC")
     except Exception:  # reported by `kpi validate`
-        return timezone.utc
+        return UTC
 
 
 def local_now(project: Project, now: float | None = None) -> datetime:
@@ -127,14 +127,32 @@ def direct_models(project: Project, models: Iterable[str]) -> tuple[dict[str, li
 def read_watermarks(engine, source, source_name: str, specs: list, now_local: datetime) -> dict[str, Watermark]:
     """The watermarks of ``specs`` through an open ``source``: one query; a failure marks each model's error."""
     project = engine.project
+    specs = sorted(specs, key=lambda m: m.name)  # one query text per set of models: the cache finds it again
     try:
-        sql = watermark_query(project, specs, engine.dialect_of(source_name))
+        sql = _watermark_sql(engine, specs, source_name)
         row = source.execute(sql, timeout=engine.timeout).rows[0]
         # a freshness query returns an instant; naive values are read in the model's zone like its times
         return {m.name: Watermark(m.name, to_local(raw, project, m.source_zone), now_local, m.max_delay,
                                   exact=bool(m.freshness)) for m, raw in zip(specs, row)}
     except Exception as exc:  # a watermark is a help: the values themselves still stand
         return {m.name: Watermark(m.name, None, now_local, m.max_delay, error=str(exc)[:300]) for m in specs}
+
+
+def _watermark_sql(engine, specs: list, source_name: str) -> str:
+    """The watermark query of ``specs`` on a source, kept with the spec cache (it depends on the spec alone)."""
+    dialect = engine.dialect_of(source_name)
+    key = repr((dialect, [m.name for m in specs]))
+    cache = getattr(engine.project, "cache", None)
+    sql = cache.get("watermarks", key) if cache is not None else None
+    if sql is None:
+        from ..sql.watermark_sql import (
+            watermark_query,  # lazy: built with sqlglot, which a run from a cached plan does not import
+        )
+
+        sql = watermark_query(engine.project, specs, dialect)
+        if cache is not None:
+            cache.put("watermarks", key, sql)
+    return sql
 
 
 def derive(project: Project, derived: dict[str, list[str]], out: dict[str, Watermark], now_local: datetime) -> None:

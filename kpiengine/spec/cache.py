@@ -44,6 +44,7 @@ from ..plugins import (
     prime_default_registry,
 )
 from .files import spec_files
+from .leaves import index_leaves
 from .located import referenced_env_vars
 from .model import Project
 
@@ -98,6 +99,7 @@ def load_project_cached(folder: str | os.PathLike, *, registry=None) -> Project:
         return project
     registry = registry or default_registry()
     project = load_project(folder, registry=registry)  # raises SpecError: an invalid spec is never cached
+    index_leaves(project)  # a cached run then needs no formula parsing to know what each KPI reads
     if _write(directory / entry, key, (project, registry.index()), secrets):
         _forget_others(directory, keep=key)
     project.cache = SpecCache(directory, key, secrets)

@@ -15,29 +15,12 @@ from .entities import (
     resolve_dimension,
     where_dimensions,
 )
-from .formula import FormulaError, parse_formula, references
+from .leaves import leaf_models
 from .located import field_loc
 from .model import Project
 from .sqlsafety import check_expression
 from .suggest import did_you_mean
 from .timedims import is_time_dimension
-
-
-def leaf_models(project: Project, kpi_name: str, _seen: frozenset = frozenset()) -> set[str]:
-    """Models an aggregate or formula KPI ultimately reads."""
-    kpi = project.kpis.get(kpi_name)
-    if kpi is None or kpi_name in _seen:
-        return set()
-    if not kpi.is_formula:
-        return {kpi.model} if kpi.model else set()
-    try:
-        refs = references(parse_formula(kpi.formula))
-    except FormulaError:
-        return set()
-    out: set[str] = set()
-    for ref in refs:
-        out |= leaf_models(project, ref, _seen | {kpi_name})
-    return out
 
 
 def available_dimensions(project: Project, kpi_name: str) -> set[str]:

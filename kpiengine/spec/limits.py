@@ -9,7 +9,10 @@ error that says which limit was hit. They are far above what a real spec needs.
 """
 from __future__ import annotations
 
-from sqlglot import exp
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only the annotation: durations and the engine use these limits without sqlglot
+    from sqlglot import exp
 
 #: bytes of one spec file (the demo's largest file is ~10 KB)
 MAX_FILE_BYTES = 2_000_000

@@ -26,8 +26,8 @@ from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 
 from ..errors import SpecIssue
-from .calendars import custom_shift, custom_truncate
 from .located import field_loc
+from .periodmath import HINT, OffsetError, add_interval, shift_period, truncate  # noqa: F401 - named here too
 
 
 class FormulaDialect(DuckDB):
@@ -41,14 +41,6 @@ _UNITS = {"day": "day", "days": "day", "d": "day", "week": "week", "weeks": "wee
           "year": "year", "years": "year", "y": "year"}
 _INTERVAL = re.compile(r"^\s*([+-]?\d{1,4})\s*([a-z]+)\s*$")
 
-HINT = ("inside [ ] write an integer number of periods (-1), previous_period, same_period_last_year, "
-        "an interval in quotes ('-28 days', '-1 year') or start_of_week|month|quarter|year")
-
-
-class OffsetError(ValueError):
-    def __init__(self, message: str, hint: str | None = HINT):
-        super().__init__(message)
-        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -112,57 +104,6 @@ def _integer(node: exp.Expression) -> int | None:
     if isinstance(node, exp.Literal) and not node.is_string and re.fullmatch(r"\d+", node.this):
         return sign * int(node.this)
     return None
-
-
-def truncate(d: date, grain: str) -> date:
-    """The first day of the period of ``grain`` containing ``d`` (weeks start on Monday)."""
-    if grain == "day":
-        return d
-    if grain == "week":
-        return d - timedelta(days=d.weekday())
-    if grain == "month":
-        return d.replace(day=1)
-    if grain == "quarter":
-        return d.replace(month=(d.month - 1) // 3 * 3 + 1, day=1)
-    if grain == "year":
-        return d.replace(month=1, day=1)
-    try:
-        found = custom_truncate(d, grain)  # a custom calendar's grain, once a request read its periods
-    except ValueError as exc:
-        raise OffsetError(str(exc), "extend the calendar table to the days the data covers") from None
-    if found is not None:
-        return found
-    raise OffsetError(f"unknown period '{grain}'", None)
-
-
-def add_interval(d: date, n: int, unit: str) -> date:
-    """``d`` moved by ``n`` units; a month end that does not exist is clamped (31 Jan + 1 month = 28 Feb)."""
-    if unit == "day":
-        return d + timedelta(days=n)
-    if unit == "week":
-        return d + timedelta(days=7 * n)
-    months = n * {"month": 1, "quarter": 3, "year": 12}[unit]
-    m = d.month - 1 + months
-    year, month = d.year + m // 12, m % 12 + 1
-    for day in (d.day, 30, 29, 28):
-        try:
-            return date(year, month, min(d.day, day))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def shift_period(d: date, grain: str, n: int) -> date:
-    """The period ``n`` grains after the period starting at ``d``."""
-    if grain not in ("day", "week", "month", "quarter", "year"):
-        try:
-            found = custom_shift(d, grain, n)
-        except ValueError as exc:
-            raise OffsetError(str(exc), None) from None
-        if found is None:
-            raise OffsetError(f"unknown period '{grain}'", None)
-        return found
-    return truncate(add_interval(d, n, grain), grain) if grain != "day" else d + timedelta(days=n)
 
 
 # -- windows: rolling, cumulative and grain-to-date aggregates ----------------------------------

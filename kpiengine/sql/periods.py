@@ -9,14 +9,17 @@ substituted as a syntax-tree node, never pasted as text.
 """
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import sqlglot
 from sqlglot import exp
 
-from ..spec.calendars import custom_shift
 from ..spec.model import GRAINS
-from ..spec.offsets import OffsetError, truncate
+from ..spec.periodmath import (  # noqa: F401 - the period arithmetic is pure Python, named here too
+    PeriodError,
+    next_period,
+    previous_period,
+    python_period_start,
+)
+from ..spec.periodmath import step_period as shift_period  # noqa: F401 - the name callers use
 
 _T = "__kpi_time__"
 
@@ -76,10 +79,6 @@ _TEMPLATES: dict[str, dict[str, str]] = {
 # Dialects on which kpiengine cannot convert to a project time zone in SQL (no IANA zone support
 # without extra server set-up); a project with a non-UTC timezone gets a clear error there.
 TIMEZONE_UNSUPPORTED = {"sqlite", "mysql", "tsql"}
-
-
-class PeriodError(ValueError):
-    pass
 
 
 def _substitute(tree: exp.Expression, time_expr: exp.Expression) -> exp.Expression:
@@ -262,37 +261,3 @@ def _rearrange_fixed_width(column: exp.Expression, fmt: str) -> exp.Expression:
     for nxt in seq[1:]:
         out = exp.DPipe(this=out, expression=nxt)
     return out
-
-
-def python_period_start(d: date, grain: str) -> date:
-    """The same truncation in Python: used to enumerate periods and in tests."""
-    try:
-        return truncate(d, grain)  # one truncation for the spec's offsets and the periods
-    except OffsetError:
-        raise PeriodError(f"unknown period '{grain}'") from None
-
-
-def shift_period(d: date, grain: str, n: int) -> date:
-    """The period ``n`` grains after the period starting at ``d`` (negative ``n``: before)."""
-    if grain == "day":
-        return d + timedelta(days=n)
-    if grain == "week":
-        return d + timedelta(days=7 * n)
-    if grain not in ("month", "quarter", "year"):
-        try:
-            found = custom_shift(d, grain, n)  # a custom calendar's grain (spec.calendars)
-        except ValueError as exc:
-            raise PeriodError(str(exc)) from None
-        if found is None:
-            raise PeriodError(f"unknown period '{grain}'")
-        return found
-    m = d.month - 1 + {"month": 1, "quarter": 3, "year": 12}[grain] * n
-    return date(d.year + m // 12, m % 12 + 1, 1)
-
-
-def next_period(d: date, grain: str) -> date:
-    return shift_period(d, grain, 1)
-
-
-def previous_period(d: date, grain: str) -> date:
-    return shift_period(d, grain, -1)

@@ -83,7 +83,7 @@ def cache_files(folder):
 
 def test_hit_gives_the_same_values_and_the_same_project(spec):
     first = run_json(spec, "--by", "region")
-    assert cache_files(spec) == ["plan", "spec"]
+    assert cache_files(spec) == ["plan", "spec", "watermarks"]
     assert run_json(spec, "--by", "region") == first
     assert revenue(first) == expected_revenue(AMOUNTS)
     fresh, cached = load_project(spec), load_project_cached(spec)
@@ -96,7 +96,7 @@ def test_an_edited_spec_is_a_miss(spec, tmp_path):
     run_json(spec, "--by", "region")
     write(spec, db=tmp_path / "w.duckdb", filter=", filter: \"amount > 40\"")
     assert revenue(run_json(spec, "--by", "region")) == expected_revenue(AMOUNTS, lambda r: r[3] > 40)
-    assert cache_files(spec) == ["plan", "spec"]  # the old version's plan was dropped
+    assert cache_files(spec) == ["plan", "spec", "watermarks"]  # the old version's entries were dropped
 
 
 def test_an_invalid_spec_is_never_cached(spec, tmp_path):
