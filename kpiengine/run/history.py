@@ -207,6 +207,16 @@ class HistoryStore:
     def values(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
                start: date | None = None, end: date | None = None) -> list[KpiValue]:
         """The latest stored value for each (KPI, period, dimension values) at this grain and breakdown."""
+        return [KpiValue(kpi=k, grain=grain, period_start=p, dimensions=dict(d), value=v)
+                for k, p, d, v in self.latest_values(kpis, grain, by, start, end)]
+
+    def latest_values(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
+                      start: date | None = None, end: date | None = None) -> list[tuple[str, date, dict, Any]]:
+        """``values()`` as plain ``(kpi, period_start, dimensions, value)`` tuples, sorted by key.
+
+        For readers that index tens of thousands of values (the dashboard by rep): no object per
+        value, and one dimensions dict per distinct combination, shared by its rows (do not mutate).
+        """
         by = list(by)
         where = ["v.grain = ?", "v.by_dims = ?"]
         params: list[Any] = [grain, _dims_key(by)]
@@ -221,7 +231,8 @@ class HistoryStore:
             where.append("v.period_start < ?")
             params.append(end.isoformat())
         # One pass in run order, the latest run's value kept per key: the self-join on MAX(run_id)
-        # took 2.2 s by rep on the demo's history against 0.4 s for the pass.
+        # took 2.2 s by rep on the demo's history against 0.4 s for the pass (and GROUP BY with a
+        # bare max(run_id) is slower than the pass too, 0.14 s against 0.10 s for 56,000 values).
         sql = (f"SELECT v.kpi, v.period_start, v.dimensions, v.value FROM kpi_values v "
                f"WHERE {' AND '.join(where)} ORDER BY v.run_id")
         con = self.connect()
@@ -234,11 +245,13 @@ class HistoryStore:
         days: dict[str, date] = {}
         out = []
         for (k, p, d), v in sorted(latest.items(), key=lambda kv: kv[0]):
-            if d not in dims:
-                dims[d] = json.loads(d)
-            if p not in days:
-                days[p] = date.fromisoformat(p)
-            out.append(KpiValue(kpi=k, grain=grain, period_start=days[p], dimensions=dict(dims[d]), value=v))
+            dd = dims.get(d)
+            if dd is None:
+                dd = dims[d] = json.loads(d)
+            day = days.get(p)
+            if day is None:
+                day = days[p] = date.fromisoformat(p)
+            out.append((k, day, dd, v))
         return out
 
     def watermarks(self, project: Project, now: float | None = None) -> dict[str, Watermark]:
