@@ -17,7 +17,7 @@ from .alert_feed import as_of, load_alerts
 from .data import chosen_periods, main_view_kpis
 from .funnel_feed import load_funnels
 from .health_feed import model_health
-from .history_feed import ValueLoader, latest_run, same_value, supporting
+from .history_feed import ValueLoader, latest_run, same_value, supporting, where_capable
 from .inputs import DashboardInputs
 from .options import DashboardOptions
 from .why_feed import explain
@@ -74,6 +74,17 @@ def segment_note(project: Project, kpis: list[str], loaded, segment: dict) -> st
         ("…" if len(left_out) > 6 else "")
 
 
+def where_note(project: Project, kpis: list[str], where: str | None) -> str | None:
+    if not where:
+        return None
+    can = set(where_capable(project, kpis, where))
+    left_out = [project.kpis[k].label for k in kpis if k not in can]
+    if not left_out:
+        return None
+    return (f"{len(left_out)} KPI(s) cannot be computed where {where} and are left out: {', '.join(left_out[:6])}"
+            + ("…" if len(left_out) > 6 else ""))
+
+
 def in_alert_segment(snapshot, segment: dict):
     """Alerts of the filtered segment only, the segment's dimensions taken off (as the values are)."""
     if not segment:
@@ -98,13 +109,14 @@ def grouped_by(table, kpi: str, name_dim: str, group_dim: str) -> bool:
 
 def collect(project: Project, options: DashboardOptions, *, allow_engine: bool = True,
             registry=None) -> DashboardInputs:
-    loader = ValueLoader(project, allow_engine=allow_engine, registry=registry)
+    loader = ValueLoader(project, allow_engine=allow_engine, registry=registry, where=options.where)
     kpis = main_view_kpis(project)
     notes: dict[str, str] = {}
     segment = options.segment
     totals = loader.load(kpis, options.grain, [], options.start, options.end, segment)
-    if segment_note(project, kpis, totals, segment):
-        notes["filter"] = segment_note(project, kpis, totals, segment)
+    left_out = [segment_note(project, kpis, totals, segment), where_note(project, kpis, options.where)]
+    if any(left_out):
+        notes["filter"] = "; ".join(n for n in left_out if n)
     if totals.error:
         notes["values"] = totals.error
     elif not totals.table:
@@ -147,6 +159,11 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
     alerts, note = load_alerts(project, options.grain)
     inputs.health = model_health(alerts, loader.watermarks())
     inputs.alerts = in_alert_segment(as_of(alerts, current.isoformat() if current else None, grain=options.grain), segment)
+    if options.where and inputs.alerts is not None:
+        # rules judge the unfiltered numbers: their states would sit next to filtered values as if they were theirs
+        inputs.alerts = replace(inputs.alerts, active=[], fired=[], available=False)
+        note = (f"alert states are judged on unfiltered values: not shown where {options.where}"
+                + (f"; {note}" if note else ""))
     if note:
         notes["alerts"] = note
 

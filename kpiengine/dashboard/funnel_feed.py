@@ -19,6 +19,7 @@ from datetime import date
 
 from ..analysis.funnels import assemble, parse_funnels
 from ..errors import KpiEngineError
+from ..spec.entities import where_dimensions
 from ..spec.model import Project
 from ..sql.funnel_sql import compile_funnel
 from .data import chosen_periods
@@ -39,9 +40,11 @@ def _entry_dimensions(project: Project, funnel) -> list[str]:
     return list(model.dimensions) if model else []
 
 
-def run_funnel_spec(engine, funnel, grain: str, by: list[str], start: date | None, end: date | None, view: str):
+def run_funnel_spec(engine, funnel, grain: str, by: list[str], start: date | None, end: date | None, view: str,
+                    where: str | None = None):
     """kpiengine.funnels.run_funnel for a funnel spec that may differ from the spec file (another window)."""
-    query = compile_funnel(engine.project, funnel, grain, by, start, end, view, engine.dialect_of(funnel.source))
+    query = compile_funnel(engine.project, funnel, grain, by, start, end, view, engine.dialect_of(funnel.source),
+                           where=where)
     source = engine.open_source(funnel.source)
     try:
         source.connect()
@@ -77,6 +80,11 @@ def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardI
         if any(d not in entry for d in segment):
             problems.append(f"funnel '{name}' cannot be filtered by {', '.join(d for d in segment if d not in entry)}")
             continue
+        lacking = [d for d in where_dimensions(options.where, "duckdb") if d not in entry] if options.where else []
+        if lacking:  # the entry event carries the entity's values: the filter reads those only
+            problems.append(f"funnel '{name}' cannot be filtered where {options.where}: its entry model has no "
+                            f"dimension {', '.join(lacking)}")
+            continue
         view = options.funnel_view or spec.view
         data = FunnelData(name=name, label=spec.label or name,
                           steps=[{"id": s.name, "label": s.label or s.name, "tier": s.product} for s in spec.steps],
@@ -89,12 +97,12 @@ def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardI
             # DuckDB and the drivers release the GIL while they run, so they run side by side.
             with ThreadPoolExecutor(max_workers=3) as pool:
                 total = pool.submit(run_funnel_spec, engine, spec, options.grain, list(segment), options.start,
-                                    options.end, view)
+                                    options.end, view, options.where)
                 split = pool.submit(run_funnel_spec, engine, spec, options.grain, list(segment) + [by],
-                                    options.start, options.end, view) if by else None
+                                    options.start, options.end, view, options.where) if by else None
                 shown = _shown_period(inputs)
-                times = pool.submit(time_to_convert, engine, spec, options.grain, shown, view, segment) \
-                    if shown else None
+                times = pool.submit(time_to_convert, engine, spec, options.grain, shown, view, segment,
+                                    options.where) if shown else None
                 for row in _in(total.result().rows, segment):
                     period = row.period_start.isoformat()
                     data.counts.setdefault(period, {})[""] = [s.entities for s in row.steps]

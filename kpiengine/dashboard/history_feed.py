@@ -16,7 +16,9 @@ from ..errors import KpiEngineError
 from ..run.engine import Engine
 from ..run.history import HistoryStore
 from ..run.watermarks import mark_complete
-from ..spec.dimensions import available_dimensions
+from ..spec.dimensions import available_dimensions, supports
+from ..spec.entities import where_dimensions
+from ..sql.compiler import required_aggregates
 from ..spec.model import Project
 from .values import ValueTable, same_value  # noqa: F401 (re-exported for the feeds)
 
@@ -58,6 +60,24 @@ def supporting(project: Project, kpis: list[str], by: list[str]) -> list[str]:
     return [k for k in kpis if all(d in available_dimensions(project, k) for d in by)]
 
 
+def where_capable(project: Project, kpis: list[str], where: str) -> list[str]:
+    """The KPIs the engine can compute under ``where``: every dimension it names reachable, no window KPI.
+
+    The engine refuses the whole request otherwise (a window or first/last KPI has a planner of
+    its own that takes no filter yet); the page leaves those KPIs out and says so instead.
+    """
+    dims = where_dimensions(where, "duckdb")
+    out = []
+    for name in kpis:
+        if not supports(project, name, dims):
+            continue
+        inputs = [project.kpis[a] for a in required_aggregates(project, [name])]
+        if any(k.window or k.aggregate in ("last", "first") for k in inputs):
+            continue
+        out.append(name)
+    return out
+
+
 @dataclass
 class Loaded:
     table: ValueTable
@@ -78,10 +98,11 @@ class _Judged:
 class ValueLoader:
     """Loads values for one request; keeps one engine so sources open once per kind of query."""
 
-    def __init__(self, project: Project, *, allow_engine: bool = True, registry=None):
+    def __init__(self, project: Project, *, allow_engine: bool = True, registry=None, where: str | None = None):
         self.project = project
         self.allow_engine = allow_engine
         self.registry = registry
+        self.where = where  # a checked query filter (options.parse_where): values computed with it, never stored
         self._engine = None
         self._store = None
         self._marks = None
@@ -125,10 +146,15 @@ class ValueLoader:
             loaded.table = loaded.table.in_segment(segment)
             return loaded
         kpis = supporting(self.project, kpis, by)
+        if self.where:
+            kpis = where_capable(self.project, kpis, self.where)
         if not kpis:
             return Loaded(ValueTable(), "none", missing=[])
         table, origin, error = ValueTable(), "none", None
-        if self._store is not None:
+        if self.where and not self.allow_engine:
+            return Loaded(table, "none", "a where filter is computed on the warehouse, which this view may not query",
+                          missing=list(kpis))
+        if self._store is not None and not self.where:  # history holds unfiltered values only
             try:
                 # The store reads in one pass over the index, so the KPIs and the period range are
                 # asked for there: the team's bubbles need one period of 26, not the whole breakdown.
@@ -141,7 +167,7 @@ class ValueLoader:
         todo = [k for k in kpis if not table.has(k)]
         if todo and self.allow_engine:
             try:
-                rs = self.engine().compute(todo, grain, by, start, end)
+                rs = self.engine().compute(todo, grain, by, start, end, where=self.where)
                 table.add(rs.rows)
                 origin = "warehouse" if origin == "none" else "mixed"
             except KpiEngineError as exc:

@@ -233,11 +233,12 @@ class DashboardHandler(BaseHTTPRequestHandler):
     def _rows(self, query: dict, csv_wanted: bool) -> None:
         """The first rows behind one point: ?kpi=&period=&dims=region=east[&input=][&grain=]."""
         project = self.server.load_project()
-        options = parse_options(project, {k: v for k, v in query.items() if k in ("grain", "period", "kpi", "filter")})
+        options = parse_options(project, {k: v for k, v in query.items() if k in ("grain", "period", "kpi", "filter", "where")})
         if not options.kpi or not options.period:
             raise DashboardError("the rows behind a point need kpi=NAME and period=YYYY-MM-DD", "kpi")
         dims = dict(options.segment, **parse_segment(project, query.get("dims")))
-        rows = drill(ValueLoader(project).engine(), options.kpi, options.grain, options.period, dims, query.get("input") or None)
+        rows = drill(ValueLoader(project).engine(), options.kpi, options.grain, options.period, dims,
+                     query.get("input") or None, where=options.where)
         if csv_wanted:
             name = f"{rows['input']}_{rows['period']}.csv"
             body = as_csv(rows).encode("utf-8")

@@ -29,6 +29,7 @@ import sqlglot
 from sqlglot import exp
 
 from ..spec.dialect import in_project_dialect
+from ..spec.entities import column_dimension, where_dimensions
 from ..spec.model import Project
 from ..spec.sqlsafety import parse_expression
 from .compiler import dimension_expr, model_relation, model_time_expr
@@ -123,6 +124,27 @@ def _later_cte(project: Project, funnel, k: int, dialect: str) -> exp.Select:
             .join(exp.to_table(anchor).as_("p"), on=exp.EQ(this=_col("ent", "x"), expression=_col("ent", "p")), copy=False)
             .where(exp.and_(*conds), copy=False)
             .group_by(_col("ent", "x"), copy=False))
+
+
+def _where_dims(where: str | None, by: list[str], dialect: str) -> list[str]:
+    """The dimensions a query filter reads that the breakdown does not carry already."""
+    return [d for d in where_dimensions(where, dialect) if d not in by] if where else []
+
+
+def _where_on_entities(where: str | None, dialect: str) -> exp.Expression | None:
+    """A query filter over dimension names (``region = 'east'``), over the ``ent`` row's entry values (``d_region``).
+
+    The entity's breakdown values are those of its entry event, so the filter keeps the entities
+    whose entry is in the segment: what a ``filter=`` segment keeps, for any condition.
+    """
+    if not where:
+        return None
+    tree = parse_expression(where, dialect)
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        return _col(f"d_{column_dimension(node)}") if isinstance(node, exp.Column) else node
+
+    return exp.Paren(this=tree.transform(swap, copy=False))
 
 
 def _num(v: float) -> str:
@@ -270,9 +292,14 @@ class CompiledFunnel:
 
 @in_project_dialect  # the steps' filters and dimensions: written in project.sql_dialect
 def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: date | None, end: date | None,
-                   view: str, dialect: str) -> CompiledFunnel:
-    """The funnel's query for ``dialect``: per period and breakdown, entities and median time per step."""
-    ctes, ent = _with_steps(project, funnel, by, dialect)
+                   view: str, dialect: str, where: str | None = None) -> CompiledFunnel:
+    """The funnel's query for ``dialect``: per period and breakdown, entities and median time per step.
+
+    ``where``: a query filter over the entry model's dimension names (checked by the caller, as
+    ``kpi run --where`` is): only entities whose entry event passes it are counted.
+    """
+    ctes, ent = _with_steps(project, funnel, list(by) + _where_dims(where, by, dialect), dialect)
+    keep = _where_on_entities(where, dialect)
     n = len(funnel.steps)
     where = []
     if start is not None:
@@ -292,6 +319,8 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
             cols.append(exp.alias_(_native_median(exp.Case(ifs=[exp.If(this=_reached(funnel, k), true=gap)]),
                                                   dialect), f"m_{k}"))
         inner = exp.select(*cols).from_("ent", copy=False).group_by(period.copy(), *[_col(f"d_{d}") for d in by], copy=False)
+        if keep is not None:
+            inner = inner.where(keep, copy=False)
         final = exp.select(exp.Star()).from_(inner.subquery("w", copy=False), copy=False)
         if where:
             final = final.where(exp.and_(*where), copy=False)
@@ -313,6 +342,8 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
         cond = _reached(funnel, k)
         if cond is not None:
             sel = sel.where(cond, copy=False)
+        if keep is not None:
+            sel = sel.where(keep.copy(), copy=False)
         branches.append(sel)
     union: exp.Expression = branches[0]
     for b in branches[1:]:
@@ -353,9 +384,13 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
 
 
 @in_project_dialect
-def entity_query(project: Project, funnel, dims: list[str], dialect: str) -> exp.Select:
-    """One row per entity: entity, entered_at, d_<dim>..., reached_<k> (0/1) for the funnel's KPIs."""
-    ctes, ent = _with_steps(project, funnel, dims, dialect)
+def entity_query(project: Project, funnel, dims: list[str], dialect: str, where: str | None = None) -> exp.Select:
+    """One row per entity: entity, entered_at, d_<dim>..., reached_<k> (0/1) for the funnel's KPIs.
+
+    ``where``: only the entities whose entry event passes this query filter (see compile_funnel).
+    """
+    ctes, ent = _with_steps(project, funnel, list(dims) + _where_dims(where, dims, dialect), dialect)
+    keep = _where_on_entities(where, dialect)
     cols = [_col("ent").as_("entity"), _col("t1").as_("entered_at"), *[_col(f"d_{d}") for d in dims]]
     for k in range(1, len(funnel.steps) + 1):
         cond = _reached(funnel, k)
@@ -363,6 +398,8 @@ def entity_query(project: Project, funnel, dims: list[str], dialect: str) -> exp
             ifs=[exp.If(this=cond, true=exp.Literal.number(1))], default=exp.Literal.number(0))
         cols.append(exp.alias_(flag, f"reached_{k}"))
     final = exp.select(*cols).from_("ent", copy=False)
+    if keep is not None:
+        final = final.where(keep, copy=False)
     for name, q in ctes + [("ent", ent)]:
         final = final.with_(name, as_=q, copy=False)
     return final
