@@ -108,8 +108,9 @@ def grouped_by(table, kpi: str, name_dim: str, group_dim: str) -> bool:
 
 
 def collect(project: Project, options: DashboardOptions, *, allow_engine: bool = True,
-            registry=None) -> DashboardInputs:
-    loader = ValueLoader(project, allow_engine=allow_engine, registry=registry, where=options.where)
+            registry=None, shared=None) -> DashboardInputs:
+    """The inputs of one page. ``shared`` (a SharedResults of ``kpi serve``) lends what another address computed."""
+    loader = ValueLoader(project, allow_engine=allow_engine, registry=registry, where=options.where, shared=shared)
     kpis = main_view_kpis(project)
     notes: dict[str, str] = {}
     segment = options.segment
@@ -130,7 +131,7 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
     pool = ThreadPoolExecutor(max_workers=1)
     if allow_engine:
         loader.engine()  # one engine for both threads, created before they start
-    funnels = pool.submit(load_funnels, project, options, inputs, loader)
+    funnels = pool.submit(load_funnels, project, options, inputs, loader, shared)
     if options.by and options.by not in segment:
         breakdown = loader.load(kpis, options.grain, [options.by], breakdown_start(options, current, previous),
                                 options.end, segment)
@@ -167,14 +168,15 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
     if note:
         notes["alerts"] = note
 
+    # why needs the values and the alerts, not the funnels: it runs while the funnel queries do
+    inputs.why, note = explain(project, options, inputs, loader)
+    if note:
+        notes["why"] = note
+
     inputs.funnels, note = funnels.result()
     pool.shutdown()
     if note:
         notes["funnel"] = note
-
-    inputs.why, note = explain(project, options, inputs, loader)
-    if note:
-        notes["why"] = note
 
     run = latest_run(project)
     marks = loader.watermarks()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from ..errors import KpiEngineError
@@ -98,8 +98,10 @@ class _Judged:
 class ValueLoader:
     """Loads values for one request; keeps one engine so sources open once per kind of query."""
 
-    def __init__(self, project: Project, *, allow_engine: bool = True, registry=None, where: str | None = None):
+    def __init__(self, project: Project, *, allow_engine: bool = True, registry=None, where: str | None = None,
+                 shared=None):
         self.project = project
+        self.shared = shared  # a SharedResults: values another address of the live page loaded a moment ago
         self.allow_engine = allow_engine
         self.registry = registry
         self.where = where  # a checked query filter (options.parse_where): values computed with it, never stored
@@ -143,8 +145,14 @@ class ValueLoader:
         if segment:
             dims = list(segment) + [d for d in by if d not in segment]
             loaded = self.load(kpis, grain, dims, start, end)
-            loaded.table = loaded.table.in_segment(segment)
-            return loaded
+            return replace(loaded, table=loaded.table.in_segment(segment))  # a shared Loaded stays as it is
+        if self.shared is not None:
+            key = ("values", self.project.version, tuple(kpis), grain, tuple(by), start, end, self.where,
+                   self.allow_engine)
+            return self.shared.get(key, lambda: self._load(kpis, grain, by, start, end))
+        return self._load(kpis, grain, by, start, end)
+
+    def _load(self, kpis: list[str], grain: str, by: list[str], start: date | None, end: date | None) -> Loaded:
         kpis = supporting(self.project, kpis, by)
         if self.where:
             kpis = where_capable(self.project, kpis, self.where)

@@ -39,6 +39,7 @@ from .history_feed import ValueLoader
 from .options import DashboardError, parse_options, parse_segment
 from .report import CHART_LIBRARY, CHART_URL, render_page, static_text
 from .review_feed import review_document
+from .shared import SharedResults
 from .review_page import render_review_page, review_nav, review_window
 from .views import VIEWS, build_dashboard, build_view
 
@@ -88,6 +89,24 @@ def freshness(folder: str) -> tuple:
     return tuple(sorted(stamps))
 
 
+def spec_stamps(folder: str) -> tuple:
+    """(path, modification time, size) of every spec file: changes when one is edited, added or removed."""
+    if os.path.isfile(folder):  # a one-file spec
+        st = os.stat(folder)
+        return ((folder, st.st_mtime_ns, st.st_size),)
+    stamps = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # .kpiengine holds history and caches, not specs
+        for name in files:
+            if name.endswith((".yml", ".yaml")):
+                try:
+                    st = os.stat(os.path.join(root, name))
+                except OSError:
+                    continue
+                stamps.append((os.path.join(root, name), st.st_mtime_ns, st.st_size))
+    return tuple(sorted(stamps))
+
+
 class DashboardServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -96,6 +115,9 @@ class DashboardServer(ThreadingHTTPServer):
         self.quiet = quiet
         self._cache: OrderedDict = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._project: tuple | None = None  # (spec files' stamps, Project)
+        # values and funnel queries that several addresses need, kept as long as a response is
+        self.shared = SharedResults(lambda: freshness(folder), CACHE_SECONDS)
         super().__init__((host, port), DashboardHandler)
 
     def cached(self, key: tuple, build):
@@ -124,7 +146,18 @@ class DashboardServer(ThreadingHTTPServer):
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"
 
     def load_project(self):
-        return load_project(self.folder)
+        """The spec, loaded again only when a spec file changed (0.13 s a request on the demo otherwise).
+
+        A loaded Project is read-only for the dashboard, so requests share it. A broken spec is
+        never kept: the next request reads the files again and reports or recovers.
+        """
+        stamps = spec_stamps(self.folder)
+        held = self._project
+        if held is not None and held[0] == stamps:
+            return held[1]
+        project = load_project(self.folder)
+        self._project = (stamps, project)
+        return project
 
 
 class DashboardHandler(BaseHTTPRequestHandler):
@@ -180,12 +213,13 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 self._rows(query, csv_wanted=url.path.endswith(".csv"))
             elif url.path == "/api/breakdown":
                 project = self.server.load_project()
-                self._json(200, views.breakdown_view(collect(project, parse_options(project, query)),
+                self._json(200, views.breakdown_view(collect(project, parse_options(project, query),
+                                                             shared=self.server.shared),
                                                      query.get("kpi") or None))
             elif url.path == "/api/dashboard" or url.path.startswith("/api/") and url.path[5:] in VIEWS:
                 def build():
                     project = self.server.load_project()
-                    inputs = collect(project, parse_options(project, query))
+                    inputs = collect(project, parse_options(project, query), shared=self.server.shared)
                     payload = build_dashboard(inputs) if url.path == "/api/dashboard" else build_view(url.path[5:], inputs)
                     return json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
 
