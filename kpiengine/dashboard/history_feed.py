@@ -184,6 +184,9 @@ class ValueLoader:
 
     def _judge(self, stored: list[tuple], grain: str) -> dict:
         """(complete, maturing) per stored (KPI, period): stored values carry no mark of their own."""
-        judged = {(k, p): _Judged(k, p, grain) for k, p, _d, _v in stored}
+        judged: dict = {}
+        for k, p, _d, _v in stored:
+            if (k, p) not in judged:  # one per (KPI, period), not one per breakdown value
+                judged[(k, p)] = _Judged(k, p, grain)
         mark_complete(self.project, judged.values(), self.watermarks())
         return {key: (j.complete, j.maturing) for key, j in judged.items()}

@@ -12,6 +12,8 @@ from datetime import date
 
 from ..analysis.funnels import parse_duration
 from ..errors import KpiEngineError
+from ..spec.dimensions import check_where, known_dimensions, supports
+from ..spec.entities import where_dimensions
 from ..spec.model import GRAINS, Project
 
 # Bubble chart defaults: the brief's "squeeze the bubbles" chart of visits vs conversion.
@@ -102,9 +104,6 @@ def parse_where(project: Project, text: str | None) -> str | None:
     Raises DashboardError naming the option, the problem and a hint, so the page shows it
     and renders with no filter instead of empty panels.
     """
-    from ..spec.dimensions import check_where, known_dimensions, supports
-    from ..spec.entities import where_dimensions
-
     if text is None or not str(text).strip():
         return None
     text = str(text).strip()
