@@ -54,6 +54,29 @@ def run_funnel_spec(engine, funnel, grain: str, by: list[str], start: date | Non
     return assemble(funnel, view, grain, by, query.long_rows(result.rows), query.sql())
 
 
+def run_funnel_pair(engine, funnel, grain: str, segment: list[str], by: str, start: date | None,
+                    end: date | None, view: str, where: str | None = None):
+    """(the funnel by ``segment``, the funnel by ``segment`` and ``by``), from one query where the engine can.
+
+    Both need the same per-entity relation; GROUPING SETS aggregates it once for both instead
+    of building it twice. Engines without a median aggregate run the two queries.
+    """
+    query = compile_funnel(engine.project, funnel, grain, segment + [by], start, end, view,
+                           engine.dialect_of(funnel.source), where=where, rollup=True)
+    if not query.rollup:
+        return (run_funnel_spec(engine, funnel, grain, segment, start, end, view, where),
+                run_funnel_spec(engine, funnel, grain, segment + [by], start, end, view, where))
+    source = engine.open_source(funnel.source)
+    try:
+        source.connect()
+        result = source.execute(query.sql(), timeout=getattr(engine, "timeout", None))
+    finally:
+        source.close()
+    totals, split = query.split_rows(result.rows)
+    return (assemble(funnel, view, grain, segment, totals, query.sql()),
+            assemble(funnel, view, grain, segment + [by], split, query.sql()))
+
+
 def _value_text(value) -> str:
     return NULL_TEXT if value is None else (str(value) or "(blank)")
 
@@ -98,28 +121,31 @@ def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardI
         by = options.by if options.by and options.by in entry and options.by not in segment else None
         try:
             engine = loader.engine()
-            # The total, the breakdown and the time-to-convert are three queries on the warehouse;
-            # DuckDB and the drivers release the GIL while they run, so they run side by side.
+            # The total with the breakdown (one query, GROUPING SETS) and the time-to-convert run on the
+            # warehouse side by side: DuckDB and the drivers release the GIL while they run.
             asked = (project.version, name, spec.window_seconds, options.grain, tuple(segment.items()),
                      options.start, options.end, view, options.where)
 
             def lent(key, func, *args):
                 return (lambda: func(*args)) if shared is None else (lambda: shared.get(key, lambda: func(*args)))
 
-            with ThreadPoolExecutor(max_workers=3) as pool:
-                total = pool.submit(lent(("funnel", asked, None), run_funnel_spec, engine, spec, options.grain,
-                                         list(segment), options.start, options.end, view, options.where))
-                split = pool.submit(lent(("funnel", asked, by), run_funnel_spec, engine, spec, options.grain,
-                                         list(segment) + [by], options.start, options.end, view,
-                                         options.where)) if by else None
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                if by:  # the total and the split from one pass over the entities
+                    pair = pool.submit(lent(("funnel pair", asked, by), run_funnel_pair, engine, spec, options.grain,
+                                            list(segment), by, options.start, options.end, view, options.where))
+                else:
+                    pair = pool.submit(lent(("funnel", asked, None), lambda *a: (run_funnel_spec(*a), None), engine,
+                                            spec, options.grain, list(segment), options.start, options.end, view,
+                                            options.where))
                 shown = _shown_period(inputs)
                 times = pool.submit(lent(("funnel times", asked, shown), time_to_convert, engine, spec,
                                          options.grain, shown, view, segment, options.where)) if shown else None
-                for row in _in(total.result().rows, segment):
+                total, split = pair.result()
+                for row in _in(total.rows, segment):
                     period = row.period_start.isoformat()
                     data.counts.setdefault(period, {})[""] = [s.entities for s in row.steps]
                     data.median_seconds[period] = [s.median_seconds for s in row.steps]
-                for row in _in(split.result().rows if split else [], segment):
+                for row in _in(split.rows if split else [], segment):
                     data.counts.setdefault(row.period_start.isoformat(), {})[_value_text(row.dimensions.get(by))] = \
                         [s.entities for s in row.steps]
                 if times is not None:
