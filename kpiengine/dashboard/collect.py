@@ -126,13 +126,20 @@ def held_databases(project: Project, loader):
     Network sources are left alone: they gain nothing and a down one must not wait here.
     """
     with connection_scope():
+        held = []
         names = {m.source for m in project.models.values()}
         for name in sorted(n for n in names if n in project.sources and project.sources[n].type in EMBEDDED):
             try:
-                loader.engine().open_source(name).connect()  # shared: the scope closes it
+                source = loader.engine().open_source(name)
+                source.connect()  # the scope's database; the source holds a cursor of it
+                held.append(source)
             except KpiEngineError:
                 pass  # the panels that need it say why, as before
-        yield
+        try:
+            yield
+        finally:
+            for source in held:
+                source.close()
 
 
 def collect(project: Project, options: DashboardOptions, *, allow_engine: bool = True,
