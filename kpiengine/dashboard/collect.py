@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from ..errors import KpiEngineError
 from ..sources import connection_scope
+from ..spec.gcpause import paused_gc
 from ..spec.model import Project
 from ..sql.periods import shift_period
 from .alert_feed import as_of, load_alerts
@@ -146,10 +147,13 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
             registry=None, shared=None) -> DashboardInputs:
     """The inputs of one page. ``shared`` (a SharedResults of ``kpi serve``) lends what another address computed."""
     loader = ValueLoader(project, allow_engine=allow_engine, registry=registry, where=options.where, shared=shared)
-    if not allow_engine:
-        return _collect(project, options, loader)
-    with held_databases(project, loader):
-        return _collect(project, options, loader)
+    # A request builds some 100,000 small objects that live until it ends (by rep: 56,000 values);
+    # the cyclic collector walked them again and again, a quarter of the request's CPU.
+    with paused_gc():
+        if not allow_engine:
+            return _collect(project, options, loader)
+        with held_databases(project, loader):
+            return _collect(project, options, loader)
 
 
 def _collect(project: Project, options: DashboardOptions, loader) -> DashboardInputs:

@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import KpiEngineError
+from ..spec.gcpause import paused_gc
 from ..spec.loader import load_project
 from . import data as views
 from .collect import collect, status_stamp
@@ -220,8 +221,10 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 def build():
                     project = self.server.load_project()
                     inputs = collect(project, parse_options(project, query), shared=self.server.shared)
-                    payload = build_dashboard(inputs) if url.path == "/api/dashboard" else build_view(url.path[5:], inputs)
-                    return json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+                    with paused_gc():  # the views and the JSON: thousands of small objects, no cycles to find
+                        payload = build_dashboard(inputs) if url.path == "/api/dashboard" else \
+                            build_view(url.path[5:], inputs)
+                        return json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
 
                 body = self.server.cached((url.path, tuple(sorted(query.items()))), build)
                 self._send(200, body, "application/json; charset=utf-8")
