@@ -23,6 +23,7 @@ from ..spec.entities import where_dimensions
 from ..spec.model import Project
 from ..sql.funnel_sql import compile_funnel
 from .data import chosen_periods
+from .funnel_store import data_stamp, funnel_key, read_pair
 from .funnel_times import time_to_convert
 from .history_feed import same_value
 from .inputs import DashboardInputs, FunnelData
@@ -129,18 +130,30 @@ def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardI
             def lent(key, func, *args):
                 return (lambda: func(*args)) if shared is None else (lambda: shared.get(key, lambda: func(*args)))
 
-            with ThreadPoolExecutor(max_workers=2) as pool:
+            # `kpi check` stores the default page's funnels (funnel_store): read them when nothing differs
+            storable = not segment and not options.where and not options.funnel_window and not options.start \
+                and not options.end
+
+            def pair_of(spec=spec, by=by, view=view):
+                """(total, split, read from the store)."""
+                if storable:
+                    stamp = data_stamp(engine, spec)
+                    key = stamp and funnel_key(project, spec, options.grain, [], by, None, None, view, None, stamp)
+                    hit = read_pair(project, key, spec, view, options.grain, [], by) if key else None
+                    if hit is not None:
+                        return hit + (True,)
                 if by:  # the total and the split from one pass over the entities
-                    pair = pool.submit(lent(("funnel pair", asked, by), run_funnel_pair, engine, spec, options.grain,
-                                            list(segment), by, options.start, options.end, view, options.where))
-                else:
-                    pair = pool.submit(lent(("funnel", asked, None), lambda *a: (run_funnel_spec(*a), None), engine,
-                                            spec, options.grain, list(segment), options.start, options.end, view,
-                                            options.where))
+                    return run_funnel_pair(engine, spec, options.grain, list(segment), by, options.start,
+                                           options.end, view, options.where) + (False,)
+                return run_funnel_spec(engine, spec, options.grain, list(segment), options.start, options.end, view,
+                                       options.where), None, False
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                pair = pool.submit(lent(("funnel pair", asked, by), pair_of))
                 shown = _shown_period(inputs)
                 times = pool.submit(lent(("funnel times", asked, shown), time_to_convert, engine, spec,
                                          options.grain, shown, view, segment, options.where)) if shown else None
-                total, split = pair.result()
+                total, split, data.precomputed = pair.result()
                 for row in _in(total.rows, segment):
                     period = row.period_start.isoformat()
                     data.counts.setdefault(period, {})[""] = [s.entities for s in row.steps]

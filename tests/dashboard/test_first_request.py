@@ -74,3 +74,62 @@ def test_a_request_holds_the_database_only_while_it_runs(server, demo_dir):
     # opens, so the request's connections are closed (a `kpi demo` or a loader could write now)
     con = duckdb.connect(str(demo_dir["db"]), read_only=False)
     con.close()
+
+
+def _board(specs, **raw):
+    from kpiengine.dashboard.collect import collect
+    from kpiengine.dashboard.options import parse_options
+    from kpiengine.dashboard.views import build_dashboard
+    from kpiengine.loader import load_project
+
+    project = load_project(specs)
+    return build_dashboard(collect(project, parse_options(project, raw)))
+
+
+def test_kpi_check_stores_the_default_funnels_and_new_data_makes_the_page_compute_again(demo_dir, tmp_path,
+                                                                                       monkeypatch):
+    import shutil
+
+    folder = tmp_path / "demo"
+    shutil.copytree(demo_dir["folder"], folder, ignore=shutil.ignore_patterns("*.html"))
+    db, specs = folder / "demo.duckdb", folder / "kpi_specs"
+    monkeypatch.setenv("KPI_DEMO_DB", str(db))
+    monkeypatch.delenv("KPIENGINE_HISTORY", raising=False)
+    count = f"SELECT 'all', count(*) FROM leads WHERE {IN_WEEK.format(t='created_at')}"
+    # after `kpi check` (the fixture ran it): the page reads the stored funnel, with the numbers of SQL
+    funnel = _board(specs, by="region", period=WEEK)["funnel"]["funnels"][0]
+    assert funnel["precomputed"] is True
+    assert funnel["columns"][-1]["total"][0]["entities"] == _by(db, count)["all"]
+    # another window is not stored: computed, as before
+    assert _board(specs, by="region", period=WEEK, funnel_window="7d")["funnel"]["funnels"][0]["precomputed"] is False
+    # new data: a lead in the shown week and one after the latest, which moves the leads' watermark
+    cols = "channel, region, rep_id, rep_name, grade, product_tier"
+    con = duckdb.connect(str(db))
+    con.execute(f"INSERT INTO leads SELECT lead_id + 1000000, CAST(? AS DATE) + INTERVAL 1 HOUR, {cols} FROM leads "
+                "LIMIT 1", [WEEK])
+    con.execute(f"INSERT INTO leads SELECT lead_id + 2000000, created_at + INTERVAL 1 SECOND, {cols} FROM leads "
+                "WHERE created_at = (SELECT max(created_at) FROM leads) LIMIT 1")
+    con.close()
+    funnel = _board(specs, by="region", period=WEEK)["funnel"]["funnels"][0]
+    assert funnel["precomputed"] is False
+    assert funnel["columns"][-1]["total"][0]["entities"] == _by(db, count)["all"]
+
+
+def test_without_kpi_check_nothing_is_stored_and_the_page_computes(demo_dir, tmp_path, monkeypatch):
+    import shutil
+    import sqlite3
+
+    folder = tmp_path / "demo"
+    shutil.copytree(demo_dir["folder"], folder, ignore=shutil.ignore_patterns("*.html"))
+    history = folder / "kpi_specs" / ".kpiengine" / "history.db"
+    con = sqlite3.connect(history)
+    con.execute("DROP TABLE dashboard_funnels")  # as after `kpi demo` alone
+    con.close()
+    monkeypatch.setenv("KPI_DEMO_DB", str(folder / "demo.duckdb"))
+    monkeypatch.delenv("KPIENGINE_HISTORY", raising=False)
+    funnel = _board(folder / "kpi_specs", by="region", period=WEEK)["funnel"]["funnels"][0]
+    assert funnel["precomputed"] is False
+    con = sqlite3.connect(history)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    con.close()
+    assert "dashboard_funnels" not in tables  # the dashboard never writes to history
