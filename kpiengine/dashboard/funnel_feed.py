@@ -23,7 +23,7 @@ from ..spec.entities import where_dimensions
 from ..spec.model import Project
 from ..sql.funnel_sql import compile_funnel
 from .data import chosen_periods
-from .funnel_store import data_stamp, funnel_key, read_pair
+from .funnel_store import data_stamp, funnel_key, read_body, read_pair
 from .funnel_times import time_to_convert
 from .history_feed import same_value
 from .inputs import DashboardInputs, FunnelData
@@ -151,8 +151,18 @@ def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardI
             with ThreadPoolExecutor(max_workers=2) as pool:
                 pair = pool.submit(lent(("funnel pair", asked, by), pair_of))
                 shown = _shown_period(inputs)
-                times = pool.submit(lent(("funnel times", asked, shown), time_to_convert, engine, spec,
-                                         options.grain, shown, view, segment, options.where)) if shown else None
+
+                def times_of(spec=spec, view=view, shown=shown):
+                    if storable:
+                        stamp = data_stamp(engine, spec)
+                        key = stamp and funnel_key(project, spec, options.grain, [], None, None, None, view, None,
+                                                   stamp, part=f"times {shown.isoformat()}")
+                        hit = read_body(project, key) if key else None
+                        if hit is not None:
+                            return hit
+                    return time_to_convert(engine, spec, options.grain, shown, view, segment, options.where)
+
+                times = pool.submit(lent(("funnel times", asked, shown), times_of)) if shown else None
                 total, split, data.precomputed = pair.result()
                 for row in _in(total.rows, segment):
                     period = row.period_start.isoformat()

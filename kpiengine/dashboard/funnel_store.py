@@ -42,10 +42,11 @@ def data_stamp(engine, funnel) -> list | None:
 
 
 def funnel_key(project: Project, funnel, grain: str, segment: list[str], by: str | None, start, end, view: str,
-               where: str | None, stamp: list) -> str:
+               where: str | None, stamp: list, part: str = "counts") -> str:
+    """The key of one stored result: ``part`` is "counts" or "times <period>" (the time-to-convert of a period)."""
     text = json.dumps([project.version, funnel.name, funnel.window_seconds, grain, segment, by,
-                       start.isoformat() if start else None, end.isoformat() if end else None, view, where, stamp],
-                      sort_keys=True, default=str)
+                       start.isoformat() if start else None, end.isoformat() if end else None, view, where, stamp,
+                       part], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -70,8 +71,8 @@ def _result(funnel, view: str, grain: str, by: list[str], rows: list) -> FunnelR
     return FunnelResult(funnel, view, grain, list(by), out, "")
 
 
-def read_pair(project: Project, key: str, funnel, view: str, grain: str, segment: list[str], by: str | None):
-    """(total, split or None) stored under ``key``, or None; read-only, never creates anything."""
+def read_body(project: Project, key: str):
+    """The JSON stored under ``key``, or None; read-only, never creates anything."""
     path = history_file(project)
     if not path:
         return None
@@ -83,9 +84,14 @@ def read_pair(project: Project, key: str, funnel, view: str, grain: str, segment
             con.close()
     except sqlite3.Error:  # no table yet (no kpi check since), a locked file: compute instead
         return None
-    if row is None:
+    return None if row is None else json.loads(row[0])
+
+
+def read_pair(project: Project, key: str, funnel, view: str, grain: str, segment: list[str], by: str | None):
+    """(total, split or None) stored under ``key``, or None."""
+    body = read_body(project, key)
+    if body is None:
         return None
-    body = json.loads(row[0])
     total = _result(funnel, view, grain, segment, body["total"])
     split = _result(funnel, view, grain, segment + [by], body["split"]) if by else None
     return total, split

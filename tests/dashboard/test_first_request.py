@@ -100,6 +100,19 @@ def test_kpi_check_stores_the_default_funnels_and_new_data_makes_the_page_comput
     funnel = _board(specs, by="region", period=WEEK)["funnel"]["funnels"][0]
     assert funnel["precomputed"] is True
     assert funnel["columns"][-1]["total"][0]["entities"] == _by(db, count)["all"]
+    # the page opened on its default period reads the stored time-to-convert too: the visit step's
+    # buckets are the hours from each lead of that week to its first visit within 60 days, as SQL says
+    default = _board(specs, by="region")["funnel"]["funnels"][0]
+    assert default["precomputed"] is True
+    shown = default["distribution_period"]
+    hours = [r[0] for r in duckdb.connect(str(db), read_only=True).execute(
+        "SELECT epoch(min(a.happened_at)) - epoch(l.created_at) FROM leads l JOIN activities a ON a.lead_id = l.lead_id "
+        "AND a.kind = 'visit' AND a.happened_at >= l.created_at AND a.happened_at <= l.created_at + INTERVAL 60 DAY "
+        f"WHERE {IN_WEEK.format(t='l.created_at')} GROUP BY l.lead_id, l.created_at", [shown, shown]).fetchall()]
+    edges = default["distribution"]["edges_seconds"]
+    expected = [sum(1 for x in hours if (i == 0 or x >= edges[i - 1]) and (i == len(edges) or x < edges[i]))
+                for i in range(len(edges) + 1)]
+    assert default["distribution"]["steps"][0]["counts"] == expected
     # another window is not stored: computed, as before
     assert _board(specs, by="region", period=WEEK, funnel_window="7d")["funnel"]["funnels"][0]["precomputed"] is False
     # new data: a lead in the shown week and one after the latest, which moves the leads' watermark
