@@ -82,8 +82,9 @@ def backtest(project, rule: Rule, start: date, end: date, fetch, routing: Routin
     sample = sample_kpi(rule, project.kpis.get(rule.kpi)) if (rule.min_sample is not None or rule.significance) else None
     if sample:
         kpis.append(sample)
+    filtered = {"where": rule.where} if rule.where else {}  # the KPI under the rule's filter
     rows = fetch(rule.grain, list(rule.by), kpis, P.shift(periods[0], rule.grain, -warmup),
-                 P.shift(periods[-1], rule.grain, 1))
+                 P.shift(periods[-1], rule.grain, 1), **filtered)
     table = ValueTable(rows)
     table.drop_partial()  # a replay judges the periods it was asked for (maturing cohorts still wait)
     steps = simulate(project, [rule], table, periods, routing)

@@ -27,7 +27,7 @@ from ..run.engine import Engine
 from ..run.history import HistoryStore
 from ..run.watermarks import mark_complete
 from . import periods as P
-from .evaluate import ValueTable, dims_key, error_outcomes, evaluate, sample_kpi
+from .evaluate import ValueTable, dims_key, error_outcomes, evaluate, of_current_filter, sample_kpi
 from .lifecycle import apply_lifecycle
 from .machine import AlertState, advance
 from .model_rules import (
@@ -49,7 +49,8 @@ from .state import AlertStore, connect, history_file, immediate
 
 CATCH_UP = 12  # at most this many missed periods are replayed when checks were skipped
 
-Fetch = Callable[[str, list[str], list[str], "date | None", "date | None"], list[Any]]
+# fetch(grain, by, kpis, start, end) -> rows; called with where=... too for rules with a `where:` filter
+Fetch = Callable[..., list[Any]]
 
 
 @dataclass
@@ -89,9 +90,13 @@ def engine_fetch(project, *, record: bool = True, warnings: list[str] | None = N
     """
     engine = engine or Engine(project)
 
-    def fetch(grain, by, kpis, start, end):
-        rs = engine.compute(kpis=kpis, grain=grain, by=by, start=start, end=end)
+    def fetch(grain, by, kpis, start, end, where=None):
+        rs = engine.compute(kpis=kpis, grain=grain, by=by, start=start, end=end, where=where)
         rows = list(rs.rows)
+        if where:
+            # History holds the KPIs as they are, unfiltered: a filtered value is never written there
+            # (it would pass for the whole KPI), nor is an unfiltered one read back as filtered.
+            return rows
         try:
             store = HistoryStore.for_project(project)
             if record:
@@ -113,7 +118,10 @@ def history_fetch(project, now: float | None = None) -> Fetch:
     """Values already stored in the history file (no warehouse query), marked by the stored watermarks."""
     store = HistoryStore.for_project(project)
 
-    def fetch(grain, by, kpis, start, end):
+    def fetch(grain, by, kpis, start, end, where=None):
+        if where:
+            raise KpiEngineError(f"the history store holds unfiltered values only: a rule with `where: {where}` "
+                                 "is judged on values from the warehouse (leave out --history)")
         rows = store.values(kpis=kpis, grain=grain, by=by, start=start, end=end)
         mark_complete(project, rows, store.watermarks(project, now))
         return rows
@@ -158,6 +166,7 @@ class _Batch:
     by: list[str]
     rules: list[Rule]
     kpis: list[str]
+    where: str | None = None  # the rules' `where:` filter: their values come from a filtered request
     table: ValueTable | None = None
     period: date | None = None
     error: str | None = None
@@ -170,7 +179,8 @@ def _batches(project, rules: dict[str, Rule]) -> list[_Batch]:
     for rule in rules.values():
         if is_model_rule(rule):
             continue
-        b = batches.setdefault((rule.grain, tuple(rule.by)), _Batch(rule.grain, list(rule.by), [], []))
+        b = batches.setdefault((rule.grain, tuple(rule.by), rule.where),
+                               _Batch(rule.grain, list(rule.by), [], [], where=rule.where))
         b.rules.append(rule)
         for k in (rule.kpi, sample_kpi(rule, project.kpis.get(rule.kpi))
                   if (rule.min_sample is not None or rule.significance) else None):
@@ -183,14 +193,15 @@ def _load_values(b: _Batch, fetch: Fetch, period: date | None, today: date) -> N
     latest_complete = P.shift(P.truncate(today, b.grain), b.grain, -1)
     anchor = P.truncate(period, b.grain) if period else latest_complete
     back = max(r.lookback + max(r.for_periods, 1) for r in b.rules) + CATCH_UP
+    filtered = {"where": b.where} if b.where else {}  # fetch functions without a filter stay valid
     try:
-        rows = fetch(b.grain, b.by, b.kpis, P.shift(anchor, b.grain, -back), P.shift(anchor, b.grain, 1))
+        rows = fetch(b.grain, b.by, b.kpis, P.shift(anchor, b.grain, -back), P.shift(anchor, b.grain, 1), **filtered)
         table = ValueTable(rows)
         main = {r.kpi for r in b.rules}
         seen = [p for k in main for p in table.periods(k)]
         if period is None and not seen:
             # nothing recent: the data may end earlier (a frozen extract, the demo); use its last period
-            rows = fetch(b.grain, b.by, b.kpis, None, P.shift(anchor, b.grain, 1))
+            rows = fetch(b.grain, b.by, b.kpis, None, P.shift(anchor, b.grain, 1), **filtered)
             table = ValueTable(rows)
             seen = [p for k in main for p in table.periods(k)]
     except KpiEngineError as exc:
@@ -342,7 +353,9 @@ def _advance_all(project, store: AlertStore, batches: list[_Batch], result: Chec
     all_states = store.states()
     for b in batches:
         for rule in b.rules:
-            states = {k: s for (r, k), s in all_states.items() if r == rule.name}
+            # alerts of an earlier `where:` judged another population: they are not carried on
+            states = {k: s for (r, k), s in all_states.items() if r == rule.name and of_current_filter(rule, k)}
+            store.forget_keys(rule.name, [k for (r, k) in all_states if r == rule.name and k not in states])
             spec = project.kpis.get(rule.kpi) or (model_rule_spec(rule) if b.model_rules else None)
             known = {k: s.dimensions for k, s in states.items()}
             result.periods[rule.name] = b.period

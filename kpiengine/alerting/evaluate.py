@@ -34,6 +34,23 @@ def dims_key(dimensions: dict[str, Any]) -> str:
                       default=str)
 
 
+def alert_key(rule: Rule, dimensions: dict[str, Any]) -> str:
+    """The identity of a rule's alert: its dimension values, and its `where:` filter when it has one.
+
+    A rule whose filter changes judges another population: its alerts start afresh
+    instead of inheriting the state of the old one.
+    """
+    key = dims_key(dimensions)
+    where = getattr(rule, "where", None)
+    return key if not where else f"{key} where {where}"
+
+
+def of_current_filter(rule: Rule, key: str) -> bool:
+    """Is ``key`` an alert of ``rule`` as its `where:` reads now (not of an earlier filter, or none)?"""
+    where = getattr(rule, "where", None)
+    return key.endswith(f"}} where {where}") if where else key.endswith("}")
+
+
 @dataclass
 class Outcome:
     rule: str
@@ -156,8 +173,11 @@ def target_for(rule: Rule, kpi_spec, dimensions: dict[str, Any], period: date | 
 
 def measure(rule: Rule, table: ValueTable, key: str, dimensions: dict[str, Any], period: date,
             kpi_spec=None) -> Outcome:
-    """Evaluate ``rule`` for one dimension value at one period (classification is the state machine's)."""
-    out = Outcome(rule.name, key, dict(dimensions), period, "value")
+    """Evaluate ``rule`` for one dimension value at one period (classification is the state machine's).
+
+    ``key`` is the values' key in ``table`` (:func:`dims_key`); the outcome carries the alert's (:func:`alert_key`).
+    """
+    out = Outcome(rule.name, alert_key(rule, dimensions), dict(dimensions), period, "value")
     value = table.get(rule.kpi, key, period)
     out.value = value
     if value is None:
@@ -249,12 +269,13 @@ def _fmt(x: float | None) -> str:
 def evaluate(rule: Rule, table: ValueTable, period: date, kpi_spec=None,
              known_keys: dict[str, dict[str, Any]] | None = None) -> list[Outcome]:
     """One outcome per dimension value: those in the data plus ``known_keys`` (alerts already tracked)."""
-    keys = dict(known_keys or {})
+    keys = {dims_key(dims): dims for key, dims in (known_keys or {}).items()
+            if of_current_filter(rule, key)}
     keys.update(table.keys(rule.kpi, rule.by))
     return [measure(rule, table, key, dims, period, kpi_spec) for key, dims in sorted(keys.items())]
 
 
 def error_outcomes(rule: Rule, period: date, keys: dict[str, dict[str, Any]], message: str) -> list[Outcome]:
     """The query behind the rule failed: every tracked dimension value gets an error outcome."""
-    keys = keys or ({dims_key({}): {}} if not rule.by else {})
+    keys = keys or ({alert_key(rule, {}): {}} if not rule.by else {})
     return [Outcome(rule.name, key, dict(dims), period, "error", note=message) for key, dims in sorted(keys.items())]

@@ -42,6 +42,8 @@ class AlertView:
     def labels(self) -> dict[str, str]:
         labels = {"rule": self.rule.name, "kpi": self.rule.kpi, "severity": self.state.severity or "",
                   **self.rule.labels}
+        if self.rule.where:  # routes and silences can tell a filtered rule's alerts apart
+            labels["where"] = self.rule.where
         labels.update({k: "" if v is None else str(v) for k, v in self.state.dimensions.items()})
         return labels
 
@@ -89,6 +91,7 @@ def message_fields(view: AlertView, project=None) -> dict[str, Any]:
         "sample": "n/a" if st.sample is None else f"{st.sample:g}",
         "p_value": "n/a" if st.p_value is None else f"{st.p_value:.3g}", "unit": unit or "",
         "drivers": view.drivers or "",
+        "filter": rule.where or "",  # the rule's `where:`: the value is the KPI under it
     }
     for k, v in st.dimensions.items():
         fields.setdefault(k, "(none)" if v is None else str(v))
@@ -191,6 +194,9 @@ def build_notification(group: Group, project, now: float) -> Notification:
     labels = ", ".join(f"{k}={v}" for k, v in group.key if k not in ("rule",) and v)
     what = first.kpi_label if len({i.kpi for i in items}) == 1 else "several KPIs"
     rule = group.items[0][0].rule
+    filters = {v.rule.where for v, _s in group.items}
+    if len(filters) == 1 and rule.where:  # a filtered KPI is not the KPI: the title says which part
+        what = f"{what} where {rule.where}"
     errors = [i for i in firing if i.reason == "error"]
     if errors and len(errors) == len(firing):
         title = f"{what}: could not be evaluated ({len(errors)} alert{'s' if len(errors) > 1 else ''})"

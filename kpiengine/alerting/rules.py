@@ -8,6 +8,7 @@ A rule watches one KPI at one grain and breakdown and fires per dimension value:
         type: change            # static | change | target | anomaly
         grain: week
         by: [region]
+        where: "channel = 'web'"  # optional: judge the KPI computed under this filter
         compare: average        # previous | last_week | last_year | average
         periods: 4
         warning:  {below: -25%}
@@ -29,7 +30,7 @@ from typing import Any
 
 from ..errors import Location, SpecError, SpecIssue
 from ..sinks import SEVERITIES
-from ..spec.dimensions import check_breakdown
+from ..spec.dimensions import check_breakdown, check_where
 from ..spec.durations import parse_seconds
 from ..spec.formula import FormulaError, denominator, parse_formula
 from ..spec.lifecycle import parse_number
@@ -51,7 +52,7 @@ RULE_KEYS = {
     "kpi", "type", "grain", "by", "description", "compare", "periods", "change", "target", "window",
     "seasonality", "sensitivity", "direction", "min_periods", "min_sample", "sample", "significance",
     "for", "keep_firing_for", "no_data", "on_error", "labels", "message", "title", "enabled",
-    "recovery", "severity", "explain", "flapping", "model", "max_delay", "on_maturing", *SEVERITIES,
+    "recovery", "severity", "explain", "flapping", "model", "max_delay", "on_maturing", "where", *SEVERITIES,
 }
 # Labels the engine sets on every alert: a rule label of the same name would silently replace them
 # and break routes and silences (Prometheus users write `labels: {severity: page}` out of habit).
@@ -61,6 +62,7 @@ RESERVED_LABELS = {
     "severity": "the severity key the condition is written under (info, warning, critical)",
     "kpi_status": "the KPI's review status (set to `weakened` by kpi review)",
     "flapping": "reserved for flap detection",
+    "where": "the rule's `where:` filter",
 }
 DEFAULT_NO_DATA = "ignore"     # a period without data is treated as "condition not met"
 DEFAULT_ON_ERROR = "keep_state"  # a failed query changes nothing: no flapping on warehouse outages
@@ -126,6 +128,7 @@ class Rule:
     type: str = "static"
     grain: str = "week"
     by: list[str] = field(default_factory=list)
+    where: str | None = None  # a query filter over dimension names (`kpi run --where`): the KPI under it
     conditions: list[tuple[str, Condition]] = field(default_factory=list)  # most severe first
     description: str = ""
     compare: str = "previous"
@@ -367,6 +370,13 @@ def parse_rule(ctx: _Ctx, name: str, node: Any, project=None, check_keys: bool =
     rule.type = _choice(ctx, node, "type", where, RULE_TYPES, "static")
     rule.grain = _choice(ctx, node, "grain", where, GRAINS, "week")
     rule.by = _str_list(ctx, node, "by", where)
+    if "where" in node:
+        text = node["where"]
+        if not isinstance(text, str) or not text.strip():
+            ctx.err(f"{where}: `where` must be a filter over dimension names (got {text!r})", loc_in(node, "where"),
+                    hint="e.g. `where: \"region = 'east'\"`, as in `kpi run --where`")
+        else:
+            rule.where = text.strip()
     rule.description = str(node.get("description", ""))
     rule.compare = _choice(ctx, node, "compare", where, COMPARES, "previous")
     rule.periods = _int(ctx, node, "periods", where, 4, 1)
@@ -385,6 +395,10 @@ def parse_rule(ctx: _Ctx, name: str, node: Any, project=None, check_keys: bool =
     rule.on_error = _choice(ctx, node, "on_error", where, POLICIES, DEFAULT_ON_ERROR)
     rule.enabled = bool(node.get("enabled", True))
     rule.explain = bool(node.get("explain", False))
+    if rule.explain and "where" in node:
+        ctx.err(f"{where}: `explain: true` cannot be combined with `where:` yet: the explanation would be of "
+                "the whole KPI, not of the filtered part", loc_in(node, "explain"),
+                hint="leave out `explain`, or break the rule down with `by:` instead of filtering")
     if "flapping" in node:
         _parse_flapping(ctx, rule, node["flapping"], node, where)
     rule.on_maturing = _choice(ctx, node, "on_maturing", where, MATURING_POLICIES, "ignore")
@@ -582,9 +596,14 @@ def _check_against_project(ctx: _Ctx, rule: Rule, node: dict, project) -> None:
             ctx.err(f"{where}: `min_sample`/`significance` need the sample size: KPI '{rule.kpi}' is not a "
                     f"ratio a / b", loc_in(node, "min_sample" if "min_sample" in node else "significance"),
                     hint="add `sample: <KPI counting the denominator>` to the rule")
+    names = [rule.kpi] + ([rule.sample or denominator_of(spec)] if rule.min_sample is not None
+                          or rule.significance is not None else [])
+    if rule.where and getattr(project, "models", None):
+        # the same allow-list and dimension check as `kpi run --where`, located at the rule's `where:`
+        for issue in check_where(project, [n for n in names if n in kpis], rule.where, what="`where`",
+                                 dialect=getattr(project, "sql_dialect", None) or "duckdb"):
+            ctx.err(f"{where}: {issue.message}", loc_in(node, "where"), hint=issue.hint)
     if rule.by and getattr(project, "models", None):
-        names = [rule.kpi] + ([rule.sample or denominator_of(spec)] if rule.min_sample is not None
-                              or rule.significance is not None else [])
         for name in (n for n in names if n in kpis):
             issues = check_breakdown(project, [name], rule.by)
             for issue in issues:

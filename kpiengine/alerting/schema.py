@@ -71,6 +71,8 @@ RULE = {
         "title": {"type": "string"},
         "enabled": {"type": "boolean"},
         "explain": {"type": "boolean", "description": "add the top drivers of the change to the message"},
+        "where": {"type": "string", "description": "a filter over dimension names, as `kpi run --where`: the rule "
+                                                  "judges the KPI computed under it"},
         "flapping": {"type": "object", "required": ["changes", "periods"], "additionalProperties": False,
                      "properties": {"changes": {"type": "integer", "minimum": 1},
                                     "periods": {"type": "integer", "minimum": 2}},

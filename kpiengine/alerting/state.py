@@ -145,6 +145,12 @@ class AlertStore:
                 self.con.execute("DELETE FROM alert_state WHERE rule = ?", (rule,))
                 self.con.execute("DELETE FROM alert_notified WHERE rule = ?", (rule,))
 
+    def forget_keys(self, rule: str, keys: list[str]) -> None:
+        """Drop some alerts of one rule (those of a `where:` the rule no longer has)."""
+        for key in keys:
+            self.con.execute("DELETE FROM alert_state WHERE rule = ? AND key = ?", (rule, key))
+            self.con.execute("DELETE FROM alert_notified WHERE rule = ? AND key = ?", (rule, key))
+
 
 def _num(x):
     try:

@@ -16,7 +16,7 @@ from ..spec.limits import MAX_TEMPLATE_WIDTH
 
 FIELDS = ("kpi", "kpi_label", "rule", "severity", "status", "period", "value", "baseline", "change",
           "threshold", "condition", "process_path", "owner", "playbook", "dimensions", "description", "sample",
-          "p_value", "unit", "drivers")
+          "p_value", "unit", "drivers", "filter")
 
 
 class _SafeFormatter(string.Formatter):
@@ -91,6 +91,8 @@ def plain_message(fields: dict[str, Any]) -> str:
     """The message used without a template, or when the template fails."""
     dims = fields.get("dimensions") or ""
     where = f" [{dims}]" if dims else ""
+    if fields.get("filter"):  # a rule's `where:`: the value is of that part only
+        where += f" where {fields['filter']}"
     text = f"{fields.get('kpi_label') or fields.get('kpi')}{where} is {fields.get('value')}"
     if fields.get("baseline") not in (None, "n/a"):
         text += f" (baseline {fields['baseline']}, change {fields.get('change')})"

@@ -294,6 +294,8 @@ def run_one(project, rules: dict[str, Rule], path: Path, index: int, test: Any,
 def _labels(rule: Rule | None, st) -> dict[str, str]:
     labels = {"rule": st.rule, "severity": st.severity or "", "kpi": rule.kpi if rule else ""}
     labels.update(rule.labels if rule else {})
+    if rule is not None and rule.where:
+        labels["where"] = rule.where  # as on the alerts `kpi check` sends
     labels.update({k: str(v) for k, v in st.dimensions.items()})
     return labels
 

@@ -26,17 +26,26 @@ def register(cli: click.Group) -> None:
 @request_options
 @click.option("--dialect", "-d", default=None, help="sqlglot dialect (default: each source's own)")
 @click.option("--where", "-w", default=None, help=WHERE_HELP)
+@click.option("--per-model", is_flag=True, help="one query per model scan, without the formulas (what "
+                                               "root cause and drill-downs read)")
 @handle_errors
-def compile_cmd(spec, kpis, grain, by, start, end, dialect, where):
-    """Print the SQL a warehouse would run: one query per model."""
+def compile_cmd(spec, kpis, grain, by, start, end, dialect, where, per_model):
+    """Print the SQL a warehouse would run: one statement per source, formulas included."""
     from ..run.engine import (
         Engine,  # lazy: kpi --help must not import the engine and sqlglot
     )
 
     project = load(spec)
-    queries = Engine(project).compile(kpis, grain, by, start, end, dialect=dialect, where=where)
+    engine = Engine(project)
+    compile_fn = engine.compile if per_model else engine.compile_statements
+    queries = compile_fn(kpis, grain, by, start, end, dialect=dialect, where=where)
     for q in queries:
-        click.echo(f"-- model {q.model} (source {q.source}, dialect {q.dialect}): {', '.join(q.kpis)}")
+        if hasattr(q, "outputs"):
+            click.echo(f"-- source {q.source} (dialect {q.dialect}), one statement over "
+                       f"{', '.join(dict.fromkeys(q.models))}, columns: "
+                       + ", ".join(f"{o.alias} = {o.kpi}" for o in q.outputs))
+        else:
+            click.echo(f"-- model {q.model} (source {q.source}, dialect {q.dialect}): {', '.join(q.kpis)}")
         for line in q.joins:
             click.echo(f"-- join {line}")
         click.echo(q.pretty() + ";\n")

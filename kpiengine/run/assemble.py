@@ -73,7 +73,7 @@ def assemble(project: Project, names: list[str], grain: str, by: list[str], aggr
         if grain != "all":
             keys = {k for k in keys if (first is None or k[0] >= first) and (end is None or k[0] < end)}
         how = (fill or {}).get(name)
-        added = _spine(keys, len(by), grain, first, end) if how in FILLS else set()
+        added = spine(keys, len(by), grain, first, end) if how in FILLS else set()
         # A window aggregate at a period without rows may still have rows in its window, which this
         # request did not read: its filled periods are null, never a made-up 0.
         null_fill = how == "null" or any(project.kpis[leaf].window for leaf in required_aggregates(project, [name]))
@@ -93,7 +93,7 @@ def _shift(offset, period: date, grain: str) -> date:
         raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="offset")]) from None
 
 
-def _spine(keys: set[tuple], ndims: int, grain: str, first: date | None, end: date | None) -> set[tuple]:
+def spine(keys: set[tuple], ndims: int, grain: str, first: date | None, end: date | None) -> set[tuple]:
     """Keys a fill adds: every period from the range's start (or the first with data) to its end (or
     the last with data), for every combination of dimension values the KPI has in the range."""
     if grain == "all" or (not keys and (first is None or end is None)):

@@ -7,7 +7,9 @@ and its KPIs' columns and filters use is checked, and a missing one is
 reported at the line of the expression that uses it (a double-quoted
 ``"paid"`` is a column in SQL: the hint says to write ``'paid'``). A missing
 file and a ``time_format`` that does not match the data are reported at their
-own lines, with a sample of the text that did not parse.
+own lines, with a sample of the text that did not parse. A primary or unique
+entity that a join can reach is checked to be unique in the data (one query
+per such model), since the joins trust it not to repeat a fact row.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import os
 from sqlglot import exp
 
 from ..errors import SourceError, SpecIssue
+from ..spec.calendars import calendars
 from ..spec.sqlsafety import parse_expression
 from ..spec.yamlsrc import LDict, field_loc
 from ..sql.compiler import model_file_path, model_relation, model_time_expr
@@ -44,6 +47,15 @@ def _expressions(project, model):
         if kpi.model == model.name and kpi.raw is not None:
             out += [(f"KPI {kpi.name} {field}", getattr(kpi, field), field_loc(kpi, field))
                     for field in ("column", "filter")]
+    raw = project.section("calendars", {})
+    for cal in calendars(project).values():  # a calendar's day and period columns live on its model
+        if cal.model == model.name:
+            node = raw.get(cal.name) if isinstance(raw, LDict) else None
+            periods = node.get("periods") if isinstance(node, LDict) else None
+            out.append((f"calendar {cal.name} date", cal.date, node.loc_of("date") if node else cal.location))
+            out += [(f"calendar {cal.name} grain {grain}", column,
+                     periods.loc_of(grain) if isinstance(periods, LDict) else cal.location)
+                    for grain, column in cal.periods.items()]
     return [(what, text, loc) for what, text, loc in out if text]
 
 
@@ -103,9 +115,43 @@ def _time_format_issue(source, project, model, dialect: str) -> SpecIssue | None
     return None
 
 
+def _referenced_keys(project) -> list[tuple]:
+    """(model, entity) pairs a join can reach: a primary or unique key some other model holds as foreign."""
+    foreign = {e.name for m in project.models.values() for e in m.entities.values() if e.type == "foreign"}
+    return [(m, e) for m in project.models.values() for e in m.entities.values()
+            if e.is_unique and e.name in foreign]
+
+
+def _duplicate_key_issue(source, project, model, entity, dialect: str) -> SpecIssue | None:
+    """A declared primary/unique key that repeats in the data (joins would count facts twice): one query."""
+    keys = [parse_expression(k, dialect) for k in entity.key]
+    present = exp.and_(*[exp.Not(this=exp.Is(this=k.copy(), expression=exp.Null())) for k in keys])
+    count = exp.Count(this=exp.Star())
+    probe = (exp.select(*[exp.alias_(k.copy(), f"k{i}") for i, k in enumerate(keys)], exp.alias_(count, "n"))
+             .from_(model_relation(project, model, dialect)).where(present)
+             .group_by(*[k.copy() for k in keys]).having(exp.GT(this=count.copy(), expression=exp.Literal.number(1)))
+             .order_by(exp.Ordered(this=count.copy(), desc=True)).limit(1))
+    try:
+        rows = source.execute(probe.sql(dialect=dialect)).rows
+    except SourceError as exc:
+        return SpecIssue(f"model '{model.name}': cannot check that entity '{entity.name}' is unique: "
+                         f"{exc.detail.splitlines()[0]}", entity.location, hint=exc.hint, code="connect")
+    if not rows:
+        return None
+    *values, n = rows[0]
+    shown = ", ".join(f"{k} = {v!r}" for k, v in zip(entity.key, values))
+    return SpecIssue(f"model '{model.name}': entity '{entity.name}' is declared {entity.type}, but {shown} is on "
+                     f"{n} rows: a join through '{entity.name}' would count each matching fact {n} times",
+                     entity.location, code="connect",
+                     hint="remove the duplicates (or read the model through a `sql:` that keeps one row per key), "
+                          f"or declare '{entity.name}' foreign here if the model is not one row per "
+                          f"{entity.name}")
+
+
 def check_connections(project, registry=None) -> list[SpecIssue]:
     engine = Engine(project, registry)
     issues: list[SpecIssue] = []
+    keys = _referenced_keys(project)
     by_source: dict[str, list] = {}
     for model in project.models.values():
         if model.raw is not None:  # generated models (a funnel's) are checked through the models they read
@@ -129,6 +175,11 @@ def check_connections(project, registry=None) -> list[SpecIssue]:
                     problem = _time_format_issue(source, project, model, dialect)
                     if problem:
                         issues.append(problem)
+                for owner, entity in (keys if len(issues) == found_here else []):
+                    if owner is model:  # a key joins rely on: one row per value, or facts are counted twice
+                        problem = _duplicate_key_issue(source, project, model, entity, dialect)
+                        if problem:
+                            issues.append(problem)
         except SourceError as exc:
             issues.append(SpecIssue(exc.detail, project.sources[source_name].location, hint=exc.hint,
                                     code="connect"))

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from ..errors import KpiEngineError, PluginError, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..results import KpiValue
+from ..spec.calendars import calendar_of, custom_grains, remember_periods
 from ..spec.dimensions import check_breakdown, check_where, known_dimensions, leaf_models, supports
 from ..spec.gcpause import paused_gc
 from ..spec.model import REQUEST_GRAINS, Project
@@ -23,12 +24,16 @@ from ..spec.offsets import OffsetError
 from ..spec.sqlsafety import files_read_by
 from ..spec.suggest import did_you_mean
 from ..spec.timedims import is_time_dimension
-from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries, required_aggregates
+from ..sql.calendar_sql import plan_calendar_queries
+from ..sql.compiler import CompiledQuery, CompileError, model_file_path, plan_queries
+from ..sql.onequery import NotOneQuery, RequestQuery, plan_request
 from ..sql.rolling import plan_window_queries
 from ..sql.semiadditive import plan_semiadditive_queries
+from ..sql.windows import offset_chains
 from . import querycache
 from .assemble import assemble, fill_of
 from .normalize import normalize_date, normalize_number, normalize_value
+from .request_rows import read_request, unreadable_message
 from .watermarks import (
     Watermark,
     derive,
@@ -121,30 +126,17 @@ class Engine:
         return names
 
     def _check_request(self, names: list[str], grain: str, by: list[str], where: str | None = None) -> None:
-        if grain not in REQUEST_GRAINS:
-            close = difflib.get_close_matches(grain, REQUEST_GRAINS, n=1)
+        if grain not in REQUEST_GRAINS and calendar_of(self.project, grain) is None:  # custom: spec.calendars
+            grains = list(REQUEST_GRAINS) + custom_grains(self.project)
+            close = difflib.get_close_matches(grain, grains, n=1)
             raise SpecError([SpecIssue(f"unknown period '{grain}'",
                                        hint=(f"did you mean '{close[0]}'? " if close else "") +
-                                       f"expected one of: {', '.join(REQUEST_GRAINS)}", code="period")])
+                                       f"expected one of: {', '.join(grains)}", code="period")])
         if len(set(by)) != len(by):
             raise SpecError([SpecIssue(f"dimension listed twice in breakdown {by}", code="dimension")])
         issues = check_breakdown(self.project, names, by)
         if where is not None:
             issues += check_where(self.project, names, where)
-        joined = [d for d in by if "." in d]
-        if where is not None or joined:
-            # Window and semi-additive KPIs have planners of their own (sql/rolling.py,
-            # sql/semiadditive.py) that do not plan joins or query filters yet: refuse rather
-            # than give their unfiltered, unjoined values beside filtered ones.
-            for name in required_aggregates(self.project, names):
-                kpi = self.project.kpis[name]
-                if kpi.window or kpi.aggregate in ("last", "first"):
-                    what = f"`window: {kpi.window}`" if kpi.window else f"`aggregate: {kpi.aggregate}`"
-                    asked = "--where" if where is not None else f"a dimension of another model ({joined[0]})"
-                    issues.append(SpecIssue(
-                        f"KPI '{name}' ({what}) cannot be combined with {asked} yet", kpi.location,
-                        hint="break it down by a dimension of its own model, or leave it out with --kpi",
-                        code="dimension"))
         if issues:
             raise SpecError(issues)
 
@@ -192,22 +184,56 @@ class Engine:
         dialect_of = (lambda _src: dialect) if dialect else self.dialect_of
         try:
             with paused_gc():  # thousands of KPIs build many long-lived trees: see spec.gcpause
-                return (plan_queries(self.project, names, grain, by, start, end, dialect_of, where=where)
-                        + plan_window_queries(self.project, names, grain, by, start, end, dialect_of)
-                        + plan_semiadditive_queries(self.project, names, grain, by, start, end, dialect_of))
+                return (plan_calendar_queries(self.project, names, grain, dialect_of)
+                        + plan_queries(self.project, names, grain, by, start, end, dialect_of, where=where)
+                        + plan_window_queries(self.project, names, grain, by, start, end, dialect_of, where=where)
+                        + plan_semiadditive_queries(self.project, names, grain, by, start, end, dialect_of,
+                                                    where=where))
         except (CompileError, OffsetError) as exc:
             raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
 
     def plan(self, kpis: Iterable[str] | None, grain: str, by: list[str], start: date | None, end: date | None,
-             where: str | None = None) -> tuple[list[str], list]:
-        """The KPIs a request means and its queries; from the spec cache when this spec version compiled it."""
-        key = querycache.request_key(kpis, grain, by, start, end, None) + (f" where {where}" if where else "")
+             where: str | None = None, one_query: bool = True) -> tuple[list[str], list]:
+        """The KPIs a request means and its queries; from the spec cache when this spec version compiled it.
+
+        With ``one_query`` (the default) each source gets one statement computing every KPI it holds,
+        formulas included (:mod:`kpiengine.sql.onequery`); a request one statement cannot express
+        (a formula over two sources) keeps the per-model queries, whose formulas run in Python.
+        """
+        key = (querycache.request_key(kpis, grain, by, start, end, None) + (f" where {where}" if where else "")
+               + (" one" if one_query else ""))
         cached = querycache.lookup(self.project, key)
         if cached is not None:
             return cached
         names = self.resolve_kpis(kpis, by)
         queries = self.compile(names, grain, by, start, end, where=where)
+        if one_query and queries:
+            queries = self.request_queries(names, queries, grain, start, end) or queries
         return names, querycache.store(self.project, key, names, queries) or queries
+
+    def compile_statements(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
+                           start: date | None = None, end: date | None = None, dialect: str | None = None,
+                           where: str | None = None) -> list:
+        """What ``compute`` runs: one statement per source, or the per-model queries when it cannot be one."""
+        by = list(by)
+        names = self.resolve_kpis(kpis, by)
+        parts = self.compile(names, grain, by, start, end, dialect=dialect, where=where)
+        return (self.request_queries(names, parts, grain, start, end) or parts) if parts else parts
+
+    def request_queries(self, names: list[str], queries: list[CompiledQuery], grain: str, start: date | None,
+                        end: date | None) -> list[RequestQuery] | None:
+        """One statement per source for the request (None: it needs the per-model path)."""
+        calendars = [q for q in queries if getattr(q, "calendar_grain", None)]  # run first: they are no KPIs
+        scans = [q for q in queries if not getattr(q, "calendar_grain", None)]
+        if not scans:
+            return None
+        try:
+            with paused_gc():
+                return calendars + plan_request(self.project, names, scans, grain, start, end)
+        except NotOneQuery:
+            return None
+        except (CompileError, OffsetError) as exc:
+            raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
 
     # -- compute ------------------------------------------------------------------
     def compute(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
@@ -221,7 +247,12 @@ class Engine:
         t0 = time.perf_counter()
         by = list(by)
         names, queries = self.plan(kpis, grain, by, start, end, where)
+        fills = fill_of(self.project, names, fill)
+        if queries and _is_request(queries[0]) and any(fills.values()) and any(offset_chains(self.project, names)):
+            # A filled period reads its offsets' values at other periods: assembled in Python.
+            names, queries = self.plan(kpis, grain, by, start, end, where, one_query=False)
         t_compile = time.perf_counter() - t0
+        per_kpi: dict[str, list[KpiValue]] = {}
         aggregates: dict[str, dict[tuple, Any]] = {}  # kpi -> {(period, dims...): value}
         kinds: dict[str, str] = {}
         model_keys: dict[str, set[tuple]] = {}
@@ -240,8 +271,13 @@ class Engine:
                 source.connect()
                 for q in by_source.get(source_name, []):
                     result = source.execute(q.sql, timeout=self.timeout)
-                    keys = self._read(q, result.rows, aggregates, kinds)
-                    model_keys.setdefault(q.model, set()).update(keys)
+                    if getattr(q, "calendar_grain", None):  # a custom grain's periods (sql/calendar_sql.py)
+                        remember_periods(q.calendar_grain, result.rows)
+                    elif _is_request(q):
+                        per_kpi.update(read_request(self.project, q, result.rows, start, end, fills))
+                    else:
+                        keys = self._read(q, result.rows, aggregates, kinds)
+                        model_keys.setdefault(q.model, set()).update(keys)
                 todo = [m for m in ask.get(source_name, []) if m.name not in self._watermarks]
                 if todo:
                     t2 = time.perf_counter()
@@ -252,8 +288,10 @@ class Engine:
         derive(self.project, {m: p for m, p in derived.items() if m not in self._watermarks}, self._watermarks,
                now_local)
         t_query = time.perf_counter() - t1 - t_marks
-        rows = assemble(self.project, names, grain, by, aggregates, model_keys, start, end,
-                        fill_of(self.project, names, fill))
+        if per_kpi:
+            rows = [v for name in names for v in per_kpi.get(name, ())]
+        else:
+            rows = assemble(self.project, names, grain, by, aggregates, model_keys, start, end, fills)
         t2 = time.perf_counter()
         marks = self.watermarks(leaves)
         mark_complete(self.project, rows, marks, start=start, end=end)
@@ -288,10 +326,9 @@ class Engine:
         return keys
 
 
+def _is_request(q) -> bool:
+    return hasattr(q, "outputs")  # a one-statement request (sql.onequery), also when read from the plan cache
+
+
 def _unreadable_time_message(q: CompiledQuery, row) -> str:
-    if q.time_format:
-        sample = row[-1]
-        return (f"model '{q.model}': time value {sample!r} does not match time_format {q.time_format!r}; "
-                "fix the data or the model's time_format (rows are never dropped silently)")
-    return (f"model '{q.model}': the engine returned no period for some rows; check the model's time "
-            "column (it must be a date or timestamp)")
+    return unreadable_message(q.model, q.grain, q.time_format, row[-1] if q.time_format else None)

@@ -26,6 +26,7 @@ from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 
 from ..errors import SpecIssue
+from .calendars import custom_shift, custom_truncate
 from .located import field_loc
 
 
@@ -125,6 +126,12 @@ def truncate(d: date, grain: str) -> date:
         return d.replace(month=(d.month - 1) // 3 * 3 + 1, day=1)
     if grain == "year":
         return d.replace(month=1, day=1)
+    try:
+        found = custom_truncate(d, grain)  # a custom calendar's grain, once a request read its periods
+    except ValueError as exc:
+        raise OffsetError(str(exc), "extend the calendar table to the days the data covers") from None
+    if found is not None:
+        return found
     raise OffsetError(f"unknown period '{grain}'", None)
 
 
@@ -147,6 +154,14 @@ def add_interval(d: date, n: int, unit: str) -> date:
 
 def shift_period(d: date, grain: str, n: int) -> date:
     """The period ``n`` grains after the period starting at ``d``."""
+    if grain not in ("day", "week", "month", "quarter", "year"):
+        try:
+            found = custom_shift(d, grain, n)
+        except ValueError as exc:
+            raise OffsetError(str(exc), None) from None
+        if found is None:
+            raise OffsetError(f"unknown period '{grain}'", None)
+        return found
     return truncate(add_interval(d, n, grain), grain) if grain != "day" else d + timedelta(days=n)
 
 

@@ -23,13 +23,14 @@ from sqlglot import exp
 from ..spec.dialect import in_project_dialect
 from ..spec.entities import DimensionRefError, where_dimensions
 from ..spec.formula import parse_formula, references
-from ..spec.model import ALL_GRAIN, KpiSpec, ModelSpec, Project
+from ..spec.model import ALL_GRAIN, GRAINS, KpiSpec, ModelSpec, Project
 from ..spec.sqlsafety import parse_expression, read_dialect
 from ..spec.timedims import is_time_dimension
 from .joins import attach, dimension_expression, plan_joins, where_condition
-from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
+from .periods import PeriodError, text_to_timestamp
 from .timeparts import time_dimension_expr
-from .windows import all_time_period, lookback_ranges, offset_chains, widen_condition
+from .timeprep import PARSED_TIME, time_preamble  # noqa: F401  (PARSED_TIME: re-exported)
+from .windows import lookback_ranges, offset_chains, widen_condition
 
 PERIOD_ALIAS = "period_start"
 
@@ -152,10 +153,24 @@ def _conditional(value: exp.Expression, condition: exp.Expression | None, *, cop
     return exp.Case(ifs=[exp.If(this=condition.copy() if copy else condition, true=value)])
 
 
+# Dialects with the standard aggregate FILTER (WHERE ...) clause, measured faster than
+# CASE WHEN inside the aggregate (DuckDB at 10M rows: 1.36x -> 1.19x the hand-written query).
+# SQLite has it from 3.30; Spark's DISTINCT with FILTER came late, so Spark keeps CASE.
+FILTER_CLAUSE = {"duckdb", "postgres", "sqlite"}
+_STRICT_TIME = {"duckdb", "postgres"}
+_FILTERABLE = {"count", "count_distinct", "sum", "avg", "min", "max"}
+
+
+def _filtered(agg: exp.Expression, condition: exp.Expression, copy: bool = False) -> exp.Expression:
+    return exp.Filter(this=agg, expression=exp.Where(this=condition.copy() if copy else condition))
+
+
 def aggregate_columns(kpi: KpiSpec, dialect: str, prefix: str) -> tuple[list[exp.Expression], AggregateColumn]:
     cond = parse_expression(kpi.filter, dialect) if kpi.filter else None
     col = parse_expression(kpi.column, dialect) if kpi.column else None
     agg = kpi.aggregate
+    if cond is not None and agg in _FILTERABLE and dialect in FILTER_CLAUSE:
+        return _filter_clause_columns(kpi, col, cond, prefix)
     if agg == "count":
         if col is None and cond is None:
             exprs = [exp.Count(this=exp.Star())]
@@ -180,6 +195,22 @@ def aggregate_columns(kpi: KpiSpec, dialect: str, prefix: str) -> tuple[list[exp
         raise CompileError(f"KPI '{kpi.name}': unknown aggregate '{agg}'")
     aliases = [f"{prefix}_{i}" if len(exprs) > 1 else prefix for i in range(len(exprs))]
     # Freshly built trees: aliasing them needs no defensive copy (copies dominate compile time).
+    return ([exp.alias_(e, a, copy=False) for e, a in zip(exprs, aliases)],
+            AggregateColumn(kpi=kpi.name, aggregate=agg, aliases=aliases))
+
+
+def _filter_clause_columns(kpi: KpiSpec, col: exp.Expression | None, cond: exp.Expression, prefix: str
+                           ) -> tuple[list[exp.Expression], AggregateColumn]:
+    agg = kpi.aggregate
+    if agg == "count":
+        exprs = [_filtered(exp.Count(this=col if col is not None else exp.Star()), cond)]
+    elif agg == "count_distinct":
+        exprs = [_filtered(exp.Count(this=exp.Distinct(expressions=[col])), cond)]
+    elif agg == "avg":  # SUM / COUNT divided later, as without FILTER
+        exprs = [_filtered(exp.Sum(this=col), cond), _filtered(exp.Count(this=col.copy()), cond, copy=True)]
+    else:
+        exprs = [_filtered({"sum": exp.Sum, "min": exp.Min, "max": exp.Max}[agg](this=col), cond)]
+    aliases = [f"{prefix}_{i}" if len(exprs) > 1 else prefix for i in range(len(exprs))]
     return ([exp.alias_(e, a, copy=False) for e, a in zip(exprs, aliases)],
             AggregateColumn(kpi=kpi.name, aggregate=agg, aliases=aliases))
 
@@ -210,7 +241,6 @@ def percentile_disc(value: exp.Expression, p: float, dialect: str, kpi: str) -> 
                        "use duckdb, postgres, snowflake, redshift or spark, or another aggregate")
 
 
-PARSED_TIME = "__kpi_time"
 BAD_TIME_ALIAS = "bad_time"
 
 
@@ -225,24 +255,11 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
     engine stops with an error quoting it (some engines return NULL for a
     mismatch instead of failing, which would silently lose rows).
     """
-    relation = model_relation(project, model, dialect)
-    raw_time = parse_expression(model.time, dialect)
-    try:
-        if model.time_format:
-            parsed = text_to_timestamp(raw_time.copy(), model.time_format, dialect)
-            inner = exp.select(exp.column(exp.Star(), table="m"),
-                               exp.alias_(parsed, PARSED_TIME, copy=False)).from_(relation, copy=False)
-            relation = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("m")))
-            time_expr: exp.Expression = exp.column(PARSED_TIME)
-        else:
-            time_expr = raw_time.copy()
-        if grain == ALL_GRAIN:  # one row per dimension values over the whole range
-            period = all_time_period(start, dialect)
-        else:
-            period = period_start_expr(time_expr, grain, dialect, project.timezone, model.source_zone)
-        local_time = localize(time_expr.copy(), dialect, project.timezone, model.source_zone)
+    try:  # relation, parsed time, local time, period: the same for every planner (sql/timeprep.py)
+        prep = time_preamble(project, model, grain, start, dialect, lambda m: model_relation(project, m, dialect))
     except PeriodError as exc:
         raise CompileError(f"model '{model.name}': {exc}") from None
+    relation, raw_time, time_expr, local_time, period = prep.relation, prep.raw, prep.time, prep.local, prep.period
     try:  # dimensions of other models (rep.team) are LEFT JOINed below the aggregation: sql/joins.py
         plan = plan_joins(project, model, list(by) + (where_dimensions(where, dialect) if where else []))
     except DimensionRefError as exc:
@@ -278,19 +295,43 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
             conditions.append(exp.or_(exp.and_(*in_range), unreadable.copy()))
         sample = exp.Min(this=exp.Case(ifs=[exp.If(this=unreadable, true=exp.cast(raw_time.copy(), "text"))]))
         select = select.select(exp.alias_(sample, BAD_TIME_ALIAS), copy=False)
+        having = None
     else:
-        # Rows without a time belong to no period.
-        conditions = in_range + [exp.Not(this=exp.Is(this=time_expr.copy(), expression=exp.Null()))]
+        # Rows without a time belong to no period. A range comparison already leaves them out;
+        # otherwise their group (period NULL) is dropped after grouping, which costs one group
+        # instead of a test on every row (measured 3-4 % of the scan at 10M rows).
+        conditions = list(in_range)
+        having = None
+        if not in_range:
+            # Only where a time that is not NULL always has a period (typed engines fail on bad
+            # text); elsewhere a NULL period must reach the engine, which reports it.
+            if grain not in GRAINS or dialect not in _STRICT_TIME:
+                conditions.append(exp.Not(this=exp.Is(this=time_expr.copy(), expression=exp.Null())))
+            else:
+                having = exp.Not(this=exp.Is(this=_group_key(period).copy(), expression=exp.Null()))
     if where:
         conditions.append(where_condition(project, plan, where, dialect))
-    select = select.where(exp.and_(*conditions), copy=False)
-    grouping = ([] if grain == ALL_GRAIN else [period.copy()]) + [d.copy() for d in dims]
+    if conditions:
+        select = select.where(exp.and_(*conditions), copy=False)
+    grouping = ([] if grain == ALL_GRAIN else [_group_key(period).copy()]) + [d.copy() for d in dims]
     if grouping:
         select = select.group_by(*grouping, copy=False)
+    if having is not None:
+        select = select.having(having, copy=False)
     select = attach(select, project, plan, dialect, lambda target, d: model_relation(project, target, d))
     return CompiledQuery(model=model.name, source=model.source, dialect=dialect, grain=grain, by=list(by),
                          expression=select, dim_aliases=dim_aliases, columns=columns,
                          time_format=model.time_format, joins=plan.describe())
+
+
+def _group_key(period: exp.Expression) -> exp.Expression:
+    """What to group on for a period: the truncated time itself, not its cast to DATE.
+
+    ``SELECT CAST(DATE_TRUNC(...) AS DATE) ... GROUP BY DATE_TRUNC(...)`` is valid everywhere
+    the cast form is, and spares the cast on every row (DuckDB at 10M rows: about 3 %)."""
+    if isinstance(period, exp.Cast) and isinstance(period.this, exp.TimestampTrunc):
+        return period.this
+    return period
 
 
 def required_aggregates(project: Project, kpi_names: list[str]) -> list[str]:

@@ -32,6 +32,7 @@ from ..spec.entities import (
     column_dimension,
     has_entities,
     resolve_dimension,
+    where_dimensions,
 )
 from ..spec.model import ModelSpec, Project
 from ..spec.sqlsafety import parse_expression
@@ -76,6 +77,11 @@ def plan_joins(project: Project, model: ModelSpec, names: list[str]) -> JoinPlan
     return plan
 
 
+def plan_request(project: Project, model: ModelSpec, by: list[str], where: str | None, dialect: str) -> JoinPlan:
+    """The joins a query over ``model`` needs for a breakdown and a query filter (raises DimensionRefError)."""
+    return plan_joins(project, model, list(by) + (where_dimensions(where, dialect) if where else []))
+
+
 def qualify(tree: exp.Expression, alias: str) -> exp.Expression:
     """Qualify every unqualified column of ``tree`` with ``alias`` (in place) and return it."""
     for col in list(tree.find_all(exp.Column)):
@@ -110,7 +116,7 @@ def attach(select: exp.Select, project: Project, plan: JoinPlan, dialect: str,
     if not plan.joins:
         return select
     # The fact model's expressions were written against its own columns: pin them to m first.
-    for key in ("expressions", "where", "group"):
+    for key in ("expressions", "where", "group", "having"):
         value = select.args.get(key)
         for node in (value if isinstance(value, list) else [value] if value is not None else []):
             qualify(node, BASE_ALIAS)

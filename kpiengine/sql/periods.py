@@ -14,6 +14,7 @@ from datetime import date, timedelta
 import sqlglot
 from sqlglot import exp
 
+from ..spec.calendars import custom_shift
 from ..spec.model import GRAINS
 from ..spec.offsets import OffsetError, truncate
 
@@ -278,7 +279,13 @@ def shift_period(d: date, grain: str, n: int) -> date:
     if grain == "week":
         return d + timedelta(days=7 * n)
     if grain not in ("month", "quarter", "year"):
-        raise PeriodError(f"unknown period '{grain}'")
+        try:
+            found = custom_shift(d, grain, n)  # a custom calendar's grain (spec.calendars)
+        except ValueError as exc:
+            raise PeriodError(str(exc)) from None
+        if found is None:
+            raise PeriodError(f"unknown period '{grain}'")
+        return found
     m = d.month - 1 + {"month": 1, "quarter": 3, "year": 12}[grain] * n
     return date(d.year + m // 12, m % 12 + 1, 1)
 

@@ -13,6 +13,10 @@ aggregated per period. KPIs of one model with the same window share one such que
       ON w.__kpi_t >= <window start of s.__kpi_p> AND w.__kpi_t < <end of s.__kpi_p>
     GROUP BY s.__kpi_p, dims
 
+The rows are read like the main query's (:mod:`.timeprep`: relation, parsed and local time,
+period): a joined breakdown (``rep.team``) LEFT JOINs its dimension tables to them, and a
+query filter (``--where``) keeps rows before any window holds them (:func:`joined`).
+
 The join reads each row once per period whose window holds it: a 4-period window reads the
 data 4 times, a cumulative window over N periods up to N times (see docs/spec.md).
 """
@@ -22,9 +26,11 @@ from datetime import date
 
 from sqlglot import exp
 
-from ..spec.model import KpiSpec, Project
+from ..spec.dialect import in_project_dialect
+from ..spec.entities import DimensionRefError
+from ..spec.model import KpiSpec, ModelSpec, Project
 from ..spec.offsets import OffsetError, Window, parse_window, truncate
-from ..spec.sqlsafety import parse_expression
+from ..spec.timedims import is_time_dimension
 from .compiler import (
     PERIOD_ALIAS,
     CompiledQuery,
@@ -34,7 +40,9 @@ from .compiler import (
     model_relation,
     required_aggregates,
 )
-from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
+from .joins import JoinPlan, attach, dimension_expression, plan_request, where_condition
+from .periods import PeriodError, period_start_expr
+from .timeprep import TimePrep, time_preamble
 from .windows import lookback_ranges, offset_chains, widen_condition
 
 _STEP = {"day": (1, "DAY"), "week": (7, "DAY"), "month": (1, "MONTH"), "quarter": (3, "MONTH"), "year": (12, "MONTH")}
@@ -72,8 +80,42 @@ def _window_start(window: Window, p: exp.Expression, grain: str, dialect: str) -
     return None
 
 
+def prepared(project: Project, model: ModelSpec, grain: str, by: list[str], start: date | None,
+             where: str | None, dialect: str) -> tuple[TimePrep, JoinPlan, list[exp.Expression]]:
+    """The time preamble, the join plan and the breakdown expressions of a planner's row scan.
+
+    As in the main compiler: dimensions of other models (``rep.team``) and those a query
+    filter names are LEFT JOINed to the rows (sql/joins.py); built-in time dimensions
+    (``day_of_week``) come from the model's own time.
+    """
+    try:
+        prep = time_preamble(project, model, grain, start, dialect, lambda m: model_relation(project, m, dialect))
+    except PeriodError as exc:
+        raise CompileError(f"model '{model.name}': {exc}") from None
+    try:
+        plan = plan_request(project, model, by, where, dialect)
+    except DimensionRefError as exc:
+        raise CompileError(str(exc), exc.hint) from None
+    dims = [dimension_expr(project, model, d, dialect) if is_time_dimension(d, model.dimensions)
+            else dimension_expression(project, plan, d, dialect) for d in by]
+    return prep, plan, dims
+
+
+def joined(select: exp.Select, project: Project, plan: JoinPlan, where: str | None, dialect: str) -> exp.Select:
+    """The row scan ``select`` (over ``m``) with the query filter and the plan's LEFT JOINs."""
+    if where:
+        select = select.where(where_condition(project, plan, where, dialect), copy=False)
+    return attach(select, project, plan, dialect, lambda target, d: model_relation(project, target, d))
+
+
+def dim_alias(dim: str) -> str:
+    """The output column of a breakdown dimension (``rep.team`` -> ``d_rep__team``, as the main compiler)."""
+    return f"d_{dim}".replace(".", "__")
+
+
+@in_project_dialect  # filters, dimensions, sql models: written in project.sql_dialect
 def plan_window_queries(project: Project, kpi_names: list[str], grain: str, by: list[str], start: date | None,
-                        end: date | None, dialect_of_source) -> list[CompiledQuery]:
+                        end: date | None, dialect_of_source, where: str | None = None) -> list[CompiledQuery]:
     """One query per (model, window) for the window aggregates ``kpi_names`` need."""
     groups: dict[tuple[str, Window], list[KpiSpec]] = {}
     for name in required_aggregates(project, kpi_names):
@@ -90,23 +132,16 @@ def plan_window_queries(project: Project, kpi_names: list[str], grain: str, by: 
         return []
     lookback = lookback_ranges(offset_chains(project, kpi_names), grain, start, end)
     return [compile_window_query(project, model, window, kpis, grain, by, start, end,
-                                 dialect_of_source(project.models[model].source), lookback)
+                                 dialect_of_source(project.models[model].source), lookback, where=where)
             for (model, window), kpis in groups.items()]
 
 
 def compile_window_query(project: Project, model_name: str, window: Window, kpis: list[KpiSpec], grain: str,
                          by: list[str], start: date | None, end: date | None, dialect: str,
-                         lookback=()) -> CompiledQuery:
+                         lookback=(), where: str | None = None) -> CompiledQuery:
     model = project.models[model_name]
-    relation = model_relation(project, model, dialect)
-    raw_time = parse_expression(model.time, dialect)
-    time_expr = text_to_timestamp(raw_time, model.time_format, dialect) if model.time_format else raw_time
-    try:
-        local = localize(time_expr.copy(), dialect, project.timezone, model.source_zone)
-        period = period_start_expr(time_expr.copy(), grain, dialect, project.timezone, model.source_zone)
-    except PeriodError as exc:
-        raise CompileError(f"model '{model.name}': {exc}") from None
-    dims = [dimension_expr(project, model, d, dialect) for d in by]
+    prep, plan, dims = prepared(project, model, grain, by, start, where, dialect)
+    relation, time_expr, local, period = prep.relation, prep.time, prep.local, prep.period
     dim_cols = [f"__kpi_d{i}" for i in range(len(by))]
     t = exp.column("__kpi_t")
 
@@ -127,6 +162,7 @@ def compile_window_query(project: Project, model_name: str, window: Window, kpis
                        exp.alias_(period, "__kpi_wp", copy=False),
                        *[exp.alias_(d, a) for d, a in zip(dims, dim_cols)])
             .from_(relation, copy=False).where(exp.and_(*scan), copy=False))
+    rows = joined(rows, project, plan, where, dialect)  # the filter holds for every row a window reads
 
     # The periods shown: those the model has rows in, inside the requested range (and offset reads).
     in_range = []
@@ -145,7 +181,7 @@ def compile_window_query(project: Project, model_name: str, window: Window, kpis
     if lo is not None:  # cumulative: everything before the period's end
         on.insert(0, exp.GTE(this=exp.column("__kpi_t", table="w"), expression=_as_time(lo, dialect)))
     w_dims = [exp.column(c, table="w") for c in dim_cols]
-    dim_aliases = [f"d_{d}" for d in by]
+    dim_aliases = [dim_alias(d) for d in by]
     aggregates, columns = [], []
     for i, kpi in enumerate(kpis):
         exprs, meta = aggregate_columns(kpi, dialect, f"k{i}")
@@ -159,4 +195,4 @@ def compile_window_query(project: Project, model_name: str, window: Window, kpis
               .group_by(p.copy(), *[d.copy() for d in w_dims], copy=False)
               .with_("__kpi_w", as_=rows).with_("__kpi_s", as_=spine))
     return CompiledQuery(model=model.name, source=model.source, dialect=dialect, grain=grain, by=list(by),
-                         expression=select, dim_aliases=dim_aliases, columns=columns)
+                         expression=select, dim_aliases=dim_aliases, columns=columns, joins=plan.describe())

@@ -13,6 +13,9 @@ last (first) time per KPI, and the outer query sums the rows at that time.
                  MAX(CASE WHEN <filter> THEN <local time> END) OVER (PARTITION BY <period>, <dims>) AS __kpi_at0
           FROM model m WHERE <range>) AS w
     GROUP BY __kpi_p, dims
+
+The inner scan joins dimension tables and applies ``--where`` as the window planner's does
+(:func:`kpiengine.sql.rolling.joined`), so the last time is picked among the rows kept.
 """
 from __future__ import annotations
 
@@ -20,26 +23,25 @@ from datetime import date
 
 from sqlglot import exp
 
+from ..spec.dialect import in_project_dialect
 from ..spec.model import ALL_GRAIN, KpiSpec, Project
 from ..spec.sqlsafety import parse_expression
 from .compiler import (
     PERIOD_ALIAS,
     AggregateColumn,
     CompiledQuery,
-    CompileError,
-    dimension_expr,
-    model_relation,
     required_aggregates,
 )
-from .periods import PeriodError, localize, period_start_expr, text_to_timestamp
-from .rolling import timestamp_literal
+from .rolling import dim_alias, joined, prepared, timestamp_literal
 from .windows import all_time_period, lookback_ranges, offset_chains, widen_condition
 
 SEMI_ADDITIVE = ("last", "first")
 
 
+@in_project_dialect  # filters, dimensions, sql models: written in project.sql_dialect
 def plan_semiadditive_queries(project: Project, kpi_names: list[str], grain: str, by: list[str],
-                              start: date | None, end: date | None, dialect_of_source) -> list[CompiledQuery]:
+                              start: date | None, end: date | None, dialect_of_source,
+                              where: str | None = None) -> list[CompiledQuery]:
     by_model: dict[str, list[KpiSpec]] = {}
     for name in required_aggregates(project, kpi_names):
         kpi = project.kpis[name]
@@ -49,23 +51,18 @@ def plan_semiadditive_queries(project: Project, kpi_names: list[str], grain: str
         return []
     lookback = lookback_ranges(offset_chains(project, kpi_names), grain, start, end)
     return [compile_semiadditive_query(project, model, kpis, grain, by, start, end,
-                                       dialect_of_source(project.models[model].source), lookback)
+                                       dialect_of_source(project.models[model].source), lookback, where=where)
             for model, kpis in by_model.items()]
 
 
 def compile_semiadditive_query(project: Project, model_name: str, kpis: list[KpiSpec], grain: str, by: list[str],
-                               start: date | None, end: date | None, dialect: str, lookback=()) -> CompiledQuery:
+                               start: date | None, end: date | None, dialect: str, lookback=(),
+                               where: str | None = None) -> CompiledQuery:
+    """The query filter and joins apply to the rows before the last (first) time is picked:
+    the balance under ``--where`` is that of the rows it keeps, at their own latest time."""
     model = project.models[model_name]
-    relation = model_relation(project, model, dialect)
-    raw_time = parse_expression(model.time, dialect)
-    time_expr = text_to_timestamp(raw_time, model.time_format, dialect) if model.time_format else raw_time
-    try:
-        local = localize(time_expr.copy(), dialect, project.timezone, model.source_zone)
-        period = (all_time_period(start, dialect) if grain == ALL_GRAIN
-                  else period_start_expr(time_expr.copy(), grain, dialect, project.timezone, model.source_zone))
-    except PeriodError as exc:
-        raise CompileError(f"model '{model.name}': {exc}") from None
-    dims = [dimension_expr(project, model, d, dialect) for d in by]
+    prep, plan, dims = prepared(project, model, grain, by, start, where, dialect)
+    relation, time_expr, local, period = prep.relation, prep.time, prep.local, prep.period
     dim_cols = [f"__kpi_d{i}" for i in range(len(by))]
     partition = ([] if grain == ALL_GRAIN else [period.copy()]) + [d.copy() for d in dims]
     inner = [exp.column(exp.Star(), table="m"), exp.alias_(local.copy(), "__kpi_t", copy=False),
@@ -90,9 +87,10 @@ def compile_semiadditive_query(project: Project, model_name: str, kpis: list[Kpi
     if end is not None:
         in_range.append(exp.LT(this=local.copy(), expression=timestamp_literal(end, dialect)))
     in_range = widen_condition(in_range, local, list(lookback), lambda d: timestamp_literal(d, dialect))
-    where = in_range + [exp.Not(this=exp.Is(this=time_expr.copy(), expression=exp.Null()))]
-    rows = exp.select(*inner).from_(relation, copy=False).where(exp.and_(*where), copy=False)
-    dim_aliases = [f"d_{d}" for d in by]
+    scan = in_range + [exp.Not(this=exp.Is(this=time_expr.copy(), expression=exp.Null()))]
+    rows = exp.select(*inner).from_(relation, copy=False).where(exp.and_(*scan), copy=False)
+    rows = joined(rows, project, plan, where, dialect)
+    dim_aliases = [dim_alias(d) for d in by]
     shown = all_time_period(start, dialect) if grain == ALL_GRAIN else exp.column("__kpi_p")
     select = (exp.select(exp.alias_(shown, PERIOD_ALIAS),
                          *[exp.alias_(exp.column(c), a) for c, a in zip(dim_cols, dim_aliases)])
@@ -102,4 +100,4 @@ def compile_semiadditive_query(project: Project, model_name: str, kpis: list[Kpi
     if grouping:
         select = select.group_by(*grouping, copy=False)
     return CompiledQuery(model=model.name, source=model.source, dialect=dialect, grain=grain, by=list(by),
-                         expression=select, dim_aliases=dim_aliases, columns=columns)
+                         expression=select, dim_aliases=dim_aliases, columns=columns, joins=plan.describe())

@@ -58,7 +58,7 @@ def lookback_ranges(chains: set[tuple[Offset, ...]], grain: str, start: date | N
             raise OffsetError("a formula reads a KPI at another period, which needs a period grain, not 'all'",
                               "request day, week, month, quarter or year")
         return []
-    if start is None and end is None:
+    if (start is None and end is None) or not any(chains):  # nothing to widen (no period arithmetic either)
         return []
     first = truncate(start, grain) if start is not None else None
     last = truncate(end - timedelta(days=1), grain) if end is not None else None

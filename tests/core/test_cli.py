@@ -100,7 +100,12 @@ def test_validate_connect_finds_missing_column(project):
 def test_compile_for_snowflake(project):
     res = invoke("compile", "-s", project, "--dialect", "snowflake", "--kpi", "conversion", "--by", "region")
     assert res.exit_code == 0
-    assert res.output.count("SELECT") == 2 and "DAYOFWEEKISO" in res.output
+    # one statement for the source, both models' scans and the formula inside it
+    assert res.output.count(";") == 1 and "DAYOFWEEKISO" in res.output and "NULLIF" in res.output
+    assert res.output.count("FROM deals") == 1 and res.output.count("FROM visits") == 1
+    res = invoke("compile", "-s", project, "--dialect", "snowflake", "--kpi", "conversion", "--by", "region",
+                 "--per-model")
+    assert res.exit_code == 0 and res.output.count(";") == 2 and "NULLIF" not in res.output
 
 
 def test_explain_shows_path_formula_and_sql(project):

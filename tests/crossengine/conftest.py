@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import csv
 import random
+import sys
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+
+# The harness's spec and reference (test_same_numbers.py) are shared with test_one_statement.py.
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 
 SEED = 20260105
 FIRST_DAY = datetime(2025, 12, 22)  # a Monday; 75 days reach into March across a year boundary

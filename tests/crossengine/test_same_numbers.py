@@ -248,32 +248,37 @@ def duckdb_values(request, tmp_path_factory):
 _cache: dict[tuple[str, str, str], dict] = {}
 
 
+def engine_source(engine: str, request) -> dict:
+    """The ``sources:`` entry of the harness spec for one engine (its warehouse loaded once per session)."""
+    if engine == "duckdb":
+        return {"type": "duckdb", "path": request.getfixturevalue("duckdb_warehouse")["path"]}
+    elif engine == "sqlite":
+        return {"type": "sqlite", "path": request.getfixturevalue("sqlite_warehouse")}
+    elif engine == "sqlalchemy-sqlite":
+        return {"type": "sqlalchemy", "url": f"sqlite:///{request.getfixturevalue('sqlite_warehouse')}"}
+    elif engine == "sqlalchemy-postgres":
+        opts = request.getfixturevalue("postgres_warehouse")
+        return {"type": "sqlalchemy", "url": f"postgresql+psycopg://{opts['user']}@{opts['host']}:{opts['port']}"
+                                               f"/{opts['dbname']}?options=-csearch_path%3D{opts['search_path']}"}
+    elif engine == "sqlalchemy-mariadb":
+        opts = request.getfixturevalue("mysql_warehouse")
+        return {"type": "sqlalchemy",
+                  "url": f"mysql+pymysql://{opts['user']}@{opts['host']}:{opts['port']}/{opts['database']}"}
+    elif engine == "postgres":
+        return {"type": "postgres", **request.getfixturevalue("postgres_warehouse")}
+    elif engine == "mariadb":
+        return {"type": "mysql", **request.getfixturevalue("mysql_warehouse")}
+    else:
+        request.getfixturevalue("spark")
+        parquet = request.getfixturevalue("duckdb_warehouse")["parquet"]
+        return {"type": "spark", "tables": {name: {"path": path, "format": "parquet"}
+                                              for name, path in parquet.items()}}
+
+
 def engine_values(engine: str, request, tmp_path_factory, timezone: str = "UTC", variant: str = "main") -> dict:
     """Values of one engine for the requests of ``variant`` (a subset in other zones), computed once."""
     if (engine, timezone, variant) not in _cache:
-        if engine == "duckdb":
-            source = {"type": "duckdb", "path": request.getfixturevalue("duckdb_warehouse")["path"]}
-        elif engine == "sqlite":
-            source = {"type": "sqlite", "path": request.getfixturevalue("sqlite_warehouse")}
-        elif engine == "sqlalchemy-sqlite":
-            source = {"type": "sqlalchemy", "url": f"sqlite:///{request.getfixturevalue('sqlite_warehouse')}"}
-        elif engine == "sqlalchemy-postgres":
-            opts = request.getfixturevalue("postgres_warehouse")
-            source = {"type": "sqlalchemy", "url": f"postgresql+psycopg://{opts['user']}@{opts['host']}:{opts['port']}"
-                                                   f"/{opts['dbname']}?options=-csearch_path%3D{opts['search_path']}"}
-        elif engine == "sqlalchemy-mariadb":
-            opts = request.getfixturevalue("mysql_warehouse")
-            source = {"type": "sqlalchemy",
-                      "url": f"mysql+pymysql://{opts['user']}@{opts['host']}:{opts['port']}/{opts['database']}"}
-        elif engine == "postgres":
-            source = {"type": "postgres", **request.getfixturevalue("postgres_warehouse")}
-        elif engine == "mariadb":
-            source = {"type": "mysql", **request.getfixturevalue("mysql_warehouse")}
-        else:
-            request.getfixturevalue("spark")
-            parquet = request.getfixturevalue("duckdb_warehouse")["parquet"]
-            source = {"type": "spark", "tables": {name: {"path": path, "format": "parquet"}
-                                                  for name, path in parquet.items()}}
+        source = engine_source(engine, request)
         kpis, indexes = VARIANTS[variant]
         if timezone != "UTC":
             indexes = ZONE_REQUESTS

@@ -178,16 +178,16 @@ def test_list_values_table_shows_null_as_in_every_table(spec):
     assert any(line.split()[0] == "∅" for line in res.output.splitlines()[3:])
 
 
-def test_a_window_kpi_with_a_joined_dimension_or_where_is_refused_not_miscounted():
-    """Window and semi-additive KPIs are planned apart and plan no joins or filters yet: refused, with a hint.
+def test_a_window_kpi_with_a_joined_dimension_and_where_plans_the_join_and_the_filter():
+    """Window KPIs join and filter their rows like the main query (values: tests/joins/test_window_joins.py).
 
-    The refusal comes with the request's checks, before any query: the demo spec alone is enough.
+    The demo spec alone is enough: `kpi compile` plans without a warehouse.
     """
     from pathlib import Path
 
     specs = Path(__file__).resolve().parents[2] / "kpi_specs"
-    for extra in (["--by", "customer.acquisition"], ["--where", "region = 'east'"]):
-        res = kpi("run", "-s", specs, "--kpi", "active_customers_28d", "--no-history", *extra)
-        assert res.exit_code == 2, res.output
-        assert "KPI 'active_customers_28d' (`window: 28d`) cannot be combined with" in res.output
-        assert "break it down by a dimension of its own model" in res.output and "Traceback" not in res.output
+    res = kpi("compile", "-s", specs, "--kpi", "active_customers_28d", "--by", "customer.acquisition",
+              "--where", "region = 'east'")
+    assert res.exit_code == 0, res.output
+    assert "join customer.acquisition: orders -[customer]-> customers.acquisition" in res.output
+    assert "LEFT JOIN customers AS j1" in res.output and "= 'east'" in res.output

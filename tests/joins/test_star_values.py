@@ -122,6 +122,7 @@ class Warehouse:
                     spark.read.parquet(path).createOrReplaceTempView(name)
                 return [tuple(r) for r in spark.sql(sql).collect()]
             self._run = run
+        self.source = source  # other star specs over the same warehouse (tests/joins/test_window_joins.py)
         self.engine_obj = Engine(load_project(write_star_spec(tmp_path_factory.mktemp(f"star_{engine}"), source)))
 
     def sql(self, text: str, ndims: int) -> dict[tuple, tuple]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ...hookspecs import hookimpl
 from ...sections import SpecSection
+from .calendars import CalendarsSection
 from .checks import ChecksSection
 from .kpis import KpisSection
 from .models import ModelsSection
@@ -19,4 +20,5 @@ from .sources import SourcesSection
 
 @hookimpl
 def kpiengine_spec_sections() -> list[SpecSection]:
-    return [ProjectSection(), SourcesSection(), ModelsSection(), KpisSection(), ProcessSection(), ChecksSection()]
+    return [ProjectSection(), SourcesSection(), ModelsSection(), KpisSection(), ProcessSection(), ChecksSection(),
+            CalendarsSection()]
