@@ -18,7 +18,6 @@ from ..run.history import HistoryStore
 from ..run.watermarks import mark_complete
 from ..spec.dimensions import available_dimensions, supports
 from ..spec.entities import where_dimensions
-from ..sql.compiler import required_aggregates
 from ..spec.model import Project
 from .values import ValueTable, same_value  # noqa: F401 (re-exported for the feeds)
 
@@ -61,21 +60,12 @@ def supporting(project: Project, kpis: list[str], by: list[str]) -> list[str]:
 
 
 def where_capable(project: Project, kpis: list[str], where: str) -> list[str]:
-    """The KPIs the engine can compute under ``where``: every dimension it names reachable, no window KPI.
+    """The KPIs the engine can compute under ``where``: every dimension it names reachable from the KPI.
 
-    The engine refuses the whole request otherwise (a window or first/last KPI has a planner of
-    its own that takes no filter yet); the page leaves those KPIs out and says so instead.
+    The engine refuses the whole request otherwise; the page leaves those KPIs out and says so.
     """
     dims = where_dimensions(where, "duckdb")
-    out = []
-    for name in kpis:
-        if not supports(project, name, dims):
-            continue
-        inputs = [project.kpis[a] for a in required_aggregates(project, [name])]
-        if any(k.window or k.aggregate in ("last", "first") for k in inputs):
-            continue
-        out.append(name)
-    return out
+    return [name for name in kpis if supports(project, name, dims)]
 
 
 @dataclass
