@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import time
 
@@ -89,7 +90,21 @@ def check(spec, rules, period, dry_run, warn_ok, no_send, delivery_timeout, fmt)
         click.secho(f"warning: {w}", fg="yellow", err=True)
     for e in result.errors:
         click.secho(f"error: {e}", fg="red", err=True)
+    if not dry_run:
+        _store_dashboard_funnels(project)
     sys.exit(result.exit_code(warn_ok))
+
+
+def _store_dashboard_funnels(project) -> None:
+    """Precompute the dashboard's default funnels while checking, so the first page view reads them."""
+    # lazy: kpi --help stays fast
+    from ..dashboard.funnel_precompute import store_funnels
+    from ..run.engine import Engine
+
+    try:
+        store_funnels(project, Engine(project))
+    except (KpiEngineError, OSError, sqlite3.Error) as exc:  # a help for the page, never a failed check
+        click.secho(f"warning: dashboard funnels not stored: {exc}", fg="yellow", err=True)
 
 
 def _print_check(result, chosen: bool = False) -> None:

@@ -22,6 +22,9 @@ def _view_options(f):
         click.option("--bubble-x", default=None, help="KPI on the x axis (default visits)"),
         click.option("--bubble-y", default=None, help="KPI on the y axis (default conversion)"),
         click.option("--bubble-size", default=None, help="KPI for the bubble size (default revenue or deals_won)"),
+        click.option("--where", "-w", default=None,
+                     help="query filter over dimension names, as for kpi run --where: \"region = 'east' AND "
+                          "channel IN ('web', 'partner')\"; every panel is computed on the warehouse with it"),
     ]
     for opt in reversed(opts):
         f = opt(f)

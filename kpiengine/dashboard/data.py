@@ -692,7 +692,7 @@ def funnel_view(inputs: DashboardInputs) -> dict:
                 "breakdown": _funnel_breakdown(f, key, total) if p == cur else [],
             })
         out.append({"name": f.name, "label": f.label, "by": f.by, "steps": f.steps, "columns": columns,
-                    "view": f.view, "attribution": f.attribution, "ordered": f.ordered,
+                    "view": f.view, "attribution": f.attribution, "ordered": f.ordered, "precomputed": f.precomputed,
                     "window_seconds": f.window_seconds, "window_display": format_value(f.window_seconds, "duration"),
                     "spec_window_seconds": f.spec_window_seconds,
                     "maturing_note": ("cohorts entered less than the conversion window "

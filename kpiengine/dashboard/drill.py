@@ -16,6 +16,7 @@ from datetime import date
 from sqlglot import exp
 
 from ..spec.dialect import in_project_dialect
+from ..spec.entities import column_dimension, where_dimensions
 from ..spec.formula import parse_formula
 from ..sql.compiler import dimension_expr, model_relation, model_time_expr
 from ..sql.periods import localize, next_period, python_period_start
@@ -44,8 +45,12 @@ def _timestamp(d: date, dialect: str) -> exp.Expression:
 
 @in_project_dialect  # the KPI's filter and dimensions: written in project.sql_dialect
 def drill_sql(project, kpi: str, grain: str, period: date, dimensions: dict, dialect: str,
-              limit: int = MAX_ROWS) -> str:
-    """SELECT the model's rows counted in ``kpi`` for ``period`` and ``dimensions`` (NULL matches NULL)."""
+              limit: int = MAX_ROWS, where: str | None = None) -> str:
+    """SELECT the model's rows counted in ``kpi`` for ``period`` and ``dimensions`` (NULL matches NULL).
+
+    ``where``: the page's query filter over dimension names (checked by options.parse_where),
+    rewritten over the model's dimension expressions as the compiler does.
+    """
     spec = project.kpis[kpi]
     model = project.models[spec.model]
     time = model_time_expr(project, model, dialect)
@@ -58,13 +63,20 @@ def drill_sql(project, kpi: str, grain: str, period: date, dimensions: dict, dia
                      exp.EQ(this=exp.cast(column, "text"), expression=exp.Literal.string(str(value))))
     if spec.filter:
         conds.append(parse_expression(spec.filter, dialect))
+    if where:
+        def swap(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column):
+                return exp.Paren(this=dimension_expr(project, model, column_dimension(node), dialect))
+            return node
+
+        conds.append(exp.Paren(this=parse_expression(where, dialect).transform(swap, copy=False)))
     query = (exp.select(exp.Star()).from_(model_relation(project, model, dialect)).where(exp.and_(*conds))
              .order_by(exp.Ordered(this=time.copy())).limit(limit))
     return query.sql(dialect=dialect)
 
 
 def drill(engine, kpi: str, grain: str, period: date, dimensions: dict, input_kpi: str | None = None,
-          limit: int = MAX_ROWS) -> dict:
+          limit: int = MAX_ROWS, where: str | None = None) -> dict:
     """The first ``limit`` rows behind ``kpi`` (or its input ``input_kpi``), with the columns' names."""
     project = engine.project
     if kpi not in project.kpis:
@@ -81,9 +93,13 @@ def drill(engine, kpi: str, grain: str, period: date, dimensions: dict, input_kp
     missing = [d for d in dimensions if d not in model.dimensions]
     if missing:
         raise DashboardError(f"option 'dims': model {model.name!r} has no dimension {', '.join(missing)}", "dims")
+    lacking = [d for d in where_dimensions(where, "duckdb") if d not in model.dimensions] if where else []
+    if lacking:
+        raise DashboardError(f"option 'where': the rows of model {model.name!r} cannot be filtered by "
+                             f"{', '.join(lacking)} (not a dimension of the model)", "where")
     period = python_period_start(period, grain)
     dialect = engine.dialect_of(model.source)
-    sql = drill_sql(project, chosen, grain, period, dimensions, dialect, limit)
+    sql = drill_sql(project, chosen, grain, period, dimensions, dialect, limit, where)
     source = engine.open_source(model.source)
     try:
         source.connect()
@@ -92,6 +108,7 @@ def drill(engine, kpi: str, grain: str, period: date, dimensions: dict, input_kp
         source.close()
     return {"kpi": kpi, "input": chosen, "inputs": candidates, "label": spec.label, "model": model.name,
             "period": period.isoformat(), "grain": grain, "dimensions": dimensions, "filter": spec.filter,
+            "where": where,
             "columns": list(result.columns), "rows": [[_cell(v) for v in r] for r in result.rows],
             "limit": limit, "truncated": len(result.rows) >= limit}
 

@@ -19,9 +19,11 @@ from datetime import date
 
 from ..analysis.funnels import assemble, parse_funnels
 from ..errors import KpiEngineError
+from ..spec.entities import where_dimensions
 from ..spec.model import Project
 from ..sql.funnel_sql import compile_funnel
 from .data import chosen_periods
+from .funnel_store import data_stamp, funnel_key, read_body, read_pair
 from .funnel_times import time_to_convert
 from .history_feed import same_value
 from .inputs import DashboardInputs, FunnelData
@@ -39,9 +41,11 @@ def _entry_dimensions(project: Project, funnel) -> list[str]:
     return list(model.dimensions) if model else []
 
 
-def run_funnel_spec(engine, funnel, grain: str, by: list[str], start: date | None, end: date | None, view: str):
+def run_funnel_spec(engine, funnel, grain: str, by: list[str], start: date | None, end: date | None, view: str,
+                    where: str | None = None):
     """kpiengine.funnels.run_funnel for a funnel spec that may differ from the spec file (another window)."""
-    query = compile_funnel(engine.project, funnel, grain, by, start, end, view, engine.dialect_of(funnel.source))
+    query = compile_funnel(engine.project, funnel, grain, by, start, end, view, engine.dialect_of(funnel.source),
+                           where=where)
     source = engine.open_source(funnel.source)
     try:
         source.connect()
@@ -51,12 +55,40 @@ def run_funnel_spec(engine, funnel, grain: str, by: list[str], start: date | Non
     return assemble(funnel, view, grain, by, query.long_rows(result.rows), query.sql())
 
 
+def run_funnel_pair(engine, funnel, grain: str, segment: list[str], by: str, start: date | None,
+                    end: date | None, view: str, where: str | None = None):
+    """(the funnel by ``segment``, the funnel by ``segment`` and ``by``), from one query where the engine can.
+
+    Both need the same per-entity relation; GROUPING SETS aggregates it once for both instead
+    of building it twice. Engines without a median aggregate run the two queries.
+    """
+    query = compile_funnel(engine.project, funnel, grain, segment + [by], start, end, view,
+                           engine.dialect_of(funnel.source), where=where, rollup=True)
+    if not query.rollup:
+        return (run_funnel_spec(engine, funnel, grain, segment, start, end, view, where),
+                run_funnel_spec(engine, funnel, grain, segment + [by], start, end, view, where))
+    source = engine.open_source(funnel.source)
+    try:
+        source.connect()
+        result = source.execute(query.sql(), timeout=getattr(engine, "timeout", None))
+    finally:
+        source.close()
+    totals, split = query.split_rows(result.rows)
+    return (assemble(funnel, view, grain, segment, totals, query.sql()),
+            assemble(funnel, view, grain, segment + [by], split, query.sql()))
+
+
 def _value_text(value) -> str:
     return NULL_TEXT if value is None else (str(value) or "(blank)")
 
 
 def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardInputs,
-                 loader) -> tuple[list[FunnelData], str | None]:
+                 loader, shared=None) -> tuple[list[FunnelData], str | None]:
+    """The funnels of the page; ``shared`` (kpi serve) lends queries another address ran a moment ago.
+
+    The funnel's total and its time-to-convert do not depend on the breakdown, so switching
+    from region to rep runs one query (the split by rep) instead of three.
+    """
     if not project.section("funnels"):
         return [], "the spec defines no funnel (see docs/funnels.md)"
     if not loader.allow_engine:
@@ -77,6 +109,11 @@ def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardI
         if any(d not in entry for d in segment):
             problems.append(f"funnel '{name}' cannot be filtered by {', '.join(d for d in segment if d not in entry)}")
             continue
+        lacking = [d for d in where_dimensions(options.where, "duckdb") if d not in entry] if options.where else []
+        if lacking:  # the entry event carries the entity's values: the filter reads those only
+            problems.append(f"funnel '{name}' cannot be filtered where {options.where}: its entry model has no "
+                            f"dimension {', '.join(lacking)}")
+            continue
         view = options.funnel_view or spec.view
         data = FunnelData(name=name, label=spec.label or name,
                           steps=[{"id": s.name, "label": s.label or s.name, "tier": s.product} for s in spec.steps],
@@ -85,21 +122,53 @@ def load_funnels(project: Project, options: DashboardOptions, inputs: DashboardI
         by = options.by if options.by and options.by in entry and options.by not in segment else None
         try:
             engine = loader.engine()
-            # The total, the breakdown and the time-to-convert are three queries on the warehouse;
-            # DuckDB and the drivers release the GIL while they run, so they run side by side.
-            with ThreadPoolExecutor(max_workers=3) as pool:
-                total = pool.submit(run_funnel_spec, engine, spec, options.grain, list(segment), options.start,
-                                    options.end, view)
-                split = pool.submit(run_funnel_spec, engine, spec, options.grain, list(segment) + [by],
-                                    options.start, options.end, view) if by else None
+            # The total with the breakdown (one query, GROUPING SETS) and the time-to-convert run on the
+            # warehouse side by side: DuckDB and the drivers release the GIL while they run.
+            asked = (project.version, name, spec.window_seconds, options.grain, tuple(segment.items()),
+                     options.start, options.end, view, options.where)
+
+            def lent(key, func, *args):
+                return (lambda: func(*args)) if shared is None else (lambda: shared.get(key, lambda: func(*args)))
+
+            # `kpi check` stores the default page's funnels (funnel_store): read them when nothing differs
+            storable = not segment and not options.where and not options.funnel_window and not options.start \
+                and not options.end
+
+            def pair_of(spec=spec, by=by, view=view):
+                """(total, split, read from the store)."""
+                if storable:
+                    stamp = data_stamp(engine, spec)
+                    key = stamp and funnel_key(project, spec, options.grain, [], by, None, None, view, None, stamp)
+                    hit = read_pair(project, key, spec, view, options.grain, [], by) if key else None
+                    if hit is not None:
+                        return hit + (True,)
+                if by:  # the total and the split from one pass over the entities
+                    return run_funnel_pair(engine, spec, options.grain, list(segment), by, options.start,
+                                           options.end, view, options.where) + (False,)
+                return run_funnel_spec(engine, spec, options.grain, list(segment), options.start, options.end, view,
+                                       options.where), None, False
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                pair = pool.submit(lent(("funnel pair", asked, by), pair_of))
                 shown = _shown_period(inputs)
-                times = pool.submit(time_to_convert, engine, spec, options.grain, shown, view, segment) \
-                    if shown else None
-                for row in _in(total.result().rows, segment):
+
+                def times_of(spec=spec, view=view, shown=shown):
+                    if storable:
+                        stamp = data_stamp(engine, spec)
+                        key = stamp and funnel_key(project, spec, options.grain, [], None, None, None, view, None,
+                                                   stamp, part=f"times {shown.isoformat()}")
+                        hit = read_body(project, key) if key else None
+                        if hit is not None:
+                            return hit
+                    return time_to_convert(engine, spec, options.grain, shown, view, segment, options.where)
+
+                times = pool.submit(lent(("funnel times", asked, shown), times_of)) if shown else None
+                total, split, data.precomputed = pair.result()
+                for row in _in(total.rows, segment):
                     period = row.period_start.isoformat()
                     data.counts.setdefault(period, {})[""] = [s.entities for s in row.steps]
                     data.median_seconds[period] = [s.median_seconds for s in row.steps]
-                for row in _in(split.result().rows if split else [], segment):
+                for row in _in(split.rows if split else [], segment):
                     data.counts.setdefault(row.period_start.isoformat(), {})[_value_text(row.dimensions.get(by))] = \
                         [s.entities for s in row.steps]
                 if times is not None:

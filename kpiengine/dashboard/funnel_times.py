@@ -34,10 +34,11 @@ def _is(column: exp.Expression, value) -> exp.Expression:
     return exp.EQ(this=exp.cast(column, "text"), expression=exp.Literal.string(str(value)))
 
 
-def time_to_convert_sql(project, funnel, grain: str, period: date, view: str, segment: dict, dialect: str) -> str:
+def time_to_convert_sql(project, funnel, grain: str, period: date, view: str, segment: dict, dialect: str,
+                        where: str | None = None) -> str:
     """Per step (2..N) and bucket: the entities that reached the step in ``period``, by their time to get there."""
     dims = list(segment)
-    entities = entity_query(project, funnel, dims, dialect)
+    entities = entity_query(project, funnel, dims, dialect, where=where)
     n = len(funnel.steps)
     for k in range(1, n + 1):
         entities = entities.select(exp.column(f"t{k}"), exp.column(f"e{k}"), copy=False)
@@ -67,10 +68,11 @@ def time_to_convert_sql(project, funnel, grain: str, period: date, view: str, se
     return final.sql(dialect=dialect)
 
 
-def time_to_convert(engine, funnel, grain: str, period: date, view: str, segment: dict) -> dict:
+def time_to_convert(engine, funnel, grain: str, period: date, view: str, segment: dict,
+                    where: str | None = None) -> dict:
     """{"buckets": [labels], "steps": [{"step": name, "counts": [...]}, ...]} for steps 2..N."""
     dialect = engine.dialect_of(funnel.source)
-    sql = time_to_convert_sql(engine.project, funnel, grain, period, view, segment, dialect)
+    sql = time_to_convert_sql(engine.project, funnel, grain, period, view, segment, dialect, where)
     source = engine.open_source(funnel.source)
     try:
         source.connect()

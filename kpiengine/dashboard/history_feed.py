@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from ..errors import KpiEngineError
 from ..run.engine import Engine
 from ..run.history import HistoryStore
 from ..run.watermarks import mark_complete
-from ..spec.dimensions import available_dimensions
+from ..spec.dimensions import available_dimensions, supports
+from ..spec.entities import where_dimensions
 from ..spec.model import Project
-from .values import ValueTable
+from .values import ValueTable, same_value  # noqa: F401 (re-exported for the feeds)
 
 
 def history_file(project: Project) -> str | None:
@@ -58,50 +59,42 @@ def supporting(project: Project, kpis: list[str], by: list[str]) -> list[str]:
     return [k for k in kpis if all(d in available_dimensions(project, k) for d in by)]
 
 
+def where_capable(project: Project, kpis: list[str], where: str) -> list[str]:
+    """The KPIs the engine can compute under ``where``: every dimension it names reachable from the KPI.
+
+    The engine refuses the whole request otherwise; the page leaves those KPIs out and says so.
+    """
+    dims = where_dimensions(where, "duckdb")
+    return [name for name in kpis if supports(project, name, dims)]
+
+
 @dataclass
 class Loaded:
     table: ValueTable
     origin: str  # history | warehouse | mixed | none
     error: str | None = None
     missing: list[str] = field(default_factory=list)  # KPIs with no value anywhere
-    rows: list = field(default_factory=list, repr=False)
 
 
-@dataclass(frozen=True)
-class SegmentValue:
-    """A value of a segment, its segment dimensions taken off (shaped like KpiValue)."""
+class _Judged:
+    """One (KPI, period) for ``mark_complete``: completeness is the same for every breakdown value."""
 
-    kpi: str
-    period_start: date
-    dimensions: dict
-    value: float | None
-    complete: bool = True
-    maturing: bool = False
+    __slots__ = ("kpi", "period_start", "grain", "complete", "maturing")
 
-
-def same_value(value, wanted: str | None) -> bool:
-    """A dimension value against a filter's text; a filter's ∅ (None) matches NULL only."""
-    return value is None if wanted is None else value is not None and str(value) == wanted
-
-
-def in_segment(rows, segment: dict) -> list[SegmentValue]:
-    """The rows of ``segment``, with the segment's dimensions removed; NULL matches NULL only."""
-    out = []
-    for r in rows:
-        dims = r.dimensions or {}
-        if all(d in dims and same_value(dims[d], v) for d, v in segment.items()):
-            out.append(SegmentValue(r.kpi, r.period_start, {d: v for d, v in dims.items() if d not in segment},
-                                    r.value, getattr(r, "complete", True), getattr(r, "maturing", False)))
-    return out
+    def __init__(self, kpi: str, period_start: date, grain: str):
+        self.kpi, self.period_start, self.grain = kpi, period_start, grain
 
 
 class ValueLoader:
     """Loads values for one request; keeps one engine so sources open once per kind of query."""
 
-    def __init__(self, project: Project, *, allow_engine: bool = True, registry=None):
+    def __init__(self, project: Project, *, allow_engine: bool = True, registry=None, where: str | None = None,
+                 shared=None):
         self.project = project
+        self.shared = shared  # a SharedResults: values another address of the live page loaded a moment ago
         self.allow_engine = allow_engine
         self.registry = registry
+        self.where = where  # a checked query filter (options.parse_where): values computed with it, never stored
         self._engine = None
         self._store = None
         self._marks = None
@@ -142,31 +135,48 @@ class ValueLoader:
         if segment:
             dims = list(segment) + [d for d in by if d not in segment]
             loaded = self.load(kpis, grain, dims, start, end)
-            loaded.table = ValueTable(in_segment(loaded.rows, segment))
-            loaded.rows = []
-            return loaded
+            return replace(loaded, table=loaded.table.in_segment(segment))  # a shared Loaded stays as it is
+        if self.shared is not None:
+            key = ("values", self.project.version, tuple(kpis), grain, tuple(by), start, end, self.where,
+                   self.allow_engine)
+            return self.shared.get(key, lambda: self._load(kpis, grain, by, start, end))
+        return self._load(kpis, grain, by, start, end)
+
+    def _load(self, kpis: list[str], grain: str, by: list[str], start: date | None, end: date | None) -> Loaded:
         kpis = supporting(self.project, kpis, by)
+        if self.where:
+            kpis = where_capable(self.project, kpis, self.where)
         if not kpis:
             return Loaded(ValueTable(), "none", missing=[])
-        rows, origin, error = [], "none", None
-        if self._store is not None:
+        table, origin, error = ValueTable(), "none", None
+        if self.where and not self.allow_engine:
+            return Loaded(table, "none", "a where filter is computed on the warehouse, which this view may not query",
+                          missing=list(kpis))
+        if self._store is not None and not self.where:  # history holds unfiltered values only
             try:
                 # The store reads in one pass over the index, so the KPIs and the period range are
                 # asked for there: the team's bubbles need one period of 26, not the whole breakdown.
-                rows = self._store.values(kpis, grain, by, start, end)
+                stored = self._store.latest_values(kpis, grain, by, start, end)
             except sqlite3.Error as exc:  # a locked or damaged file: say so, try the warehouse
-                error = f"history file unreadable: {exc}"
-            if rows:
+                stored, error = [], f"history file unreadable: {exc}"
+            if stored:
                 origin = "history"
-                mark_complete(self.project, rows, self.watermarks())  # stored values carry no mark of their own
-        have = {r.kpi for r in rows}
-        todo = [k for k in kpis if k not in have]
+                table = ValueTable.from_tuples(stored, self._judge(stored, grain))
+        todo = [k for k in kpis if not table.has(k)]
         if todo and self.allow_engine:
             try:
-                rs = self.engine().compute(todo, grain, by, start, end)
-                rows = list(rows) + list(rs.rows)
+                rs = self.engine().compute(todo, grain, by, start, end, where=self.where)
+                table.add(rs.rows)
                 origin = "warehouse" if origin == "none" else "mixed"
             except KpiEngineError as exc:
                 error = str(exc)
-        table = ValueTable(rows)
-        return Loaded(table, origin, error, [k for k in kpis if not table.has(k)], rows=rows)
+        return Loaded(table, origin, error, [k for k in kpis if not table.has(k)])
+
+    def _judge(self, stored: list[tuple], grain: str) -> dict:
+        """(complete, maturing) per stored (KPI, period): stored values carry no mark of their own."""
+        judged: dict = {}
+        for k, p, _d, _v in stored:
+            if (k, p) not in judged:  # one per (KPI, period), not one per breakdown value
+                judged[(k, p)] = _Judged(k, p, grain)
+        mark_complete(self.project, judged.values(), self.watermarks())
+        return {key: (j.complete, j.maturing) for key, j in judged.items()}

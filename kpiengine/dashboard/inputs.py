@@ -85,6 +85,7 @@ class FunnelData:
     maturing: set = field(default_factory=set)  # cohort periods whose window has not closed yet
     distribution: dict | None = None  # time to convert per step in distribution_period (funnel_times)
     distribution_period: str | None = None
+    precomputed: bool = False  # counts read from what `kpi check` stored (funnel_store), not queried now
 
 
 @dataclass

@@ -12,6 +12,8 @@ from datetime import date
 
 from ..analysis.funnels import parse_duration
 from ..errors import KpiEngineError
+from ..spec.dimensions import check_where, known_dimensions, supports
+from ..spec.entities import where_dimensions
 from ..spec.model import GRAINS, Project
 
 # Bubble chart defaults: the brief's "squeeze the bubbles" chart of visits vs conversion.
@@ -51,6 +53,9 @@ class DashboardOptions:
     funnel_view: str | None = None  # event | cohort; None: the funnel's own `view:` (cohort by default)
     funnel_window: float | None = None  # seconds; None: the funnel's own `window:`
     segment: dict = field(default_factory=dict)  # filter every panel to these dimension values
+    # A query filter over dimension names, as `kpi run --where` takes it (checked by parse_where):
+    # every panel is computed on the warehouse with it, since history holds unfiltered values only.
+    where: str | None = None
     top: int = 5  # breakdown rows per KPI: the N largest and the N worst movers ("show all" for the rest)
     bubble_by: str | None = None
     bubble_x: str | None = None
@@ -91,6 +96,30 @@ def parse_segment(project: Project, text: str | None) -> dict:
                                  "filter")
         segment[dim] = None if value == NULL_TEXT else value
     return segment
+
+
+def parse_where(project: Project, text: str | None) -> str | None:
+    """``region = 'east' AND rep.team IN ('a', 'b')``: the allow-list and the dimensions of ``kpi run --where``.
+
+    Raises DashboardError naming the option, the problem and a hint, so the page shows it
+    and renders with no filter instead of empty panels.
+    """
+    if text is None or not str(text).strip():
+        return None
+    text = str(text).strip()
+    issues = check_where(project, [], text, what="option 'where'")
+    if not issues:
+        dims = where_dimensions(text, "duckdb")
+        unknown = [d for d in dims if d not in known_dimensions(project)
+                   and not any(supports(project, k, [d]) for k in project.kpis)]
+        if unknown:
+            known = known_dimensions(project)
+            raise DashboardError(f"option 'where': {unknown[0]!r} is not a dimension any KPI can be filtered by; "
+                                 f"use one of {', '.join(known[:20])}" + ("…" if len(known) > 20 else ""), "where")
+        return text
+    issue = issues[0]
+    message = issue.message.replace("option 'where': option 'where'", "option 'where'")
+    raise DashboardError(message + (f" (hint: {issue.hint})" if issue.hint else ""), "where")
 
 
 def _date(name: str, text) -> date | None:
@@ -199,4 +228,5 @@ def parse_options(project: Project, raw: dict) -> DashboardOptions:
         bubble_y=_pick(project, raw.get("bubble_y"), BUBBLE_Y, "bubble_y"),
         bubble_size=_pick(project, raw.get("bubble_size"), BUBBLE_SIZE, "bubble_size"),
         spark_periods=spark, funnel_window=window, segment=parse_segment(project, raw.get("filter")), top=top,
+        where=parse_where(project, raw.get("where")),
     )

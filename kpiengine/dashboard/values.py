@@ -24,13 +24,23 @@ def _as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
+def same_value(value, wanted: str | None) -> bool:
+    """A dimension value against a filter's text; a filter's ∅ (None) matches NULL only."""
+    return value is None if wanted is None else value is not None and str(value) == wanted
+
+
 class ValueTable:
     def __init__(self, rows: Iterable = ()):
         self._values: dict[tuple[str, DimKey, date], float | None] = {}
         self._keys: dict[str, dict[DimKey, None]] = {}  # insertion-ordered sets: by rep, a list took seconds
         self._partial: set[tuple[str, DimKey, date]] = set()  # values the engine marks not complete
         self._maturing: set[tuple[str, DimKey, date]] = set()  # of those, funnel cohorts younger than their window
-        periods: set[date] = set()
+        self.periods: list[date] = []
+        self.add(rows)
+
+    def add(self, rows: Iterable) -> None:
+        """Add rows shaped like KpiValue (``complete`` and ``maturing`` read when present)."""
+        periods: set[date] = set(self.periods)
         for row in rows:
             period = _as_date(row.period_start)
             key = dim_key(row.dimensions)
@@ -42,7 +52,62 @@ class ValueTable:
                 self._maturing.add((row.kpi, key, period))
             self._keys.setdefault(row.kpi, {})[key] = None
             periods.add(period)
-        self.periods: list[date] = sorted(periods)
+        self.periods = sorted(periods)
+
+    @classmethod
+    def from_tuples(cls, rows: Iterable[tuple], states: dict | None = None) -> "ValueTable":
+        """From ``(kpi, period_start, dimensions, value)`` tuples (``HistoryStore.latest_values``).
+
+        ``states`` maps ``(kpi, period_start)`` to ``(complete, maturing)``: completeness depends on the
+        KPI's models and the period only, so it is judged once per pair, not once per breakdown value.
+        By rep that is 1,000 judgements instead of 56,000 objects.
+        """
+        table = cls()
+        keys_of: dict[int, DimKey] = {}  # the store shares one dimensions dict per combination
+        values, keys, partial, maturing = table._values, table._keys, table._partial, table._maturing
+        states = states or {}
+        periods: set[date] = set()
+        for kpi, period, dims, value in rows:
+            key = keys_of.get(id(dims))
+            if key is None:
+                key = keys_of[id(dims)] = dim_key(dims)
+            values[(kpi, key, period)] = None if value is None else float(value)
+            state = states.get((kpi, period))
+            if state is not None:
+                if not state[0]:
+                    partial.add((kpi, key, period))
+                if state[1]:
+                    maturing.add((kpi, key, period))
+            kset = keys.get(kpi)
+            if kset is None:
+                kset = keys[kpi] = {}
+            kset[key] = None
+            periods.add(period)
+        table.periods = sorted(periods)
+        return table
+
+    def in_segment(self, segment: dict) -> "ValueTable":
+        """The values of ``segment`` ({"region": "east"}), the segment's dimensions taken off; NULL matches NULL only."""
+        out = ValueTable()
+        periods: set[date] = set()
+        cut: dict[DimKey, DimKey | None] = {}
+        for (kpi, key, period), value in self._values.items():
+            rest = cut.get(key, False)
+            if rest is False:
+                dims = dict(key)
+                rest = cut[key] = (tuple(kv for kv in key if kv[0] not in segment)
+                                   if all(d in dims and same_value(dims[d], v) for d, v in segment.items()) else None)
+            if rest is None:
+                continue
+            out._values[(kpi, rest, period)] = value
+            if (kpi, key, period) in self._partial:
+                out._partial.add((kpi, rest, period))
+            if (kpi, key, period) in self._maturing:
+                out._maturing.add((kpi, rest, period))
+            out._keys.setdefault(kpi, {})[rest] = None
+            periods.add(period)
+        out.periods = sorted(periods)
+        return out
 
     def __bool__(self) -> bool:
         return bool(self._values)

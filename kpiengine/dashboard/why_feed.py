@@ -219,6 +219,9 @@ def _root_cause(project: Project, options: DashboardOptions, kpi: str, previous,
         return None, ("the segment search over all dimensions runs on the whole warehouse: not shown under a "
                       f"filter ({segment_text(options.segment)}); the split by {options.by or 'a breakdown'} "
                       "above is the segment's own")
+    if options.where:
+        return None, ("the segment search over all dimensions runs on the whole warehouse: not shown where "
+                      f"{options.where}; the split by {options.by or 'a breakdown'} above is the filtered one")
     if loader is None or not loader.allow_engine:
         return None, "segments are searched in the warehouse: not available from stored values alone"
     spec = project.kpis[kpi]

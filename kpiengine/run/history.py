@@ -207,6 +207,16 @@ class HistoryStore:
     def values(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
                start: date | None = None, end: date | None = None) -> list[KpiValue]:
         """The latest stored value for each (KPI, period, dimension values) at this grain and breakdown."""
+        return [KpiValue(kpi=k, grain=grain, period_start=p, dimensions=dict(d), value=v)
+                for k, p, d, v in self.latest_values(kpis, grain, by, start, end)]
+
+    def latest_values(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
+                      start: date | None = None, end: date | None = None) -> list[tuple[str, date, dict, Any]]:
+        """``values()`` as plain ``(kpi, period_start, dimensions, value)`` tuples, sorted by key.
+
+        For readers that index tens of thousands of values (the dashboard by rep): no object per
+        value, and one dimensions dict per distinct combination, shared by its rows (do not mutate).
+        """
         by = list(by)
         where = ["v.grain = ?", "v.by_dims = ?"]
         params: list[Any] = [grain, _dims_key(by)]
@@ -220,25 +230,34 @@ class HistoryStore:
         if end:
             where.append("v.period_start < ?")
             params.append(end.isoformat())
-        # One pass in run order, the latest run's value kept per key: the self-join on MAX(run_id)
-        # took 2.2 s by rep on the demo's history against 0.4 s for the pass.
+        # In key order, each key's runs oldest first, so the last row of a key is the latest run's value:
+        # the index delivers that order (no sort in SQLite, none in Python), one pass keeps the last.
+        # (The self-join on MAX(run_id) took 2.2 s by rep on the demo's history; a pass in run order
+        # with a dict and a sort 0.27 s; this 0.15 s.)
         sql = (f"SELECT v.kpi, v.period_start, v.dimensions, v.value FROM kpi_values v "
-               f"WHERE {' AND '.join(where)} ORDER BY v.run_id")
+               f"WHERE {' AND '.join(where)} ORDER BY v.kpi, v.period_start, v.dimensions, v.run_id")
         con = self.connect()
         try:
             rows = con.execute(sql, params).fetchall()
         finally:
             con.close()
-        latest = {(k, p, d): v for k, p, d, v in rows}
         dims: dict[str, dict] = {}  # a breakdown has few distinct dimension texts: decode each once
         days: dict[str, date] = {}
-        out = []
-        for (k, p, d), v in sorted(latest.items(), key=lambda kv: kv[0]):
-            if d not in dims:
-                dims[d] = json.loads(d)
-            if p not in days:
-                days[p] = date.fromisoformat(p)
-            out.append(KpiValue(kpi=k, grain=grain, period_start=days[p], dimensions=dict(dims[d]), value=v))
+        out: list[tuple[str, date, dict, Any]] = []
+        last = None
+        for k, p, d, v in rows:
+            dd = dims.get(d)
+            if dd is None:
+                dd = dims[d] = json.loads(d)
+            day = days.get(p)
+            if day is None:
+                day = days[p] = date.fromisoformat(p)
+            key = (k, p, d)
+            if key == last:
+                out[-1] = (k, day, dd, v)  # a later run of the same key
+            else:
+                out.append((k, day, dd, v))
+                last = key
         return out
 
     def watermarks(self, project: Project, now: float | None = None) -> dict[str, Watermark]:

@@ -29,6 +29,7 @@ import sqlglot
 from sqlglot import exp
 
 from ..spec.dialect import in_project_dialect
+from ..spec.entities import column_dimension, where_dimensions
 from ..spec.model import Project
 from ..spec.sqlsafety import parse_expression
 from .compiler import dimension_expr, model_relation, model_time_expr
@@ -123,6 +124,39 @@ def _later_cte(project: Project, funnel, k: int, dialect: str) -> exp.Select:
             .join(exp.to_table(anchor).as_("p"), on=exp.EQ(this=_col("ent", "x"), expression=_col("ent", "p")), copy=False)
             .where(exp.and_(*conds), copy=False)
             .group_by(_col("ent", "x"), copy=False))
+
+
+def _where_dims(where: str | None, by: list[str], dialect: str) -> list[str]:
+    """The dimensions a query filter reads that the breakdown does not carry already."""
+    return [d for d in where_dimensions(where, dialect) if d not in by] if where else []
+
+
+def _where_on_entities(where: str | None, dialect: str) -> exp.Expression | None:
+    """A query filter over dimension names (``region = 'east'``), over the ``ent`` row's entry values (``d_region``).
+
+    The entity's breakdown values are those of its entry event, so the filter keeps the entities
+    whose entry is in the segment: what a ``filter=`` segment keeps, for any condition.
+    """
+    if not where:
+        return None
+    tree = parse_expression(where, dialect)
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        return _col(f"d_{column_dimension(node)}") if isinstance(node, exp.Column) else node
+
+    return exp.Paren(this=tree.transform(swap, copy=False))
+
+
+def _grouped(select: exp.Select, keys: list[exp.Expression], rolled: bool, at: int | None = None) -> exp.Select:
+    """GROUP BY ``keys``; rolled: GROUPING SETS of ``keys`` and of ``keys`` without the one at ``at``
+    (default: the last), the breakdown's totals from the same pass."""
+    if not rolled:
+        return select.group_by(*keys, copy=False)
+    at = len(keys) - 1 if at is None else at
+    fewer = [k.copy() for i, k in enumerate(keys) if i != at]
+    sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=fewer), exp.Tuple(expressions=[k.copy() for k in keys])])
+    select.set("group", exp.Group(expressions=[sets]))
+    return select
 
 
 def _num(v: float) -> str:
@@ -252,9 +286,22 @@ class CompiledFunnel:
     steps: int
     by: list[str]
     wide: bool
+    rollup: bool = False  # rows end with a flag: 1 for the totals over the last dimension of ``by``
 
     def sql(self, pretty: bool = False) -> str:
         return self.expression.sql(dialect=self.dialect, pretty=pretty)
+
+    def split_rows(self, rows) -> tuple[list[tuple], list[tuple]]:
+        """A rolled-up query's rows as (long rows by ``by[:-1]``, long rows by ``by``)."""
+        nd = len(self.by)
+        totals, split = [], []
+        for r in rows:
+            if r[-1]:  # the last dimension's column is NULL there: drop it
+                totals.append(tuple(r[:nd]) + tuple(r[1 + nd:-1]))
+            else:
+                split.append(tuple(r[:-1]))
+        return (CompiledFunnel(self.expression, self.dialect, self.steps, self.by[:-1], self.wide).long_rows(totals),
+                self.long_rows(split))
 
     def long_rows(self, rows) -> list[tuple]:
         if not self.wide:
@@ -270,9 +317,17 @@ class CompiledFunnel:
 
 @in_project_dialect  # the steps' filters and dimensions: written in project.sql_dialect
 def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: date | None, end: date | None,
-                   view: str, dialect: str) -> CompiledFunnel:
-    """The funnel's query for ``dialect``: per period and breakdown, entities and median time per step."""
-    ctes, ent = _with_steps(project, funnel, by, dialect)
+                   view: str, dialect: str, where: str | None = None, rollup: bool = False) -> CompiledFunnel:
+    """The funnel's query for ``dialect``: per period and breakdown, entities and median time per step.
+
+    ``where``: a query filter over the entry model's dimension names (checked by the caller, as
+    ``kpi run --where`` is): only entities whose entry event passes it are counted.
+    ``rollup``: also the totals over the last dimension of ``by``, in the same pass over the
+    entities (GROUPING SETS; ``CompiledFunnel.split_rows`` parts them), where the engine has a
+    median aggregate; elsewhere the query is the plain one and ``rollup`` is False on it.
+    """
+    ctes, ent = _with_steps(project, funnel, list(by) + _where_dims(where, by, dialect), dialect)
+    keep = _where_on_entities(where, dialect)
     n = len(funnel.steps)
     where = []
     if start is not None:
@@ -291,14 +346,21 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
             gap = exp.Sub(this=_col(f"e{k}"), expression=_col(f"e{k - 1}" if funnel.ordered else "e1"))
             cols.append(exp.alias_(_native_median(exp.Case(ifs=[exp.If(this=_reached(funnel, k), true=gap)]),
                                                   dialect), f"m_{k}"))
-        inner = exp.select(*cols).from_("ent", copy=False).group_by(period.copy(), *[_col(f"d_{d}") for d in by], copy=False)
+        rolled = rollup and bool(by)
+        keys = [period.copy(), *[_col(f"d_{d}") for d in by]]
+        if rolled:
+            cols.append(exp.alias_(exp.Anonymous(this="GROUPING", expressions=[_col(f"d_{by[-1]}")]), "g_total"))
+        inner = exp.select(*cols).from_("ent", copy=False)
+        inner = _grouped(inner, keys, rolled)
+        if keep is not None:
+            inner = inner.where(keep, copy=False)
         final = exp.select(exp.Star()).from_(inner.subquery("w", copy=False), copy=False)
         if where:
             final = final.where(exp.and_(*where), copy=False)
         final = final.order_by(_col("period_start"), *[_col(f"d_{d}") for d in by], copy=False)
         for name, q in ctes + [("ent", ent)]:
             final = final.with_(name, as_=q, copy=False)
-        return CompiledFunnel(final, dialect, n, list(by), wide=True)
+        return CompiledFunnel(final, dialect, n, list(by), wide=True, rollup=rolled)
     branches = []
     for k in range(1, n + 1):
         anchor_t = _col("t1") if view == "cohort" or k == 1 else _col(f"t{k}")
@@ -313,6 +375,8 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
         cond = _reached(funnel, k)
         if cond is not None:
             sel = sel.where(cond, copy=False)
+        if keep is not None:
+            sel = sel.where(keep.copy(), copy=False)
         branches.append(sel)
     union: exp.Expression = branches[0]
     for b in branches[1:]:
@@ -321,16 +385,21 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
     native = _native_median(_col("gap"), dialect)
     if native is not None:
         # One GROUP BY with the engine's exact median aggregate: no window sort needed.
+        rolled = rollup and bool(by)
+        extra = [exp.alias_(exp.Anonymous(this="GROUPING", expressions=[_col(f"d_{by[-1]}")]), "g_total")] \
+            if rolled else []
         final = exp.select(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"),
-                           exp.alias_(exp.Count(this=exp.Star()), "entities"), exp.alias_(native, "median_seconds")) \
+                           exp.alias_(exp.Count(this=exp.Star()), "entities"), exp.alias_(native, "median_seconds"),
+                           *extra) \
             .from_(union.subquery("u", copy=False), copy=False)
         if where:
             final = final.where(exp.and_(*where), copy=False)
-        final = (final.group_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"), copy=False)
-                 .order_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"), copy=False))
+        final = _grouped(final, [_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step")], rolled,
+                         at=len(by))
+        final = final.order_by(_col("period_start"), *[_col(f"d_{d}") for d in by], _col("step"), copy=False)
         for name, q in ctes + [("ent", ent)]:
             final = final.with_(name, as_=q, copy=False)
-        return CompiledFunnel(final, dialect, n, list(by), wide=False)
+        return CompiledFunnel(final, dialect, n, list(by), wide=False, rollup=rolled)
     rn = exp.Window(this=exp.RowNumber(), partition_by=[p.copy() for p in part],
                     order=exp.Order(expressions=[exp.Ordered(this=_col("gap"))]))
     cnt = exp.Window(this=exp.Count(this=_col("gap")), partition_by=[p.copy() for p in part])
@@ -353,9 +422,13 @@ def compile_funnel(project: Project, funnel, grain: str, by: list[str], start: d
 
 
 @in_project_dialect
-def entity_query(project: Project, funnel, dims: list[str], dialect: str) -> exp.Select:
-    """One row per entity: entity, entered_at, d_<dim>..., reached_<k> (0/1) for the funnel's KPIs."""
-    ctes, ent = _with_steps(project, funnel, dims, dialect)
+def entity_query(project: Project, funnel, dims: list[str], dialect: str, where: str | None = None) -> exp.Select:
+    """One row per entity: entity, entered_at, d_<dim>..., reached_<k> (0/1) for the funnel's KPIs.
+
+    ``where``: only the entities whose entry event passes this query filter (see compile_funnel).
+    """
+    ctes, ent = _with_steps(project, funnel, list(dims) + _where_dims(where, dims, dialect), dialect)
+    keep = _where_on_entities(where, dialect)
     cols = [_col("ent").as_("entity"), _col("t1").as_("entered_at"), *[_col(f"d_{d}") for d in dims]]
     for k in range(1, len(funnel.steps) + 1):
         cond = _reached(funnel, k)
@@ -363,6 +436,8 @@ def entity_query(project: Project, funnel, dims: list[str], dialect: str) -> exp
             ifs=[exp.If(this=cond, true=exp.Literal.number(1))], default=exp.Literal.number(0))
         cols.append(exp.alias_(flag, f"reached_{k}"))
     final = exp.select(*cols).from_("ent", copy=False)
+    if keep is not None:
+        final = final.where(keep, copy=False)
     for name, q in ctes + [("ent", ent)]:
         final = final.with_(name, as_=q, copy=False)
     return final

@@ -231,6 +231,34 @@ def test_bad_address_option_shows_the_error_and_the_default_controls(browser, li
     assert "grain=" not in d.current_url and "by=region" in d.current_url
 
 
+def test_where_typed_in_the_control_filters_the_page_like_sql(browser, live, unchecked_demo):
+    from selenium.webdriver.common.keys import Keys
+
+    db = unchecked_demo["db"]
+    d = at_width(browser, 390, live.url + f"?by=channel&period={WEEK}")
+    box = d.find_element("css selector", "#opt-where")
+    box.send_keys("region = 'east' AND channel IN ('web', 'partner')", Keys.TAB)  # change fires on leaving the box
+    browser.wait_for(lambda: "where" in (text(d, "#period-label") or "")
+                     and not d.execute_script("return document.body.hasAttribute('data-loading')"))
+    cond = "region = 'east' AND channel IN ('web', 'partner') AND kind = 'visit'"
+    visits = week_count(db, "activities", "happened_at", WEEK, cond)
+    assert text(d, "#process .tile[data-kpi='visits'] .val") == f"{visits:,}"
+    assert "where=" in d.current_url and severe(browser.console()) == []
+    leads = week_count(db, "leads", "created_at", WEEK, "region = 'east' AND channel IN ('web', 'partner')")
+    assert text(d, "#funnel tr[data-step='lead'] td") == f"{leads:,}"
+    width, viewport = page_width(d)
+    assert width == viewport  # the new control fits the phone: no sideways scroll
+
+
+def test_bad_where_shows_the_located_error_and_the_default_controls(browser, live):
+    d = at_width(browser, 390, live.url + "?where=region%20%3D%20'east'%3B%20DROP%20TABLE%20deals&by=region")
+    banner = d.find_element("css selector", "#error")
+    assert banner.is_displayed() and "option 'where'" in banner.text and "';' is not allowed" in banner.text
+    assert d.execute_script("return document.querySelector('#opt-where').value") == ""
+    assert d.execute_script("return document.querySelectorAll('#process .tile').length") > 10
+    assert "where=" not in d.current_url and "by=region" in d.current_url
+
+
 def test_crosshair_tooltip_shows_every_series_at_a_period(browser, live):
     from selenium.webdriver.common.action_chains import ActionChains
 

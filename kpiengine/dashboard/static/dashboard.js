@@ -282,7 +282,8 @@
     document.getElementById('title').textContent = m.project + ' — KPI dashboard';
     document.title = m.project + ' — KPI dashboard';
     var txt = m.grain + ' ' + m.current_label + (m.previous ? '  vs  ' + m.previous_label : '') +
-      (m.by ? '  ·  by ' + m.by : '') + (m.options.filter ? '  ·  only ' + m.options.filter.replace(/=/g, ' = ') : '');
+      (m.by ? '  ·  by ' + m.by : '') + (m.options.filter ? '  ·  only ' + m.options.filter.replace(/=/g, ' = ') : '') +
+      (m.options.where ? '  ·  where ' + m.options.where : '');
     var pl = document.getElementById('period-label');
     pl.textContent = '';
     pl.appendChild(label(txt));
@@ -342,6 +343,9 @@
     c.appendChild(select('by', 'Breakdown', [['none', 'total only']].concat(m.dimensions.map(function (x) { return [x, x]; })), m.by || 'none', set('by')));
     c.appendChild(select('filter', 'Filter', [['', 'everything']].concat(m.filter_options.map(function (f) { return [f.value, f.label]; })),
       m.options.filter || '', set('filter')));
+    // the same SQL filter as `kpi run --where`, over dimension names; a bad one comes back as a banner
+    c.appendChild(h('label', { for: 'opt-where' }, ['Where', h('input', { type: 'text', id: 'opt-where', name: 'where',
+      value: m.options.where || '', placeholder: "region = 'east'", spellcheck: 'false', onchange: set('where') })]));
     c.appendChild(select('bubble_by', 'Bubbles by', m.dimensions.map(function (x) { return [x, x]; }), m.options.bubble_by, set('bubble_by')));
     c.appendChild(h('label', { for: 'opt-start' }, ['From', h('input', { type: 'date', id: 'opt-start', name: 'start', value: m.options.start || '', onchange: set('start') })]));
     c.appendChild(h('label', { for: 'opt-end' }, ['To', h('input', { type: 'date', id: 'opt-end', name: 'end', value: m.options.end || '', onchange: set('end') })]));
