@@ -37,8 +37,8 @@ def thresholds_of(rules: dict, grain: str, project: Project | None = None) -> li
     """Static limits, and target-rule limits turned into values, for rules at this grain."""
     out: list[Threshold] = []
     for rule in rules.values():
-        if not getattr(rule, "enabled", True) or rule.grain != grain:
-            continue
+        if not getattr(rule, "enabled", True) or rule.grain != grain or getattr(rule, "where", None):
+            continue  # a filtered rule's limits are for the filtered values, not the trend drawn
         target = rule.target
         if target is None and project is not None and rule.kpi in project.kpis:
             target = project.kpis[rule.kpi].target  # a target rule without its own target uses the KPI's
@@ -109,7 +109,7 @@ def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple
             rule=st.rule, kpi=rule.kpi, state=st.state, severity=st.severity or rule.max_severity,
             dimensions=dict(st.dimensions), since=st.since, period_start=st.last_period,
             value=st.value, threshold=st.threshold, message=st.note,
-            silenced=silenced_by(labels, silences, now) is not None))
+            silenced=silenced_by(labels, silences, now) is not None, where=getattr(rule, "where", None)))
     snapshot.evaluated = max((st.last_period[:10] for st in states
                               if st.last_period and st.rule in rules and rules[st.rule].grain == grain), default=None)
     snapshot.events = [dict(ev, kpi=rules[ev["rule"]].kpi) for ev in events
@@ -122,6 +122,8 @@ def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple
         st = by_key.get((ev["rule"], ev["key"]))
         if rule is None or rule.grain != grain or not ev["period"] or ev["transition"] not in FIRED_TRANSITIONS:
             continue
+        if getattr(rule, "where", None):
+            continue  # fired on the filtered KPI: no triangle on the unfiltered trend
         snapshot.fired.append({"kpi": rule.kpi, "rule": ev["rule"], "period_start": ev["period"][:10],
                                "severity": ev["severity"], "dimensions": dict(st.dimensions) if st else {}})
     snapshot.silences = [{"id": s.id, "matchers": s.matchers, "comment": s.reason, "created_by": s.created_by,
@@ -188,7 +190,7 @@ def as_of(snapshot: AlertSnapshot, period: str | None, now: float | None = None,
         past.active.append(AlertRecord(
             rule=ev["rule"], kpi=rule.kpi, state=state, severity=ev["severity"] or rule.max_severity,
             dimensions=dims, since=since.get(key), period_start=ev["period"][:10], value=ev["value"],
-            silenced=silenced_by(labels, snapshot.silence_list, now) is not None))
+            silenced=silenced_by(labels, snapshot.silence_list, now) is not None, where=getattr(rule, "where", None)))
     return past
 
 

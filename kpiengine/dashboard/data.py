@@ -105,8 +105,8 @@ def alert_status(inputs: DashboardInputs, kpi: str, dimensions: dict | None = No
     """ok, pending, firing or silenced: the worst state among the KPI's matching alerts."""
     best = "ok"
     for record in inputs.alerts.active:
-        if not _matches(record, kpi, dimensions):
-            continue
+        if record.where or not _matches(record, kpi, dimensions):
+            continue  # a filtered rule judged other values than the tile's
         state = "silenced" if record.silenced and record.state in ("firing", "pending") else record.state
         if state in STATUS_RANK and STATUS_RANK[state] > STATUS_RANK[best]:
             best = state
@@ -454,7 +454,7 @@ def _exact_status(inputs: DashboardInputs, kpi: str, dimensions: dict) -> str:
     """The state of the alerts on exactly these dimension values (the total: no dimensions)."""
     best = "ok"
     for r in inputs.alerts.active:
-        if r.kpi == kpi and r.dimensions == dimensions and r.state in ("firing", "pending"):
+        if r.kpi == kpi and r.dimensions == dimensions and r.state in ("firing", "pending") and not r.where:
             state = "silenced" if r.silenced else r.state
             best = state if STATUS_RANK[state] > STATUS_RANK[best] else best
     return best
@@ -465,7 +465,7 @@ def _uncovered_alerts(inputs: DashboardInputs, process: dict) -> list[dict]:
     out = []
     by = inputs.options.by
     for r in inputs.alerts.active:
-        if r.silenced or r.state not in ("firing", "pending") or not r.dimensions:
+        if r.silenced or r.state not in ("firing", "pending") or not r.dimensions or r.where:
             continue
         tile = process["tiles"].get(r.kpi)
         if tile is None:
@@ -731,7 +731,8 @@ def alerts_view(inputs: DashboardInputs) -> dict:
         fmt = spec.format if spec else None
         active.append({"rule": r.rule, "kpi": r.kpi, "label": spec.label if spec else r.kpi,
                        "state": r.state, "silenced": r.silenced, "severity": r.severity,
-                       "dimensions": r.dimensions, "scope": _dims_text(dim_key(r.dimensions)),
+                       "dimensions": r.dimensions, "where": r.where,
+                       "scope": _dims_text(dim_key(r.dimensions)) + (f" where {r.where}" if r.where else ""),
                        "since": r.since, "period_start": r.period_start,
                        "value": r.value, "display": format_value(r.value, unit, fmt),
                        "threshold": r.threshold,

@@ -34,6 +34,8 @@ class AlertRecord:
     threshold: float | None = None
     message: str = ""
     silenced: bool = False
+    #: the rule's `where:` filter: the alert judges the KPI under it, so no tile of the unfiltered KPI wears it
+    where: str | None = None
 
 
 @dataclass

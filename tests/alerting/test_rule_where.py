@@ -146,3 +146,41 @@ def test_a_bad_filter_is_a_located_error(tmp_path, where, words):
     line = next(i for i, x in enumerate((folder / "alerts.yml").read_text().splitlines(), 1) if "where:" in x)
     assert f"alerts.yml:{line}" in text and "east_low" in text
     assert words in text
+
+
+def test_the_dashboard_keeps_a_filtered_alert_off_the_unfiltered_tile(tmp_path):
+    """east_low fires on east's conversion; the page's Conversion tile (all regions, above 12 %) is not red
+    for it, no limit line of the rule is drawn on its trend, and the alerts list names the filter."""
+    import urllib.request
+
+    from kpiengine.dashboard.server import start_in_thread
+
+    folder, db = spec(tmp_path, """
+rules:
+  east_low:
+    kpi: conversion
+    where: "region = 'east'"
+    warning: {below: 12%}
+""")
+    assert kpi("check", "-s", folder, "--period", week(3)).exit_code == 1  # it fires
+    server = start_in_thread(str(folder))
+    try:
+        host, port = server.server_address[:2]
+        url = f"http://{host}:{port}/api/dashboard?grain=week&by=none&period={week(3).isoformat()}"
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            doc = json.loads(resp.read())
+    finally:
+        server.shutdown()
+        server.server_close()
+    tile = doc["process"]["tiles"]["conversion"]
+    assert tile["value"] == pytest.approx(sql_conversion(db, 3, None)) and tile["value"] > 0.12
+    assert tile["status"] == "ok"
+    [alert] = [a for a in doc["alerts"]["active"] if a["rule"] == "east_low"]
+    assert alert["state"] == "firing" and alert["where"] == "region = 'east'"
+    assert "where region = 'east'" in alert["scope"]
+    assert alert["value"] == pytest.approx(sql_conversion(db, 3, "east"))
+    trends = {t["kpi"]: t for t in doc["trends"]["kpis"]}
+    assert "conversion" in trends
+    for trend in trends.values():
+        assert not [t for t in trend["thresholds"] if t["rule"] == "east_low"]
+        assert not [m for m in trend["markers"] if m.get("rule") == "east_low"]
