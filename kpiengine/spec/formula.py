@@ -63,7 +63,16 @@ def _parse_formula_cached(text: str) -> exp.Expression:
         raise FormulaError(f"the formula has more than {MAX_TREE_DEPTH} operations in a chain",
                            "build it from intermediate formula KPIs")
     _check(tree, text)
+    if len(_INPUTS) >= 16384:
+        _INPUTS.clear()
+    _INPUTS[id(tree)] = (tree, tuple(_walk_inputs(tree)))
     return tree
+
+
+# The inputs of each parsed (cached, read-only) formula, found once: validation, breakdown checks and the
+# planner ask for them per KPI and per request, which walked the same trees tens of thousands of times for
+# a spec of thousands of KPIs. Keyed by identity; the entry holds the tree, so the id cannot be reused.
+_INPUTS: dict[int, tuple[exp.Expression, tuple[tuple[str, Offset | None], ...]]] = {}
 
 
 def _check(node: exp.Expression, text: str) -> None:
@@ -104,6 +113,13 @@ def references(tree: exp.Expression) -> list[str]:
 
 def inputs(tree: exp.Expression) -> list[tuple[str, Offset | None]]:
     """(KPI name, offset or None) pairs a formula reads, in order of first appearance."""
+    known = _INPUTS.get(id(tree))
+    if known is not None and known[0] is tree:
+        return list(known[1])
+    return _walk_inputs(tree)
+
+
+def _walk_inputs(tree: exp.Expression) -> list[tuple[str, Offset | None]]:
     out: dict[tuple[str, Offset | None], None] = {}
 
     def walk(node: exp.Expression) -> None:

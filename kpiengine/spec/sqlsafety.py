@@ -120,7 +120,7 @@ HINT = ("filters and dimensions are row-level expressions: columns, literals, co
 @functools.lru_cache(maxsize=16384)
 def _parse(text: str, dialect: str) -> tuple[tuple[exp.Expression | None, ...], str | None]:
     try:
-        return tuple(sqlglot.parse(text, read=dialect)), None
+        statements = tuple(sqlglot.parse(text, read=dialect))
     except sqlglot.errors.ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         return (), str(first.get("description", exc)).strip()
@@ -128,6 +128,26 @@ def _parse(text: str, dialect: str) -> tuple[tuple[exp.Expression | None, ...], 
         return (), f"{exc} (is a quote unbalanced?)"
     except RecursionError:
         return (), "it nests too deeply to parse"
+    for tree in statements:
+        if tree is not None:
+            _drop_positions(tree)
+    return statements, None
+
+
+_POSITIONS = frozenset({"line", "col", "start", "end"})
+
+
+def _drop_positions(tree: exp.Expression) -> None:
+    """Forget where in the text each token was: nothing here reads it, and the compiler copies a
+    filter's tree for every KPI using it, where deep-copying those per-token dicts cost more than
+    the nodes themselves. Other metadata (which the generator may read) is kept."""
+    for node in tree.walk():
+        meta = node._meta
+        if meta and _POSITIONS.issuperset(meta):
+            node._meta = None
+        elif meta:
+            for key in _POSITIONS & meta.keys():
+                del meta[key]
 
 
 def function_name(node: exp.Expression) -> str:
