@@ -27,6 +27,7 @@ from sqlglot import exp
 
 from ..errors import KpiEngineError
 from .limits import MAX_EXPRESSION_CHARS, MAX_TREE_DEPTH, text_limit_problem, tree_depth
+from .sqltree import copy_tree
 
 # sqlglot logs a warning for SQL it only half understands ("falling back to parsing as a Command"): the
 # checks below report that statement as a located error, so the warning would only repeat it unlocated.
@@ -134,7 +135,7 @@ def _parse(text: str, dialect: str) -> tuple[tuple[exp.Expression | None, ...], 
     return statements, None
 
 
-_POSITIONS = frozenset({"line", "col", "start", "end"})
+_POSITIONS = frozenset(getattr(exp, "POSITION_META_KEYS", ("line", "col", "start", "end")))
 
 
 def _drop_positions(tree: exp.Expression) -> None:
@@ -335,7 +336,7 @@ def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expression:
     (a spec's filters are compiled again for every grain and breakdown), and a
     copy of a parsed tree is much cheaper than parsing it again.
     """
-    return _parse_cached(text, read_dialect(dialect)).copy()
+    return copy_tree(_parse_cached(text, read_dialect(dialect)))
 
 
 def _parse_cached(text: str, dialect: str) -> exp.Expression:
