@@ -74,13 +74,13 @@ def day_rows(engine: Engine, model: str, since: date | None = None) -> tuple[dic
         result = source.execute(sql, timeout=engine.timeout)
     finally:
         source.close()
-    days, before = {}, 0
+    days, total = {}, 0
     for day, n in result.rows:
         if day is None:
-            before += int(n)  # with since: the rows of every earlier day; else nothing (rows without a time)
+            total += int(n)  # with since: every row with a time; else nothing (rows without a time)
         else:
             days[normalize_date(day).isoformat()] = int(n)
-    return days, before
+    return days, (total - sum(days.values()) if since is not None else 0)
 
 
 def current_day_rows(engine: Engine, models: Iterable[str], before: dict[str, dict[str, int]]
@@ -171,12 +171,15 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
         if start is not None and restart <= start:
             return full(f"rows changed on {first_day}, before the range starts")
         fresh = engine.compute(names, grain, by, restart, end).rows
-    kept = [_as_computed(project, r) for r in store.run_values(last_run, before=restart)]
+    kept = store.incremental_values(sig, last_run, before=restart)
+    if kept is None:  # history written by an older kpiengine: the last run's stored values
+        kept = [_as_computed(project, r) for r in store.run_values(last_run, before=restart)]
     rows = _in_request_order(names, kept + fresh)
     marks = engine.watermarks({m for n in names for m in leaf_models(project, n)})
     mark_complete(project, rows, marks, start=start, end=end)  # kept values too: their periods may still be open
     rs = ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, spec_version=project.version,
                    timings={"total_s": time.perf_counter() - t0}, watermarks=marks)
+    rs.incremental_base = (last_run, restart)  # history stores only what was recomputed (record_incremental)
     reason = "nothing changed" if restart is None else f"{n_changed} day(s) changed, the first on {first_day}"
     return rs, sig, now, IncrementalReport(restart, reason, n_changed)
 
