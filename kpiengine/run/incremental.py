@@ -172,9 +172,11 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
             return full(f"rows changed on {first_day}, before the range starts")
         fresh = engine.compute(names, grain, by, restart, end).rows
     kept = store.incremental_values(sig, last_run, before=restart)
-    if kept is None:  # history written by an older kpiengine: the last run's stored values
+    if kept is not None:  # in the order of the last run's result: each KPI's kept periods, then its fresh ones
+        rows = _concatenated(names, kept, fresh)
+    else:  # history written by an older kpiengine: the last run's stored values
         kept = [_as_computed(project, r) for r in store.run_values(last_run, before=restart)]
-    rows = _in_request_order(names, kept + fresh)
+        rows = _in_request_order(names, kept + fresh)
     marks = engine.watermarks({m for n in names for m in leaf_models(project, n)})
     mark_complete(project, rows, marks, start=start, end=end)  # kept values too: their periods may still be open
     rs = ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, spec_version=project.version,
@@ -192,6 +194,17 @@ def _as_computed(project, r: KpiValue) -> KpiValue:
             and kpi.aggregate in ("count", "count_distinct", "sum"):
         value = int(value)
     return KpiValue(kpi=r.kpi, grain=r.grain, period_start=r.period_start, dimensions=r.dimensions, value=value)
+
+
+def _concatenated(names: list[str], kept: list[KpiValue], fresh: list[KpiValue]) -> list[KpiValue]:
+    """Each KPI's kept values (periods before the restart, in the last result's order), then its fresh ones
+    (in the engine's): the engine's own order of the whole request, without sorting it again."""
+    by_kpi: dict[str, list[KpiValue]] = {n: [] for n in names}
+    for r in kept:
+        by_kpi.setdefault(r.kpi, []).append(r)
+    for r in fresh:
+        by_kpi.setdefault(r.kpi, []).append(r)
+    return [r for rows in by_kpi.values() for r in rows]
 
 
 def _in_request_order(names: list[str], rows: list[KpiValue]) -> list[KpiValue]:
