@@ -10,8 +10,11 @@ rows at the end); otherwise every day is. Compared, the counts give the
 earliest day that gained rows (a new day, late rows in an old period) or lost
 some (deletes). The request is computed again from the start of that day's
 period, ``lookback`` periods earlier still, to the end of the range; every
-value before comes from the last run in history. The run is stored whole,
-with the new counts, so history and ``kpi history`` see an ordinary run.
+value before comes from the last run (the request's values, kept in history
+as one text). The run is stored with the new counts; only the values it
+recomputed are written to ``kpi_values``, where the kept ones already are, so
+history reads the same as if it had been stored whole (see
+:meth:`~kpiengine.run.history.HistoryStore.record_incremental`).
 
 Exactness: periods are recomputed whole, so count-distinct, averages and
 percentiles of a recomputed period are exact (no partial state is merged),
