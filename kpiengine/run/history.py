@@ -216,6 +216,10 @@ class HistoryStore:
             con.executemany("INSERT INTO incremental_days (signature, model, day, rows) VALUES (?,?,?,?)",
                             ((signature, model, day, n) for model, days in day_rows.items()
                              for day, n in days.items()))
+            if base is not None and base[1] is None and con.execute(
+                    "UPDATE incremental_values SET run_id = ? WHERE signature = ? AND run_id = ?",
+                    (run_id, signature, base[0])).rowcount == 1:
+                return  # nothing changed: the values are the ones the text already holds
             con.execute("INSERT OR REPLACE INTO incremental_values (signature, run_id, payload) VALUES (?,?,?)",
                         (signature, run_id, _values_payload(rs.rows)))
         return self._record(project, rs, "ok", None, state, to_write)
