@@ -126,8 +126,13 @@ class HistoryStore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as con:
+        # Closed here: `with` on a sqlite3 connection only commits, and a connection is in a reference
+        # cycle with its statement cache, so it stayed open until the cyclic collector ran.
+        con = self.connect()
+        try:
             con.executescript(SCHEMA)
+        finally:
+            con.close()
 
     @classmethod
     def for_project(cls, project: Project) -> "HistoryStore":
