@@ -70,6 +70,13 @@ CREATE TABLE IF NOT EXISTS incremental_days (
     rows INTEGER NOT NULL,
     PRIMARY KEY (signature, model, day)
 );
+-- Every value of the request as of run_id, in one compact text: what the next incremental run keeps
+-- (kpi_values holds only what each run recomputed, see record_incremental).
+CREATE TABLE IF NOT EXISTS incremental_values (
+    signature TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    payload TEXT NOT NULL
+);
 """
 
 
@@ -81,6 +88,35 @@ def _dims_json(dims: dict) -> str:
     return json.dumps(dims, sort_keys=True, ensure_ascii=False, default=str)
 
 
+class _DimsTexts(dict):
+    """The JSON text of each combination of dimension values, encoded once: a run of thousands of values
+    repeats a few combinations, and encoding each value's was most of the time spent writing a run."""
+
+    def text(self, dims: dict) -> str:
+        try:
+            key = tuple(dims.items())
+            found = self.get(key)
+        except TypeError:  # an unhashable value: encode it each time
+            return _dims_json(dims)
+        if found is None:
+            found = self[key] = _dims_json(dims)
+        return found
+
+
+def _values_payload(rows: list[KpiValue]) -> str:
+    """Values as one compact JSON text: ints stay ints, each dimension text is written once."""
+    dims: dict[str, int] = {}
+    texts = _DimsTexts()
+    days: dict[date, str] = {}
+    out = []
+    for r in rows:
+        d = texts.text(r.dimensions)
+        day = days.get(r.period_start) or days.setdefault(r.period_start, r.period_start.isoformat())
+        value = r.value if r.value is None or type(r.value) in (int, float) else float(r.value)
+        out.append([r.kpi, r.grain, day, dims.setdefault(d, len(dims)), value])
+    return json.dumps({"dimensions": list(dims), "rows": out}, separators=(",", ":"))
+
+
 def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -90,8 +126,13 @@ class HistoryStore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as con:
+        # Closed here: `with` on a sqlite3 connection only commits, and a connection is in a reference
+        # cycle with its statement cache, so it stayed open until the cyclic collector ran.
+        con = self.connect()
+        try:
             con.executescript(SCHEMA)
+        finally:
+            con.close()
 
     @classmethod
     def for_project(cls, project: Project) -> "HistoryStore":
@@ -112,11 +153,16 @@ class HistoryStore:
         """Store a run and its values atomically; returns the run id."""
         return self._record(project, rs, status, error)
 
-    def _record(self, project: Project, rs: ResultSet, status: str, error: str | None, also=None) -> int:
-        """Insert the run and its values, and whatever ``also(con, run_id)`` adds, in one transaction."""
+    def _record(self, project: Project, rs: ResultSet, status: str, error: str | None, also=None,
+                to_write=None) -> int:
+        """Insert the run and its values, and whatever ``also(con, run_id)`` adds, in one transaction.
+
+        ``to_write(con)``: which of the run's values go to kpi_values (default all), decided in the transaction.
+        """
         con = self.connect()
         try:
             con.execute("BEGIN IMMEDIATE")
+            written = rs.rows if to_write is None else to_write(con)
             cur = con.execute(
                 "INSERT INTO runs (started_at, finished_at, project, spec_version, grain, by_dims, range_start,"
                 " range_end, kpis, status, error, rows, duration_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -125,11 +171,12 @@ class HistoryStore:
                  json.dumps(rs.kpis), status, error, len(rs.rows), rs.timings.get("total_s")))
             run_id = cur.lastrowid
             by_key = _dims_key(rs.by)
+            texts = _DimsTexts()
             con.executemany(
                 "INSERT INTO kpi_values (run_id, kpi, grain, by_dims, period_start, dimensions, value)"
                 " VALUES (?,?,?,?,?,?,?)",
-                ((run_id, r.kpi, r.grain, by_key, r.period_start.isoformat(), _dims_json(r.dimensions),
-                  None if r.value is None else float(r.value)) for r in rs.rows))
+                ((run_id, r.kpi, r.grain, by_key, r.period_start.isoformat(), texts.text(r.dimensions),
+                  None if r.value is None else float(r.value)) for r in written))
             con.executemany(
                 "INSERT OR REPLACE INTO watermarks (model, reach, checked_at, run_id, exact) VALUES (?,?,?,?,?)",
                 ((str(w.model), w.reach.isoformat(sep=" ") if w.reach else None, w.now.isoformat(sep=" "), run_id,
@@ -149,7 +196,24 @@ class HistoryStore:
     # -- incremental runs -----------------------------------------------------------------------
     def record_incremental(self, project: Project, rs: ResultSet, signature: str,
                            day_rows: dict[str, dict[str, int]], recomputed_from: date | None) -> int:
-        """Store a run holding every value of its request, with the rows per day it was computed from."""
+        """Store a run holding every value of its request, with the rows per day it was computed from.
+
+        When the run kept the values of ``rs.incremental_base = (run id, restart)`` (the last run of
+        the request, and the first period it recomputed; None: nothing changed), only the recomputed
+        values are inserted into kpi_values: the kept ones are there already, stored by that run's
+        chain, and :meth:`values` (the latest value of each key) reads the same as if they were written
+        again, provided no other run of this grain and breakdown came between. Otherwise (and for a
+        full computation) the run is stored whole. Every value of the request also goes to
+        incremental_values, in one text, for the next incremental run to keep.
+        """
+        base = getattr(rs, "incremental_base", None)
+
+        def to_write(con: sqlite3.Connection):
+            if base is None or not self._chain_intact(con, signature, base[0], rs):
+                return rs.rows
+            restart = base[1]
+            return [] if restart is None else [r for r in rs.rows if r.period_start >= restart]
+
         def state(con: sqlite3.Connection, run_id: int) -> None:
             con.execute("INSERT OR REPLACE INTO incremental_runs (signature, run_id, recomputed_from) VALUES (?,?,?)",
                         (signature, run_id, recomputed_from.isoformat() if recomputed_from else None))
@@ -157,7 +221,49 @@ class HistoryStore:
             con.executemany("INSERT INTO incremental_days (signature, model, day, rows) VALUES (?,?,?,?)",
                             ((signature, model, day, n) for model, days in day_rows.items()
                              for day, n in days.items()))
-        return self._record(project, rs, "ok", None, state)
+            if base is not None and base[1] is None and con.execute(
+                    "UPDATE incremental_values SET run_id = ? WHERE signature = ? AND run_id = ?",
+                    (run_id, signature, base[0])).rowcount == 1:
+                return  # nothing changed: the values are the ones the text already holds
+            con.execute("INSERT OR REPLACE INTO incremental_values (signature, run_id, payload) VALUES (?,?,?)",
+                        (signature, run_id, _values_payload(rs.rows)))
+        return self._record(project, rs, "ok", None, state, to_write)
+
+    @staticmethod
+    def _chain_intact(con: sqlite3.Connection, signature: str, base_run: int, rs: ResultSet) -> bool:
+        """Whether the values kept from ``base_run`` are still the latest stored for their keys: it is
+        still the request's last run, its values text is there, and no run of the same grain and
+        breakdown was recorded after it (its values would be the latest for some keys)."""
+        last = con.execute("SELECT run_id FROM incremental_runs WHERE signature = ?", (signature,)).fetchone()
+        kept = con.execute("SELECT run_id FROM incremental_values WHERE signature = ?", (signature,)).fetchone()
+        if last is None or kept is None or last[0] != base_run or kept[0] != base_run:
+            return False
+        later = con.execute("SELECT 1 FROM runs WHERE id > ? AND grain = ? AND by_dims = ? LIMIT 1",
+                            (base_run, rs.grain, _dims_key(rs.by))).fetchone()
+        return later is None
+
+    def incremental_values(self, signature: str, run_id: int, before: date | None = None) -> list[KpiValue] | None:
+        """Every value of the request as of its last run ``run_id`` (of periods starting before
+        ``before``), as computed; None when history has no such text (written by an older kpiengine)."""
+        con = self.connect()
+        try:
+            row = con.execute("SELECT payload FROM incremental_values WHERE signature = ? AND run_id = ?",
+                              (signature, run_id)).fetchone()
+        finally:
+            con.close()
+        if row is None:
+            return None
+        payload = json.loads(row[0])
+        dims = [json.loads(d) for d in payload["dimensions"]]
+        cut = before.isoformat() if before is not None else None
+        days: dict[str, date] = {}
+        out = []
+        for kpi, grain, period, d, value in payload["rows"]:
+            if cut is not None and period >= cut:
+                continue
+            day = days.get(period) or days.setdefault(period, date.fromisoformat(period))
+            out.append(KpiValue(kpi=kpi, grain=grain, period_start=day, dimensions=dict(dims[d]), value=value))
+        return out
 
     def incremental_state(self, signature: str) -> tuple[int, dict[str, dict[str, int]]] | None:
         """(run id, {model: {day: rows}}) of the last run of this request, or None."""

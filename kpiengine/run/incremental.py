@@ -10,8 +10,11 @@ rows at the end); otherwise every day is. Compared, the counts give the
 earliest day that gained rows (a new day, late rows in an old period) or lost
 some (deletes). The request is computed again from the start of that day's
 period, ``lookback`` periods earlier still, to the end of the range; every
-value before comes from the last run in history. The run is stored whole,
-with the new counts, so history and ``kpi history`` see an ordinary run.
+value before comes from the last run (the request's values, kept in history
+as one text). The run is stored with the new counts; only the values it
+recomputed are written to ``kpi_values``, where the kept ones already are, so
+history reads the same as if it had been stored whole (see
+:meth:`~kpiengine.run.history.HistoryStore.record_incremental`).
 
 Exactness: periods are recomputed whole, so count-distinct, averages and
 percentiles of a recomputed period are exact (no partial state is merged),
@@ -37,6 +40,7 @@ from ..results import KpiValue
 from ..sources import connection_scope
 from ..spec.dimensions import leaf_models
 from ..spec.formula import parse_formula, references
+from ..spec.gcpause import paused_gc
 from ..sql.fingerprint import day_counts_query
 from ..sql.periods import python_period_start, shift_period
 from .engine import Engine, ResultSet
@@ -74,13 +78,13 @@ def day_rows(engine: Engine, model: str, since: date | None = None) -> tuple[dic
         result = source.execute(sql, timeout=engine.timeout)
     finally:
         source.close()
-    days, before = {}, 0
+    days, total = {}, 0
     for day, n in result.rows:
         if day is None:
-            before += int(n)  # with since: the rows of every earlier day; else nothing (rows without a time)
+            total += int(n)  # with since: every row with a time; else nothing (rows without a time)
         else:
             days[normalize_date(day).isoformat()] = int(n)
-    return days, before
+    return days, (total - sum(days.values()) if since is not None else 0)
 
 
 def current_day_rows(engine: Engine, models: Iterable[str], before: dict[str, dict[str, int]]
@@ -138,7 +142,9 @@ def compute_incremental(engine: Engine, store: HistoryStore, kpis: Iterable[str]
     """
     if lookback < 0:
         raise KpiEngineError("--lookback must be 0 or more periods")
-    with connection_scope():  # the day counts and the narrowed request share each database
+    # The day counts and the narrowed request share each database; thousands of kept values are built
+    # and all stay alive, which the cyclic collector would walk again and again for nothing (spec.gcpause).
+    with connection_scope(), paused_gc():
         return _compute_incremental(engine, store, kpis, grain, by, start, end, lookback)
 
 
@@ -171,12 +177,17 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
         if start is not None and restart <= start:
             return full(f"rows changed on {first_day}, before the range starts")
         fresh = engine.compute(names, grain, by, restart, end).rows
-    kept = [_as_computed(project, r) for r in store.run_values(last_run, before=restart)]
-    rows = _in_request_order(names, kept + fresh)
+    kept = store.incremental_values(sig, last_run, before=restart)
+    if kept is not None:  # in the order of the last run's result: each KPI's kept periods, then its fresh ones
+        rows = _concatenated(names, kept, fresh)
+    else:  # history written by an older kpiengine: the last run's stored values
+        kept = [_as_computed(project, r) for r in store.run_values(last_run, before=restart)]
+        rows = _in_request_order(names, kept + fresh)
     marks = engine.watermarks({m for n in names for m in leaf_models(project, n)})
     mark_complete(project, rows, marks, start=start, end=end)  # kept values too: their periods may still be open
     rs = ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, spec_version=project.version,
                    timings={"total_s": time.perf_counter() - t0}, watermarks=marks)
+    rs.incremental_base = (last_run, restart)  # history stores only what was recomputed (record_incremental)
     reason = "nothing changed" if restart is None else f"{n_changed} day(s) changed, the first on {first_day}"
     return rs, sig, now, IncrementalReport(restart, reason, n_changed)
 
@@ -189,6 +200,17 @@ def _as_computed(project, r: KpiValue) -> KpiValue:
             and kpi.aggregate in ("count", "count_distinct", "sum"):
         value = int(value)
     return KpiValue(kpi=r.kpi, grain=r.grain, period_start=r.period_start, dimensions=r.dimensions, value=value)
+
+
+def _concatenated(names: list[str], kept: list[KpiValue], fresh: list[KpiValue]) -> list[KpiValue]:
+    """Each KPI's kept values (periods before the restart, in the last result's order), then its fresh ones
+    (in the engine's): the engine's own order of the whole request, without sorting it again."""
+    by_kpi: dict[str, list[KpiValue]] = {n: [] for n in names}
+    for r in kept:
+        by_kpi.setdefault(r.kpi, []).append(r)
+    for r in fresh:
+        by_kpi.setdefault(r.kpi, []).append(r)
+    return [r for rows in by_kpi.values() for r in rows]
 
 
 def _in_request_order(names: list[str], rows: list[KpiValue]) -> list[KpiValue]:

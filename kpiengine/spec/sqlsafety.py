@@ -27,6 +27,7 @@ from sqlglot import exp
 
 from ..errors import KpiEngineError
 from .limits import MAX_EXPRESSION_CHARS, MAX_TREE_DEPTH, text_limit_problem, tree_depth
+from .sqltree import copy_tree
 
 # sqlglot logs a warning for SQL it only half understands ("falling back to parsing as a Command"): the
 # checks below report that statement as a located error, so the warning would only repeat it unlocated.
@@ -120,7 +121,7 @@ HINT = ("filters and dimensions are row-level expressions: columns, literals, co
 @functools.lru_cache(maxsize=16384)
 def _parse(text: str, dialect: str) -> tuple[tuple[exp.Expression | None, ...], str | None]:
     try:
-        return tuple(sqlglot.parse(text, read=dialect)), None
+        statements = tuple(sqlglot.parse(text, read=dialect))
     except sqlglot.errors.ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         return (), str(first.get("description", exc)).strip()
@@ -128,6 +129,26 @@ def _parse(text: str, dialect: str) -> tuple[tuple[exp.Expression | None, ...], 
         return (), f"{exc} (is a quote unbalanced?)"
     except RecursionError:
         return (), "it nests too deeply to parse"
+    for tree in statements:
+        if tree is not None:
+            _drop_positions(tree)
+    return statements, None
+
+
+_POSITIONS = frozenset(getattr(exp, "POSITION_META_KEYS", ("line", "col", "start", "end")))
+
+
+def _drop_positions(tree: exp.Expression) -> None:
+    """Forget where in the text each token was: nothing here reads it, and the compiler copies a
+    filter's tree for every KPI using it, where deep-copying those per-token dicts cost more than
+    the nodes themselves. Other metadata (which the generator may read) is kept."""
+    for node in tree.walk():
+        meta = node._meta
+        if meta and _POSITIONS.issuperset(meta):
+            node._meta = None
+        elif meta:
+            for key in _POSITIONS & meta.keys():
+                del meta[key]
 
 
 def function_name(node: exp.Expression) -> str:
@@ -315,7 +336,7 @@ def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expression:
     (a spec's filters are compiled again for every grain and breakdown), and a
     copy of a parsed tree is much cheaper than parsing it again.
     """
-    return _parse_cached(text, read_dialect(dialect)).copy()
+    return copy_tree(_parse_cached(text, read_dialect(dialect)))
 
 
 def _parse_cached(text: str, dialect: str) -> exp.Expression:

@@ -203,9 +203,23 @@ def over_indented(lines: list[str], line_no: int) -> str | None:
 
 def load_yaml_text(text: str, filename: str) -> tuple[Any, list[SpecIssue]]:
     """Parse one YAML document. Returns (data or None, issues); never raises on bad YAML."""
+    try:
+        loader = _Loader(text, filename, [])  # the reader checks for control characters here
+    except yaml.YAMLError as exc:
+        return None, [_located_problem(text, filename, exc)]
+    try:
+        return _read_plain(loader, filename), []
+    except (_NotPlain, yaml.YAMLError):
+        pass  # anything unusual, broken or refused: the full reader below, which says what and where
+    finally:
+        loader.dispose()
+    return _load_checked(text, filename)
+
+
+def _load_checked(text: str, filename: str) -> tuple[Any, list[SpecIssue]]:
     issues: list[SpecIssue] = []
     try:
-        loader = _Loader(text, filename, issues)  # the reader checks for control characters here
+        loader = _Loader(text, filename, issues)
     except yaml.YAMLError as exc:
         return None, [_located_problem(text, filename, exc)]
     try:
@@ -224,3 +238,106 @@ def load_yaml_text(text: str, filename: str) -> tuple[Any, list[SpecIssue]]:
     finally:
         loader.dispose()
     return data, issues
+
+
+class _NotPlain(Exception):
+    """A document the one-pass reader leaves to the full one (anchors, tags, merge keys, any problem)."""
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null"))
+_NO_KEY = object()
+
+
+def _read_plain(loader: _Loader, filename: str) -> Any:
+    """The values of a plain document (no anchor, alias, explicit tag or merge key, no duplicate or
+    collection key, within the depth and size limits) in ONE pass over the parser's events.
+
+    The full reader parses the text twice (once to measure the nesting before PyYAML's recursive
+    composer runs), builds a node graph, walks it to count and check it, then constructs the values
+    through PyYAML's constructor: most of a large spec's load time. Here the events are built into
+    the same located values directly, with an explicit stack (no recursion, so no depth to fear).
+    Anything else raises :class:`_NotPlain` and the full reader handles the document, so problems
+    are reported exactly as before.
+    """
+    get_event = loader.get_event
+    resolve = loader.resolve
+    constructors = loader.yaml_constructors
+    scalar_event, map_start, map_end = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.MappingEndEvent
+    seq_start, seq_end = yaml.SequenceStartEvent, yaml.SequenceEndEvent
+    if type(get_event()) is not yaml.StreamStartEvent:
+        raise _NotPlain
+    event = get_event()
+    if type(event) is yaml.StreamEndEvent:
+        return None
+    if type(event) is not yaml.DocumentStartEvent:
+        raise _NotPlain
+    # A frame per open collection: [value, is_mapping, pending key, its location]
+    stack: list[list] = []
+    nodes = 0
+    root: Any = None
+    tags: dict[tuple, str] = {}
+    while True:
+        event = get_event()
+        kind = type(event)
+        if kind is scalar_event:
+            if event.anchor is not None or event.tag not in (None, "!"):
+                raise _NotPlain
+            mark = event.start_mark
+            loc = Location(filename, mark.line + 1, mark.column + 1)
+            tag = tags.get((event.value, event.implicit))
+            if tag is None:  # the implicit type of a text depends on the text only: resolved once each
+                tag = tags[(event.value, event.implicit)] = resolve(yaml.ScalarNode, event.value, event.implicit)
+            if tag == _STR_TAG:
+                value = LStr(event.value)
+                value.loc = loc
+            elif tag in _SCALAR_TAGS:
+                try:
+                    value = constructors[tag](loader, yaml.ScalarNode(tag, event.value, mark, event.end_mark,
+                                                                      event.style))
+                except (ValueError, TypeError, OverflowError):
+                    raise _NotPlain from None
+            else:  # merge keys (<<), !!value (=): the full reader's business
+                raise _NotPlain
+            nodes += 1
+        elif kind is map_start or kind is seq_start:
+            if event.anchor is not None or event.tag not in (None, "!"):
+                raise _NotPlain
+            mark = event.start_mark
+            loc = Location(filename, mark.line + 1, mark.column + 1)
+            value = LDict() if kind is map_start else LList()
+            value.loc = loc
+            stack.append([value, kind is map_start, _NO_KEY, None])
+            nodes += 1
+            if len(stack) > MAX_YAML_DEPTH:
+                raise _NotPlain
+            continue
+        elif kind is map_end or kind is seq_end:
+            value = stack.pop()[0]
+            loc = value.loc
+        elif kind is yaml.DocumentEndEvent and not stack:
+            break
+        else:  # an alias, or anything unexpected
+            raise _NotPlain
+        if not stack:
+            root = value
+            continue
+        frame = stack[-1]
+        if not frame[1]:
+            frame[0].append(value)
+            frame[0].item_locs.append(loc)
+        elif frame[2] is _NO_KEY:
+            if isinstance(value, (list, dict)):
+                raise _NotPlain
+            frame[2], frame[3] = value, loc
+        else:
+            mapping, key = frame[0], frame[2]
+            if key in mapping:
+                raise _NotPlain  # a duplicate key: reported by the full reader
+            mapping[key] = value
+            mapping.key_locs[key] = frame[3]
+            mapping.value_locs[key] = loc
+            frame[2] = _NO_KEY
+    if nodes > MAX_YAML_NODES or type(get_event()) is not yaml.StreamEndEvent:
+        raise _NotPlain  # too big, or a second document: the full reader says so
+    return root

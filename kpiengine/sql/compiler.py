@@ -25,6 +25,7 @@ from ..spec.entities import DimensionRefError, where_dimensions
 from ..spec.formula import parse_formula, references
 from ..spec.model import ALL_GRAIN, GRAINS, KpiSpec, ModelSpec, Project
 from ..spec.sqlsafety import parse_expression, read_dialect
+from ..spec.sqltree import copy_tree
 from ..spec.timedims import is_time_dimension
 from .joins import attach, dimension_expression, plan_joins, where_condition
 from .periods import PeriodError, text_to_timestamp
@@ -68,10 +69,11 @@ class CompiledQuery:
 
     @property
     def sql(self) -> str:
-        return self.expression.sql(dialect=self.dialect)
+        # The generator rewrites the tree it renders, so it renders a copy: ours, the faster (spec.sqltree).
+        return copy_tree(self.expression).sql(dialect=self.dialect, copy=False)
 
     def pretty(self) -> str:
-        return self.expression.sql(dialect=self.dialect, pretty=True)
+        return copy_tree(self.expression).sql(dialect=self.dialect, pretty=True, copy=False)
 
     @property
     def kpis(self) -> list[str]:

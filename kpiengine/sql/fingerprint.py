@@ -7,9 +7,13 @@ only the periods from the earliest such day on are computed again. Days are
 those of the project time zone, the same days the KPI queries put rows in.
 
 With ``since`` (the model's watermark: its last day with rows at the last
-run) only the days from ``since`` on are told apart; every earlier row is
-counted in one group (day NULL), which is all a run needs when nothing
-changed before the watermark, and spares the per-row date arithmetic.
+run) only the days from ``since`` on are counted, under a filter the
+warehouse can skip blocks with, and one more row (day NULL) holds the count of
+all rows with a time: the rows before ``since`` are that total minus the days
+counted, all a run needs to see that nothing changed before the watermark.
+A column's count is metadata to most warehouses (DuckDB answers it from its
+statistics), where grouping every row by "before since, or which day" scanned
+and hashed the whole table.
 """
 from __future__ import annotations
 
@@ -31,13 +35,20 @@ def _day_start(d: date, dialect: str) -> exp.Expression:
 
 
 def day_counts_query(project: Project, model: ModelSpec, dialect: str, since: date | None = None) -> str:
-    """``SELECT day, COUNT(time) ... GROUP BY 1``: rows per day; rows without a time are not counted."""
+    """``SELECT day, COUNT(time) ... GROUP BY 1``: rows per day; rows without a time are not counted.
+
+    With ``since``: the days from ``since`` on, and a row (NULL, rows with a time in all).
+    """
     time_expr = model_time_expr(project, model, dialect)
     day: exp.Expression = period_start_expr(time_expr.copy(), "day", dialect, project.timezone, model.source_zone)
+    select = (exp.select(exp.alias_(day, DAY_ALIAS), exp.alias_(exp.Count(this=time_expr.copy()), ROWS_ALIAS))
+              .from_(model_relation(project, model, dialect), copy=False))
     if since is not None:
         local = localize(time_expr.copy(), dialect, project.timezone, model.source_zone)
-        day = exp.Case(ifs=[exp.If(this=exp.GTE(this=local, expression=_day_start(since, dialect)), true=day)])
-    select = (exp.select(exp.alias_(day, DAY_ALIAS), exp.alias_(exp.Count(this=time_expr), ROWS_ALIAS))
-              .from_(model_relation(project, model, dialect), copy=False)
-              .group_by(day.copy(), copy=False))
-    return select.sql(dialect=dialect)
+        select = select.where(exp.GTE(this=local, expression=_day_start(since, dialect)), copy=False)
+    select = select.group_by(day.copy(), copy=False)
+    if since is None:
+        return select.sql(dialect=dialect)
+    total = exp.select(exp.alias_(exp.Null(), DAY_ALIAS), exp.alias_(exp.Count(this=time_expr), ROWS_ALIAS)).from_(
+        model_relation(project, model, dialect), copy=False)
+    return exp.union(select, total, distinct=False).sql(dialect=dialect)

@@ -74,7 +74,8 @@ def assert_equal_to_full(spec, grain, rs):
         assert (got[key] is None) == (value is None), key
         assert value is None or math.isclose(got[key], value, rel_tol=1e-12), (key, got[key], value)
         assert type(got[key]) is type(value), key  # ints stay ints
-    assert [(r.kpi, r.period_start) for r in rs.rows] == [(r.kpi, r.period_start) for r in full.rows]
+    assert [(r.kpi, r.period_start, r.dimensions) for r in rs.rows] == \
+        [(r.kpi, r.period_start, r.dimensions) for r in full.rows]  # the engine's order, values of a KPI together
 
 
 def python_counts(db, grain_start):
@@ -165,3 +166,111 @@ def test_cli_incremental_reports_what_it_did(warehouse):
     assert out["incremental"]["recomputed_from"] == "2026-02-09"
     res = CliRunner().invoke(main, ["run", "-s", str(spec), "--incremental", "--no-history"])
     assert res.exit_code == 2 and "drop --no-history" in res.output
+
+
+def stored_rows(spec, run_id):
+    import sqlite3
+
+    con = sqlite3.connect(str(spec / "hist.db"))
+    try:
+        return con.execute("SELECT COUNT(*) FROM kpi_values WHERE run_id = ?", (run_id,)).fetchone()[0]
+    finally:
+        con.close()
+
+
+def assert_history_reads_equal_full(spec, grain="week"):
+    from kpiengine.run.history import HistoryStore
+
+    project = load_project(spec)
+    full = as_map(Engine(project).compute(None, grain, ["region"]).rows)
+    stored = as_map(HistoryStore.for_project(project).values(None, grain, ["region"]))
+    assert stored.keys() >= full.keys()
+    for key, value in full.items():
+        assert (stored[key] is None) == (value is None), key
+        assert value is None or math.isclose(stored[key], value, rel_tol=1e-12), (key, stored[key], value)
+
+
+def test_history_stores_only_recomputed_values_and_reads_stay_exact(warehouse):
+    db, spec = warehouse
+    first = incremental(spec)
+    assert stored_rows(spec, first.run_id) == len(first.rows)  # a full computation is stored whole
+
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(35, 12, 9000))  # 2026-02-09
+    new_day = incremental(spec)
+    assert_equal_to_full(spec, "week", new_day)
+    recomputed = [r for r in new_day.rows if r.period_start >= date(2026, 2, 9)]
+    assert 0 < len(recomputed) < len(new_day.rows)
+    assert stored_rows(spec, new_day.run_id) == len(recomputed)
+    assert_history_reads_equal_full(spec)
+
+    nothing = incremental(spec)
+    assert nothing.incremental.reason == "nothing changed" and stored_rows(spec, nothing.run_id) == 0
+    assert_equal_to_full(spec, "week", nothing)
+    assert_history_reads_equal_full(spec)
+
+    # late rows two weeks back, then a new day: each run keeps what the chain of runs before it stored
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+           [(9700 + i, START + timedelta(days=22, hours=i), "west", 3, 40, "visit") for i in range(3)])
+    late = incremental(spec)
+    assert late.incremental.recomputed_from == date(2026, 1, 26)
+    assert_equal_to_full(spec, "week", late)
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(36, 5, 9800))
+    after = incremental(spec)
+    assert_equal_to_full(spec, "week", after)
+    assert_history_reads_equal_full(spec)
+    events, reps = python_counts(db, week)
+    got = as_map(after.rows)
+    assert got["events", date(2026, 1, 26), '{"region": "west"}'] == events[date(2026, 1, 26), "west"]
+    assert got["reps", date(2026, 2, 9), '{"region": "east"}'] == reps[date(2026, 2, 9), "east"]
+
+
+def assert_history_reads_equal(spec, rs):
+    """What history reads back for a run's keys is that run's values, as if it was stored whole."""
+    from kpiengine.run.history import HistoryStore
+
+    stored = as_map(HistoryStore.for_project(load_project(spec)).values(None, rs.grain, rs.by))
+    for key, value in as_map(rs.rows).items():
+        assert (stored[key] is None) == (value is None), key
+        assert value is None or math.isclose(stored[key], value, rel_tol=1e-12), (key, stored[key], value)
+
+
+def test_another_run_in_between_makes_the_next_incremental_run_store_whole(warehouse):
+    db, spec = warehouse
+    incremental(spec)
+    # A row changed in place (same day, same count: the day counts cannot see it), then a full run of
+    # one KPI at the same grain and breakdown: its week-1 value is the latest stored, and differs from
+    # the one the next incremental run keeps. That run must store its own values again.
+    change(db, "UPDATE events SET amount = amount + 1000 WHERE id = 1")  # a visit on 2026-01-05
+    between = execute_run(load_project(spec), ["visit_amount"], "week", ["region"], None, None)
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(35, 12, 9000))
+    rs = incremental(spec)
+    assert rs.incremental.recomputed_from == date(2026, 2, 9)
+    key = ("visit_amount", date(2026, 1, 5), '{"region": "west"}')
+    assert as_map(rs.rows)[key] == as_map(between.rows)[key] - 1000  # kept from before the change
+    assert stored_rows(spec, rs.run_id) == len(rs.rows)
+    assert_history_reads_equal(spec, rs)
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(36, 4, 9900))
+    again = incremental(spec)  # nothing came between this time: only the recomputed week is stored
+    assert stored_rows(spec, again.run_id) == len([r for r in again.rows if r.period_start >= date(2026, 2, 9)])
+    assert_history_reads_equal(spec, again)
+
+
+def test_rows_without_a_time_and_history_of_an_older_kpiengine(warehouse):
+    import sqlite3
+
+    db, spec = warehouse
+    change(db, "INSERT INTO events VALUES (5000, NULL, 'east', 1, 1, 'call')")  # no time: in no period
+    incremental(spec)
+    con = sqlite3.connect(str(spec / "hist.db"))
+    con.execute("DELETE FROM incremental_values")  # as an older kpiengine left it: no values text
+    con.commit()
+    con.close()
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(35, 12, 9000))
+    rs = incremental(spec)  # keeps the last run's stored values, stores whole
+    assert rs.incremental.recomputed_from == date(2026, 2, 9)
+    assert stored_rows(spec, rs.run_id) == len(rs.rows)
+    assert_equal_to_full(spec, "week", rs)
+    change(db, "INSERT INTO events VALUES (5001, NULL, 'west', 1, 1, 'call')")
+    same = incremental(spec)  # a row without a time changes no day
+    assert same.incremental.reason == "nothing changed"
+    assert_equal_to_full(spec, "week", same)
