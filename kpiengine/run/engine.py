@@ -232,20 +232,22 @@ class Engine:
         cached = querycache.lookup(self.project, key)
         if cached is not None:
             return cached
-        names = self.resolve_kpis(kpis, by)
-        queries = self.compile(names, grain, by, start, end, where=where)
-        if one_query and queries:
-            queries = self.request_queries(names, queries, grain, start, end) or queries
-        return names, querycache.store(self.project, key, names, queries) or queries
+        with paused_gc():  # one pause for every step: each pause's end costs a full collection
+            names = self.resolve_kpis(kpis, by)
+            queries = self.compile(names, grain, by, start, end, where=where)
+            if one_query and queries:
+                queries = self.request_queries(names, queries, grain, start, end) or queries
+            return names, querycache.store(self.project, key, names, queries) or queries
 
     def compile_statements(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
                            start: date | None = None, end: date | None = None, dialect: str | None = None,
                            where: str | None = None) -> list:
         """What ``compute`` runs: one statement per source, or the per-model queries when it cannot be one."""
         by = list(by)
-        names = self.resolve_kpis(kpis, by)
-        parts = self.compile(names, grain, by, start, end, dialect=dialect, where=where)
-        return (self.request_queries(names, parts, grain, start, end) or parts) if parts else parts
+        with paused_gc():  # one pause for both steps: each pause's end costs a full collection
+            names = self.resolve_kpis(kpis, by)
+            parts = self.compile(names, grain, by, start, end, dialect=dialect, where=where)
+            return (self.request_queries(names, parts, grain, start, end) or parts) if parts else parts
 
     def request_queries(self, names: list[str], queries: list[CompiledQuery], grain: str, start: date | None,
                         end: date | None) -> list[RequestQuery] | None:

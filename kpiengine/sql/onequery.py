@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+import sqlglot
 from sqlglot import exp
 
 from ..spec.formula import parse_formula, parse_offset
@@ -74,7 +75,7 @@ class RequestQuery:
     dialect: str
     grain: str
     by: list[str]
-    expression: exp.Select
+    text: str  # the statement in the source's dialect
     dim_aliases: list[str]
     outputs: list[OutputColumn] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
@@ -84,10 +85,14 @@ class RequestQuery:
 
     @property
     def sql(self) -> str:
-        return self.expression.sql(dialect=self.dialect)
+        return self.text
 
     def pretty(self) -> str:
-        return self.expression.sql(dialect=self.dialect, pretty=True)
+        """Laid out for people (``kpi compile``): the statement read back by sqlglot and indented."""
+        try:
+            return sqlglot.parse_one(self.text, read=self.dialect).sql(dialect=self.dialect, pretty=True)
+        except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, RecursionError):
+            return self.text
 
     @property
     def kpis(self) -> list[str]:
@@ -106,8 +111,9 @@ def plan_request(project: Project, names: list[str], parts: list[CompiledQuery],
         for j, col in enumerate(part.columns):
             scan_of[col.kpi] = (i, j)
     by_source: dict[str, list[str]] = {}
+    memo: dict[str, list[str]] = {}
     for name in names:
-        leaves = _leaves(project, name)
+        leaves = _leaves(project, name, memo)
         sources = {parts[scan_of[leaf][0]].source for leaf in leaves if leaf in scan_of}
         missing = [leaf for leaf in leaves if leaf not in scan_of]
         if missing:
@@ -121,26 +127,39 @@ def plan_request(project: Project, names: list[str], parts: list[CompiledQuery],
         dialect = parts[indexes[0]].dialect
         if dialect not in SUPPORTED:
             raise NotOneQuery(f"dialect {dialect} keeps one query per model")
-        out.append(_Builder(project, grain, start, end, dialect, [parts[i] for i in indexes]).build(source, kpis))
+        out.append(_Builder(project, grain, start, end, dialect, [parts[i] for i in indexes], memo).build(source, kpis))
     return out
 
 
-def _leaves(project: Project, name: str) -> list[str]:
-    out: dict[str, None] = {}
+def _leaves(project: Project, name: str, memo: dict | None = None) -> list[str]:
+    """The aggregate KPIs a KPI reads (formula inputs, recursively), memoised across one plan."""
+    memo = {} if memo is None else memo
 
-    def visit(n: str, depth: int) -> None:
+    def visit(n: str, depth: int) -> list[str]:
+        found = memo.get(n)
+        if found is not None:
+            return found
         kpi = project.kpis[n]
         if not kpi.is_formula:
-            out.setdefault(n, None)
-            return
+            memo[n] = [n]
+            return memo[n]
         if depth > 64:
             raise NotOneQuery("formulas nest too deeply")
+        out: dict[str, None] = {}
         for child in parse_formula(kpi.formula).find_all(exp.Column):
             if child.name in project.kpis:
-                visit(child.name, depth + 1)
+                out.update(dict.fromkeys(visit(child.name, depth + 1)))
+        memo[n] = list(out)
+        return memo[n]
 
-    visit(name, 0)
-    return list(out)
+    return visit(name, 0)
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    # Built directly: exp.column/exp.alias_ re-check and re-parse names, thousands of times for a large
+    # spec; every name here is generated ([a-z0-9_]), so it needs no quoting.
+    return exp.Column(this=exp.Identifier(this=name, quoted=False),
+                      table=exp.Identifier(this=table, quoted=False) if table else None)
 
 
 def _slot(i: int, j: int) -> str:
@@ -148,8 +167,13 @@ def _slot(i: int, j: int) -> str:
 
 
 class _Builder:
+    """The statement for one source. The model scans are sqlglot trees rendered for the dialect; the
+    wrapper around them is written as text: it names only generated identifiers, and for thousands
+    of KPIs building and rendering it as trees took longer than loading the spec."""
+
     def __init__(self, project: Project, grain: str, start: date | None, end: date | None, dialect: str,
-                 parts: list[CompiledQuery]):
+                 parts: list[CompiledQuery], memo: dict | None = None):
+        self.memo = {} if memo is None else memo
         self.project, self.grain, self.start, self.end, self.dialect = project, grain, start, end, dialect
         self.parts = parts
         self.dims = parts[0].dim_aliases
@@ -161,6 +185,7 @@ class _Builder:
                 self.scan_of[col.kpi] = (i, j)
         self.chains: dict[tuple[Offset, ...], str] = {(): "g"}
         self.nodes = 0
+        self.double = _DOUBLE.sql(dialect=dialect)  # DOUBLE, DOUBLE PRECISION, FLOAT64, REAL, FLOAT
 
     # -- the grouped scans ---------------------------------------------------------------------
     def _slots(self, i: int) -> list[tuple[str, str]]:
@@ -173,50 +198,36 @@ class _Builder:
             out.append((BAD_TIME_ALIAS, f"s{i}_bad"))
         return out
 
-    def _grouped(self) -> exp.Select:
-        keys = [PERIOD_ALIAS] + self.dims
+    def _grouped(self) -> str:
+        keys = ", ".join([PERIOD_ALIAS] + self.dims)
         all_slots = [(i, self._slots(i)) for i in range(len(self.parts))]
         flags = [f"f{i}" for i in range(len(self.parts))]
         if len(self.parts) == 1:  # one scan: rename, nothing to stack
-            cols = [exp.column(k) for k in keys]
-            cols += [exp.alias_(exp.column(src), dst) for src, dst in all_slots[0][1]]
-            cols.append(exp.alias_(exp.Literal.number(1), flags[0]))
-            return exp.select(*cols).from_("q0")
+            cols = [f"{src} AS {dst}" for src, dst in all_slots[0][1]] + [f"1 AS {flags[0]}"]
+            return f"SELECT {keys}, {', '.join(cols)} FROM q0"
         branches = []
-        for i, slots in all_slots:
-            cols = [exp.column(k) for k in keys]
-            for other, other_slots in all_slots:
-                for src, dst in other_slots:
-                    value = exp.column(src) if other == i else exp.Null()
-                    cols.append(exp.alias_(value, dst))
-            cols += [exp.alias_(exp.Literal.number(1) if f == i else exp.Null(), flags[f])
-                     for f in range(len(self.parts))]
-            branches.append(exp.select(*cols).from_(f"q{i}"))
         if self.dialect in _PAIRWISE_UNION_TYPES:
-            branches.insert(0, self._typed_empty_branch(keys, all_slots, flags))
-        stacked = branches[0]
-        for b in branches[1:]:
-            stacked = exp.union(stacked, b, distinct=False)
-        maxes = [exp.column(k) for k in keys]
-        maxes += [exp.alias_(exp.Max(this=exp.column(dst)), dst) for _, slots in all_slots for _, dst in slots]
-        maxes += [exp.alias_(exp.Max(this=exp.column(f)), f) for f in flags]
-        return (exp.select(*maxes).from_(exp.Subquery(this=stacked, alias=exp.TableAlias(this=exp.to_identifier("u"))))
-                .group_by(*[exp.column(k) for k in keys]))
+            branches.append(self._typed_empty_branch(all_slots, flags))
+        for i, _slots in all_slots:
+            cols = [f"{src if other == i else 'NULL'} AS {dst}" for other, slots in all_slots for src, dst in slots]
+            cols += [f"{1 if f == i else 'NULL'} AS {flags[f]}" for f in range(len(self.parts))]
+            branches.append(f"SELECT {keys}, {', '.join(cols)} FROM q{i}")
+        maxes = [f"MAX({dst}) AS {dst}" for _, slots in all_slots for _, dst in slots]
+        maxes += [f"MAX({f}) AS {f}" for f in flags]
+        return f"SELECT {keys}, {', '.join(maxes)} FROM ({' UNION ALL '.join(branches)}) AS u GROUP BY {keys}"
 
-    def _typed_empty_branch(self, keys, all_slots, flags) -> exp.Select:
+    def _typed_empty_branch(self, all_slots, flags) -> str:
         """A first UNION branch with no rows and every slot's real type.
 
         PostgreSQL resolves UNION column types pair by pair from the left: two NULLs become
         text, and text cannot meet the bigint of the third scan. A branch reading every
         scan's columns (never executed: its WHERE is constant false) types them all first.
         """
-        cols = [exp.column(k, table="q0") for k in keys]
-        cols += [exp.alias_(exp.column(src, table=f"q{i}"), dst) for i, slots in all_slots for src, dst in slots]
-        cols += [exp.alias_(exp.Literal.number(1), f) for f in flags]
-        select = exp.select(*cols).from_("q0")
-        for i in range(1, len(self.parts)):
-            select = select.join(f"q{i}", join_type="cross", copy=False)
-        return select.where(exp.EQ(this=exp.Literal.number(1), expression=exp.Literal.number(0)), copy=False)
+        cols = [f"q0.{k}" for k in [PERIOD_ALIAS] + self.dims]
+        cols += [f"q{i}.{src} AS {dst}" for i, slots in all_slots for src, dst in slots]
+        cols += [f"1 AS {f}" for f in flags]
+        joins = "".join(f" CROSS JOIN q{i}" for i in range(1, len(self.parts)))
+        return f"SELECT {', '.join(cols)} FROM q0{joins} WHERE 1 = 0"
 
     # -- KPI values as SQL ---------------------------------------------------------------------
     def _table(self, chain: tuple[Offset, ...]) -> str:
@@ -224,47 +235,48 @@ class _Builder:
             self.chains[chain] = f"g{len(self.chains)}"
         return self.chains[chain]
 
-    def _aggregate(self, name: str, chain: tuple[Offset, ...]) -> exp.Expression:
+    def _cast(self, text: str) -> str:
+        return f"CAST({text} AS {self.double})"
+
+    def _aggregate(self, name: str, chain: tuple[Offset, ...]) -> str:
         i, j = self.scan_of[name]
         col = self.parts[i].columns[j]
         table = self._table(chain)
         if col.aggregate == "avg":
-            total = exp.column(_slot(i, j) + "_0", table=table)
-            count = exp.column(_slot(i, j) + "_1", table=table)
-            return exp.Div(this=_double(total, self.dialect), expression=exp.Nullif(this=count, expression=exp.Literal.number(0)))
-        ref = exp.column(_slot(i, j), table=table)
+            return f"{self._cast(f'{table}.{_slot(i, j)}_0')} / NULLIF({table}.{_slot(i, j)}_1, 0)"
         if col.aggregate in ADDITIVE:
-            return exp.Coalesce(this=ref, expressions=[exp.Literal.number(0)])
-        return ref
+            return f"COALESCE({table}.{_slot(i, j)}, 0)"
+        return f"{table}.{_slot(i, j)}"
 
-    def _value(self, name: str, chain: tuple[Offset, ...], trail: tuple[str, ...] = ()) -> exp.Expression:
+    def _value(self, name: str, chain: tuple[Offset, ...], trail: tuple[str, ...] = ()) -> str:
         kpi = self.project.kpis[name]
         if not kpi.is_formula:
             return self._aggregate(name, chain)
         if name in trail:
             raise NotOneQuery(f"formula cycle at {name}")
-        return self._formula(parse_formula(kpi.formula), chain, trail + (name,))
+        return self._formula(parse_formula(kpi.formula), chain, trail + (name,))[0]
 
-    def _formula(self, node: exp.Expression, chain, trail) -> exp.Expression:
+    def _formula(self, node: exp.Expression, chain, trail) -> tuple[str, bool]:
+        """(SQL, whether it is an operation that needs parentheses as an operand)."""
         self.nodes += 1
         if self.nodes > MAX_FORMULA_NODES:
             raise NotOneQuery("the formulas expand to too large a statement")
         if isinstance(node, exp.Paren):
             return self._formula(node.this, chain, trail)
         if isinstance(node, exp.Column):
-            return _double(self._value(node.name, chain, trail), self.dialect)
+            return self._cast(self._value(node.name, chain, trail)), False
         if isinstance(node, exp.Bracket):
             offset = parse_offset(node.expressions[0])
-            return _double(self._value(node.this.name, chain + (offset,), trail), self.dialect)
+            return self._cast(self._value(node.this.name, chain + (offset,), trail)), False
         if isinstance(node, exp.Literal):
-            return _double(exp.Literal.number(node.this), self.dialect)
+            return self._cast(exp.Literal.number(node.this).sql(dialect=self.dialect)), False
         if isinstance(node, exp.Neg):
-            return exp.Neg(this=_operand(self._formula(node.this, chain, trail)))
-        left = _operand(self._formula(node.this, chain, trail))
-        right = _operand(self._formula(node.expression, chain, trail))
+            return f"-{_operand(*self._formula(node.this, chain, trail))}", True
+        left = _operand(*self._formula(node.this, chain, trail))
+        right = _operand(*self._formula(node.expression, chain, trail))
         if isinstance(node, exp.Div):
-            return exp.Div(this=left, expression=exp.Nullif(this=right, expression=exp.Literal.number(0)))
-        return type(node)(this=left, expression=right)
+            return f"{left} / NULLIF({right}, 0)", True
+        return f"{left} {_OPERATORS[type(node)]} {right}", True
 
     # -- shifted periods -------------------------------------------------------------------------
     def _shift(self, chain: tuple[Offset, ...], period: exp.Expression) -> exp.Expression:
@@ -296,38 +308,37 @@ class _Builder:
 
     # -- the statement -------------------------------------------------------------------------
     def build(self, source: str, kpis: list[str]) -> RequestQuery:
+        d = self.dialect
         outputs, values = [], []
         for n, name in enumerate(kpis):
             kpi = self.project.kpis[name]
-            value = self._value(name, ())
             alias = f"v{n}"
-            values.append(exp.alias_(value, alias))
-            flags = sorted({self.scan_of[leaf][0] for leaf in _leaves(self.project, name)})
+            values.append(f"{self._value(name, ())} AS {alias}")
+            flags = sorted({self.scan_of[leaf][0] for leaf in _leaves(self.project, name, self.memo)})
             outputs.append(OutputColumn(kpi=name, alias=alias, aggregate=None if kpi.is_formula else kpi.aggregate,
                                         flags=flags))
-        keys = [exp.column(k, table="g") for k in [PERIOD_ALIAS] + self.dims]
-        flag_cols = [exp.column(f"f{i}", table="g") for i in range(len(self.parts))]
+        keys = [f"g.{k}" for k in [PERIOD_ALIAS] + self.dims]
+        flag_cols = [f"g.f{i}" for i in range(len(self.parts))]
         bad = [(f"s{i}_bad", p.model, p.time_format) for i, p in enumerate(self.parts) if p.time_format]
-        select = exp.select(*keys, *values, *flag_cols, *[exp.column(b[0], table="g") for b in bad]).from_(
-            exp.Table(this=exp.to_identifier("grouped"), alias=exp.TableAlias(this=exp.to_identifier("g"))))
+        select = f"SELECT {', '.join(keys + values + flag_cols + [f'g.{b[0]}' for b in bad])} FROM grouped AS g"
         for chain, alias in list(self.chains.items())[1:]:
-            on = [exp.EQ(this=exp.column(PERIOD_ALIAS, table=alias),
-                         expression=self._shift(chain, exp.column(PERIOD_ALIAS, table="g")))]
-            on += [exp.NullSafeEQ(this=exp.column(d, table=alias), expression=exp.column(d, table="g"))
-                   for d in self.dims]
-            select = select.join(exp.Table(this=exp.to_identifier("grouped"),
-                                           alias=exp.TableAlias(this=exp.to_identifier(alias))),
-                                 on=exp.and_(*on), join_type="left", copy=False)
+            shifted = self._shift(chain, _col(PERIOD_ALIAS, table="g")).sql(dialect=d)
+            on = [f"{alias}.{PERIOD_ALIAS} = {shifted}"]
+            on += [exp.NullSafeEQ(this=_col(dim, table=alias), expression=_col(dim, table="g")).sql(dialect=d)
+                   for dim in self.dims]
+            select += f" LEFT JOIN grouped AS {alias} ON {' AND '.join(on)}"
         in_range = self._range()
         if in_range is not None:
-            select = select.where(in_range, copy=False)
+            select += f" WHERE {in_range.sql(dialect=d)}"
+        ctes = []
         for i, part in enumerate(self.parts):
-            for name, body in _hoisted(part.expression, f"q{i}"):
-                select = select.with_(name, as_=body, copy=False)
-            select = select.with_(f"q{i}", as_=part.expression, copy=False)
-        select = select.with_("grouped", as_=self._grouped(), copy=False)
-        return RequestQuery(source=source, dialect=self.dialect, grain=self.grain, by=list(self.parts[0].by),
-                            expression=select, dim_aliases=list(self.dims), outputs=outputs,
+            # copy=False: the scans were built for this statement; sqlglot would deep-copy each to render it
+            ctes += [(name, body.sql(dialect=d, copy=False)) for name, body in _hoisted(part.expression, f"q{i}")]
+            ctes.append((f"q{i}", part.expression.sql(dialect=d, copy=False)))
+        ctes.append(("grouped", self._grouped()))
+        text = "WITH " + ", ".join(f"{name} AS ({body})" for name, body in ctes) + " " + select
+        return RequestQuery(source=source, dialect=d, grain=self.grain, by=list(self.parts[0].by), text=text,
+                            dim_aliases=list(self.dims), outputs=outputs,
                             flags=[f"f{i}" for i in range(len(self.parts))], bad_times=bad,
                             models=[p.model for p in self.parts],
                             joins=list(dict.fromkeys(j for p in self.parts for j in p.joins)))
@@ -337,7 +348,7 @@ class _Builder:
         carries the sample of a text time that did not parse."""
         if self.grain not in GRAINS or (self.start is None and self.end is None):
             return None  # all time, or a custom calendar's grain (no offsets there: nothing was widened)
-        period = exp.column(PERIOD_ALIAS, table="g")
+        period = _col(PERIOD_ALIAS, table="g")
         bounds = []
         if self.start is not None:
             bounds.append(exp.GTE(this=period.copy(), expression=_date_literal(truncate(self.start, self.grain),
@@ -345,6 +356,9 @@ class _Builder:
         if self.end is not None:
             bounds.append(exp.LT(this=period.copy(), expression=_date_literal(self.end, self.dialect)))
         return exp.or_(exp.and_(*bounds), exp.Is(this=period.copy(), expression=exp.Null()))
+
+
+_OPERATORS = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*"}
 
 
 def _hoisted(query: exp.Expression, prefix: str) -> list[tuple[str, exp.Expression]]:
@@ -365,24 +379,28 @@ def _hoisted(query: exp.Expression, prefix: str) -> list[tuple[str, exp.Expressi
     return out
 
 
-def _operand(e: exp.Expression) -> exp.Expression:
-    # sqlglot renders the tree as built, without adding parentheses for precedence.
-    return exp.Paren(this=e) if isinstance(e, (exp.Binary, exp.Neg)) else e
+def _operand(text: str, compound: bool) -> str:
+    return f"({text})" if compound else text
+
+
+_DOUBLE = exp.DataType.build("double")
+_DATE = exp.DataType.build("date")
 
 
 def _double(e: exp.Expression, dialect: str) -> exp.Expression:
-    return exp.cast(e, "double")
+    # Built once: exp.cast parses the type name on every call (thousands of KPIs, several casts each).
+    return exp.Cast(this=e, to=_DOUBLE.copy())
 
 
 def _date_literal(d: date, dialect: str) -> exp.Expression:
     text = exp.Literal.string(d.isoformat())
-    return text if dialect == "sqlite" else exp.cast(text, "date")
+    return text if dialect == "sqlite" else exp.Cast(this=text, to=_DATE.copy())
 
 
 def _as_date(e: exp.Expression, dialect: str) -> exp.Expression:
     # SQLite keeps dates as ISO text (CAST AS DATE would make a number); elsewhere date + interval
     # may be a timestamp, and the join compares it with a DATE.
-    return e if dialect == "sqlite" else exp.cast(e, "date")
+    return e if dialect == "sqlite" else exp.Cast(this=e, to=_DATE.copy())
 
 
 def _add_days(p: exp.Expression, n: int, dialect: str) -> exp.Expression:
