@@ -1,4 +1,6 @@
 """The hand-made KPI values of the dashboard unit tests (three weeks, two regions)."""
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -77,3 +79,22 @@ KPI = shutil.which("kpi", path=str(Path(sys.executable).parent)) or "kpi"
 def run_kpi(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
     """Run the real `kpi` command of this venv, as a user would."""
     return subprocess.run([KPI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@contextlib.contextmanager
+def serving(demo: dict):
+    """`kpi serve` of a demo folder in a thread, with KPI_DEMO_DB pointing at its database meanwhile."""
+    from kpiengine.dashboard.server import start_in_thread
+
+    old = os.environ.get("KPI_DEMO_DB")
+    os.environ["KPI_DEMO_DB"] = str(demo["db"])
+    srv = start_in_thread(str(demo["specs"]))
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        if old is None:
+            os.environ.pop("KPI_DEMO_DB", None)
+        else:
+            os.environ["KPI_DEMO_DB"] = old

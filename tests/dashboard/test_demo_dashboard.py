@@ -12,7 +12,7 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
-from dash_testdata import run_kpi
+from dash_testdata import run_kpi, serving
 
 from kpiengine.cli.demo_data import PLANTED_REGION, PLANTED_WEEK
 from kpiengine.dashboard.server import start_in_thread
@@ -39,7 +39,7 @@ def independent_conversion(db: str, week: str) -> dict[str, float]:
 
 
 def embedded_data(html: str) -> dict:
-    match = re.search(r'<script type="application/json" id="dashboard-data">(.*?)</script>', html, re.S)
+    match = re.search(r'<script type="application/json" id="dashboard-data">(.*?)</script>', html, re.DOTALL)
     return json.loads(match.group(1))
 
 
@@ -55,8 +55,8 @@ def test_report_is_one_small_offline_file(report):
     html = report["html"]
     assert report["path"].stat().st_size < 2_000_000  # small enough to mail
     # nothing is fetched at view time: no external script, stylesheet, image, font or frame
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html, re.I)
-    assert not re.search(r"url\(\s*['\"]?(https?:)?//", html, re.I)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html, re.IGNORECASE)
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//", html, re.IGNORECASE)
     assert "@import" not in html and "@font-face" not in html
     assert "default-src 'none'" in html  # the page's CSP forbids any request
     assert '"Noto Sans CJK SC"' in html and '"Microsoft YaHei"' in html and '"PingFang SC"' in html
@@ -118,18 +118,8 @@ def _get(url: str, host: str | None = None, method: str = "GET"):
 
 @pytest.fixture(scope="module")
 def server(demo_dir):
-    import os
-
-    old = os.environ.get("KPI_DEMO_DB")
-    os.environ["KPI_DEMO_DB"] = str(demo_dir["db"])
-    srv = start_in_thread(str(demo_dir["specs"]))
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    if old is None:
-        os.environ.pop("KPI_DEMO_DB", None)
-    else:
-        os.environ["KPI_DEMO_DB"] = old
+    with serving(demo_dir) as srv:
+        yield srv
 
 
 def test_server_json_endpoints_and_period_control(server, demo_dir):
@@ -181,8 +171,8 @@ FIRST_VISITS = (
 
 def board(demo_env, **raw):
     from kpiengine.dashboard.collect import collect
-    from kpiengine.dashboard.views import build_dashboard
     from kpiengine.dashboard.options import parse_options
+    from kpiengine.dashboard.views import build_dashboard
     from kpiengine.loader import load_project
 
     project = load_project(demo_env["specs"])

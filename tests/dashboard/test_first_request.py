@@ -6,14 +6,13 @@ closed when the request ends (a writer can open the file afterwards).
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 
 import duckdb
 import pytest
+from dash_testdata import serving
 
 from kpiengine.cli.demo_data import PLANTED_WEEK
-from kpiengine.dashboard.server import start_in_thread
 
 WEEK = PLANTED_WEEK.isoformat()
 IN_WEEK = "{t} >= CAST(? AS DATE) AND {t} < CAST(? AS DATE) + INTERVAL 7 DAY"
@@ -21,16 +20,8 @@ IN_WEEK = "{t} >= CAST(? AS DATE) AND {t} < CAST(? AS DATE) + INTERVAL 7 DAY"
 
 @pytest.fixture
 def server(demo_dir):
-    old = os.environ.get("KPI_DEMO_DB")
-    os.environ["KPI_DEMO_DB"] = str(demo_dir["db"])
-    srv = start_in_thread(str(demo_dir["specs"]))
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    if old is None:
-        os.environ.pop("KPI_DEMO_DB", None)
-    else:
-        os.environ["KPI_DEMO_DB"] = old
+    with serving(demo_dir) as srv:
+        yield srv
 
 
 def _doc(server, query: str) -> dict:

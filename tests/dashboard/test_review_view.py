@@ -14,9 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from browser import Browser, require_browser
-from dash_testdata import run_kpi
-
-from kpiengine.dashboard.server import start_in_thread
+from dash_testdata import run_kpi, serving
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("KPIENGINE_ARTIFACTS") or REPO / "out" / "dashboard")
@@ -33,16 +31,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def live(demo_dir):
-    old = os.environ.get("KPI_DEMO_DB")
-    os.environ["KPI_DEMO_DB"] = str(demo_dir["db"])
-    srv = start_in_thread(str(demo_dir["specs"]))
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    if old is None:
-        os.environ.pop("KPI_DEMO_DB", None)
-    else:
-        os.environ["KPI_DEMO_DB"] = old
+    with serving(demo_dir) as srv:
+        yield srv
 
 
 def east_q4_conversion(db) -> float:

@@ -6,7 +6,6 @@ trap (``channel IN (...)`` leaves out the untracked NULL channel) and a breakdow
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.error
 import urllib.parse
@@ -14,10 +13,9 @@ import urllib.request
 
 import duckdb
 import pytest
-from dash_testdata import run_kpi
+from dash_testdata import run_kpi, serving
 
 from kpiengine.cli.demo_data import PLANTED_WEEK
-from kpiengine.dashboard.server import start_in_thread
 
 WEEK = PLANTED_WEEK.isoformat()
 WHERE = "region = 'east' AND channel IN ('web', 'partner')"
@@ -109,16 +107,8 @@ def _get(url: str):
 
 @pytest.fixture(scope="module")
 def server(demo_dir):
-    old = os.environ.get("KPI_DEMO_DB")
-    os.environ["KPI_DEMO_DB"] = str(demo_dir["db"])
-    srv = start_in_thread(str(demo_dir["specs"]))
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    if old is None:
-        os.environ.pop("KPI_DEMO_DB", None)
-    else:
-        os.environ["KPI_DEMO_DB"] = old
+    with serving(demo_dir) as srv:
+        yield srv
 
 
 @pytest.mark.parametrize("where, words", [
@@ -153,7 +143,7 @@ def test_report_with_where_embeds_the_filtered_numbers(demo_dir):
                     "--where", WHERE], demo_dir["folder"], demo_dir["env"])
     assert done.returncode == 0, done.stderr
     html = out.read_text(encoding="utf-8")
-    data = json.loads(re.search(r'<script type="application/json" id="dashboard-data">(.*?)</script>', html, re.S).group(1))
+    data = json.loads(re.search(r'<script type="application/json" id="dashboard-data">(.*?)</script>', html, re.DOTALL).group(1))
     assert data["process"]["tiles"]["visits"]["value"] == visits_by(demo_dir["db"], "'all'", WEEK)["all"]
     bad = run_kpi(["report", "--spec", "kpi_specs", "--html", str(out), "--where", "amount > 0; DROP TABLE deals"],
                   demo_dir["folder"], demo_dir["env"])
