@@ -331,12 +331,18 @@ class _Builder:
         if in_range is not None:
             select += f" WHERE {in_range.sql(dialect=d)}"
         ctes = []
+        scans = {f"q{i}" for i in range(len(self.parts))}
         for i, part in enumerate(self.parts):
             # copy=False: the scans were built for this statement; sqlglot would deep-copy each to render it
             ctes += [(name, body.sql(dialect=d, copy=False)) for name, body in _hoisted(part.expression, f"q{i}")]
             ctes.append((f"q{i}", part.expression.sql(dialect=d, copy=False)))
         ctes.append(("grouped", self._grouped()))
-        text = "WITH " + ", ".join(f"{name} AS ({body})" for name, body in ctes) + " " + select
+        # PostgreSQL materialises a CTE read twice (the typed first branch reads every scan), which keeps
+        # its scans out of the planner's reach (measured 13.4 s against 11.5 s at 10M rows).
+        # Only the scans: a window scan's own CTEs and `grouped` are read twice on purpose.
+        inline = " NOT MATERIALIZED" if d == "postgres" else ""
+        text = "WITH " + ", ".join(f"{name} AS{inline if name in scans else ''} ({body})"
+                                   for name, body in ctes) + " " + select
         return RequestQuery(source=source, dialect=d, grain=self.grain, by=list(self.parts[0].by), text=text,
                             dim_aliases=list(self.dims), outputs=outputs,
                             flags=[f"f{i}" for i in range(len(self.parts))], bad_times=bad,
