@@ -109,31 +109,12 @@ HAND_SQL_BY = {
 }
 
 
-# The same request as ONE hand-written statement, as a careful analyst writes it: a pass per model,
-# FULL JOINs null-safe on week and dimension, the formulas in SQL (what `kpi compile` now emits).
+# The same request as ONE hand-written statement, as a careful analyst writes it: the passes above
+# as CTEs, FULL JOINs null-safe on week and dimension, the formulas in SQL (what `kpi compile` emits).
 HAND_SINGLE_SQL = """
-WITH l AS (
-  SELECT date_trunc('week', created_at) AS period_start, {dim},
-         count(*) AS leads, count(*) FILTER (WHERE channel = 'web') AS web_leads,
-         count(*) FILTER (WHERE channel = 'referral') AS referral_leads,
-         count(*) FILTER (WHERE grade = 'A') AS a_grade_leads
-  FROM leads GROUP BY 1, 2),
-a AS (
-  SELECT date_trunc('week', happened_at) AS period_start, {dim},
-         count(*) FILTER (WHERE kind = 'call') AS calls,
-         count(*) FILTER (WHERE kind = 'visit') AS visits,
-         count(*) FILTER (WHERE kind = 'meeting') AS meetings,
-         count(DISTINCT rep_id) FILTER (WHERE kind = 'visit') AS active_reps,
-         sum(duration_min) FILTER (WHERE kind = 'visit') AS visit_minutes,
-         avg(duration_min) FILTER (WHERE kind = 'call') AS avg_call_minutes
-  FROM activities GROUP BY 1, 2),
-d AS (
-  SELECT date_trunc('week', created_at) AS period_start, {dim},
-         count(*) AS proposals, count(*) FILTER (WHERE stage = 'won') AS deals_won,
-         count(*) FILTER (WHERE stage = 'lost') AS deals_lost,
-         sum(amount) FILTER (WHERE stage = 'won') AS revenue,
-         max(amount) FILTER (WHERE stage = 'won') AS largest_deal
-  FROM deals GROUP BY 1, 2)
+WITH l AS ({leads}),
+a AS ({activities}),
+d AS ({deals})
 SELECT coalesce(l.period_start, a.period_start, d.period_start) AS period_start,
        coalesce(l.{dim}, a.{dim}, d.{dim}) AS {dim},
        l.leads, l.web_leads, l.referral_leads, l.a_grade_leads,
@@ -149,7 +130,8 @@ FULL JOIN d ON d.period_start = coalesce(l.period_start, a.period_start)
 
 
 def hand_single_sql(dim: str = "region") -> str:
-    return HAND_SINGLE_SQL.replace("{dim}", dim)
+    """The model passes are HAND_SQL_BY's own, as CTEs of one statement."""
+    return HAND_SINGLE_SQL.format(dim=dim, **hand_sql(dim))
 
 
 def hand_sql(dim: str = "region") -> dict[str, str]:

@@ -422,12 +422,7 @@ def run_funnel(engine, name: str, grain: str = "month", by: list[str] | None = N
         raise SpecError([SpecIssue(f"funnel '{name}': {exc}", funnel.location, getattr(exc, "hint", None),
                                    code="compile")]) from None
     sql = query.sql()
-    source = engine.open_source(funnel.source)
-    try:
-        source.connect()
-        result = source.execute(sql, timeout=getattr(engine, "timeout", None))
-    finally:
-        source.close()
+    result = engine.run_sql(funnel.source, sql)
     out = assemble(funnel, view, grain, by, query.long_rows(result.rows), sql)
     mark_funnel(engine, out, start, end)
     return out

@@ -100,12 +100,7 @@ def drill(engine, kpi: str, grain: str, period: date, dimensions: dict, input_kp
     period = python_period_start(period, grain)
     dialect = engine.dialect_of(model.source)
     sql = drill_sql(project, chosen, grain, period, dimensions, dialect, limit, where)
-    source = engine.open_source(model.source)
-    try:
-        source.connect()
-        result = source.execute(sql, timeout=getattr(engine, "timeout", None))
-    finally:
-        source.close()
+    result = engine.run_sql(model.source, sql)
     return {"kpi": kpi, "input": chosen, "inputs": candidates, "label": spec.label, "model": model.name,
             "period": period.isoformat(), "grain": grain, "dimensions": dimensions, "filter": spec.filter,
             "where": where,

@@ -46,12 +46,7 @@ def run_funnel_spec(engine, funnel, grain: str, by: list[str], start: date | Non
     """kpiengine.funnels.run_funnel for a funnel spec that may differ from the spec file (another window)."""
     query = compile_funnel(engine.project, funnel, grain, by, start, end, view, engine.dialect_of(funnel.source),
                            where=where)
-    source = engine.open_source(funnel.source)
-    try:
-        source.connect()
-        result = source.execute(query.sql(), timeout=getattr(engine, "timeout", None))
-    finally:
-        source.close()
+    result = engine.run_sql(funnel.source, query.sql())
     return assemble(funnel, view, grain, by, query.long_rows(result.rows), query.sql())
 
 
@@ -67,12 +62,7 @@ def run_funnel_pair(engine, funnel, grain: str, segment: list[str], by: str, sta
     if not query.rollup:
         return (run_funnel_spec(engine, funnel, grain, segment, start, end, view, where),
                 run_funnel_spec(engine, funnel, grain, segment + [by], start, end, view, where))
-    source = engine.open_source(funnel.source)
-    try:
-        source.connect()
-        result = source.execute(query.sql(), timeout=getattr(engine, "timeout", None))
-    finally:
-        source.close()
+    result = engine.run_sql(funnel.source, query.sql())
     totals, split = query.split_rows(result.rows)
     return (assemble(funnel, view, grain, segment, totals, query.sql()),
             assemble(funnel, view, grain, segment + [by], split, query.sql()))

@@ -73,12 +73,7 @@ def time_to_convert(engine, funnel, grain: str, period: date, view: str, segment
     """{"buckets": [labels], "steps": [{"step": name, "counts": [...]}, ...]} for steps 2..N."""
     dialect = engine.dialect_of(funnel.source)
     sql = time_to_convert_sql(engine.project, funnel, grain, period, view, segment, dialect, where)
-    source = engine.open_source(funnel.source)
-    try:
-        source.connect()
-        rows = source.execute(sql, timeout=getattr(engine, "timeout", None)).rows
-    finally:
-        source.close()
+    rows = engine.run_sql(funnel.source, sql).rows
     labels = [label for _, label in BUCKETS] + [LAST_BUCKET]
     counts = {k: [0] * len(labels) for k in range(2, len(funnel.steps) + 1)}
     for step, bucket, n in rows:

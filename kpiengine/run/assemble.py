@@ -23,7 +23,7 @@ from ..spec.formula import evaluate, input_key, inputs, parse_formula
 from ..spec.model import Project
 from ..spec.offsets import OffsetError, truncate
 from ..sql.compiler import required_aggregates
-from .gaps import ADDITIVE, FILLS, missing_value, spine
+from .gaps import ADDITIVE, FILLS, fills_null, missing_value, spine
 from .normalize import sort_key
 
 
@@ -66,9 +66,7 @@ def assemble(project: Project, names: list[str], grain: str, by: list[str], aggr
             keys = {k for k in keys if (first is None or k[0] >= first) and (end is None or k[0] < end)}
         how = (fill or {}).get(name)
         added = spine(keys, len(by), grain, first, end) if how in FILLS else set()
-        # A window aggregate at a period without rows may still have rows in its window, which this
-        # request did not read: its filled periods are null, never a made-up 0.
-        null_fill = how == "null" or any(project.kpis[leaf].window for leaf in required_aggregates(project, [name]))
+        null_fill = fills_null(project, name, how)
         for key in sorted(keys | added, key=sort_key):
             v = None if (key in added and null_fill) else value(name, key)
             if isinstance(v, float) and v.is_integer() and kpi.aggregate in ADDITIVE:

@@ -167,6 +167,15 @@ class Engine:
         source.allow_files(self.files_named(source_name))
         return source
 
+    def run_sql(self, source_name: str, sql: str):
+        """One statement on a source, connected for it alone (or the command's shared connection)."""
+        source = self.open_source(source_name)
+        try:
+            source.connect()
+            return source.execute(sql, timeout=self.timeout)
+        finally:
+            source.close()
+
     def files_named(self, source_name: str) -> list[str]:
         """Files the spec's models read through a source: file models, and literal paths in trusted SQL."""
         files = []
@@ -262,9 +271,8 @@ class Engine:
         scans = [q for q in queries if not getattr(q, "calendar_grain", None)]
         if not scans:
             return None
-        try:
-            with paused_gc():
-                return calendars + plan_request(self.project, names, scans, grain, start, end)
+        try:  # (both callers pause the collector around it)
+            return calendars + plan_request(self.project, names, scans, grain, start, end)
         except NotOneQuery:
             return None
         except (CompileError, OffsetError) as exc:

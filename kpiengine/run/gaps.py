@@ -20,6 +20,21 @@ FILLS = ("zero", "null")
 MAX_SPINE = 100_000  # periods x dimension values a fill may add
 
 
+def fills_null(project: Project, name: str, how: str | None) -> bool:
+    """Whether the periods a fill adds to KPI ``name`` are null rather than its value over no rows.
+
+    Asked for (``fill: null``), or the KPI reads a window aggregate: a period without rows may
+    still have rows in its window, which the request did not read, so it is never a made-up 0.
+    """
+    if how == "null":
+        return True
+    from ..sql.compiler import (
+        required_aggregates,  # lazy: only gap filling needs the formula tree
+    )
+
+    return any(project.kpis[leaf].window for leaf in required_aggregates(project, [name]))
+
+
 def missing_value(project: Project, name: str) -> Any:
     """The value of an aggregate KPI for a key its model has no row for: its aggregate over no rows."""
     return 0 if project.kpis[name].aggregate in ADDITIVE else None

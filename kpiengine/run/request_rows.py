@@ -19,7 +19,7 @@ from ..errors import KpiEngineError
 from ..results import KpiValue
 from ..spec.model import REQUEST_GRAINS, Project
 from ..spec.periodmath import truncate
-from .gaps import ADDITIVE, FILLS, missing_value, spine
+from .gaps import ADDITIVE, FILLS, fills_null, missing_value, spine
 from .normalize import normalize_date, normalize_number, normalize_value, sort_key
 
 
@@ -72,12 +72,7 @@ def _filled(project: Project, name: str, values: list[KpiValue], how: str, grain
     added = spine(keys, len(by), grain, first, end)
     if not added:
         return values
-    # A window aggregate at a period without rows may still have rows in its window, which this
-    # request did not read: its filled periods are null, never a made-up 0 (as in run.assemble).
-    from ..sql.compiler import required_aggregates  # lazy: only gap filling needs the formula tree
-
-    windowed = any(project.kpis[leaf].window for leaf in required_aggregates(project, [name]))
-    blank = None if how == "null" or windowed else blank_value(project, name)
+    blank = None if fills_null(project, name, how) else blank_value(project, name)
     rows = values + [KpiValue(kpi=name, grain=grain, period_start=k[0], dimensions=dict(zip(by, k[1:])),
                               value=blank) for k in added]
     rows.sort(key=lambda v: sort_key((v.period_start,) + tuple(v.dimensions[d] for d in by)))

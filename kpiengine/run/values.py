@@ -60,12 +60,7 @@ def dimension_values(engine: Engine, dimension: str, model: str | None = None, *
     except CompileError as exc:
         raise SpecError([SpecIssue(str(exc), hint=exc.hint, code="compile")]) from None
     sql = query.sql(dialect=dialect)
-    source = engine.open_source(spec.source)
-    try:
-        source.connect()
-        rows = source.execute(sql, timeout=engine.timeout).rows
-    finally:
-        source.close()
+    rows = engine.run_sql(spec.source, sql).rows
     values = sorted(((normalize_value(v), int(normalize_number(n))) for v, n in rows),
                     key=lambda vn: (-vn[1], sort_key((vn[0],))))
     return DimensionValues(dimension=dimension, model=name, values=values[:limit] if limit else values, sql=sql)

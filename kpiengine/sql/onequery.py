@@ -34,7 +34,7 @@ from sqlglot import exp
 from ..spec.formula import parse_formula, parse_offset
 from ..spec.model import GRAINS, Project
 from ..spec.offsets import Offset, truncate
-from .compiler import BAD_TIME_ALIAS, PERIOD_ALIAS, CompiledQuery
+from .compiler import BAD_TIME_ALIAS, PERIOD_ALIAS, CompiledQuery, required_aggregates
 from .periods import period_start_expr
 
 ADDITIVE = ("count", "count_distinct", "sum")
@@ -111,9 +111,9 @@ def plan_request(project: Project, names: list[str], parts: list[CompiledQuery],
         for j, col in enumerate(part.columns):
             scan_of[col.kpi] = (i, j)
     by_source: dict[str, list[str]] = {}
-    memo: dict[str, list[str]] = {}
+    leaves_of = {name: required_aggregates(project, [name]) for name in names}
     for name in names:
-        leaves = _leaves(project, name, memo)
+        leaves = leaves_of[name]
         sources = {parts[scan_of[leaf][0]].source for leaf in leaves if leaf in scan_of}
         missing = [leaf for leaf in leaves if leaf not in scan_of]
         if missing:
@@ -127,32 +127,8 @@ def plan_request(project: Project, names: list[str], parts: list[CompiledQuery],
         dialect = parts[indexes[0]].dialect
         if dialect not in SUPPORTED:
             raise NotOneQuery(f"dialect {dialect} keeps one query per model")
-        out.append(_Builder(project, grain, start, end, dialect, [parts[i] for i in indexes], memo).build(source, kpis))
+        out.append(_Builder(project, grain, start, end, dialect, [parts[i] for i in indexes], leaves_of).build(source, kpis))
     return out
-
-
-def _leaves(project: Project, name: str, memo: dict | None = None) -> list[str]:
-    """The aggregate KPIs a KPI reads (formula inputs, recursively), memoised across one plan."""
-    memo = {} if memo is None else memo
-
-    def visit(n: str, depth: int) -> list[str]:
-        found = memo.get(n)
-        if found is not None:
-            return found
-        kpi = project.kpis[n]
-        if not kpi.is_formula:
-            memo[n] = [n]
-            return memo[n]
-        if depth > 64:
-            raise NotOneQuery("formulas nest too deeply")
-        out: dict[str, None] = {}
-        for child in parse_formula(kpi.formula).find_all(exp.Column):
-            if child.name in project.kpis:
-                out.update(dict.fromkeys(visit(child.name, depth + 1)))
-        memo[n] = list(out)
-        return memo[n]
-
-    return visit(name, 0)
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
@@ -172,8 +148,8 @@ class _Builder:
     of KPIs building and rendering it as trees took longer than loading the spec."""
 
     def __init__(self, project: Project, grain: str, start: date | None, end: date | None, dialect: str,
-                 parts: list[CompiledQuery], memo: dict | None = None):
-        self.memo = {} if memo is None else memo
+                 parts: list[CompiledQuery], leaves_of: dict[str, list[str]]):
+        self.leaves_of = leaves_of  # KPI -> the aggregate KPIs it reads
         self.project, self.grain, self.start, self.end, self.dialect = project, grain, start, end, dialect
         self.parts = parts
         self.dims = parts[0].dim_aliases
@@ -314,7 +290,7 @@ class _Builder:
             kpi = self.project.kpis[name]
             alias = f"v{n}"
             values.append(f"{self._value(name, ())} AS {alias}")
-            flags = sorted({self.scan_of[leaf][0] for leaf in _leaves(self.project, name, self.memo)})
+            flags = sorted({self.scan_of[leaf][0] for leaf in self.leaves_of[name]})
             outputs.append(OutputColumn(kpi=name, alias=alias, aggregate=None if kpi.is_formula else kpi.aggregate,
                                         flags=flags))
         keys = [f"g.{k}" for k in [PERIOD_ALIAS] + self.dims]
