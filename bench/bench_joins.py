@@ -108,28 +108,40 @@ def same(a: dict, b: dict) -> bool:
     return True
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--reps", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def prepared(tmp: str, args, spec: str, engine_run, hand_run):
+    """(db, engine, values) over this bench's data, or None when the engine and the hand SQL disagree."""
     from kpiengine.engine import Engine
     from kpiengine.loader import load_project
 
+    db = str(Path(tmp) / "joins.duckdb")
+    t = time.perf_counter()
+    build(db, args.rows, args.reps)
+    print(f"data: {args.rows:,} deals, {args.reps:,} reps, built in {time.perf_counter() - t:.1f} s")
+    (Path(tmp) / "spec").mkdir()
+    (Path(tmp) / "spec" / "spec.yml").write_text(spec.format(db=db), encoding="utf-8")
+    engine = Engine(load_project(str(Path(tmp) / "spec")))
+    got, want = engine_run(engine), hand_run(db)  # warm-up, and the check
+    if not same(got, want):
+        print("engine and hand-written SQL disagree", file=sys.stderr)
+        return None
+    return db, engine, got
+
+
+def main() -> int:
+    args = arguments()
     with tempfile.TemporaryDirectory() as tmp:
-        db = str(Path(tmp) / "joins.duckdb")
-        t = time.perf_counter()
-        build(db, args.rows, args.reps)
-        print(f"data: {args.rows:,} deals, {args.reps:,} reps, built in {time.perf_counter() - t:.1f} s")
-        (Path(tmp) / "spec").mkdir()
-        (Path(tmp) / "spec" / "spec.yml").write_text(SPEC.format(db=db), encoding="utf-8")
-        engine = Engine(load_project(str(Path(tmp) / "spec")))
-        got, want = engine_run(engine), hand_run(db)  # warm-up, and the check
-        if not same(got, want):
-            print("engine and hand-written SQL disagree", file=sys.stderr)
+        ready = prepared(tmp, args, SPEC, engine_run, hand_run)
+        if ready is None:
             return 1
+        db, engine, got = ready
         import duckdb
 
         sql = engine.compile(grain="week", by=["rep.team"])[0].sql

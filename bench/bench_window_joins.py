@@ -14,13 +14,11 @@ Times are wall-clock seconds, best of ``--repeat`` after a warm-up, the two alte
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-from bench_joins import build, same
+from bench_joins import arguments, prepared
 
 SPEC = """
 project: {{name: bench_window_joins, default_source: wh}}
@@ -71,27 +69,12 @@ def hand_run(db: str):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=10_000_000)
-    ap.add_argument("--reps", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
-
-    from kpiengine.engine import Engine
-    from kpiengine.loader import load_project
-
+    args = arguments()
     with tempfile.TemporaryDirectory() as tmp:
-        db = str(Path(tmp) / "wj.duckdb")
-        t = time.perf_counter()
-        build(db, args.rows, args.reps)
-        print(f"data: {args.rows:,} deals, {args.reps:,} reps, built in {time.perf_counter() - t:.1f} s")
-        (Path(tmp) / "spec").mkdir()
-        (Path(tmp) / "spec" / "spec.yml").write_text(SPEC.format(db=db), encoding="utf-8")
-        engine = Engine(load_project(str(Path(tmp) / "spec")))
-        got, want = engine_run(engine), hand_run(db)  # warm-up, and the check
-        if not same(got, want):
-            print("engine and hand-written SQL disagree", file=sys.stderr)
+        ready = prepared(tmp, args, SPEC, engine_run, hand_run)
+        if ready is None:
             return 1
+        db, engine, got = ready
         te, th = [], []
         for _ in range(args.repeat):
             t = time.perf_counter()
