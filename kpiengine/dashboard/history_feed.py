@@ -68,6 +68,23 @@ def where_capable(project: Project, kpis: list[str], where: str) -> list[str]:
     return [name for name in kpis if supports(project, name, dims)]
 
 
+def sql_literal(value) -> str:
+    """A dimension value as a SQL literal of its own type: 'east' (quotes doubled), 3, 2.5, TRUE."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def segment_where(typed: dict, where: str | None = None) -> str:
+    """The query filter of a segment ({"region": "east", "rep": None}), joined to the page's own ``where``."""
+    parts = [f"{d} IS NULL" if v is None else f"{d} = {sql_literal(v)}" for d, v in typed.items()]
+    if where:
+        parts.append(f"({where})")
+    return " AND ".join(parts)
+
+
 @dataclass
 class Loaded:
     table: ValueTable
@@ -98,6 +115,7 @@ class ValueLoader:
         self._engine = None
         self._store = None
         self._marks = None
+        self._typed: dict[tuple, dict] = {}  # segment -> its values as the data types them (see load)
         path = history_file(project)
         if path:
             self._store = HistoryStore(path)
@@ -128,21 +146,64 @@ class ValueLoader:
              segment: dict | None = None) -> Loaded:
         """Values of ``kpis`` by ``by``; with a ``segment`` ({"region": "east"}) only that segment's values.
 
-        A segment is loaded as one more breakdown (by region and channel for
-        channel within east) and then cut, so a filtered number is exactly the
-        number the engine gives that segment, formulas included.
+        A segment is read from history as one more breakdown (by region and channel
+        for channel within east) and then cut. What history lacks is computed on the
+        warehouse with the segment as a query filter (``region = 'east'``) once this
+        request knows the segment's values as the data types them (from the first
+        cut, see ``_typed``): the same rows make the same numbers, formulas included,
+        and the warehouse aggregates one region instead of all four (by channel
+        within east: 5,300 values to read instead of 26,500).
         """
         if segment:
             dims = list(segment) + [d for d in by if d not in segment]
-            loaded = self.load(kpis, grain, dims, start, end)
-            return replace(loaded, table=loaded.table.in_segment(segment))  # a shared Loaded stays as it is
+            typed = self._typed.get(tuple(segment.items()))
+            if typed is None or not self.allow_engine:
+                loaded = self.load(kpis, grain, dims, start, end)
+                self._remember_types(segment, loaded.table)
+                return replace(loaded, table=loaded.table.in_segment(segment))  # a shared Loaded stays as it is
+            # the KPIs the cut would give (broken down by the segment's dimensions too), filtered instead
+            kpis = supporting(self.project, kpis, dims)
+            if self.shared is not None:
+                key = ("segment values", self.project.version, tuple(kpis), grain, tuple(by), start, end, self.where,
+                       tuple(segment.items()))
+                return self.shared.get(key, lambda: self._load_segment(kpis, grain, by, dims, start, end, segment,
+                                                                       typed))
+            return self._load_segment(kpis, grain, by, dims, start, end, segment, typed)
         if self.shared is not None:
             key = ("values", self.project.version, tuple(kpis), grain, tuple(by), start, end, self.where,
                    self.allow_engine)
             return self.shared.get(key, lambda: self._load(kpis, grain, by, start, end))
         return self._load(kpis, grain, by, start, end)
 
-    def _load(self, kpis: list[str], grain: str, by: list[str], start: date | None, end: date | None) -> Loaded:
+    def _remember_types(self, segment: dict, table: ValueTable) -> None:
+        """The segment's values as the data types them (3, not "3"), from a table broken down by its dimensions."""
+        for kpi in table.kpis:
+            for key in table.keys(kpi):
+                dims = dict(key)
+                if all(d in dims and same_value(dims[d], v) for d, v in segment.items()):
+                    self._typed[tuple(segment.items())] = {d: dims[d] for d in segment}
+                    return
+
+    def _load_segment(self, kpis: list[str], grain: str, by: list[str], dims: list[str], start: date | None,
+                      end: date | None, segment: dict, typed: dict) -> Loaded:
+        """History by the segment's dimensions and ``by``, cut; the rest computed with the segment as a filter."""
+        stored = self._load(kpis, grain, dims, start, end, engine=False)
+        table = stored.table.in_segment(segment)
+        todo = [k for k in kpis if not table.has(k)]
+        filtered = segment_where(typed, self.where)
+        todo = where_capable(self.project, todo, filtered)
+        origin, error = stored.origin, stored.error
+        if todo:
+            try:
+                rs = self.engine().compute(todo, grain, by, start, end, where=filtered)
+                table.add(rs.rows)
+                origin = "warehouse" if origin == "none" else "mixed"
+            except KpiEngineError as exc:
+                error = str(exc)
+        return Loaded(table, origin, error, [k for k in kpis if not table.has(k)])
+
+    def _load(self, kpis: list[str], grain: str, by: list[str], start: date | None, end: date | None,
+              engine: bool = True) -> Loaded:
         kpis = supporting(self.project, kpis, by)
         if self.where:
             kpis = where_capable(self.project, kpis, self.where)
@@ -163,7 +224,7 @@ class ValueLoader:
                 origin = "history"
                 table = ValueTable.from_tuples(stored, self._judge(stored, grain))
         todo = [k for k in kpis if not table.has(k)]
-        if todo and self.allow_engine:
+        if todo and self.allow_engine and engine:
             try:
                 rs = self.engine().compute(todo, grain, by, start, end, where=self.where)
                 table.add(rs.rows)
