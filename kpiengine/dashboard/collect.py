@@ -143,20 +143,32 @@ def held_databases(project: Project, loader):
                 source.close()
 
 
+# What a request gathers (``part`` of /api/dashboard): everything; the page's first screen, the funnels
+# left for a second request (they sit below the fold and cost the most warehouse time when no
+# `kpi check` stored them); or those funnels alone.
+PARTS = ("all", "first", "funnels")
+
+
 def collect(project: Project, options: DashboardOptions, *, allow_engine: bool = True,
-            registry=None, shared=None) -> DashboardInputs:
-    """The inputs of one page. ``shared`` (a SharedResults of ``kpi serve``) lends what another address computed."""
+            registry=None, shared=None, part: str = "all") -> DashboardInputs:
+    """The inputs of one page. ``shared`` (a SharedResults of ``kpi serve``) lends what another address computed.
+
+    ``part`` is one of PARTS: with "first" the funnels are not computed (``inputs.funnels_pending``);
+    with "funnels" only the totals (the shown period) and the funnels are.
+    """
+    if part not in PARTS:
+        raise ValueError(f"part {part!r} is not one of {PARTS}")
     loader = ValueLoader(project, allow_engine=allow_engine, registry=registry, where=options.where, shared=shared)
     # A request builds some 100,000 small objects that live until it ends (by rep: 56,000 values);
     # the cyclic collector walked them again and again, a quarter of the request's CPU.
     with paused_gc():
         if not allow_engine:
-            return _collect(project, options, loader)
+            return _collect(project, options, loader, part)
         with held_databases(project, loader):
-            return _collect(project, options, loader)
+            return _collect(project, options, loader, part)
 
 
-def _collect(project: Project, options: DashboardOptions, loader) -> DashboardInputs:
+def _collect(project: Project, options: DashboardOptions, loader, part: str = "all") -> DashboardInputs:
     allow_engine = loader.allow_engine
     kpis = main_view_kpis(project)
     notes: dict[str, str] = {}
@@ -174,11 +186,17 @@ def _collect(project: Project, options: DashboardOptions, loader) -> DashboardIn
     inputs = DashboardInputs(project=project, options=options, totals=totals.table, notes=notes)
 
     current, previous = chosen_periods(inputs)
+    if part == "funnels":  # the funnel panels read the totals (the shown period, the tiles' twins) and the funnels
+        inputs.funnels, note = load_funnels(project, options, inputs, loader, loader.shared)
+        if note:
+            notes["funnel"] = note
+        return inputs
     # Funnels are computed on the warehouse while the values load from history next to them.
     pool = ThreadPoolExecutor(max_workers=1)
     if allow_engine:
         loader.engine()  # one engine for both threads, created before they start
-    funnels = pool.submit(load_funnels, project, options, inputs, loader, loader.shared)
+    funnels = pool.submit(load_funnels, project, options, inputs, loader, loader.shared) if part == "all" else None
+    inputs.funnels_pending = funnels is None
     if options.by and options.by not in segment:
         breakdown = loader.load(kpis, options.grain, [options.by], breakdown_start(options, current, previous),
                                 options.end, segment)
@@ -220,10 +238,11 @@ def _collect(project: Project, options: DashboardOptions, loader) -> DashboardIn
     if note:
         notes["why"] = note
 
-    inputs.funnels, note = funnels.result()
+    if funnels is not None:
+        inputs.funnels, note = funnels.result()
+        if note:
+            notes["funnel"] = note
     pool.shutdown()
-    if note:
-        notes["funnel"] = note
 
     run = latest_run(project)
     marks = loader.watermarks()

@@ -671,6 +671,8 @@ def _funnel_breakdown(f, period: str, total: list[dict]) -> list[dict]:
 
 def funnel_view(inputs: DashboardInputs) -> dict:
     """Each funnel for the current and the comparison period side by side, total and per breakdown value."""
+    if inputs.funnels_pending:  # the live page asks for them in a second request (collect part "funnels")
+        return {"empty": True, "pending": True, "reason": "the funnels are being computed…"}
     if not inputs.funnels:
         return {"empty": True, "reason": inputs.notes.get("funnel") or "the spec defines no funnel (see docs/funnels.md)"}
     current, previous = chosen_periods(inputs)

@@ -20,7 +20,7 @@ TIERS = ("free", "traffic", "hit", "profit", "brand")
 def matrix_view(inputs: DashboardInputs) -> dict:
     funnels = funnel_view(inputs)
     if funnels.get("empty"):
-        return {"empty": True, "reason": funnels["reason"]}
+        return {"empty": True, "reason": funnels["reason"], **({"pending": True} if funnels.get("pending") else {})}
     out = []
     for f in funnels["funnels"]:
         if not any(st.get("tier") for st in f["steps"]) or not f["columns"]:

@@ -12,7 +12,9 @@ period, compare, start, end, kpi, node, funnel, bubble_by, bubble_x, bubble_y,
 bubble_size, spark_periods)::
 
     /                 the page
-    /api/dashboard    every view in one document
+    /api/dashboard    every view in one document; ?part=first leaves the funnel panels pending
+                      ({"pending": true}) and ?part=funnels answers them alone: the page asks
+                      for both, so its first screen does not wait for the funnels' queries
     /api/<view>       one view of kpiengine.dashboard.views.VIEWS (meta, process, attention, compare, ...)
     /api/breakdown    every breakdown row of one KPI (?kpi=), for "show all"
     /api/rows         the first 100 rows behind a point (?kpi=&period=&dims=region=east), .csv to download
@@ -34,7 +36,7 @@ from ..errors import KpiEngineError
 from ..spec.gcpause import paused_gc
 from ..spec.loader import load_project
 from . import data as views
-from .collect import collect, status_stamp
+from .collect import PARTS, collect, status_stamp
 from .drill import as_csv, drill
 from .history_feed import ValueLoader
 from .options import DashboardError, parse_options, parse_segment
@@ -218,11 +220,15 @@ class DashboardHandler(BaseHTTPRequestHandler):
                                                              shared=self.server.shared),
                                                      query.get("kpi") or None))
             elif url.path == "/api/dashboard" or url.path.startswith("/api/") and url.path[5:] in VIEWS:
+                part = query.get("part", "all") if url.path == "/api/dashboard" else "all"
+                if part not in PARTS:
+                    raise DashboardError(f"option 'part': {part!r}; use one of {', '.join(PARTS)}", "part")
+
                 def build():
                     project = self.server.load_project()
-                    inputs = collect(project, parse_options(project, query), shared=self.server.shared)
+                    inputs = collect(project, parse_options(project, query), shared=self.server.shared, part=part)
                     with paused_gc():  # the views and the JSON: thousands of small objects, no cycles to find
-                        payload = build_dashboard(inputs) if url.path == "/api/dashboard" else \
+                        payload = build_dashboard(inputs, part) if url.path == "/api/dashboard" else \
                             build_view(url.path[5:], inputs)
                         return json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
 

@@ -26,9 +26,18 @@ VIEWS = {
 }
 
 
-def build_dashboard(inputs) -> dict:
-    """Every view of :data:`VIEWS` in one document (``/api/dashboard``, the offline report), compacted."""
-    return compact({name: build(inputs) for name, build in VIEWS.items()})
+# The views a second request of the live page fills (collect part "funnels"): below the fold, and
+# the most warehouse time when `kpi check` stored no funnel for the address.
+FUNNEL_VIEWS = ("funnel", "matrix")
+
+
+def build_dashboard(inputs, part: str = "all") -> dict:
+    """Every view of :data:`VIEWS` in one document (``/api/dashboard``, the offline report), compacted.
+
+    ``part="funnels"``: the FUNNEL_VIEWS only (the page's second request).
+    """
+    names = FUNNEL_VIEWS if part == "funnels" else VIEWS
+    return compact({name: VIEWS[name](inputs) for name in names})
 
 
 def build_view(name: str, inputs) -> dict:

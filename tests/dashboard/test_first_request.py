@@ -6,6 +6,7 @@ closed when the request ends (a writer can open the file afterwards).
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 
 import duckdb
@@ -137,3 +138,32 @@ def test_without_kpi_check_nothing_is_stored_and_the_page_computes(demo_dir, tmp
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     con.close()
     assert "dashboard_funnels" not in tables  # the dashboard never writes to history
+
+
+def test_the_first_screen_leaves_the_funnels_to_a_second_request_with_the_same_numbers(server, demo_dir):
+    """part=first answers every panel but the funnels (pending); part=funnels answers those alone.
+
+    Together they are the whole document: the page draws the first screen without waiting for the
+    funnel queries, which no stored run covers under a filter."""
+    db = demo_dir["db"]
+    query = f"by=channel&period={WEEK}&filter=region=east"
+    first = _doc(server, query + "&part=first")
+    assert first["funnel"]["pending"] and first["matrix"]["pending"]
+    rest = _doc(server, query + "&part=funnels")
+    assert set(rest) == {"funnel", "matrix"}
+    whole = _doc(server, query)
+    assert {k: v for k, v in first.items() if k not in ("funnel", "matrix", "meta")} == \
+        {k: v for k, v in whole.items() if k not in ("funnel", "matrix", "meta")}
+    assert rest == {"funnel": whole["funnel"], "matrix": whole["matrix"]}
+    column = rest["funnel"]["funnels"][0]["columns"][-1]
+    leads = _by(db, f"SELECT coalesce(channel, '∅'), count(*) FROM leads WHERE region = 'east' AND "
+                    f"{IN_WEEK.format(t='created_at')} GROUP BY 1")
+    assert column["period"] == WEEK and column["total"][0]["entities"] == sum(leads.values())
+    assert {r["name"]: r["entities"][0] for r in column["breakdown"]} == leads
+    visits = _by(db, f"SELECT coalesce(channel, '∅'), count(*) FROM activities WHERE kind = 'visit' AND "
+                     f"region = 'east' AND {IN_WEEK.format(t='happened_at')} GROUP BY 1")
+    assert {r["name"]: r["value"] for r in first["process"]["tiles"]["visits"]["breakdown"]} == \
+        {k: v for k, v in visits.items() if k in {r["name"] for r in first["process"]["tiles"]["visits"]["breakdown"]}}
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        _doc(server, query + "&part=everything")
+    assert bad.value.code == 400 and json.loads(bad.value.read())["option"] == "part"

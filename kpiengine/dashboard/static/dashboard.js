@@ -9,7 +9,7 @@
   var SVGNS = 'http://www.w3.org/2000/svg';
   var CJK = /[\u3400-\u9fff\uf900-\ufaff]+/g;
   var dark = window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : { matches: false };
-  var state = { data: null, node: null, params: {}, status: null, charts: [], drill: null };
+  var state = { data: null, node: null, params: {}, status: null, charts: [], drill: null, loads: 0 };
 
   // ---------------------------------------------------------------- helpers
   function h(tag, attrs, children) {
@@ -880,6 +880,7 @@
       e.querySelector('.node-head').setAttribute('aria-pressed', String(on));
     });
     PANELS.forEach(function (p) { if (['attention', 'process'].indexOf(p.id) < 0) p.render(d); });
+    if (d.funnel && d.funnel.pending) return;  // ready once loadFunnels filled the funnel panels
     document.body.setAttribute('data-ready', String(Date.now()));
     announce('Dashboard for ' + d.meta.current_label + (d.meta.by ? ' by ' + d.meta.by : '') + ' loaded');
   }
@@ -901,12 +902,16 @@
   }
 
   // A bad option in the address (say ?grain=fortnight) is shown, dropped, and the page loads with its default.
+  // The first screen comes first (part=first): the funnel panels, below the fold and the costliest
+  // queries when `kpi check` stored none for this address, follow in a second request (loadFunnels).
   function load(errorText) {
     keepAddress();
+    var seq = ++state.loads;
     document.body.setAttribute('data-loading', '1');
-    return fetch('/api/dashboard' + (query() ? '?' + query() : ''), { cache: 'no-store' }).then(function (r) {
+    return fetch('/api/dashboard?' + query({ part: 'first' }), { cache: 'no-store' }).then(function (r) {
       return r.json().then(function (j) { return [r.ok, j]; });
     }).then(function (res) {
+      if (seq !== state.loads) return;  // a newer choice is loading: its answer is the one to show
       if (!res[0]) {
         var opt = res[1].option;
         if (opt && state.params[opt] !== undefined) { delete state.params[opt]; return load(res[1].error); }
@@ -916,11 +921,38 @@
       }
       renderError(errorText ? errorText + ' — showing the default instead.' : null);
       render(res[1]);
-      document.body.removeAttribute('data-loading');
       state.status = res[1].meta.source && res[1].meta.source.stamp;
+      if (res[1].funnel && res[1].funnel.pending) return loadFunnels(res[1], seq);
+      document.body.removeAttribute('data-loading');
     }).catch(function (e) {
       document.body.removeAttribute('data-loading');
       renderError('cannot reach the kpi serve process: ' + e);
+    });
+  }
+
+  function loadFunnels(d, seq) {
+    ['funnel', 'matrix'].forEach(function (id) { document.getElementById(id).setAttribute('aria-busy', 'true'); });
+    function done() {
+      ['funnel', 'matrix'].forEach(function (id) { document.getElementById(id).removeAttribute('aria-busy'); });
+      document.body.removeAttribute('data-loading');
+      document.body.setAttribute('data-ready', String(Date.now()));
+      announce('Dashboard for ' + d.meta.current_label + (d.meta.by ? ' by ' + d.meta.by : '') + ' loaded');
+    }
+    return fetch('/api/dashboard?' + query({ part: 'funnels' }), { cache: 'no-store' }).then(function (r) {
+      return r.json().then(function (j) { return [r.ok, j]; });
+    }).then(function (res) {
+      if (seq !== state.loads || state.data !== d) return;
+      d.funnel = res[0] ? res[1].funnel : { empty: true, reason: res[1].error || 'the funnels could not be computed' };
+      d.matrix = res[0] ? res[1].matrix : { empty: true, reason: d.funnel.reason };
+      renderFunnel(d);
+      renderMatrix(d);
+      done();
+    }).catch(function (e) {
+      if (seq !== state.loads) return;
+      d.funnel = d.matrix = { empty: true, reason: 'cannot reach the kpi serve process: ' + e };
+      renderFunnel(d);
+      renderMatrix(d);
+      done();
     });
   }
 
