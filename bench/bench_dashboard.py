@@ -4,9 +4,9 @@
     python bench/bench_dashboard.py --quick    # one warm repetition, no cold server per case
 
 Prints one line per breakdown (total, region, channel, rep, rep by day, a filter and a
-where filter). The live page asks for its first screen (``part=first``: every panel but the
-funnels, which are pending) and then for the funnel panels (``part=funnels``); the figures
-but the last column are the first screen's, the one the goal is about:
+where filter). The live page asks for its first screen (``part=first``: every panel but
+"why it changed" and the funnels, which are pending) and then for those (``part=rest``); the
+figures but the last columns are the first screen's, the one the goal is about:
 
 * ``size KB``: the JSON document;
 * ``cold s``: the request on a server that answered nothing yet (no spec, value,
@@ -19,7 +19,7 @@ but the last column are the first screen's, the one the goal is about:
 * ``new addr s``: the median of three requests for the same breakdown that miss the
   response cache (another sparkline length, as a clicked node or another focus KPI would);
 * ``warm s``: the median of the same address again (the response cache);
-* ``funnels s``: the page's second request (the funnel and product matrix panels), sent
+* ``rest s``: the page's second request (why, the funnel and product matrix panels), sent
   right after ``first s`` as the page does; ``--whole`` also times the whole document
   (``/api/dashboard`` without ``part``, as API users and older pages ask) on a fresh server.
 
@@ -105,7 +105,7 @@ def main() -> None:
         print(f"load average before: {load_average()}  ({os.cpu_count()} CPUs)")
         print(f"hand-written SQL: plain count {baseline * 1000:.1f} ms, two-step funnel {funnel_baseline * 1000:.1f} ms")
         print(f"{'breakdown':24} {'size KB':>8} {'cold s':>8} {'cold cpu':>8} {'first s':>8} {'new addr s':>10} "
-              f"{'warm s':>8} {'funnels s':>9}" + (f" {'whole s':>8}" if args.whole else ""))
+              f"{'warm s':>8} {'rest s':>8}" + (f" {'whole s':>8}" if args.whole else ""))
         specs = str(folder / "kpi_specs")
         srv = start_in_thread(specs)
         reps = 1 if args.quick else 3
@@ -129,13 +129,13 @@ def main() -> None:
                         fresh.shutdown()
                         fresh.server_close()
                 first, size = fetch(f"{srv.url}api/dashboard?{query}")
-                funnels, _ = fetch(f"{srv.url}api/dashboard?{whole_query}&part=funnels")
+                rest, _ = fetch(f"{srv.url}api/dashboard?{whole_query}&part=rest")
                 # another sparkline length: the same values and funnels, a new address (response cache misses)
                 other = statistics.median(fetch(f"{srv.url}api/dashboard?{query}&spark_periods={12 + i}")[0]
                                           for i in range(1, reps + 1))
                 warm = statistics.median(fetch(f"{srv.url}api/dashboard?{query}")[0] for _ in range(reps))
                 print(f"{name:24} {size / 1024:8.0f} {cold:8.2f} {cold_cpu:8.2f} {first:8.2f} {other:10.2f} "
-                      f"{warm:8.2f} {funnels:9.2f}" + (f" {whole:8.2f}" if args.whole else ""))
+                      f"{warm:8.2f} {rest:8.2f}" + (f" {whole:8.2f}" if args.whole else ""))
         finally:
             srv.shutdown()
             srv.server_close()

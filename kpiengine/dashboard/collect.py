@@ -16,6 +16,8 @@ from ..errors import KpiEngineError
 from ..sources import connection_scope
 from ..spec.gcpause import paused_gc
 from ..spec.model import Project
+from ..run.watermarks import last_complete_period
+from ..spec.periodmath import python_period_start
 from ..sql.periods import shift_period
 from .alert_feed import as_of, load_alerts
 from .data import chosen_periods, main_view_kpis
@@ -64,6 +66,32 @@ def breakdown_start(options: DashboardOptions, current, previous):
     if previous is not None:
         first = min(first, previous)
     return max(first, options.start) if options.start else first
+
+
+def guessed_start(options: DashboardOptions, loader):
+    """The breakdown's first period before the totals are in, or False when it cannot be guessed.
+
+    The shown period is the one asked for, else the last one every model's data covers (the rule
+    the totals' completeness follows, see run.watermarks); guessed from the watermarks, the
+    breakdown loads next to the totals (two warehouse statements at once) instead of after them.
+    An earlier guess only loads a few more periods; a later one is caught and loaded again.
+    """
+    try:
+        if options.period:
+            anchor = python_period_start(options.period, options.grain)
+        else:
+            marks = [w for w in loader.watermarks().values() if not w.error]
+            if not marks:
+                return False
+            anchor = last_complete_period(options.grain, [w.covers for w in marks], marks[0].now)
+        return breakdown_start(options, anchor, options.compare)
+    except (KpiEngineError, ValueError, KeyError):  # a custom calendar's grain: no guess, load after the totals
+        return False
+
+
+def early_enough(guess, need) -> bool:
+    """Whether a breakdown loaded from ``guess`` holds every period from ``need`` (None: from the first)."""
+    return guess is None or (need is not None and guess <= need)
 
 
 def segment_note(project: Project, kpis: list[str], loaded, segment: dict) -> str | None:
@@ -143,18 +171,19 @@ def held_databases(project: Project, loader):
                 source.close()
 
 
-# What a request gathers (``part`` of /api/dashboard): everything; the page's first screen, the funnels
-# left for a second request (they sit below the fold and cost the most warehouse time when no
-# `kpi check` stored them); or those funnels alone.
-PARTS = ("all", "first", "funnels")
+# What a request gathers (``part`` of /api/dashboard): everything; the page's first screen, with
+# "why it changed" and the funnels left for a second request (they sit below the fold and cost the
+# most warehouse time when no stored run covers the address: root-cause queries, funnel relations);
+# or that rest alone (values lent by the first request through ``shared``).
+PARTS = ("all", "first", "rest")
 
 
 def collect(project: Project, options: DashboardOptions, *, allow_engine: bool = True,
             registry=None, shared=None, part: str = "all") -> DashboardInputs:
     """The inputs of one page. ``shared`` (a SharedResults of ``kpi serve``) lends what another address computed.
 
-    ``part`` is one of PARTS: with "first" the funnels are not computed (``inputs.funnels_pending``);
-    with "funnels" only the totals (the shown period) and the funnels are.
+    ``part`` is one of PARTS: with "first" neither "why" nor the funnels are computed (``inputs.pending``
+    names them); with "rest" only they are, and what they read (values, alerts), not the team's bubbles.
     """
     if part not in PARTS:
         raise ValueError(f"part {part!r} is not one of {PARTS}")
@@ -173,6 +202,14 @@ def _collect(project: Project, options: DashboardOptions, loader, part: str = "a
     kpis = main_view_kpis(project)
     notes: dict[str, str] = {}
     segment = options.segment
+    pool = ThreadPoolExecutor(max_workers=2)  # the early breakdown, the funnels
+    if allow_engine:
+        loader.engine()  # one engine for every thread, created before they start
+    by = options.by if options.by and options.by not in segment else None
+    # Unfiltered, the breakdown loads next to the totals from a guessed first period; under a segment
+    # it waits for them: the totals' cut tells the segment's typed values (ValueLoader.load).
+    guess = guessed_start(options, loader) if by and not segment else False
+    early = pool.submit(loader.load, kpis, options.grain, [by], guess, options.end) if guess is not False else None
     totals = loader.load(kpis, options.grain, [], options.start, options.end, segment)
     left_out = [segment_note(project, kpis, totals, segment), where_note(project, kpis, options.where)]
     if any(left_out):
@@ -186,27 +223,23 @@ def _collect(project: Project, options: DashboardOptions, loader, part: str = "a
     inputs = DashboardInputs(project=project, options=options, totals=totals.table, notes=notes)
 
     current, previous = chosen_periods(inputs)
-    if part == "funnels":  # the funnel panels read the totals (the shown period, the tiles' twins) and the funnels
-        inputs.funnels, note = load_funnels(project, options, inputs, loader, loader.shared)
-        if note:
-            notes["funnel"] = note
-        return inputs
+    later = part in ("all", "rest")  # why and the funnels
+    if not later:
+        inputs.pending = ["why", "funnels"]
     # Funnels are computed on the warehouse while the values load from history next to them.
-    pool = ThreadPoolExecutor(max_workers=1)
-    if allow_engine:
-        loader.engine()  # one engine for both threads, created before they start
-    funnels = pool.submit(load_funnels, project, options, inputs, loader, loader.shared) if part == "all" else None
-    inputs.funnels_pending = funnels is None
-    if options.by and options.by not in segment:
-        breakdown = loader.load(kpis, options.grain, [options.by], breakdown_start(options, current, previous),
-                                options.end, segment)
+    funnels = pool.submit(load_funnels, project, options, inputs, loader, loader.shared) if later else None
+    if by:
+        need = breakdown_start(options, current, previous)
+        breakdown = early.result() if early is not None else None
+        if breakdown is None or not early_enough(guess, need):
+            breakdown = loader.load(kpis, options.grain, [by], need, options.end, segment)
         inputs.breakdown = breakdown.table
         origins.append(breakdown.origin)
         if breakdown.error:
             notes["breakdown"] = breakdown.error
 
     bubble = [k for k in (options.bubble_x, options.bubble_y, options.bubble_size) if k]
-    if bubble and options.bubble_by:
+    if bubble and options.bubble_by and part != "rest":
         team_by = [options.bubble_by] + ([options.by] if options.by and options.by != options.bubble_by
                                          and options.by not in segment else [])
         team = loader.load(bubble, options.grain, team_by, current, None, segment)
@@ -234,9 +267,10 @@ def _collect(project: Project, options: DashboardOptions, loader, part: str = "a
         notes["alerts"] = note
 
     # why needs the values and the alerts, not the funnels: it runs while the funnel queries do
-    inputs.why, note = explain(project, options, inputs, loader)
-    if note:
-        notes["why"] = note
+    if later:
+        inputs.why, note = explain(project, options, inputs, loader)
+        if note:
+            notes["why"] = note
 
     if funnels is not None:
         inputs.funnels, note = funnels.result()

@@ -671,7 +671,7 @@ def _funnel_breakdown(f, period: str, total: list[dict]) -> list[dict]:
 
 def funnel_view(inputs: DashboardInputs) -> dict:
     """Each funnel for the current and the comparison period side by side, total and per breakdown value."""
-    if inputs.funnels_pending:  # the live page asks for them in a second request (collect part "funnels")
+    if "funnels" in inputs.pending:  # the live page asks for them in a second request (collect part "rest")
         return {"empty": True, "pending": True, "reason": "the funnels are being computed…"}
     if not inputs.funnels:
         return {"empty": True, "reason": inputs.notes.get("funnel") or "the spec defines no funnel (see docs/funnels.md)"}
@@ -711,6 +711,8 @@ def funnel_view(inputs: DashboardInputs) -> dict:
 # -- why it changed --------------------------------------------------------------------------
 
 def why_view(inputs: DashboardInputs) -> dict:
+    if "why" in inputs.pending:  # the live page asks for it in a second request (collect part "rest")
+        return {"empty": True, "pending": True, "reason": "the change is being explained…"}
     if not inputs.why:
         return {"empty": True, "reason": inputs.notes.get("why") or "choose a KPI to explain its change"}
     return inputs.why

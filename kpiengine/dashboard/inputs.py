@@ -99,11 +99,12 @@ class DashboardInputs:
     team: ValueTable | None = None  # by options.bubble_by
     alerts: AlertSnapshot = field(default_factory=AlertSnapshot)
     funnels: list[FunnelData] = field(default_factory=list)
-    funnels_pending: bool = False  # left for a second request (collect part "first"): the panels say "loading"
     why: dict[str, Any] | None = None  # explain_change JSON for the focus KPI
     notes: dict[str, str] = field(default_factory=dict)  # panel -> why it is empty or partial
     source: dict[str, Any] = field(default_factory=dict)  # where values came from (history run, warehouse)
     health: dict[str, dict] = field(default_factory=dict)  # model -> data checks and freshness (health_feed)
+    # inputs left for the page's second request (collect part "first"): "why", "funnels"; their panels say so
+    pending: list[str] = field(default_factory=list)
 
     @property
     def funnel_windows(self) -> dict:

@@ -12,9 +12,9 @@ period, compare, start, end, kpi, node, funnel, bubble_by, bubble_x, bubble_y,
 bubble_size, spark_periods)::
 
     /                 the page
-    /api/dashboard    every view in one document; ?part=first leaves the funnel panels pending
-                      ({"pending": true}) and ?part=funnels answers them alone: the page asks
-                      for both, so its first screen does not wait for the funnels' queries
+    /api/dashboard    every view in one document; ?part=first leaves "why" and the funnel panels
+                      pending ({"pending": true}) and ?part=rest answers those alone: the page
+                      asks for both, so its first screen does not wait for their queries
     /api/<view>       one view of kpiengine.dashboard.views.VIEWS (meta, process, attention, compare, ...)
     /api/breakdown    every breakdown row of one KPI (?kpi=), for "show all"
     /api/rows         the first 100 rows behind a point (?kpi=&period=&dims=region=east), .csv to download

@@ -26,17 +26,17 @@ VIEWS = {
 }
 
 
-# The views a second request of the live page fills (collect part "funnels"): below the fold, and
-# the most warehouse time when `kpi check` stored no funnel for the address.
-FUNNEL_VIEWS = ("funnel", "matrix")
+# The views a second request of the live page fills (collect part "rest"): below the fold, and the
+# most warehouse time when no stored run covers the address (root-cause queries, funnel relations).
+LATER_VIEWS = ("why", "funnel", "matrix")
 
 
 def build_dashboard(inputs, part: str = "all") -> dict:
     """Every view of :data:`VIEWS` in one document (``/api/dashboard``, the offline report), compacted.
 
-    ``part="funnels"``: the FUNNEL_VIEWS only (the page's second request).
+    ``part="rest"``: the LATER_VIEWS only (the page's second request).
     """
-    names = FUNNEL_VIEWS if part == "funnels" else VIEWS
+    names = LATER_VIEWS if part == "rest" else VIEWS
     return compact({name: VIEWS[name](inputs) for name in names})
 
 

@@ -140,21 +140,21 @@ def test_without_kpi_check_nothing_is_stored_and_the_page_computes(demo_dir, tmp
     assert "dashboard_funnels" not in tables  # the dashboard never writes to history
 
 
-def test_the_first_screen_leaves_the_funnels_to_a_second_request_with_the_same_numbers(server, demo_dir):
-    """part=first answers every panel but the funnels (pending); part=funnels answers those alone.
+def test_the_first_screen_leaves_why_and_the_funnels_to_a_second_request_with_the_same_numbers(server, demo_dir):
+    """part=first answers every panel but "why" and the funnels (pending); part=rest answers those alone.
 
     Together they are the whole document: the page draws the first screen without waiting for the
-    funnel queries, which no stored run covers under a filter."""
+    root-cause and funnel queries, which no stored run covers under a filter."""
     db = demo_dir["db"]
     query = f"by=channel&period={WEEK}&filter=region=east"
     first = _doc(server, query + "&part=first")
-    assert first["funnel"]["pending"] and first["matrix"]["pending"]
-    rest = _doc(server, query + "&part=funnels")
-    assert set(rest) == {"funnel", "matrix"}
+    assert first["funnel"]["pending"] and first["matrix"]["pending"] and first["why"]["pending"]
+    rest = _doc(server, query + "&part=rest")
+    assert set(rest) == {"why", "funnel", "matrix"}
     whole = _doc(server, query)
-    assert {k: v for k, v in first.items() if k not in ("funnel", "matrix", "meta")} == \
-        {k: v for k, v in whole.items() if k not in ("funnel", "matrix", "meta")}
-    assert rest == {"funnel": whole["funnel"], "matrix": whole["matrix"]}
+    assert {k: v for k, v in first.items() if k not in ("why", "funnel", "matrix", "meta")} == \
+        {k: v for k, v in whole.items() if k not in ("why", "funnel", "matrix", "meta")}
+    assert rest == {"why": whole["why"], "funnel": whole["funnel"], "matrix": whole["matrix"]}
     column = rest["funnel"]["funnels"][0]["columns"][-1]
     leads = _by(db, f"SELECT coalesce(channel, '∅'), count(*) FROM leads WHERE region = 'east' AND "
                     f"{IN_WEEK.format(t='created_at')} GROUP BY 1")
@@ -167,3 +167,34 @@ def test_the_first_screen_leaves_the_funnels_to_a_second_request_with_the_same_n
     with pytest.raises(urllib.error.HTTPError) as bad:
         _doc(server, query + "&part=everything")
     assert bad.value.code == 400 and json.loads(bad.value.read())["option"] == "part"
+
+
+def test_the_breakdown_loaded_next_to_the_totals_holds_every_period_the_page_shows(demo_env):
+    """The breakdown starts loading before the totals say which period is shown (guessed from the
+    watermarks); asked for a period after the data ends, the guess is too late and is loaded again."""
+    from datetime import date, timedelta
+
+    from kpiengine.dashboard.collect import collect, guessed_start
+    from kpiengine.dashboard.history_feed import ValueLoader
+    from kpiengine.dashboard.options import parse_options
+    from kpiengine.loader import load_project
+
+    project = load_project(demo_env["specs"])
+    db = demo_env["db"]
+    for raw in ({"by": "rep"}, {"by": "rep", "period": "2027-02-01"}):
+        options = parse_options(project, raw)
+        inputs = collect(project, options)
+        shown = max(p for p in inputs.totals.periods if inputs.totals.complete("visits", p))
+        assert guessed_start(options, ValueLoader(project)) is not False
+        # the sparkline's twelve weeks, each checked against plain SQL for every rep
+        for k in range(12):
+            week = (shown - timedelta(days=7 * k)).isoformat()
+            con = duckdb.connect(str(db), read_only=True)
+            try:
+                visits = dict(con.execute(f"SELECT rep_name, count(*) FROM activities WHERE kind = 'visit' AND "
+                                          f"{IN_WEEK.format(t='happened_at')} GROUP BY 1", [week, week]).fetchall())
+            finally:
+                con.close()
+            got = {dict(key)["rep"]: inputs.breakdown.get("visits", date.fromisoformat(week), key)
+                   for key in inputs.breakdown.keys("visits")}
+            assert {r: v for r, v in got.items() if v is not None} == visits, (raw, week)

@@ -880,7 +880,7 @@
       e.querySelector('.node-head').setAttribute('aria-pressed', String(on));
     });
     PANELS.forEach(function (p) { if (['attention', 'process'].indexOf(p.id) < 0) p.render(d); });
-    if (d.funnel && d.funnel.pending) return;  // ready once loadFunnels filled the funnel panels
+    if (d.funnel && d.funnel.pending) return;  // ready once loadRest filled the pending panels
     document.body.setAttribute('data-ready', String(Date.now()));
     announce('Dashboard for ' + d.meta.current_label + (d.meta.by ? ' by ' + d.meta.by : '') + ' loaded');
   }
@@ -902,8 +902,8 @@
   }
 
   // A bad option in the address (say ?grain=fortnight) is shown, dropped, and the page loads with its default.
-  // The first screen comes first (part=first): the funnel panels, below the fold and the costliest
-  // queries when `kpi check` stored none for this address, follow in a second request (loadFunnels).
+  // The first screen comes first (part=first): "why it changed" and the funnel panels, below the fold
+  // and the costliest queries when no stored run covers the address, follow in a second request (loadRest).
   function load(errorText) {
     keepAddress();
     var seq = ++state.loads;
@@ -922,7 +922,7 @@
       renderError(errorText ? errorText + ' — showing the default instead.' : null);
       render(res[1]);
       state.status = res[1].meta.source && res[1].meta.source.stamp;
-      if (res[1].funnel && res[1].funnel.pending) return loadFunnels(res[1], seq);
+      if (res[1].funnel && res[1].funnel.pending) return loadRest(res[1], seq);
       document.body.removeAttribute('data-loading');
     }).catch(function (e) {
       document.body.removeAttribute('data-loading');
@@ -930,29 +930,31 @@
     });
   }
 
-  function loadFunnels(d, seq) {
-    ['funnel', 'matrix'].forEach(function (id) { document.getElementById(id).setAttribute('aria-busy', 'true'); });
-    function done() {
-      ['funnel', 'matrix'].forEach(function (id) { document.getElementById(id).removeAttribute('aria-busy'); });
+  var LATER = ['why', 'funnel', 'matrix'];  // the views of part=rest (kpiengine/dashboard/views.py LATER_VIEWS)
+
+  function loadRest(d, seq) {
+    LATER.forEach(function (id) { document.getElementById(id).setAttribute('aria-busy', 'true'); });
+    function show() {
+      renderWhy(d);
+      renderFunnel(d);
+      renderMatrix(d);
+      LATER.forEach(function (id) { document.getElementById(id).removeAttribute('aria-busy'); });
       document.body.removeAttribute('data-loading');
       document.body.setAttribute('data-ready', String(Date.now()));
       announce('Dashboard for ' + d.meta.current_label + (d.meta.by ? ' by ' + d.meta.by : '') + ' loaded');
     }
-    return fetch('/api/dashboard?' + query({ part: 'funnels' }), { cache: 'no-store' }).then(function (r) {
+    return fetch('/api/dashboard?' + query({ part: 'rest' }), { cache: 'no-store' }).then(function (r) {
       return r.json().then(function (j) { return [r.ok, j]; });
     }).then(function (res) {
       if (seq !== state.loads || state.data !== d) return;
-      d.funnel = res[0] ? res[1].funnel : { empty: true, reason: res[1].error || 'the funnels could not be computed' };
-      d.matrix = res[0] ? res[1].matrix : { empty: true, reason: d.funnel.reason };
-      renderFunnel(d);
-      renderMatrix(d);
-      done();
+      LATER.forEach(function (id) {
+        d[id] = res[0] ? res[1][id] : { empty: true, reason: res[1].error || 'this panel could not be computed' };
+      });
+      show();
     }).catch(function (e) {
       if (seq !== state.loads) return;
-      d.funnel = d.matrix = { empty: true, reason: 'cannot reach the kpi serve process: ' + e };
-      renderFunnel(d);
-      renderMatrix(d);
-      done();
+      LATER.forEach(function (id) { d[id] = { empty: true, reason: 'cannot reach the kpi serve process: ' + e }; });
+      show();
     });
   }
 
