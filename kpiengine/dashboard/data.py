@@ -205,14 +205,17 @@ def value_state(inputs: DashboardInputs, table: ValueTable | None, kpi: str, per
 
 
 def breakdown_rows(inputs: DashboardInputs, kpi: str, current, previous) -> list[dict]:
-    """Every breakdown value of a KPI, worst first (alerts, then weighted bad moves), then the rest by name."""
+    """Every breakdown value of a KPI, worst first (alerts, then weighted bad moves), then the rest by name.
+
+    Without sparklines: only the rows a tile shows draw one (``with_sparks``); by rep and day the
+    2,000 rows' series were a third of the views' time.
+    """
     table = inputs.breakdown
     if not table or not table.has(kpi):
         return []
     spec = inputs.project.kpis[kpi]
     keys = [k for k in table.keys(kpi) if k]
     weights = segment_weights(inputs, kpi, keys, current, previous)
-    spark_periods = _spark_periods(inputs.totals, current, inputs.options.spark_periods)
     additive = volume_kpi(inputs.project, kpi) == kpi
     rows = []
     for key in keys:
@@ -230,13 +233,19 @@ def breakdown_rows(inputs: DashboardInputs, kpi: str, current, previous) -> list
             "magnitude": 0.0 if state else severity_of_change(delta, spec.unit) * weights.get(key, 0.0)
             * confidence(inputs.project, table, kpi, key, current, previous),
             "additive": additive,
-            "spark": [v for _, v in table.series(kpi, key, spark_periods)],
         })
     rows.sort(key=lambda r: (-STATUS_RANK[r["status"]], r["tone"] != "bad",
                              -r["magnitude"] if r["tone"] == "bad" else 0, r["name"]))
     for r in rows:
         r["notable"] = _notable(r)
     return rows
+
+
+def with_sparks(inputs: DashboardInputs, kpi: str, rows: list[dict], current) -> list[dict]:
+    """The rows with their sparklines (the periods of the tile's own), for the rows a tile shows."""
+    periods = _spark_periods(inputs.totals, current, inputs.options.spark_periods)
+    table = inputs.breakdown
+    return [dict(r, spark=[v for _, v in table.series(kpi, dim_key(r["dimensions"]), periods)]) for r in rows]
 
 
 def shown_rows(rows: list[dict], top: int) -> list[dict]:
@@ -269,7 +278,7 @@ def kpi_tile(inputs: DashboardInputs, kpi: str, current: date | None, previous: 
     state = value_state(inputs, table, kpi, current) or value_state(inputs, table, kpi, previous)
     spark_periods = _spark_periods(table, current, inputs.options.spark_periods)
     rows = breakdown_rows(inputs, kpi, current, previous)
-    shown = shown_rows(rows, inputs.options.top)
+    shown = with_sparks(inputs, kpi, shown_rows(rows, inputs.options.top), current)
     return {
         "kpi": kpi, "label": spec.label, "description": spec.description, "owner": spec.owner,
         "unit": spec.unit, "direction": spec.direction, "format": spec.format,
