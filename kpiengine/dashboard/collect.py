@@ -198,11 +198,19 @@ def collect(project: Project, options: DashboardOptions, *, allow_engine: bool =
 
 
 def _collect(project: Project, options: DashboardOptions, loader, part: str = "all") -> DashboardInputs:
+    pool = ThreadPoolExecutor(max_workers=2)  # the early breakdown, the funnels
+    try:
+        return _gather(project, options, loader, part, pool)
+    finally:  # also when a load fails: no thread outlives the request, none waits for work nobody reads
+        pool.shutdown(cancel_futures=True)
+
+
+def _gather(project: Project, options: DashboardOptions, loader, part: str, pool: ThreadPoolExecutor
+            ) -> DashboardInputs:
     allow_engine = loader.allow_engine
     kpis = main_view_kpis(project)
     notes: dict[str, str] = {}
     segment = options.segment
-    pool = ThreadPoolExecutor(max_workers=2)  # the early breakdown, the funnels
     if allow_engine:
         loader.engine()  # one engine for every thread, created before they start
     by = options.by if options.by and options.by not in segment else None
@@ -276,7 +284,6 @@ def _collect(project: Project, options: DashboardOptions, loader, part: str = "a
         inputs.funnels, note = funnels.result()
         if note:
             notes["funnel"] = note
-    pool.shutdown()
 
     run = latest_run(project)
     marks = loader.watermarks()

@@ -7,6 +7,7 @@ The dashboard is read-only: it never creates the history file nor records runs.
 """
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from dataclasses import dataclass, field, replace
@@ -73,8 +74,15 @@ def sql_literal(value) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):  # NaN and infinity have no literal all engines read alike
+            raise ValueError(f"{value!r} has no SQL literal")
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def has_literals(typed: dict) -> bool:
+    """Whether every value of a segment can be written into a query filter (NaN and infinity cannot)."""
+    return not any(isinstance(v, float) and not math.isfinite(v) for v in typed.values())
 
 
 def segment_where(typed: dict, where: str | None = None) -> str:
@@ -157,7 +165,7 @@ class ValueLoader:
         if segment:
             dims = list(segment) + [d for d in by if d not in segment]
             typed = self._typed.get(tuple(segment.items()))
-            if typed is None or not self.allow_engine:
+            if typed is None or not self.allow_engine or not has_literals(typed):
                 loaded = self.load(kpis, grain, dims, start, end)
                 self._remember_types(segment, loaded.table)
                 return replace(loaded, table=loaded.table.in_segment(segment))  # a shared Loaded stays as it is

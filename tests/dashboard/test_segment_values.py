@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from kpiengine.cli.demo_data import PLANTED_REGION, PLANTED_WEEK
-from kpiengine.dashboard.history_feed import segment_where, sql_literal
+from kpiengine.dashboard.history_feed import has_literals, segment_where, sql_literal
 
 WEEK = PLANTED_WEEK.isoformat()
 BEFORE = (PLANTED_WEEK - timedelta(days=7)).isoformat()
@@ -42,6 +42,12 @@ def test_literals_keep_the_type_and_double_quotes():
     assert sql_literal(3) == "3" and sql_literal(2.5) == "2.5" and sql_literal(True) == "TRUE"
     assert segment_where({"region": "east", "channel": None}, "rep = 'x'") == \
         "region = 'east' AND channel IS NULL AND (rep = 'x')"
+    # NaN and infinity have no literal: such a segment is cut from a breakdown, never written into SQL
+    for odd in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(ValueError, match="no SQL literal"):
+            sql_literal(odd)
+        assert not has_literals({"score": odd, "region": "east"})
+    assert has_literals({"score": 2.5, "region": None})
 
 
 def test_channel_within_east_is_the_plain_sql_of_east(demo_env):
