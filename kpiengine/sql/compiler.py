@@ -66,6 +66,7 @@ class CompiledQuery:
     columns: list[AggregateColumn] = field(default_factory=list)
     time_format: str | None = None  # set when the last column samples unreadable text times
     joins: list[str] = field(default_factory=list)  # the join path of each joined dimension (kpi explain)
+    plain: bool = False  # one grouped SELECT of aggregates (not a window or semi-additive plan)
 
     @property
     def sql(self) -> str:
@@ -325,7 +326,7 @@ def compile_model_query(project: Project, model: ModelSpec, kpis: list[KpiSpec],
     select = attach(select, project, plan, dialect, lambda target, d: model_relation(project, target, d))
     return CompiledQuery(model=model.name, source=model.source, dialect=dialect, grain=grain, by=list(by),
                          expression=select, dim_aliases=dim_aliases, columns=columns,
-                         time_format=model.time_format, joins=plan.describe())
+                         time_format=model.time_format, joins=plan.describe(), plain=True)
 
 
 def _group_key(period: exp.Expression) -> exp.Expression:
