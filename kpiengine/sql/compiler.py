@@ -31,7 +31,7 @@ from .joins import attach, dimension_expression, plan_joins, where_condition
 from .periods import PeriodError, text_to_timestamp
 from .timeparts import time_dimension_expr
 from .timeprep import PARSED_TIME, time_preamble  # noqa: F401  (PARSED_TIME: re-exported)
-from .windows import lookback_ranges, offset_chains, widen_condition
+from .windows import chains_by_aggregate, scan_lookback, widen_condition
 
 PERIOD_ALIAS = "period_start"
 
@@ -369,9 +369,10 @@ def plan_queries(project: Project, kpi_names: list[str], grain: str, by: list[st
             continue  # rolling and semi-additive aggregates: their own query (sql.rolling, sql.semiadditive)
         by_model.setdefault(kpi.model, []).append(kpi)
     queries = []
-    lookback = lookback_ranges(offset_chains(project, kpi_names), grain, start, end)
+    chains = chains_by_aggregate(project, kpi_names)
     for model_name, kpis in by_model.items():
         model = project.models[model_name]
         queries.append(compile_model_query(project, model, kpis, grain, by, start, end,
-                                           dialect_of_source(model.source), where=where, lookback=lookback))
+                                           dialect_of_source(model.source), where=where,
+                                           lookback=scan_lookback(chains, kpis, grain, start, end)))
     return queries

@@ -43,7 +43,7 @@ from .compiler import (
 from .joins import JoinPlan, attach, dimension_expression, plan_request, where_condition
 from .periods import PeriodError, period_start_expr
 from .timeprep import TimePrep, time_preamble
-from .windows import lookback_ranges, offset_chains, widen_condition
+from .windows import chains_by_aggregate, scan_lookback, widen_condition
 
 _STEP = {"day": (1, "DAY"), "week": (7, "DAY"), "month": (1, "MONTH"), "quarter": (3, "MONTH"), "year": (12, "MONTH")}
 
@@ -130,9 +130,10 @@ def plan_window_queries(project: Project, kpi_names: list[str], grain: str, by: 
         groups.setdefault((kpi.model, window), []).append(kpi)
     if not groups:
         return []
-    lookback = lookback_ranges(offset_chains(project, kpi_names), grain, start, end)
+    chains = chains_by_aggregate(project, kpi_names)
     return [compile_window_query(project, model, window, kpis, grain, by, start, end,
-                                 dialect_of_source(project.models[model].source), lookback, where=where)
+                                 dialect_of_source(project.models[model].source),
+                                 scan_lookback(chains, kpis, grain, start, end), where=where)
             for (model, window), kpis in groups.items()]
 
 

@@ -33,7 +33,7 @@ from .compiler import (
     required_aggregates,
 )
 from .rolling import dim_alias, joined, prepared, timestamp_literal
-from .windows import all_time_period, lookback_ranges, offset_chains, widen_condition
+from .windows import all_time_period, chains_by_aggregate, scan_lookback, widen_condition
 
 SEMI_ADDITIVE = ("last", "first")
 
@@ -49,9 +49,10 @@ def plan_semiadditive_queries(project: Project, kpi_names: list[str], grain: str
             by_model.setdefault(kpi.model, []).append(kpi)
     if not by_model:
         return []
-    lookback = lookback_ranges(offset_chains(project, kpi_names), grain, start, end)
+    chains = chains_by_aggregate(project, kpi_names)
     return [compile_semiadditive_query(project, model, kpis, grain, by, start, end,
-                                       dialect_of_source(project.models[model].source), lookback, where=where)
+                                       dialect_of_source(project.models[model].source),
+                                       scan_lookback(chains, kpis, grain, start, end), where=where)
             for model, kpis in by_model.items()]
 
 

@@ -24,20 +24,38 @@ MAX_CHAINS = 256  # distinct offset compositions a request may need (guards path
 
 def offset_chains(project: Project, names: list[str]) -> set[tuple[Offset, ...]]:
     """Every composition of offsets through which the KPIs ``names`` read an aggregate (``()``: none)."""
-    chains: set[tuple[Offset, ...]] = set()
+    return set().union(*chains_by_aggregate(project, names).values())
+
+
+def chains_by_aggregate(project: Project, names: list[str]) -> dict[str, set[tuple[Offset, ...]]]:
+    """For each aggregate KPI that ``names`` read, the compositions of offsets they read it through.
+
+    A scan is widened only by the offsets its own KPIs are read at: ``revenue[same_period_last_year]``
+    widens the deals scan by a year, not the scans of leads and visits beside it in the request.
+    """
+    chains: dict[str, set[tuple[Offset, ...]]] = {}
+    distinct: set[tuple[Offset, ...]] = set()  # the guard counts compositions, as many KPIs share them
 
     def visit(name: str, chain: tuple[Offset, ...], depth: int) -> None:
         kpi = project.kpis[name]
         if not kpi.is_formula or depth > 64:
-            chains.add(chain)
+            chains.setdefault(name, set()).add(chain)
+            distinct.add(chain)
             return
         for ref, offset in inputs(parse_formula(kpi.formula)):
-            if len(chains) < MAX_CHAINS:
+            if len(distinct) < MAX_CHAINS:
                 visit(ref, chain + ((offset,) if offset else ()), depth + 1)
 
     for n in names:
         visit(n, (), 0)
     return chains
+
+
+def scan_lookback(chains: dict[str, set[tuple[Offset, ...]]], kpis, grain: str, start: date | None,
+                  end: date | None) -> list[tuple[date | None, date | None]]:
+    """The look-back ranges of one scan: those of the offsets its KPIs (``kpis``, specs) are read at."""
+    mine = set().union(*(chains.get(k.name, set()) for k in kpis))
+    return lookback_ranges(mine, grain, start, end)
 
 
 def apply_chain(chain: tuple[Offset, ...], period: date, grain: str) -> date:
