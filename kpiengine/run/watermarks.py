@@ -220,8 +220,10 @@ def mark_complete(project: Project, rows: Iterable[Any], marks: dict[str, Waterm
             names = [m for m in sorted(leaf_models(project, row.kpi)) if m in marks and not marks[m].error]
             cohorts = [(project.models[m].maturity_window, marks[m].covers) for m in names
                        if project.models[m].cohort]
-            found = leaves[row.kpi] = ([marks[m].covers for m in names], cohorts)
-        key = (row.kpi, row.period_start, row.grain)
+            reaches = [marks[m].covers for m in names]
+            # KPIs over the same models share their answers: the key is what the answer depends on
+            found = leaves[row.kpi] = (reaches, cohorts, (tuple(reaches), tuple(cohorts)))
+        key = (found[2], row.period_start, row.grain)
         state = cache.get(key)
         if state is None and row.grain == ALL_GRAIN:
             # One figure over the requested range: final only when the range has an end that every
