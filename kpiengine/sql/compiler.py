@@ -90,8 +90,8 @@ def model_relation(project: Project, model: ModelSpec, dialect: str) -> exp.Expr
         return table
     if model.sql:
         # A spec's sql is written in project.sql_dialect; SQL a feature generated (funnels) is the source's.
-        query = sqlglot.parse_one(model.sql, read=read_dialect(dialect) if model.raw is not None else dialect)
-        return exp.Subquery(this=query, alias=alias)
+        read = read_dialect(dialect) if model.raw is not None else dialect
+        return exp.Subquery(this=copy_tree(_parsed_model_sql(model.sql, read)), alias=alias)
     if model.file:
         if dialect != "duckdb":
             raise CompileError(f"model '{model.name}' reads a file, which only DuckDB sources can do",
@@ -108,6 +108,21 @@ def model_relation(project: Project, model: ModelSpec, dialect: str) -> exp.Expr
         func = exp.Anonymous(this=reader, expressions=args)
         return exp.Table(this=func, alias=alias)
     raise CompileError(f"model '{model.name}' has no table, sql or file")
+
+
+_MODEL_SQL: dict[tuple[str, str], exp.Expression] = {}
+
+
+def _parsed_model_sql(text: str, read: str) -> exp.Expression:
+    """A model's SQL parsed once per process: every scan of the model (one per planner, per
+    request; a dashboard page compiles a dozen) copies the tree instead of parsing it again."""
+    key = (text, read)
+    tree = _MODEL_SQL.get(key)
+    if tree is None:
+        if len(_MODEL_SQL) > 512:  # specs are edited while `kpi serve` runs: keep the newest only
+            _MODEL_SQL.clear()
+        tree = _MODEL_SQL[key] = sqlglot.parse_one(text, read=read)
+    return tree
 
 
 def model_file_path(project: Project, model: ModelSpec) -> str:
