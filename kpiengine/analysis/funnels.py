@@ -155,6 +155,20 @@ def _loc(node: Any, key: Any = None) -> Location | None:
     return getattr(node, "loc", None)
 
 
+def entry_keys(project: Project) -> list[tuple]:
+    """(model, entity) of each funnel whose entries are read by a primary or unique key: the funnel
+    takes that model's row as the entity's first entry, so the key must be unique in the data."""
+    from ..sql.funnel_sql import entry_key  # lazy: sqlglot
+
+    funnels, _ = parse_funnels(project)
+    out = []
+    for funnel in funnels.values():
+        entity = entry_key(project, funnel)
+        if entity is not None:
+            out.append((project.models[funnel.steps[0].model], entity))
+    return out
+
+
 def parse_funnels(project: Project, *, schema_checked: bool = False
                   ) -> tuple[dict[str, FunnelSpec], list[SpecIssue]]:
     """Parse and check every funnel; return the valid ones and every problem found.

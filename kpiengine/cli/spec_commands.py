@@ -32,11 +32,12 @@ def validate(spec, connect, fmt):
     project, issues = load_project_unchecked(spec)
     issues += validate_project(project)
     if connect and not any(i.is_error for i in issues):
+        from ..analysis.funnels import entry_keys  # lazy: as below
         from ..run.connectcheck import (
             check_connections,  # lazy: imports the engine and sqlglot
         )
 
-        issues += check_connections(project)
+        issues += check_connections(project, relied_on=entry_keys(project))
     failed = any(i.is_error for i in issues)
     if fmt == "json":
         click.echo(json.dumps({"ok": not failed, "problems": [i.to_dict() for i in issues]}, ensure_ascii=False,

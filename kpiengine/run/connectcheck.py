@@ -115,11 +115,17 @@ def _time_format_issue(source, project, model, dialect: str) -> SpecIssue | None
     return None
 
 
-def _referenced_keys(project) -> list[tuple]:
-    """(model, entity) pairs a join can reach: a primary or unique key some other model holds as foreign."""
+def _referenced_keys(project, relied_on=()) -> list[tuple]:
+    """(model, entity) pairs whose uniqueness the numbers rely on: a primary or unique key some other
+    model holds as foreign (joins), and those of ``relied_on`` (the funnels' entry keys, see
+    analysis.funnels.entry_keys: an entity's first entry is its one row)."""
     foreign = {e.name for m in project.models.values() for e in m.entities.values() if e.type == "foreign"}
-    return [(m, e) for m in project.models.values() for e in m.entities.values()
-            if e.is_unique and e.name in foreign]
+    out = [(m, e) for m in project.models.values() for e in m.entities.values()
+           if e.is_unique and e.name in foreign]
+    for model, entity in relied_on:
+        if all(e is not entity for _, e in out):
+            out.append((model, entity))
+    return out
 
 
 def _duplicate_key_issue(source, project, model, entity, dialect: str) -> SpecIssue | None:
@@ -141,17 +147,19 @@ def _duplicate_key_issue(source, project, model, entity, dialect: str) -> SpecIs
     *values, n = rows[0]
     shown = ", ".join(f"{k} = {v!r}" for k, v in zip(entity.key, values))
     return SpecIssue(f"model '{model.name}': entity '{entity.name}' is declared {entity.type}, but {shown} is on "
-                     f"{n} rows: a join through '{entity.name}' would count each matching fact {n} times",
+                     f"{n} rows: a join through '{entity.name}' (or a funnel entering by it) would count "
+                     f"each matching fact {n} times",
                      entity.location, code="connect",
                      hint="remove the duplicates (or read the model through a `sql:` that keeps one row per key), "
                           f"or declare '{entity.name}' foreign here if the model is not one row per "
                           f"{entity.name}")
 
 
-def check_connections(project, registry=None) -> list[SpecIssue]:
+def check_connections(project, registry=None, relied_on=()) -> list[SpecIssue]:
+    """Every model against its data; ``relied_on``: more (model, entity) keys to check for duplicates."""
     engine = Engine(project, registry)
     issues: list[SpecIssue] = []
-    keys = _referenced_keys(project)
+    keys = _referenced_keys(project, relied_on)
     by_source: dict[str, list] = {}
     for model in project.models.values():
         if model.raw is not None:  # generated models (a funnel's) are checked through the models they read

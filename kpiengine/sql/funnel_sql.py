@@ -83,8 +83,27 @@ def _step_events(project: Project, funnel, k: int, dims: list[str], dialect: str
     return exp.select(*cols).from_(model_relation(project, model, dialect), copy=False).where(where, copy=False)
 
 
+def entry_key(project: Project, funnel):
+    """The step-1 model's primary or unique entity whose key is the funnel's entity, or None.
+
+    Such a model has one row per entity (the promise its ``type`` makes, which ``kpi validate
+    --connect`` checks in the data), so each entity's first entry is its only row.
+    """
+    step = funnel.steps[0]
+    model = project.models.get(step.model)
+    for entity in (model.entities.values() if model is not None else ()):
+        if entity.is_unique and [k.strip() for k in entity.key] == [step.entity.strip()]:
+            return entity
+    return None
+
+
 def _entry_cte(project: Project, funnel, dims: list[str], dialect: str) -> exp.Select:
     events = _step_events(project, funnel, 1, dims, dialect)
+    if dims and entry_key(project, funnel) is not None:
+        # One row per entity: no ROW_NUMBER over every entry (a fifth of the demo's day-grain statement).
+        return (exp.select(_col("ent"), exp.alias_(_col("ts"), "t"), exp.alias_(_col("ep"), "e"),
+                           *[_col(f"d_{d}") for d in dims])
+                .from_(events.subquery("x", copy=False), copy=False))
     if not dims:
         return (exp.select(_col("ent"), exp.alias_(exp.Min(this=_col("ts")), "t"),
                            exp.alias_(exp.Min(this=_col("ep")), "e"))

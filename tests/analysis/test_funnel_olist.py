@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,27 @@ def test_olist_funnel_outputs_are_kpis(olist_duckdb_project, olist_expected):
         assert rs.value("won_30d_lead", month, origin=origin) == n_leads
         assert rs.value("won_30d_won", month, origin=origin) == n_won
         assert rs.value("won_30d_won_rate", month, origin=origin) == pytest.approx(n_won / n_leads)
+
+
+def test_olist_with_a_primary_lead_entity(olist_duckdb_project, olist_expected, olist_check, tmp_path):
+    """Declared one row per lead, the entries are read without ROW_NUMBER: the same independent numbers."""
+    from kpiengine.loader import load_project
+    from kpiengine.sql.funnel_sql import compile_funnel
+
+    folder = olist_duckdb_project.folder
+    text = (Path(folder) / "olist.yml").read_text(encoding="utf-8")
+    text = text.replace("    entity: mql_id\n    dimensions:\n      origin: origin",
+                        "    entity: mql_id\n    entities:\n      lead: {type: primary, key: mql_id}\n"
+                        "    dimensions:\n      origin: origin", 1)
+    assert "type: primary" in text
+    (tmp_path / "olist.yml").write_text(text, encoding="utf-8")
+    project = load_project(str(tmp_path))
+    engine = Engine(project)
+    from kpiengine.analysis.funnels import parse_funnels
+
+    funnel = parse_funnels(project)[0]["won_90d"]
+    sql = compile_funnel(project, funnel, "month", ["origin"], None, None, "cohort", "duckdb").sql()
+    assert "ROW_NUMBER" not in sql.upper()
+    for days in (30, 90):
+        olist_check(run_funnel(engine, f"won_{days}d", grain="month", by=["origin"]), olist_expected(days),
+                    by_origin=True)

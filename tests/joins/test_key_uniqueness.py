@@ -87,3 +87,30 @@ def test_a_duplicated_primary_key_is_a_located_error_naming_the_value(engine, re
 def test_unique_keys_pass(engine, request, tmp_path):
     code, output, _text = _validate(tmp_path, _tables(engine, request, tmp_path, [r for r in REPS if r != (3, "c")]))
     assert code == 0, output
+
+
+def test_a_funnel_entry_key_is_checked_too(tmp_path):
+    """A funnel whose first step reads a primary entity takes that row as the entity's first entry
+    (no ROW_NUMBER over the entries): a duplicated lead would enter twice, so it is checked as well."""
+    import duckdb
+
+    path = str(tmp_path / "f.duckdb")
+    con = duckdb.connect(path)
+    con.execute("CREATE TABLE fl_leads (lead_id INT, created_at TIMESTAMP, region VARCHAR)")
+    con.execute("CREATE TABLE fl_visits (lead_id INT, happened_at TIMESTAMP)")
+    con.executemany("INSERT INTO fl_leads VALUES (?, ?, ?)", [(1, "2026-01-05 09:00", "east"), (2, "2026-01-05 10:00", None),
+                                                             (2, "2026-01-06 10:00", "west")])
+    con.execute("INSERT INTO fl_visits VALUES (1, '2026-01-07 09:00')")
+    con.close()
+    spec = {"project": {"name": "fk", "default_source": "wh"}, "sources": {"wh": {"type": "duckdb", "path": path}},
+            "models": {"leads": {"table": "fl_leads", "time": "created_at", "entity": "lead_id",
+                                 "entities": {"lead": {"type": "primary"}}, "dimensions": {"region": "region"}},
+                       "visits": {"table": "fl_visits", "time": "happened_at", "entity": "lead_id"}},
+            "funnels": {"f": {"label": "F", "entity": "lead", "window": "30d", "breakdown": ["region"],
+                              "steps": [{"name": "lead", "model": "leads"},
+                                        {"name": "visit", "model": "visits", "entity": "lead_id"}]}},
+            "kpis": {"leads": {"label": "Leads", "model": "leads", "aggregate": "count"}}}
+    (tmp_path / "spec.yml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", "--connect", "-s", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code != 0, result.output
+    assert "entity 'lead' is declared primary, but lead_id = 2 is on 2 rows" in result.output, result.output
