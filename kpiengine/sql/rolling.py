@@ -41,6 +41,7 @@ from .compiler import (
     required_aggregates,
 )
 from .joins import JoinPlan, attach, dimension_expression, plan_request, where_condition
+from . import window_islands as islands
 from .periods import PeriodError, period_start_expr
 from .timeprep import TimePrep, time_preamble
 from .windows import chains_by_aggregate, scan_lookback, widen_condition
@@ -176,13 +177,22 @@ def compile_window_query(project: Project, model_name: str, window: Window, kpis
     if in_range:
         spine = spine.where(exp.and_(*in_range), copy=False)
 
+    dim_aliases = [dim_alias(d) for d in by]
+    if islands.applies(window, kpis, dialect):  # distinct counts over days: no join of periods to rows
+        final, ctes, columns = islands.islands_query(window, kpis, dim_cols, dim_aliases,
+                                                     lambda q: _add(q, 1, grain), dialect)
+        final = final.with_("__kpi_w", as_=rows).with_("__kpi_s", as_=spine)
+        for name, body in ctes:
+            final = final.with_(name, as_=body, copy=False)
+        return CompiledQuery(model=model.name, source=model.source, dialect=dialect, grain=grain, by=list(by),
+                             expression=final, dim_aliases=dim_aliases, columns=columns, joins=plan.describe())
+
     p = exp.column("__kpi_p", table="s")
     on = [exp.LT(this=exp.column("__kpi_t", table="w"), expression=_as_time(_add(p.copy(), 1, grain), dialect))]
     lo = _window_start(window, p, grain, dialect)
     if lo is not None:  # cumulative: everything before the period's end
         on.insert(0, exp.GTE(this=exp.column("__kpi_t", table="w"), expression=_as_time(lo, dialect)))
     w_dims = [exp.column(c, table="w") for c in dim_cols]
-    dim_aliases = [dim_alias(d) for d in by]
     aggregates, columns = [], []
     for i, kpi in enumerate(kpis):
         exprs, meta = aggregate_columns(kpi, dialect, f"k{i}")
