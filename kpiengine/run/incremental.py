@@ -1,7 +1,8 @@
 """Incremental runs: compute again only the periods that changed since the last run of the same request.
 
 Before computing, each model the request reads is asked how many rows it has
-on each day (:mod:`kpiengine.sql.fingerprint`, the time column only). The
+on each day (:mod:`kpiengine.sql.fingerprint`, the time column only; one
+statement for the models of a source). The
 counts stored with the last run of the same request (same spec version,
 KPIs, grain, breakdown and range) end at the model's watermark, its last day
 with rows then: when the days before it still hold as many rows in total,
@@ -41,7 +42,7 @@ from ..sources import connection_scope
 from ..spec.dimensions import leaf_models
 from ..spec.formula import parse_formula, references
 from ..spec.gcpause import paused_gc
-from ..sql.fingerprint import day_counts_query
+from ..sql.fingerprint import day_counts_by_model
 from ..sql.periods import python_period_start, shift_period
 from .engine import Engine, ResultSet
 from .history import HistoryStore
@@ -68,40 +69,55 @@ def signature(project, kpis: list[str], grain: str, by: list[str], start: date |
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def day_rows(engine: Engine, model: str, since: date | None = None) -> tuple[dict[str, int], int]:
-    """({day (ISO): rows} from ``since`` on, or for every day; rows before ``since``) of one model."""
-    spec = engine.project.models[model]
-    source = engine.open_source(spec.source)
+def day_rows(engine: Engine, source_name: str, wanted: dict[str, date | None]
+             ) -> dict[str, tuple[dict[str, int], int]]:
+    """{model: ({day (ISO): rows} from its ``since`` on, or for every day; rows before ``since``)} of the
+    ``wanted`` models of one source ({model: since}), in one statement."""
+    project = engine.project
+    names = sorted(wanted)
+    sql = day_counts_by_model(project, [(project.models[m], wanted[m]) for m in names], engine.dialect_of(source_name))
+    source = engine.open_source(source_name)
     try:
         source.connect()
-        sql = day_counts_query(engine.project, spec, engine.dialect_of(spec.source), since)
         result = source.execute(sql, timeout=engine.timeout)
     finally:
         source.close()
-    days, total = {}, 0
-    for day, n in result.rows:
+    days: dict[str, dict[str, int]] = {m: {} for m in names}
+    totals = dict.fromkeys(names, 0)
+    for model, day, n in result.rows:
         if day is None:
-            total += int(n)  # with since: every row with a time; else nothing (rows without a time)
+            totals[model] += int(n)  # with since: every row with a time; else nothing (rows without a time)
         else:
-            days[normalize_date(day).isoformat()] = int(n)
-    return days, (total - sum(days.values()) if since is not None else 0)
+            days[model][normalize_date(day).isoformat()] = int(n)
+    return {m: (days[m], totals[m] - sum(days[m].values()) if wanted[m] is not None else 0) for m in names}
 
 
 def current_day_rows(engine: Engine, models: Iterable[str], before: dict[str, dict[str, int]]
                      ) -> dict[str, dict[str, int]]:
-    """Each model's rows per day now. Where the days before the model's watermark (its last day with
-    rows at the last run) still hold as many rows in total, only the days from the watermark on are
-    counted again; otherwise every day is."""
-    now: dict[str, dict[str, int]] = {}
+    """Each model's rows per day now, one statement per source. Where the days before the model's
+    watermark (its last day with rows at the last run) still hold as many rows in total, only the days
+    from the watermark on are counted again; otherwise every day is (a second statement)."""
+    project = engine.project
+    by_source: dict[str, dict[str, date | None]] = {}
     for model in sorted(models):
         old = before.get(model)
-        watermark = date.fromisoformat(max(old)) if old else None
-        if watermark is not None:
-            recent, earlier = day_rows(engine, model, watermark)
-            if earlier == sum(n for day, n in old.items() if day < watermark.isoformat()):
-                now[model] = {**{d: n for d, n in old.items() if d < watermark.isoformat()}, **recent}
+        by_source.setdefault(project.models[model].source, {})[model] = date.fromisoformat(max(old)) if old else None
+    now: dict[str, dict[str, int]] = {}
+    for source_name, wanted in by_source.items():
+        again: dict[str, date | None] = {}
+        for model, (recent, earlier) in day_rows(engine, source_name, wanted).items():
+            since = wanted[model]
+            if since is None:
+                now[model] = recent
                 continue
-        now[model] = day_rows(engine, model)[0]
+            cut = since.isoformat()
+            old = before[model]
+            if earlier == sum(n for day, n in old.items() if day < cut):
+                now[model] = {**{d: n for d, n in old.items() if d < cut}, **recent}
+            else:  # rows changed before the watermark: count every day to find where
+                again[model] = None
+        if again:
+            now.update({m: counted[0] for m, counted in day_rows(engine, source_name, again).items()})
     return now
 
 

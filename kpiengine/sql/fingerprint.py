@@ -27,6 +27,7 @@ from .periods import localize, period_start_expr
 
 DAY_ALIAS = "day"
 ROWS_ALIAS = "rows"
+MODEL_ALIAS = "model"
 
 
 def _day_start(d: date, dialect: str) -> exp.Expression:
@@ -39,6 +40,26 @@ def day_counts_query(project: Project, model: ModelSpec, dialect: str, since: da
 
     With ``since``: the days from ``since`` on, and a row (NULL, rows with a time in all).
     """
+    return _day_counts(project, model, dialect, since).sql(dialect=dialect)
+
+
+def day_counts_by_model(project: Project, wanted: list[tuple[ModelSpec, date | None]], dialect: str) -> str:
+    """The day counts of several models of one source in one statement: ``model, day, rows``.
+
+    Each (model, since) is :func:`day_counts_query`'s, its rows tagged with the model's name: one
+    round trip and one statement to plan for a run's models, where each model's own query paid
+    a connection, a plan and a result of its own.
+    """
+    parts = [exp.select(exp.alias_(exp.Literal.string(model.name), MODEL_ALIAS), DAY_ALIAS, ROWS_ALIAS)
+             .from_(_day_counts(project, model, dialect, since).subquery(f"c{i}"), copy=False)
+             for i, (model, since) in enumerate(wanted)]
+    statement = parts[0]
+    for part in parts[1:]:
+        statement = exp.union(statement, part, distinct=False)
+    return statement.sql(dialect=dialect)
+
+
+def _day_counts(project: Project, model: ModelSpec, dialect: str, since: date | None) -> exp.Expression:
     time_expr = model_time_expr(project, model, dialect)
     day: exp.Expression = period_start_expr(time_expr.copy(), "day", dialect, project.timezone, model.source_zone)
     select = (exp.select(exp.alias_(day, DAY_ALIAS), exp.alias_(exp.Count(this=time_expr.copy()), ROWS_ALIAS))
@@ -48,7 +69,7 @@ def day_counts_query(project: Project, model: ModelSpec, dialect: str, since: da
         select = select.where(exp.GTE(this=local, expression=_day_start(since, dialect)), copy=False)
     select = select.group_by(day.copy(), copy=False)
     if since is None:
-        return select.sql(dialect=dialect)
+        return select
     total = exp.select(exp.alias_(exp.Null(), DAY_ALIAS), exp.alias_(exp.Count(this=time_expr), ROWS_ALIAS)).from_(
         model_relation(project, model, dialect), copy=False)
-    return exp.union(select, total, distinct=False).sql(dialect=dialect)
+    return exp.union(select, total, distinct=False)
