@@ -12,10 +12,12 @@ earliest day that gained rows (a new day, late rows in an old period) or lost
 some (deletes). The request is computed again from the start of that day's
 period, ``lookback`` periods earlier still, to the end of the range; every
 value before comes from the last run (the request's values, kept in history
-as one text). The run is stored with the new counts; only the values it
-recomputed are written to ``kpi_values``, where the kept ones already are, so
+as one text per period, :mod:`kpiengine.run.keptvalues`). The run is stored
+with the new counts; only the values it recomputed are written to
+``kpi_values`` and to the kept periods, where the others already are, so
 history reads the same as if it had been stored whole (see
-:meth:`~kpiengine.run.history.HistoryStore.record_incremental`).
+:meth:`~kpiengine.run.history.HistoryStore.record_incremental`). One history
+connection serves the whole run (``HistoryStore.session``).
 
 Exactness: periods are recomputed whole, so count-distinct, averages and
 percentiles of a recomputed period are exact (no partial state is merged),
