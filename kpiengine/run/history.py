@@ -234,14 +234,26 @@ class HistoryStore:
             return [] if restart is None else [r for r in rs.rows if r.period_start >= restart]
 
         def state(con: sqlite3.Connection, run_id: int) -> None:
+            last = con.execute("SELECT run_id FROM incremental_runs WHERE signature = ?", (signature,)).fetchone()
             con.execute("INSERT OR REPLACE INTO incremental_runs (signature, run_id, recomputed_from) VALUES (?,?,?)",
                         (signature, run_id, recomputed_from.isoformat() if recomputed_from else None))
-            con.execute("DELETE FROM incremental_days WHERE signature = ?", (signature,))
-            con.executemany("INSERT INTO incremental_days (signature, model, day, rows) VALUES (?,?,?,?)",
-                            ((signature, model, day, n) for model, days in day_rows.items()
-                             for day, n in days.items()))
+            self._store_days(con, signature, day_rows, base is not None and last is not None and last[0] == base[0],
+                             getattr(rs, "incremental_days_from", None))
             keptvalues.write(con, signature, run_id, rs.rows, base)
         return self._record(project, rs, "ok", None, state, to_write)
+
+    @staticmethod
+    def _store_days(con: sqlite3.Connection, signature: str, day_rows: dict[str, dict[str, int]], from_base: bool,
+                    first_changed: date | None) -> None:
+        """The request's rows per day. ``from_base``: the stored counts are those the run compared with,
+        identical before ``first_changed`` (None: on every day), so only the days from there on are replaced."""
+        if from_base and first_changed is None:
+            return
+        cut = first_changed.isoformat() if from_base else ""
+        con.execute("DELETE FROM incremental_days WHERE signature = ? AND day >= ?", (signature, cut))
+        con.executemany("INSERT INTO incremental_days (signature, model, day, rows) VALUES (?,?,?,?)",
+                        ((signature, model, day, n) for model, days in day_rows.items()
+                         for day, n in days.items() if day >= cut))
 
     @staticmethod
     def _chain_intact(con: sqlite3.Connection, signature: str, base_run: int, rs: ResultSet) -> bool:

@@ -136,6 +136,7 @@ def test_new_day_late_rows_and_deletes_equal_a_full_recomputation(warehouse):
     events, _ = python_counts(db, week)
     assert as_map(deleted.rows)["events", date(2026, 1, 19), '{"region": "west"}'] == \
         events[date(2026, 1, 19), "west"]
+    assert stored_day_counts(spec) == warehouse_day_counts(db)
 
 
 def test_lookback_and_month_grain(warehouse):
@@ -317,6 +318,26 @@ def test_kept_values_are_rewritten_only_from_the_restart_and_an_emptied_period_g
     assert got["events", date(2026, 2, 9), '{"region": "east"}'] == events[date(2026, 2, 9), "east"]
     assert got["reps", date(2026, 1, 26), '{"region": "west"}'] == reps[date(2026, 1, 26), "west"]
     assert_history_reads_equal_full(spec)
+    assert stored_day_counts(spec) == warehouse_day_counts(db)  # only the changed days were written again
+
+
+def stored_day_counts(spec):
+    import sqlite3
+
+    con = sqlite3.connect(str(spec / "hist.db"))
+    try:
+        return dict(con.execute("SELECT day, rows FROM incremental_days WHERE model = 'events'").fetchall())
+    finally:
+        con.close()
+
+
+def warehouse_day_counts(db):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {d.isoformat(): n for d, n in con.execute(
+            "SELECT ts::DATE, COUNT(*) FROM events WHERE ts IS NOT NULL GROUP BY 1").fetchall()}
+    finally:
+        con.close()
 
 
 def test_history_of_the_one_text_kpiengine_is_kept_then_replaced_by_periods(warehouse):
@@ -348,3 +369,4 @@ def test_history_of_the_one_text_kpiengine_is_kept_then_replaced_by_periods(ware
     change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(36, 4, 9950))
     assert_equal_to_full(spec, "week", incremental(spec))
     assert_history_reads_equal_full(spec)
+    assert stored_day_counts(spec) == warehouse_day_counts(db)
