@@ -41,11 +41,11 @@ from typing import Any, Iterable
 from ..errors import KpiEngineError
 from ..results import KpiValue
 from ..sources import connection_scope
-from ..spec.dimensions import leaf_models
-from ..spec.formula import parse_formula, references
 from ..spec.gcpause import paused_gc
-from ..sql.fingerprint import day_counts_by_model
-from ..sql.periods import python_period_start, shift_period
+from ..spec.leaves import leaf_models
+from ..spec.periodmath import python_period_start
+from ..spec.periodmath import step_period as shift_period
+from ..sql.sincetemplate import fill_template
 from .engine import Engine, ResultSet
 from .history import HistoryStore
 from .normalize import normalize_date
@@ -53,6 +53,10 @@ from .watermarks import mark_complete
 
 #: attributes of a KPI that make its value depend on earlier periods (windows, offsets)
 _HISTORY_DEPENDENT = ("window", "offset", "offsets")
+#: the spec cache's kind for day-counts templates (kpiengine.sql.sincetemplate)
+_TEMPLATES = "daycounts"
+#: ... and for the KPIs a request means (Engine.resolve_kpis)
+_RESOLVED = "incremental-kpis"
 
 
 @dataclass
@@ -75,9 +79,8 @@ def day_rows(engine: Engine, source_name: str, wanted: dict[str, date | None]
              ) -> dict[str, tuple[dict[str, int], int]]:
     """{model: ({day (ISO): rows} from its ``since`` on, or for every day; rows before ``since``)} of the
     ``wanted`` models of one source ({model: since}), in one statement."""
-    project = engine.project
     names = sorted(wanted)
-    sql = day_counts_by_model(project, [(project.models[m], wanted[m]) for m in names], engine.dialect_of(source_name))
+    sql = _day_counts_sql(engine, source_name, names, [wanted[m] for m in names])
     source = engine.open_source(source_name)
     try:
         source.connect()
@@ -92,6 +95,28 @@ def day_rows(engine: Engine, source_name: str, wanted: dict[str, date | None]
         else:
             days[model][normalize_date(day).isoformat()] = int(n)
     return {m: (days[m], totals[m] - sum(days[m].values()) if wanted[m] is not None else 0) for m in names}
+
+
+def _day_counts_sql(engine: Engine, source_name: str, names: list[str], sinces: list[date | None]) -> str:
+    """The day-counts statement of a source's models, from a template the spec cache keeps: building it
+    imports sqlglot and the compiler, which a run from a cached spec and plan otherwise never does."""
+    project = engine.project
+    dialect = engine.dialect_of(source_name)
+    key = repr((dialect, [(m, since is not None) for m, since in zip(names, sinces)]))
+    cache = getattr(project, "cache", None)
+    template = cache.get(_TEMPLATES, key) if cache is not None else None
+    if template is None:
+        from ..sql.fingerprint import (  # lazy: sqlglot, see above
+            day_counts_by_model,
+            day_counts_template,
+        )
+
+        wanted = [(project.models[m], since) for m, since in zip(names, sinces)]
+        template = day_counts_template(project, wanted, dialect) if cache is not None else None
+        if template is None:
+            return day_counts_by_model(project, wanted, dialect)
+        cache.put(_TEMPLATES, key, template)
+    return fill_template(template, sinces)
 
 
 def current_day_rows(engine: Engine, models: Iterable[str], before: dict[str, dict[str, int]]
@@ -133,6 +158,10 @@ def earliest_change(before: dict[str, dict[str, int]], now: dict[str, dict[str, 
 
 def depends_on_earlier_periods(project, kpis: Iterable[str]) -> bool:
     """True when a KPI, or one its formula reads, has a window or reads an earlier period (``kpi[-1]``)."""
+    if not any(_reads_earlier_periods(k) for k in project.kpis.values()):
+        return False  # none in the spec: no formula to parse (sqlglot, which a cached run does not import)
+    from ..spec.formula import parse_formula, references  # lazy: as above
+
     seen: set[str] = set()
     stack = list(kpis)
     while stack:
@@ -141,13 +170,16 @@ def depends_on_earlier_periods(project, kpis: Iterable[str]) -> bool:
         if kpi is None or name in seen:
             continue
         seen.add(name)
-        if any(getattr(kpi, attr, None) for attr in _HISTORY_DEPENDENT):
+        if _reads_earlier_periods(kpi):
             return True
         if kpi.is_formula:
-            if "[" in kpi.formula:  # an offset: kpi[-1], kpi[-1 year], kpi[start_of_month]
-                return True
             stack += references(parse_formula(kpi.formula))
     return False
+
+
+def _reads_earlier_periods(kpi) -> bool:
+    """The KPI itself has a window or an offset: kpi[-1], kpi[-1 year], kpi[start_of_month]."""
+    return any(getattr(kpi, attr, None) for attr in _HISTORY_DEPENDENT) or bool(kpi.is_formula and "[" in kpi.formula)
 
 
 def compute_incremental(engine: Engine, store: HistoryStore, kpis: Iterable[str] | None, grain: str,
@@ -169,7 +201,7 @@ def compute_incremental(engine: Engine, store: HistoryStore, kpis: Iterable[str]
 def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
     t0 = time.perf_counter()
     by = list(by)
-    names = engine.resolve_kpis(kpis, by)
+    names = _resolved(engine, kpis, by)
     project = engine.project
     sig = signature(project, names, grain, by, start, end)
     models = set().union(*(leaf_models(project, n) for n in names))
@@ -209,6 +241,19 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
     rs.incremental_days_from = first_day  # and only the day counts from the first day that changed
     reason = "nothing changed" if restart is None else f"{n_changed} day(s) changed, the first on {first_day}"
     return rs, sig, now, IncrementalReport(restart, reason, n_changed)
+
+
+def _resolved(engine: Engine, kpis, by: list[str]) -> list[str]:
+    """:meth:`Engine.resolve_kpis`, kept with the spec cache: finding every KPI a breakdown supports
+    imports the spec's checks and sqlglot, which a run from a cached spec and plan otherwise never does."""
+    cache = getattr(engine.project, "cache", None)
+    key = repr((tuple(kpis) if kpis else None, tuple(by)))
+    names = cache.get(_RESOLVED, key) if cache is not None else None
+    if names is None:
+        names = engine.resolve_kpis(kpis, by)  # raises for an unknown KPI: never kept
+        if cache is not None:
+            cache.put(_RESOLVED, key, names)
+    return list(names)
 
 
 def _as_computed(project, r: KpiValue) -> KpiValue:
