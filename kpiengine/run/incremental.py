@@ -246,6 +246,7 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
 def _resolved(engine: Engine, kpis, by: list[str]) -> list[str]:
     """:meth:`Engine.resolve_kpis`, kept with the spec cache: finding every KPI a breakdown supports
     imports the spec's checks and sqlglot, which a run from a cached spec and plan otherwise never does."""
+    kpis = None if kpis is None else list(kpis)  # an iterator is read once, for the key and the engine
     cache = getattr(engine.project, "cache", None)
     key = repr((tuple(kpis) if kpis else None, tuple(by)))
     names = cache.get(_RESOLVED, key) if cache is not None else None
