@@ -109,11 +109,13 @@ def _encode(rows: list[KpiValue]) -> str:
         except TypeError:  # an unhashable value: encoded each time
             key, index = None, None
         if index is None:
-            text = json.dumps(r.dimensions, sort_keys=True, ensure_ascii=False, default=str)
+            text = json.dumps(r.dimensions, ensure_ascii=False, default=str)
             index = texts.get(text)
             if index is None:
                 index = texts[text] = len(objects)
-                objects.append(json.loads(text))  # as it reads back: values encoded as text stay text
+                # as it reads back (values encoded as text stay text), in the breakdown's order as the
+                # engine gives it: sorted keys made kept rows print {"a", "zone"} and fresh ones {"zone", "a"}
+                objects.append(json.loads(text))
             if key is not None:
                 seen[key] = index
         value = r.value if r.value is None or type(r.value) in (int, float) else float(r.value)

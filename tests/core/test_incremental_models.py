@@ -123,3 +123,19 @@ def test_models_of_two_sources_each_pick_up_their_own_changes(warehouses):
     again = incremental(spec)
     assert again.incremental.reason == "nothing changed"
     assert_equal_to_full(spec, again)
+
+
+def test_kept_values_keep_the_breakdown_order_of_their_dimensions(warehouses):
+    a, b, spec = warehouses
+    by = ["rep", "region"]  # not alphabetical: JSON, CSV and tables show the keys in this order
+    text = (spec / "s.yml").read_text(encoding="utf-8")
+    (spec / "s.yml").write_text(text.replace("{region: region}}\n  calls", "{region: region, rep: rep}}\n  calls"),
+                                encoding="utf-8")
+    execute_run(load_project(spec), ["visits"], "week", by, None, None, incremental=True)
+    insert(a, "visits", rows_for(28, 4, 80_000))
+    rs = execute_run(load_project(spec), ["visits"], "week", by, None, None, incremental=True)
+    assert rs.incremental.recomputed_from == date(2026, 2, 2)
+    full = Engine(load_project(spec)).compute(["visits"], "week", by)
+    assert [(r.period_start, list(r.dimensions.items()), r.value) for r in rs.rows] == \
+        [(r.period_start, list(r.dimensions.items()), r.value) for r in full.rows]
+    assert any(r.period_start < date(2026, 2, 2) for r in rs.rows)
