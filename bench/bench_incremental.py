@@ -1,6 +1,6 @@
 """Incremental runs: a run after one new day of data against a full run, at 10M rows.
 
-    .venv/bin/python bench/bench_incremental.py [--rows 10000000] [--repeat 3] [--db FILE]
+    .venv/bin/python bench/bench_incremental.py [--rows 10000000] [--repeat 3] [--db FILE] [--cli]
 
 Two layouts of the same rows: as generated (timestamps in random order, the
 worst case: every block of the table holds rows of every day) and ordered by
@@ -11,7 +11,9 @@ computed again, the rest from history; only the recomputed values are written) i
 run of the same request (``execute_run`` without it, also stored), alternating.
 Before each incremental round the history is put back to its state after the
 first day, so every round really has one new day to pick up. Values of the two
-are compared.
+are compared. With ``--cli`` the same rounds run again as ``kpi run`` commands,
+each a new process as a scheduler starts it (start-up, imports and the spec
+cache included; the first round fills the cache and the modules' bytecode).
 """
 from __future__ import annotations
 
@@ -110,6 +112,49 @@ def one_layout(source: str, folder: Path, layout: str, args) -> None:
     print(f"one new day ({day}), rows {layout}: incremental run {inc:.3f} s (recomputed from "
           f"{inc_rs.incremental.recomputed_from}; {stored:,} of its {len(inc_rs.rows):,} values written to history), "
           f"full run {full:.3f} s, ratio {inc / full:.3f} (target <= 0.10); values identical to the full run: {agree}")
+    if args.cli:
+        cli_rounds(folder, spec, history, saved, layout, args)
+
+
+def cli_rounds(folder: Path, spec: Path, history: Path, saved: Path, layout: str, args) -> None:
+    """``kpi run --incremental`` against ``kpi run``, each a new process as from cron: start-up, imports and
+    the spec cache count too. The first round fills the spec cache (spec, plans, day-counts template)."""
+    import json
+    import subprocess
+
+    # Bytecode as an installed kpiengine has it: with PYTHONDONTWRITEBYTECODE every command compiled
+    # each module from source again (~45 ms, the same for both), kept out of the checkout here.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+
+    def kpi(*extra: str) -> tuple[float, dict]:
+        argv = [sys.executable, "-c", "from kpiengine.cli import main; main()", "run", "-s", str(spec),
+                "--by", "region", "--format", "json", *extra]
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, text=True, cwd=folder, env=env, check=True)
+        return time.perf_counter() - t0, json.loads(proc.stdout)
+
+    inc_t, full_t = [], []
+    for _ in range(args.repeat + 1):
+        shutil.copyfile(saved, history)
+        for leftover in (Path(str(history) + "-wal"), Path(str(history) + "-shm")):
+            leftover.unlink(missing_ok=True)
+        t, inc_out = kpi("--incremental")
+        inc_t.append(t)
+        t, full_out = kpi()
+        full_t.append(t)
+    inc, full = statistics.median(inc_t[1:]), statistics.median(full_t[1:])
+
+    def values(out):
+        return {(r["kpi"], r["period_start"], r["dimensions"].get("region")): r["value"] for r in out["rows"]}
+
+    got, want = values(inc_out), values(full_out)
+    agree = got.keys() == want.keys() and all(
+        (got[k] is None) == (want[k] is None) and (want[k] is None or math.isclose(got[k], want[k], rel_tol=1e-12))
+        for k in want)
+    print(f"  as commands (new processes, spec cached), rows {layout}: kpi run --incremental {inc:.3f} s "
+          f"(recomputed from {inc_out['incremental']['recomputed_from']}), kpi run {full:.3f} s, "
+          f"ratio {inc / full:.3f}; values identical: {agree}")
 
 
 def main(argv=None) -> int:
@@ -117,6 +162,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--db", default=None, help="a database made by bench_engine.generate (copied, not changed)")
+    ap.add_argument("--cli", action="store_true", help="also time both as `kpi run` commands (new processes)")
     args = ap.parse_args(argv)
 
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

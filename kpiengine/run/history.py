@@ -8,14 +8,16 @@ or not at all, never as a partial success.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ..spec.model import Project
+from . import keptvalues
 from .engine import KpiValue, ResultSet
 from .watermarks import Watermark, local_now
 
@@ -70,14 +72,14 @@ CREATE TABLE IF NOT EXISTS incremental_days (
     rows INTEGER NOT NULL,
     PRIMARY KEY (signature, model, day)
 );
--- Every value of the request as of run_id, in one compact text: what the next incremental run keeps
--- (kpi_values holds only what each run recomputed, see record_incremental).
+-- Every value of the request as of run_id in one text, as kpiengine kept it before incremental_periods
+-- (kpiengine.run.keptvalues): read once, then replaced.
 CREATE TABLE IF NOT EXISTS incremental_values (
     signature TEXT PRIMARY KEY,
     run_id INTEGER NOT NULL REFERENCES runs(id),
     payload TEXT NOT NULL
 );
-"""
+""" + keptvalues.SCHEMA
 
 
 def _dims_key(by: Iterable[str]) -> str:
@@ -103,20 +105,6 @@ class _DimsTexts(dict):
         return found
 
 
-def _values_payload(rows: list[KpiValue]) -> str:
-    """Values as one compact JSON text: ints stay ints, each dimension text is written once."""
-    dims: dict[str, int] = {}
-    texts = _DimsTexts()
-    days: dict[date, str] = {}
-    out = []
-    for r in rows:
-        d = texts.text(r.dimensions)
-        day = days.get(r.period_start) or days.setdefault(r.period_start, r.period_start.isoformat())
-        value = r.value if r.value is None or type(r.value) in (int, float) else float(r.value)
-        out.append([r.kpi, r.grain, day, dims.setdefault(d, len(dims)), value])
-    return json.dumps({"dimensions": list(dims), "rows": out}, separators=(",", ":"))
-
-
 def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -124,6 +112,7 @@ def now_utc() -> str:
 class HistoryStore:
     def __init__(self, path: str | os.PathLike):
         self.path = str(path)
+        self._held: sqlite3.Connection | None = None  # the connection of a session(), else None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # Closed here: `with` on a sqlite3 connection only commits, and a connection is in a reference
@@ -149,6 +138,32 @@ class HistoryStore:
         con.execute("PRAGMA foreign_keys=ON")
         return con
 
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Let the store's reads and writes in the block share one connection: an incremental run reads
+        its state and kept values, then records, and each opened the file and set its pragmas again."""
+        if self._held is not None:  # nested: the outer block owns it
+            yield
+            return
+        self._held = self.connect()
+        try:
+            yield
+        finally:
+            con, self._held = self._held, None
+            con.close()
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """The session's connection, or a new one closed at the end of the block."""
+        if self._held is not None:
+            yield self._held
+            return
+        con = self.connect()
+        try:
+            yield con
+        finally:
+            con.close()
+
     def record_run(self, project: Project, rs: ResultSet, *, status: str = "ok", error: str | None = None) -> int:
         """Store a run and its values atomically; returns the run id."""
         return self._record(project, rs, status, error)
@@ -159,7 +174,13 @@ class HistoryStore:
 
         ``to_write(con)``: which of the run's values go to kpi_values (default all), decided in the transaction.
         """
-        con = self.connect()
+        with self._connection() as con:
+            self._record_in(con, project, rs, status, error, also, to_write)
+        return rs.run_id
+
+    @staticmethod
+    def _record_in(con, project, rs, status, error, also, to_write) -> None:
+        """:meth:`_record` on ``con``; sets ``rs.run_id``."""
         try:
             con.execute("BEGIN IMMEDIATE")
             written = rs.rows if to_write is None else to_write(con)
@@ -188,10 +209,7 @@ class HistoryStore:
             if con.in_transaction:
                 con.execute("ROLLBACK")
             raise
-        finally:
-            con.close()
         rs.run_id = run_id
-        return run_id
 
     # -- incremental runs -----------------------------------------------------------------------
     def record_incremental(self, project: Project, rs: ResultSet, signature: str,
@@ -204,7 +222,8 @@ class HistoryStore:
         chain, and :meth:`values` (the latest value of each key) reads the same as if they were written
         again, provided no other run of this grain and breakdown came between. Otherwise (and for a
         full computation) the run is stored whole. Every value of the request also goes to
-        incremental_values, in one text, for the next incremental run to keep.
+        the kept values (:mod:`kpiengine.run.keptvalues`), where only the recomputed periods are
+        replaced, for the next incremental run to keep.
         """
         base = getattr(rs, "incremental_base", None)
 
@@ -215,19 +234,26 @@ class HistoryStore:
             return [] if restart is None else [r for r in rs.rows if r.period_start >= restart]
 
         def state(con: sqlite3.Connection, run_id: int) -> None:
+            last = con.execute("SELECT run_id FROM incremental_runs WHERE signature = ?", (signature,)).fetchone()
             con.execute("INSERT OR REPLACE INTO incremental_runs (signature, run_id, recomputed_from) VALUES (?,?,?)",
                         (signature, run_id, recomputed_from.isoformat() if recomputed_from else None))
-            con.execute("DELETE FROM incremental_days WHERE signature = ?", (signature,))
-            con.executemany("INSERT INTO incremental_days (signature, model, day, rows) VALUES (?,?,?,?)",
-                            ((signature, model, day, n) for model, days in day_rows.items()
-                             for day, n in days.items()))
-            if base is not None and base[1] is None and con.execute(
-                    "UPDATE incremental_values SET run_id = ? WHERE signature = ? AND run_id = ?",
-                    (run_id, signature, base[0])).rowcount == 1:
-                return  # nothing changed: the values are the ones the text already holds
-            con.execute("INSERT OR REPLACE INTO incremental_values (signature, run_id, payload) VALUES (?,?,?)",
-                        (signature, run_id, _values_payload(rs.rows)))
+            self._store_days(con, signature, day_rows, base is not None and last is not None and last[0] == base[0],
+                             getattr(rs, "incremental_days_from", None))
+            keptvalues.write(con, signature, run_id, rs.rows, base)
         return self._record(project, rs, "ok", None, state, to_write)
+
+    @staticmethod
+    def _store_days(con: sqlite3.Connection, signature: str, day_rows: dict[str, dict[str, int]], from_base: bool,
+                    first_changed: date | None) -> None:
+        """The request's rows per day. ``from_base``: the stored counts are those the run compared with,
+        identical before ``first_changed`` (None: on every day), so only the days from there on are replaced."""
+        if from_base and first_changed is None:
+            return
+        cut = first_changed.isoformat() if from_base else ""
+        con.execute("DELETE FROM incremental_days WHERE signature = ? AND day >= ?", (signature, cut))
+        con.executemany("INSERT INTO incremental_days (signature, model, day, rows) VALUES (?,?,?,?)",
+                        ((signature, model, day, n) for model, days in day_rows.items()
+                         for day, n in days.items() if day >= cut))
 
     @staticmethod
     def _chain_intact(con: sqlite3.Connection, signature: str, base_run: int, rs: ResultSet) -> bool:
@@ -235,8 +261,7 @@ class HistoryStore:
         still the request's last run, its values text is there, and no run of the same grain and
         breakdown was recorded after it (its values would be the latest for some keys)."""
         last = con.execute("SELECT run_id FROM incremental_runs WHERE signature = ?", (signature,)).fetchone()
-        kept = con.execute("SELECT run_id FROM incremental_values WHERE signature = ?", (signature,)).fetchone()
-        if last is None or kept is None or last[0] != base_run or kept[0] != base_run:
+        if last is None or last[0] != base_run or keptvalues.kept_run(con, signature) != base_run:
             return False
         later = con.execute("SELECT 1 FROM runs WHERE id > ? AND grain = ? AND by_dims = ? LIMIT 1",
                             (base_run, rs.grain, _dims_key(rs.by))).fetchone()
@@ -244,31 +269,13 @@ class HistoryStore:
 
     def incremental_values(self, signature: str, run_id: int, before: date | None = None) -> list[KpiValue] | None:
         """Every value of the request as of its last run ``run_id`` (of periods starting before
-        ``before``), as computed; None when history has no such text (written by an older kpiengine)."""
-        con = self.connect()
-        try:
-            row = con.execute("SELECT payload FROM incremental_values WHERE signature = ? AND run_id = ?",
-                              (signature, run_id)).fetchone()
-        finally:
-            con.close()
-        if row is None:
-            return None
-        payload = json.loads(row[0])
-        dims = [json.loads(d) for d in payload["dimensions"]]
-        cut = before.isoformat() if before is not None else None
-        days: dict[str, date] = {}
-        out = []
-        for kpi, grain, period, d, value in payload["rows"]:
-            if cut is not None and period >= cut:
-                continue
-            day = days.get(period) or days.setdefault(period, date.fromisoformat(period))
-            out.append(KpiValue(kpi=kpi, grain=grain, period_start=day, dimensions=dict(dims[d]), value=value))
-        return out
+        ``before``), as computed; None when history has none kept (written by an older kpiengine)."""
+        with self._connection() as con:
+            return keptvalues.read(con, signature, run_id, before)
 
     def incremental_state(self, signature: str) -> tuple[int, dict[str, dict[str, int]]] | None:
         """(run id, {model: {day: rows}}) of the last run of this request, or None."""
-        con = self.connect()
-        try:
+        with self._connection() as con:
             row = con.execute("SELECT run_id FROM incremental_runs WHERE signature = ?", (signature,)).fetchone()
             if row is None:
                 return None
@@ -277,8 +284,6 @@ class HistoryStore:
                     "SELECT model, day, rows FROM incremental_days WHERE signature = ?", (signature,)):
                 days.setdefault(model, {})[day] = n
             return row[0], days
-        finally:
-            con.close()
 
     def run_values(self, run_id: int, before: date | None = None) -> list[KpiValue]:
         """The values stored by one run (of periods starting before ``before``), as stored."""
@@ -287,11 +292,8 @@ class HistoryStore:
         if before is not None:
             sql += " AND period_start < ?"
             params.append(before.isoformat())
-        con = self.connect()
-        try:
+        with self._connection() as con:
             rows = con.execute(sql, params).fetchall()
-        finally:
-            con.close()
         dims: dict[str, dict] = {}  # a breakdown repeats few combinations: parse each once (copies handed out)
         return [KpiValue(kpi=k, grain=g, period_start=date.fromisoformat(p),
                          dimensions=dict(dims.get(d) or dims.setdefault(d, json.loads(d))), value=v)

@@ -1,7 +1,8 @@
 """Incremental runs: compute again only the periods that changed since the last run of the same request.
 
 Before computing, each model the request reads is asked how many rows it has
-on each day (:mod:`kpiengine.sql.fingerprint`, the time column only). The
+on each day (:mod:`kpiengine.sql.fingerprint`, the time column only; one
+statement for the models of a source). The
 counts stored with the last run of the same request (same spec version,
 KPIs, grain, breakdown and range) end at the model's watermark, its last day
 with rows then: when the days before it still hold as many rows in total,
@@ -11,10 +12,12 @@ earliest day that gained rows (a new day, late rows in an old period) or lost
 some (deletes). The request is computed again from the start of that day's
 period, ``lookback`` periods earlier still, to the end of the range; every
 value before comes from the last run (the request's values, kept in history
-as one text). The run is stored with the new counts; only the values it
-recomputed are written to ``kpi_values``, where the kept ones already are, so
+as one text per period, :mod:`kpiengine.run.keptvalues`). The run is stored
+with the new counts; only the values it recomputed are written to
+``kpi_values`` and to the kept periods, where the others already are, so
 history reads the same as if it had been stored whole (see
-:meth:`~kpiengine.run.history.HistoryStore.record_incremental`).
+:meth:`~kpiengine.run.history.HistoryStore.record_incremental`). One history
+connection serves the whole run (``HistoryStore.session``).
 
 Exactness: periods are recomputed whole, so count-distinct, averages and
 percentiles of a recomputed period are exact (no partial state is merged),
@@ -38,11 +41,11 @@ from typing import Any, Iterable
 from ..errors import KpiEngineError
 from ..results import KpiValue
 from ..sources import connection_scope
-from ..spec.dimensions import leaf_models
-from ..spec.formula import parse_formula, references
 from ..spec.gcpause import paused_gc
-from ..sql.fingerprint import day_counts_query
-from ..sql.periods import python_period_start, shift_period
+from ..spec.leaves import leaf_models
+from ..spec.periodmath import python_period_start
+from ..spec.periodmath import step_period as shift_period
+from ..sql.sincetemplate import fill_template
 from .engine import Engine, ResultSet
 from .history import HistoryStore
 from .normalize import normalize_date
@@ -50,6 +53,10 @@ from .watermarks import mark_complete
 
 #: attributes of a KPI that make its value depend on earlier periods (windows, offsets)
 _HISTORY_DEPENDENT = ("window", "offset", "offsets")
+#: the spec cache's kind for day-counts templates (kpiengine.sql.sincetemplate)
+_TEMPLATES = "daycounts"
+#: ... and for the KPIs a request means (Engine.resolve_kpis)
+_RESOLVED = "incremental-kpis"
 
 
 @dataclass
@@ -68,40 +75,76 @@ def signature(project, kpis: list[str], grain: str, by: list[str], start: date |
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def day_rows(engine: Engine, model: str, since: date | None = None) -> tuple[dict[str, int], int]:
-    """({day (ISO): rows} from ``since`` on, or for every day; rows before ``since``) of one model."""
-    spec = engine.project.models[model]
-    source = engine.open_source(spec.source)
+def day_rows(engine: Engine, source_name: str, wanted: dict[str, date | None]
+             ) -> dict[str, tuple[dict[str, int], int]]:
+    """{model: ({day (ISO): rows} from its ``since`` on, or for every day; rows before ``since``)} of the
+    ``wanted`` models of one source ({model: since}), in one statement."""
+    names = sorted(wanted)
+    sql = _day_counts_sql(engine, source_name, names, [wanted[m] for m in names])
+    source = engine.open_source(source_name)
     try:
         source.connect()
-        sql = day_counts_query(engine.project, spec, engine.dialect_of(spec.source), since)
         result = source.execute(sql, timeout=engine.timeout)
     finally:
         source.close()
-    days, total = {}, 0
-    for day, n in result.rows:
+    days: dict[str, dict[str, int]] = {m: {} for m in names}
+    totals = dict.fromkeys(names, 0)
+    for model, day, n in result.rows:
         if day is None:
-            total += int(n)  # with since: every row with a time; else nothing (rows without a time)
+            totals[model] += int(n)  # with since: every row with a time; else nothing (rows without a time)
         else:
-            days[normalize_date(day).isoformat()] = int(n)
-    return days, (total - sum(days.values()) if since is not None else 0)
+            days[model][normalize_date(day).isoformat()] = int(n)
+    return {m: (days[m], totals[m] - sum(days[m].values()) if wanted[m] is not None else 0) for m in names}
+
+
+def _day_counts_sql(engine: Engine, source_name: str, names: list[str], sinces: list[date | None]) -> str:
+    """The day-counts statement of a source's models, from a template the spec cache keeps: building it
+    imports sqlglot and the compiler, which a run from a cached spec and plan otherwise never does."""
+    project = engine.project
+    dialect = engine.dialect_of(source_name)
+    key = repr((dialect, [(m, since is not None) for m, since in zip(names, sinces)]))
+    cache = getattr(project, "cache", None)
+    template = cache.get(_TEMPLATES, key) if cache is not None else None
+    if template is None:
+        from ..sql.fingerprint import (  # lazy: sqlglot, see above
+            day_counts_by_model,
+            day_counts_template,
+        )
+
+        wanted = [(project.models[m], since) for m, since in zip(names, sinces)]
+        template = day_counts_template(project, wanted, dialect) if cache is not None else None
+        if template is None:
+            return day_counts_by_model(project, wanted, dialect)
+        cache.put(_TEMPLATES, key, template)
+    return fill_template(template, sinces)
 
 
 def current_day_rows(engine: Engine, models: Iterable[str], before: dict[str, dict[str, int]]
                      ) -> dict[str, dict[str, int]]:
-    """Each model's rows per day now. Where the days before the model's watermark (its last day with
-    rows at the last run) still hold as many rows in total, only the days from the watermark on are
-    counted again; otherwise every day is."""
-    now: dict[str, dict[str, int]] = {}
+    """Each model's rows per day now, one statement per source. Where the days before the model's
+    watermark (its last day with rows at the last run) still hold as many rows in total, only the days
+    from the watermark on are counted again; otherwise every day is (a second statement)."""
+    project = engine.project
+    by_source: dict[str, dict[str, date | None]] = {}
     for model in sorted(models):
         old = before.get(model)
-        watermark = date.fromisoformat(max(old)) if old else None
-        if watermark is not None:
-            recent, earlier = day_rows(engine, model, watermark)
-            if earlier == sum(n for day, n in old.items() if day < watermark.isoformat()):
-                now[model] = {**{d: n for d, n in old.items() if d < watermark.isoformat()}, **recent}
+        by_source.setdefault(project.models[model].source, {})[model] = date.fromisoformat(max(old)) if old else None
+    now: dict[str, dict[str, int]] = {}
+    for source_name, wanted in by_source.items():
+        again: dict[str, date | None] = {}
+        for model, (recent, earlier) in day_rows(engine, source_name, wanted).items():
+            since = wanted[model]
+            if since is None:
+                now[model] = recent
                 continue
-        now[model] = day_rows(engine, model)[0]
+            cut = since.isoformat()
+            old = before[model]
+            if earlier == sum(n for day, n in old.items() if day < cut):
+                now[model] = {**{d: n for d, n in old.items() if d < cut}, **recent}
+            else:  # rows changed before the watermark: count every day to find where
+                again[model] = None
+        if again:
+            now.update({m: counted[0] for m, counted in day_rows(engine, source_name, again).items()})
     return now
 
 
@@ -115,6 +158,10 @@ def earliest_change(before: dict[str, dict[str, int]], now: dict[str, dict[str, 
 
 def depends_on_earlier_periods(project, kpis: Iterable[str]) -> bool:
     """True when a KPI, or one its formula reads, has a window or reads an earlier period (``kpi[-1]``)."""
+    if not any(_reads_earlier_periods(k) for k in project.kpis.values()):
+        return False  # none in the spec: no formula to parse (sqlglot, which a cached run does not import)
+    from ..spec.formula import parse_formula, references  # lazy: as above
+
     seen: set[str] = set()
     stack = list(kpis)
     while stack:
@@ -123,13 +170,16 @@ def depends_on_earlier_periods(project, kpis: Iterable[str]) -> bool:
         if kpi is None or name in seen:
             continue
         seen.add(name)
-        if any(getattr(kpi, attr, None) for attr in _HISTORY_DEPENDENT):
+        if _reads_earlier_periods(kpi):
             return True
         if kpi.is_formula:
-            if "[" in kpi.formula:  # an offset: kpi[-1], kpi[-1 year], kpi[start_of_month]
-                return True
             stack += references(parse_formula(kpi.formula))
     return False
+
+
+def _reads_earlier_periods(kpi) -> bool:
+    """The KPI itself has a window or an offset: kpi[-1], kpi[-1 year], kpi[start_of_month]."""
+    return any(getattr(kpi, attr, None) for attr in _HISTORY_DEPENDENT) or bool(kpi.is_formula and "[" in kpi.formula)
 
 
 def compute_incremental(engine: Engine, store: HistoryStore, kpis: Iterable[str] | None, grain: str,
@@ -151,7 +201,7 @@ def compute_incremental(engine: Engine, store: HistoryStore, kpis: Iterable[str]
 def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
     t0 = time.perf_counter()
     by = list(by)
-    names = engine.resolve_kpis(kpis, by)
+    names = _resolved(engine, kpis, by)
     project = engine.project
     sig = signature(project, names, grain, by, start, end)
     models = set().union(*(leaf_models(project, n) for n in names))
@@ -188,8 +238,23 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
     rs = ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, spec_version=project.version,
                    timings={"total_s": time.perf_counter() - t0}, watermarks=marks)
     rs.incremental_base = (last_run, restart)  # history stores only what was recomputed (record_incremental)
+    rs.incremental_days_from = first_day  # and only the day counts from the first day that changed
     reason = "nothing changed" if restart is None else f"{n_changed} day(s) changed, the first on {first_day}"
     return rs, sig, now, IncrementalReport(restart, reason, n_changed)
+
+
+def _resolved(engine: Engine, kpis, by: list[str]) -> list[str]:
+    """:meth:`Engine.resolve_kpis`, kept with the spec cache: finding every KPI a breakdown supports
+    imports the spec's checks and sqlglot, which a run from a cached spec and plan otherwise never does."""
+    kpis = None if kpis is None else list(kpis)  # an iterator is read once, for the key and the engine
+    cache = getattr(engine.project, "cache", None)
+    key = repr((tuple(kpis) if kpis else None, tuple(by)))
+    names = cache.get(_RESOLVED, key) if cache is not None else None
+    if names is None:
+        names = engine.resolve_kpis(kpis, by)  # raises for an unknown KPI: never kept
+        if cache is not None:
+            cache.put(_RESOLVED, key, names)
+    return list(names)
 
 
 def _as_computed(project, r: KpiValue) -> KpiValue:

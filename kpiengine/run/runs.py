@@ -43,25 +43,33 @@ def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=Tr
     store = HistoryStore.for_project(project) if record else None
     try:
         if incremental:
-            from .incremental import (
-                compute_incremental,  # lazy: day counts are compiled with sqlglot; a plain run needs none
-            )
-
-            rs, signature, day_rows, report = compute_incremental(engine, store, kpis, grain, by, start, end,
-                                                                  lookback=lookback)
-        else:
-            rs = engine.compute(kpis, grain, by, start, end, where=where, fill=fill)
+            return _run_incremental(project, engine, store, kpis, grain, by, start, end, lookback)
+        rs = engine.compute(kpis, grain, by, start, end, where=where, fill=fill)
     except SourceError as exc:
         if store is not None:
             store.record_failure(project, grain, list(by), list(kpis), str(exc))
         raise
-    if incremental:
-        store.record_incremental(project, rs, signature, day_rows, report.recomputed_from)
-        rs.incremental = report
-    elif store is not None:
-        store.record_run(project, rs)
     if store is not None:
-        notify_run_finished(engine.registry, RunSummary(
-            run_id=rs.run_id, project=project.name, spec_version=rs.spec_version, grain=rs.grain, by=tuple(rs.by),
-            kpis=tuple(rs.kpis), rows=tuple(rs.rows)))
+        store.record_run(project, rs)
+        _notify(project, engine, rs)
     return rs
+
+
+def _run_incremental(project, engine, store, kpis, grain, by, start, end, lookback) -> ResultSet:
+    from .incremental import (
+        compute_incremental,  # lazy: day counts are compiled with sqlglot; a plain run needs none
+    )
+
+    with store.session():  # its state, the kept values and the record: one history connection
+        rs, signature, day_rows, report = compute_incremental(engine, store, kpis, grain, by, start, end,
+                                                              lookback=lookback)
+        store.record_incremental(project, rs, signature, day_rows, report.recomputed_from)
+    rs.incremental = report
+    _notify(project, engine, rs)
+    return rs
+
+
+def _notify(project, engine, rs: ResultSet) -> None:
+    notify_run_finished(engine.registry, RunSummary(
+        run_id=rs.run_id, project=project.name, spec_version=rs.spec_version, grain=rs.grain, by=tuple(rs.by),
+        kpis=tuple(rs.kpis), rows=tuple(rs.rows)))

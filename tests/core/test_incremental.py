@@ -136,6 +136,7 @@ def test_new_day_late_rows_and_deletes_equal_a_full_recomputation(warehouse):
     events, _ = python_counts(db, week)
     assert as_map(deleted.rows)["events", date(2026, 1, 19), '{"region": "west"}'] == \
         events[date(2026, 1, 19), "west"]
+    assert stored_day_counts(spec) == warehouse_day_counts(db)
 
 
 def test_lookback_and_month_grain(warehouse):
@@ -262,7 +263,8 @@ def test_rows_without_a_time_and_history_of_an_older_kpiengine(warehouse):
     change(db, "INSERT INTO events VALUES (5000, NULL, 'east', 1, 1, 'call')")  # no time: in no period
     incremental(spec)
     con = sqlite3.connect(str(spec / "hist.db"))
-    con.execute("DELETE FROM incremental_values")  # as an older kpiengine left it: no values text
+    for table in ("incremental_values", "incremental_kept", "incremental_periods"):  # as an older kpiengine
+        con.execute(f"DELETE FROM {table}")  # left it: no values kept
     con.commit()
     con.close()
     change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(35, 12, 9000))
@@ -274,3 +276,97 @@ def test_rows_without_a_time_and_history_of_an_older_kpiengine(warehouse):
     same = incremental(spec)  # a row without a time changes no day
     assert same.incremental.reason == "nothing changed"
     assert_equal_to_full(spec, "week", same)
+
+
+def kept_periods(spec):
+    import sqlite3
+
+    con = sqlite3.connect(str(spec / "hist.db"))
+    try:
+        return [r[0] for r in con.execute("SELECT period_start FROM incremental_periods ORDER BY 1")]
+    finally:
+        con.close()
+
+
+def test_kept_values_are_rewritten_only_from_the_restart_and_an_emptied_period_goes(warehouse):
+    import sqlite3
+
+    db, spec = warehouse
+    incremental(spec)
+    weeks = kept_periods(spec)
+    assert weeks[0] == "2026-01-05" and weeks[-1] == "2026-02-02"  # one text per period
+    con = sqlite3.connect(str(spec / "hist.db"))
+    con.execute("UPDATE incremental_periods SET payload = payload || ' ' WHERE period_start < '2026-02-02'")
+    con.commit()  # a mark on the texts a run from 2026-02-02 on must leave alone
+    con.close()
+    change(db, "DELETE FROM events WHERE ts >= TIMESTAMP '2026-02-02'")  # the whole last week
+    emptied = incremental(spec)
+    assert emptied.incremental.recomputed_from == date(2026, 2, 2)
+    assert_equal_to_full(spec, "week", emptied)
+    assert not any(r.period_start == date(2026, 2, 2) for r in emptied.rows)
+    assert kept_periods(spec) == weeks[:-1]  # the emptied week's text is gone with its values
+    con = sqlite3.connect(str(spec / "hist.db"))
+    marked = con.execute("SELECT COUNT(*) FROM incremental_periods WHERE payload LIKE '% '").fetchone()[0]
+    con.close()
+    assert marked == len(weeks) - 1  # kept periods were not written again
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(36, 7, 9900))  # 2026-02-10
+    back = incremental(spec)
+    assert back.incremental.recomputed_from == date(2026, 2, 9)  # the week of the one changed day
+    assert_equal_to_full(spec, "week", back)
+    events, reps = python_counts(db, week)
+    got = as_map(back.rows)
+    assert got["events", date(2026, 2, 9), '{"region": "east"}'] == events[date(2026, 2, 9), "east"]
+    assert got["reps", date(2026, 1, 26), '{"region": "west"}'] == reps[date(2026, 1, 26), "west"]
+    assert_history_reads_equal_full(spec)
+    assert stored_day_counts(spec) == warehouse_day_counts(db)  # only the changed days were written again
+
+
+def stored_day_counts(spec):
+    import sqlite3
+
+    con = sqlite3.connect(str(spec / "hist.db"))
+    try:
+        return dict(con.execute("SELECT day, rows FROM incremental_days WHERE model = 'events'").fetchall())
+    finally:
+        con.close()
+
+
+def warehouse_day_counts(db):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {d.isoformat(): n for d, n in con.execute(
+            "SELECT ts::DATE, COUNT(*) FROM events WHERE ts IS NOT NULL GROUP BY 1").fetchall()}
+    finally:
+        con.close()
+
+
+def test_history_of_the_one_text_kpiengine_is_kept_then_replaced_by_periods(warehouse):
+    """History written before per-period texts: every value of the request in one incremental_values text."""
+    import sqlite3
+
+    db, spec = warehouse
+    first = incremental(spec)
+    dims = sorted({json.dumps(r.dimensions, sort_keys=True) for r in first.rows})
+    text = json.dumps({"dimensions": dims, "rows": [[r.kpi, r.grain, r.period_start.isoformat(),
+                                                       dims.index(json.dumps(r.dimensions, sort_keys=True)),
+                                                       r.value] for r in first.rows]})
+    con = sqlite3.connect(str(spec / "hist.db"))
+    signature = con.execute("SELECT signature FROM incremental_runs").fetchone()[0]
+    con.execute("DELETE FROM incremental_kept")
+    con.execute("DELETE FROM incremental_periods")
+    con.execute("INSERT INTO incremental_values VALUES (?, ?, ?)", (signature, first.run_id, text))
+    con.commit()
+    con.close()
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(35, 12, 9000))
+    rs = incremental(spec)
+    assert rs.incremental.recomputed_from == date(2026, 2, 9)
+    assert_equal_to_full(spec, "week", rs)
+    assert stored_rows(spec, rs.run_id) == len([r for r in rs.rows if r.period_start >= date(2026, 2, 9)])
+    con = sqlite3.connect(str(spec / "hist.db"))
+    assert con.execute("SELECT COUNT(*) FROM incremental_values").fetchone()[0] == 0
+    con.close()
+    assert kept_periods(spec)[-1] == "2026-02-09"
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(36, 4, 9950))
+    assert_equal_to_full(spec, "week", incremental(spec))
+    assert_history_reads_equal_full(spec)
+    assert stored_day_counts(spec) == warehouse_day_counts(db)
