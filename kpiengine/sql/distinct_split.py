@@ -10,7 +10,7 @@ plus a second scan ``WHERE kind = 'visit'`` (0.73x); for a distinct of high card
 a scan that keeps other aggregates is split (it still says which keys the model has, so a
 key where no row passes the filter reads 0, as before).
 
-:mod:`kpiengine.sql.onequery` stacks the split scans with the others; NULL values are not
+:mod:`kpiengine.sql.onequery` LEFT JOINs the split scans to the stacked ones; NULL values are not
 counted (COUNT DISTINCT skips them) and the keys are grouped as in the main scan, so a NULL
 dimension stays a group of its own.
 """
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from ..spec.sqltree import copy_tree
 from .compiler import BAD_TIME_ALIAS, CompiledQuery
 
 # Where measured faster (above). Other engines keep one scan until measured (the cross-engine
@@ -67,11 +68,16 @@ def split_distincts(part: CompiledQuery, key_aliases: list[str], dialect: str) -
     if not found or len(found) == len(values):
         return []  # nothing to split, or nothing would stay in the main scan to say which keys exist
     keys = [p for p in select.expressions if p.alias in key_aliases]
+    kept = [p for p in select.expressions if p.alias not in found]
+    # The scan without its value columns, copied once per split: a copy with them was a copy of every
+    # aggregate of the model per split (1,000 KPIs: 53 splits, 1.1 s of copying).
+    select.set("expressions", keys)
+    bare = copy_tree(select)
+    select.set("expressions", kept)
     out = []
     for alias, (condition, count) in found.items():
-        scan = select.copy()
-        scan.set("expressions", [k.copy() for k in keys] + [exp.alias_(count, alias, copy=False)])
+        scan = copy_tree(bare)
+        scan.set("expressions", list(scan.expressions) + [exp.alias_(count, alias, copy=False)])
         scan = scan.where(condition.copy(), copy=False)  # ANDed with the range and the request's where
         out.append(DistinctScan(alias=alias, expression=scan))
-    select.set("expressions", [p for p in select.expressions if p.alias not in found])
     return out

@@ -179,19 +179,27 @@ class _Builder:
             out.append((BAD_TIME_ALIAS, f"s{i}_bad"))
         return out
 
-    def _members(self) -> list[tuple[str, list[tuple[str, str]], int | None]]:
-        """What is stacked: (CTE, its (column, slot) pairs, its presence flag or None).
-
-        A model scan gives its columns but those split out (sql.distinct_split) and its flag; a
-        split scan gives its one column and no flag, so where a KPI has a value stays the model's."""
+    def _members(self) -> list[tuple[str, list[tuple[str, str]], int]]:
+        """What is stacked: (CTE, its (column, slot) pairs, its presence flag): the model scans,
+        without the columns split out into scans of their own (sql.distinct_split)."""
         members = []
         for i in range(len(self.parts)):
             split = {scan.alias for scan in self.splits[i]}
-            slots = self._slots(i)
-            members.append((f"q{i}", [(src, dst) for src, dst in slots if src not in split], i))
-            for k, scan in enumerate(self.splits[i]):
-                members.append((f"q{i}d{k}", [(src, dst) for src, dst in slots if src == scan.alias], None))
+            members.append((f"q{i}", [(src, dst) for src, dst in self._slots(i) if src not in split], i))
         return members
+
+    def _split_scans(self) -> list[tuple[str, str, str]]:
+        """(CTE, column, slot) of each split distinct: LEFT JOINed to the stacked scans, not stacked.
+
+        Its keys are a subset of its model scan's (the same rows, keys and range, a stricter WHERE),
+        so the join adds no key and a key without a passing row reads NULL, then 0; the flag stays
+        the model scan's. Stacked, each would widen every branch by every slot: thousands of KPIs
+        made the statement grow as splits x slots (5,000 KPIs: 19 s to compile)."""
+        out = []
+        for i in range(len(self.parts)):
+            slots = dict(self._slots(i))
+            out += [(f"q{i}d{k}", scan.alias, slots[scan.alias]) for k, scan in enumerate(self.splits[i])]
+        return out
 
     def _grouped(self) -> str:
         keys = ", ".join([PERIOD_ALIAS] + self.dims)
@@ -199,19 +207,32 @@ class _Builder:
         flags = [f"f{i}" for i in range(len(self.parts))]
         if len(members) == 1:  # one scan: rename, nothing to stack
             cols = [f"{src} AS {dst}" for src, dst in members[0][1]] + [f"1 AS {flags[0]}"]
-            return f"SELECT {keys}, {', '.join(cols)} FROM q0"
-        branches = []
-        if self.dialect in _PAIRWISE_UNION_TYPES:
-            branches.append(self._typed_empty_branch(members, flags))
-        for name, own, flag in members:
-            mine = {dst: src for src, dst in own}
-            cols = [f"{mine[dst]} AS {dst}" if dst in mine else f"NULL AS {dst}"
-                    for _, slots, _ in members for _, dst in slots]
-            cols += [f"{1 if f == flag else 'NULL'} AS {flags[f]}" for f in range(len(self.parts))]
-            branches.append(f"SELECT {keys}, {', '.join(cols)} FROM {name}")
-        maxes = [f"MAX({dst}) AS {dst}" for _, slots, _ in members for _, dst in slots]
-        maxes += [f"MAX({f}) AS {f}" for f in flags]
-        return f"SELECT {keys}, {', '.join(maxes)} FROM ({' UNION ALL '.join(branches)}) AS u GROUP BY {keys}"
+            stacked = f"SELECT {keys}, {', '.join(cols)} FROM q0"
+        else:
+            branches = []
+            if self.dialect in _PAIRWISE_UNION_TYPES:
+                branches.append(self._typed_empty_branch(members, flags))
+            for name, own, flag in members:
+                mine = {dst: src for src, dst in own}
+                cols = [f"{mine[dst]} AS {dst}" if dst in mine else f"NULL AS {dst}"
+                        for _, slots, _ in members for _, dst in slots]
+                cols += [f"{1 if f == flag else 'NULL'} AS {flags[f]}" for f in range(len(self.parts))]
+                branches.append(f"SELECT {keys}, {', '.join(cols)} FROM {name}")
+            maxes = [f"MAX({dst}) AS {dst}" for _, slots, _ in members for _, dst in slots]
+            maxes += [f"MAX({f}) AS {f}" for f in flags]
+            stacked = f"SELECT {keys}, {', '.join(maxes)} FROM ({' UNION ALL '.join(branches)}) AS u GROUP BY {keys}"
+        splits = self._split_scans()
+        if not splits:
+            return stacked
+        names = [PERIOD_ALIAS] + self.dims + [dst for _, slots, _ in members for _, dst in slots] + flags
+        cols = [f"b.{c}" for c in names] + [f"{cte}.{src} AS {dst}" for cte, src, dst in splits]
+        joins = ""
+        for cte, _, _ in splits:
+            on = [f"{cte}.{PERIOD_ALIAS} = b.{PERIOD_ALIAS}"]
+            on += [exp.NullSafeEQ(this=_col(dim, table=cte), expression=_col(dim, table="b")).sql(dialect=self.dialect)
+                   for dim in self.dims]
+            joins += f" LEFT JOIN {cte} ON {' AND '.join(on)}"
+        return f"SELECT {', '.join(cols)} FROM ({stacked}) AS b{joins}"
 
     def _typed_empty_branch(self, members, flags) -> str:
         """A first UNION branch with no rows and every slot's real type.
