@@ -36,7 +36,7 @@ from ..spec.model import GRAINS, Project
 from ..spec.offsets import Offset, truncate
 from .compiler import BAD_TIME_ALIAS, PERIOD_ALIAS, CompiledQuery, required_aggregates
 from .distinct_split import DistinctScan, split_distincts
-from .periods import period_start_expr
+from .periods import add_days, as_date, period_start_expr
 
 ADDITIVE = ("count", "count_distinct", "sum")
 
@@ -306,11 +306,11 @@ class _Builder:
         g = self.grain
         if offset.kind == "periods":
             if g in ("day", "week"):
-                return _add_days(p, offset.n * (7 if g == "week" else 1), self.dialect)
+                return add_days(p, offset.n * (7 if g == "week" else 1), self.dialect)
             return _add_months(p, offset.n * {"month": 1, "quarter": 3, "year": 12}[g], self.dialect)
         if offset.kind == "interval":
             if offset.unit in ("day", "week"):
-                moved = _add_days(p, offset.n * (7 if offset.unit == "week" else 1), self.dialect)
+                moved = add_days(p, offset.n * (7 if offset.unit == "week" else 1), self.dialect)
             else:
                 moved = _add_months(p, offset.n * {"month": 1, "quarter": 3, "year": 12}[offset.unit], self.dialect,
                                     clamp=True)
@@ -425,22 +425,10 @@ def _date_literal(d: date, dialect: str) -> exp.Expression:
     return text if dialect == "sqlite" else exp.Cast(this=text, to=_DATE.copy())
 
 
-def _as_date(e: exp.Expression, dialect: str) -> exp.Expression:
-    # SQLite keeps dates as ISO text (CAST AS DATE would make a number); elsewhere date + interval
-    # may be a timestamp, and the join compares it with a DATE.
-    return e if dialect == "sqlite" else exp.Cast(this=e, to=_DATE.copy())
-
-
-def _add_days(p: exp.Expression, n: int, dialect: str) -> exp.Expression:
-    if n == 0:
-        return p
-    return _as_date(exp.DateAdd(this=p, expression=exp.Literal.number(n), unit=exp.var("DAY")), dialect)
-
-
 def _add_months(p: exp.Expression, n: int, dialect: str, clamp: bool = False) -> exp.Expression:
     if n == 0:
         return p
-    moved = _as_date(exp.DateAdd(this=p, expression=exp.Literal.number(n), unit=exp.var("MONTH")), dialect)
+    moved = as_date(exp.DateAdd(this=p, expression=exp.Literal.number(n), unit=exp.var("MONTH")), dialect)
     if dialect == "sqlite" and clamp:
         # SQLite rolls 31 March - 1 month over to 2 March; every other engine (and Python) clamps to
         # the month's last day: take the earlier of the two.

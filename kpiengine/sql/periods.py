@@ -96,6 +96,22 @@ def _generic(time_expr: exp.Expression, grain: str) -> exp.Expression:
     return exp.cast(trunc, "date")
 
 
+_DATE = exp.DataType.build("date")
+
+
+def as_date(e: exp.Expression, dialect: str) -> exp.Expression:
+    """``e`` as a DATE: date + interval is a timestamp on some engines, compared or joined with dates.
+    SQLite keeps dates as ISO text (CAST AS DATE would make a number), so there it stays as it is."""
+    return e if dialect == "sqlite" else exp.Cast(this=e, to=_DATE.copy())
+
+
+def add_days(e: exp.Expression, n: int, dialect: str) -> exp.Expression:
+    """The date ``n`` days after ``e`` (before, for a negative ``n``), as a DATE."""
+    if n == 0:
+        return e
+    return as_date(exp.DateAdd(this=e, expression=exp.Literal.number(n), unit=exp.var("DAY")), dialect)
+
+
 def period_start_expr(time_expr: exp.Expression, grain: str, dialect: str, timezone: str = "UTC",
                       from_zone: str = "UTC") -> exp.Expression:
     """A DATE expression: the first day of ``grain`` containing ``time_expr`` (weeks start Monday)."""

@@ -26,7 +26,7 @@ from ..spec.model import KpiSpec
 from ..spec.offsets import Window
 from ..spec.sqlsafety import parse_expression
 from .compiler import PERIOD_ALIAS, aggregate_columns
-from .periods import period_start_expr
+from .periods import add_days, as_date, period_start_expr
 
 # Engines whose results the cross-engine tests compare with plain Python (test_time_relative.py).
 ISLAND_DIALECTS = {"duckdb", "postgres", "mysql", "sqlite", "spark"}
@@ -34,15 +34,6 @@ ISLAND_DIALECTS = {"duckdb", "postgres", "mysql", "sqlite", "spark"}
 
 def applies(window: Window, kpis: list[KpiSpec], dialect: str) -> bool:
     return window.kind == "days" and dialect in ISLAND_DIALECTS and all(k.aggregate == "count_distinct" for k in kpis)
-
-
-def _date(e: exp.Expression, dialect: str) -> exp.Expression:
-    # date + interval is a timestamp on some engines; the days compare and sort as dates everywhere
-    return e if dialect == "sqlite" else exp.Cast(this=e, to=exp.DataType.build("date"))
-
-
-def _plus_days(e: exp.Expression, n: int, dialect: str) -> exp.Expression:
-    return _date(exp.DateAdd(this=e, expression=exp.Literal.number(n), unit=exp.var("DAY")), dialect)
 
 
 def _window_over(partition: list[exp.Expression], order: exp.Expression, func: exp.Expression,
@@ -61,7 +52,7 @@ def islands_query(window: Window, kpis: list[KpiSpec], dim_cols: list[str], dim_
     """
     n = window.n
     dims = [exp.column(c) for c in dim_cols]
-    day = _date(period_start_expr(exp.column("__kpi_t"), "day", dialect, "UTC"), dialect)
+    day = as_date(period_start_expr(exp.column("__kpi_t"), "day", dialect, "UTC"), dialect)
     values: list[tuple[exp.Expression, exp.Expression | None]] = [(exp.Literal.number(1), None)]
     columns = []
     for i, kpi in enumerate(kpis):
@@ -83,7 +74,7 @@ def islands_query(window: Window, kpis: list[KpiSpec], dim_cols: list[str], dim_
             .from_(f"__kpi_d{j}")
         starts = exp.Case(ifs=[exp.If(this=exp.or_(exp.Is(this=exp.column("__kpi_pdy"), expression=exp.Null()),
                                                    exp.GT(this=dy.copy(),
-                                                          expression=_plus_days(exp.column("__kpi_pdy"), n, dialect))),
+                                                          expression=add_days(exp.column("__kpi_pdy"), n, dialect))),
                                       true=exp.Literal.number(1))], default=exp.Literal.number(0))
         numbered = exp.select(*[d.copy() for d in dims], v.copy(), dy.copy(), exp.alias_(
             _window_over(dims + [v], dy, exp.Sum(this=starts), rows_frame=True), "__kpi_run")).from_(f"__kpi_l{j}")
@@ -91,7 +82,7 @@ def islands_query(window: Window, kpis: list[KpiSpec], dim_cols: list[str], dim_
                            exp.alias_(exp.Max(this=dy.copy()), "__kpi_last"))
                 .from_(f"__kpi_i{j}").group_by(*[d.copy() for d in dims], v.copy(), exp.column("__kpi_run")))
         ctes += [(f"__kpi_d{j}", days), (f"__kpi_l{j}", lagged), (f"__kpi_i{j}", numbered), (f"__kpi_g{j}", runs)]
-        for sign, at in ((1, exp.column("__kpi_first")), (-1, _plus_days(exp.column("__kpi_last"), n, dialect))):
+        for sign, at in ((1, exp.column("__kpi_first")), (-1, add_days(exp.column("__kpi_last"), n, dialect))):
             deltas.append(exp.select(*[d.copy() for d in dims], exp.alias_(at, "__kpi_dy"),
                                      exp.alias_(exp.Null(), "__kpi_p"),
                                      *[exp.alias_(exp.Literal.number(sign if k == j else 0), c)
@@ -99,7 +90,7 @@ def islands_query(window: Window, kpis: list[KpiSpec], dim_cols: list[str], dim_
     # The periods to read at, for every group the scan has: first, so the union takes its types.
     groups = exp.select(*[d.copy() for d in dims]).distinct().from_("__kpi_w")
     p = exp.column("__kpi_p", table="s")
-    last_day = _plus_days(period_end(p), -1, dialect)
+    last_day = add_days(period_end(p), -1, dialect)
     reads = exp.select(*[exp.column(c, table="g") for c in dim_cols], exp.alias_(last_day, "__kpi_dy"),
                        exp.alias_(p.copy(), "__kpi_p"), *[exp.alias_(exp.Literal.number(0), c) for c in counts]) \
         .from_(exp.Table(this=exp.to_identifier("__kpi_s"), alias=exp.TableAlias(this=exp.to_identifier("s"))))
