@@ -17,14 +17,13 @@ import os
 from dataclasses import dataclass, field
 from datetime import date
 
-import sqlglot
 from sqlglot import exp
 
 from ..spec.dialect import in_project_dialect
 from ..spec.entities import DimensionRefError, where_dimensions
 from ..spec.formula import parse_formula, references
 from ..spec.model import ALL_GRAIN, GRAINS, KpiSpec, ModelSpec, Project
-from ..spec.sqlsafety import parse_expression, read_dialect
+from ..spec.sqlsafety import parse_expression, parse_select, read_dialect
 from ..spec.sqltree import copy_tree
 from ..spec.timedims import is_time_dimension
 from .joins import attach, dimension_expression, plan_joins, where_condition
@@ -91,7 +90,7 @@ def model_relation(project: Project, model: ModelSpec, dialect: str) -> exp.Expr
     if model.sql:
         # A spec's sql is written in project.sql_dialect; SQL a feature generated (funnels) is the source's.
         read = read_dialect(dialect) if model.raw is not None else dialect
-        return exp.Subquery(this=copy_tree(_parsed_model_sql(model.sql, read)), alias=alias)
+        return exp.Subquery(this=parse_select(model.sql, read), alias=alias)
     if model.file:
         if dialect != "duckdb":
             raise CompileError(f"model '{model.name}' reads a file, which only DuckDB sources can do",
@@ -108,21 +107,6 @@ def model_relation(project: Project, model: ModelSpec, dialect: str) -> exp.Expr
         func = exp.Anonymous(this=reader, expressions=args)
         return exp.Table(this=func, alias=alias)
     raise CompileError(f"model '{model.name}' has no table, sql or file")
-
-
-_MODEL_SQL: dict[tuple[str, str], exp.Expression] = {}
-
-
-def _parsed_model_sql(text: str, read: str) -> exp.Expression:
-    """A model's SQL parsed once per process: every scan of the model (one per planner, per
-    request; a dashboard page compiles a dozen) copies the tree instead of parsing it again."""
-    key = (text, read)
-    tree = _MODEL_SQL.get(key)
-    if tree is None:
-        if len(_MODEL_SQL) > 512:  # specs are edited while `kpi serve` runs: keep the newest only
-            _MODEL_SQL.clear()
-        tree = _MODEL_SQL[key] = sqlglot.parse_one(text, read=read)
-    return tree
 
 
 def model_file_path(project: Project, model: ModelSpec) -> str:
