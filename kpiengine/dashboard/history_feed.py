@@ -82,7 +82,13 @@ def sql_literal(value) -> str:
 
 def has_literals(typed: dict) -> bool:
     """Whether every value of a segment can be written into a query filter (NaN and infinity cannot)."""
-    return not any(isinstance(v, float) and not math.isfinite(v) for v in typed.values())
+    try:
+        for value in typed.values():
+            if value is not None:
+                sql_literal(value)
+    except ValueError:
+        return False
+    return True
 
 
 def segment_where(typed: dict, where: str | None = None) -> str:
