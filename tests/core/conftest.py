@@ -1,6 +1,9 @@
 """Fixtures for core tests: a small spec folder written into tmp_path."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -49,3 +52,15 @@ def spec_dir(tmp_path):
             (folder / name).write_text(textwrap.dedent(text), encoding="utf-8")
         return folder
     return make
+
+
+@pytest.fixture
+def kpi_run_process():
+    """``kpi run ... --format json`` as a new process with ``-X importtime``: (its JSON, the import log)."""
+    def run(folder, env, *flags: str) -> tuple[dict, str]:
+        argv = [sys.executable, "-X", "importtime", "-c", "from kpiengine.cli import main; main()",
+                "run", "-s", str(folder), "--by", "region", "--format", "json", *flags]
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=folder, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout), proc.stderr
+    return run

@@ -7,10 +7,7 @@ not import them, and must give the numbers the first one gave (checked against S
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import duckdb
 
@@ -28,15 +25,7 @@ kpis:
 """
 
 
-def _kpi_run(folder, env) -> tuple[dict, str]:
-    argv = [sys.executable, "-X", "importtime", "-c", "from kpiengine.cli import main; main()",
-            "run", "-s", str(folder), "--by", "region", "--format", "json", "--no-history"]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=folder, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout), proc.stderr
-
-
-def test_second_run_imports_no_sqlglot_and_gives_the_same_numbers(tmp_path):
+def test_second_run_imports_no_sqlglot_and_gives_the_same_numbers(tmp_path, kpi_run_process):
     db = tmp_path / "w.duckdb"
     con = duckdb.connect(str(db))
     con.execute("CREATE TABLE visits AS SELECT TIMESTAMP '2026-03-02 10:00:00' + INTERVAL (i) HOUR AS ts, "
@@ -55,9 +44,9 @@ def test_second_run_imports_no_sqlglot_and_gives_the_same_numbers(tmp_path):
     con.close()
     (tmp_path / "spec.yml").write_text(SPEC % db, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "KPIENGINE_NO_CACHE"}
-    first, first_imports = _kpi_run(tmp_path, env)
+    first, first_imports = kpi_run_process(tmp_path, env, "--no-history")
     assert "sqlglot" in first_imports  # the first run compiles
-    second, second_imports = _kpi_run(tmp_path, env)
+    second, second_imports = kpi_run_process(tmp_path, env, "--no-history")
     assert "sqlglot" not in second_imports and "jsonschema" not in second_imports and "yaml" not in second_imports
     for out in (first, second):
         got = {(r["period_start"], r["dimensions"]["region"]): r["value"] for r in out["rows"]

@@ -8,10 +8,7 @@ checked against plain SQL over the table after every run.
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -36,14 +33,6 @@ def add_day(db, day: date, n: int) -> None:
     con.close()
 
 
-def kpi_run(folder, env) -> tuple[dict, str]:
-    argv = [sys.executable, "-X", "importtime", "-c", "from kpiengine.cli import main; main()",
-            "run", "-s", str(folder), "--by", "region", "--format", "json", "--incremental"]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=folder, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout), proc.stderr
-
-
 def assert_values_equal_sql(db, out) -> None:
     con = duckdb.connect(str(db), read_only=True)
     want = {}
@@ -56,7 +45,7 @@ def assert_values_equal_sql(db, out) -> None:
     assert got == want
 
 
-def test_a_later_day_of_the_same_week_needs_no_sqlglot(tmp_path):
+def test_a_later_day_of_the_same_week_needs_no_sqlglot(tmp_path, kpi_run_process):
     db = tmp_path / "w.duckdb"
     con = duckdb.connect(str(db))
     con.execute("CREATE TABLE visits (ts TIMESTAMP, region TEXT, rep INT)")
@@ -66,15 +55,15 @@ def test_a_later_day_of_the_same_week_needs_no_sqlglot(tmp_path):
     (tmp_path / "spec.yml").write_text(SPEC % db, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("KPIENGINE_NO_CACHE", "KPIENGINE_HISTORY")}
 
-    first, _ = kpi_run(tmp_path, env)
+    first, _ = kpi_run_process(tmp_path, env, "--incremental")
     assert first["incremental"]["recomputed_from"] is None
     assert_values_equal_sql(db, first)
     add_day(db, date(2026, 1, 28), 11)
-    second, imports = kpi_run(tmp_path, env)
+    second, imports = kpi_run_process(tmp_path, env, "--incremental")
     assert second["incremental"]["recomputed_from"] == "2026-01-26"
     assert_values_equal_sql(db, second)
     add_day(db, date(2026, 1, 29), 5)  # the same week: its plan is cached, the day counts' template too
-    third, imports = kpi_run(tmp_path, env)
+    third, imports = kpi_run_process(tmp_path, env, "--incremental")
     assert third["incremental"]["recomputed_from"] == "2026-01-26"
     assert_values_equal_sql(db, third)
     assert " sqlglot" not in imports and "kpiengine.sql.compiler" not in imports
