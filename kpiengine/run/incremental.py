@@ -5,9 +5,13 @@ on each day (:mod:`kpiengine.sql.fingerprint`, the time column only; one
 statement for the models of a source). The
 counts stored with the last run of the same request (same spec version,
 KPIs, grain, breakdown and range) end at the model's watermark, its last day
-with rows then: when the days before it still hold as many rows in total,
-only the days from the watermark on are counted again (the common case, new
-rows at the end); otherwise every day is. Compared, the counts give the
+with rows then. Only the days after it are counted first: on a table that
+grows at the end, the warehouse skips every block of older rows by its
+min/max statistics, whatever the order of rows inside the blocks (counting
+from the watermark's own day read every block of a table whose rows are not
+in time order, because each held some of that day). When the days up to the
+watermark no longer hold as many rows in total, the watermark's day is
+counted too, and failing that every day. Compared, the counts give the
 earliest day that gained rows (a new day, late rows in an old period) or lost
 some (deletes). The request is computed again from the start of that day's
 period, ``lookback`` periods earlier still, to the end of the range; every
@@ -35,7 +39,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Iterable
 
 from ..errors import KpiEngineError
@@ -57,6 +61,9 @@ _HISTORY_DEPENDENT = ("window", "offset", "offsets")
 _TEMPLATES = "daycounts"
 #: ... and for the KPIs a request means (Engine.resolve_kpis)
 _RESOLVED = "incremental-kpis"
+#: where each step of :func:`current_day_rows` counts days from: this many days after the model's
+#: watermark day, or every day (None)
+_SINCE_STEPS = (1, 0, None)
 
 
 @dataclass
@@ -121,30 +128,39 @@ def _day_counts_sql(engine: Engine, source_name: str, names: list[str], sinces: 
 
 def current_day_rows(engine: Engine, models: Iterable[str], before: dict[str, dict[str, int]]
                      ) -> dict[str, dict[str, int]]:
-    """Each model's rows per day now, one statement per source. Where the days before the model's
-    watermark (its last day with rows at the last run) still hold as many rows in total, only the days
-    from the watermark on are counted again; otherwise every day is (a second statement)."""
+    """Each model's rows per day now, one statement per source and step.
+
+    First only the days after each model's watermark (its last day with rows at the last run) are
+    counted: on a table that grows at the end, every block of the old rows ends before that day, so
+    the warehouse skips them by their min/max statistics, whatever the order of rows inside them.
+    Where the days up to the watermark no longer hold as many rows in total (the watermark's day got
+    more rows, late rows, deletes), the watermark's day is counted too, and failing that every day
+    (:data:`_SINCE_STEPS`)."""
     project = engine.project
-    by_source: dict[str, dict[str, date | None]] = {}
-    for model in sorted(models):
-        old = before.get(model)
-        by_source.setdefault(project.models[model].source, {})[model] = date.fromisoformat(max(old)) if old else None
+    step_of: dict[str, int] = {}
+    for model in models:
+        step_of[model] = 0 if before.get(model) else len(_SINCE_STEPS) - 1
     now: dict[str, dict[str, int]] = {}
-    for source_name, wanted in by_source.items():
-        again: dict[str, date | None] = {}
-        for model, (recent, earlier) in day_rows(engine, source_name, wanted).items():
-            since = wanted[model]
-            if since is None:
-                now[model] = recent
-                continue
-            cut = since.isoformat()
-            old = before[model]
-            if earlier == sum(n for day, n in old.items() if day < cut):
-                now[model] = {**{d: n for d, n in old.items() if d < cut}, **recent}
-            else:  # rows changed before the watermark: count every day to find where
-                again[model] = None
-        if again:
-            now.update({m: counted[0] for m, counted in day_rows(engine, source_name, again).items()})
+    while step_of:
+        by_source: dict[str, dict[str, date | None]] = {}
+        for model, step in sorted(step_of.items()):
+            days = _SINCE_STEPS[step]
+            since = None if days is None else date.fromisoformat(max(before[model])) + timedelta(days=days)
+            by_source.setdefault(project.models[model].source, {})[model] = since
+        again: dict[str, int] = {}
+        for source_name, wanted in by_source.items():
+            for model, (recent, earlier) in day_rows(engine, source_name, wanted).items():
+                since = wanted[model]
+                if since is None:
+                    now[model] = recent
+                    continue
+                cut = since.isoformat()
+                old = before[model]
+                if earlier == sum(n for day, n in old.items() if day < cut):
+                    now[model] = {**{d: n for d, n in old.items() if d < cut}, **recent}
+                else:  # rows changed before the since day: count from further back to find where
+                    again[model] = step_of[model] + 1
+        step_of = again
     return now
 
 

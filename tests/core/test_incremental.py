@@ -139,6 +139,36 @@ def test_new_day_late_rows_and_deletes_equal_a_full_recomputation(warehouse):
     assert stored_day_counts(spec) == warehouse_day_counts(db)
 
 
+def test_rows_on_the_watermark_day_and_a_day_with_nothing_new(warehouse):
+    """The last day of the last run got more rows (it was loaded in part): counting only the days after
+    it misses them, so the run counts again from that day on, and a run with nothing new changes nothing."""
+    db, spec = warehouse
+    incremental(spec)
+    last_day = START + timedelta(days=34)  # a Sunday: its week started on day 28
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+           [(8000 + i, last_day + timedelta(hours=20, minutes=i), "west", 40 + i, 3, "visit") for i in range(5)])
+    run = incremental(spec)
+    assert run.incremental.recomputed_from == week(last_day.date())
+    assert run.incremental.changed_days == 1
+    assert_equal_to_full(spec, "week", run)
+    events, reps = python_counts(db, week)
+    got = as_map(run.rows)
+    assert got["events", week(last_day.date()), '{"region": "west"}'] == events[week(last_day.date()), "west"]
+    assert got["reps", week(last_day.date()), '{"region": "west"}'] == reps[week(last_day.date()), "west"]
+    assert stored_day_counts(spec) == warehouse_day_counts(db)
+
+    # the new rows and one more day together, then nothing new at all
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(34, 3, 8100) + rows_for(35, 4, 8200))
+    both = incremental(spec)
+    assert both.incremental.recomputed_from == week(last_day.date())
+    assert both.incremental.changed_days == 2
+    assert_equal_to_full(spec, "week", both)
+    assert stored_day_counts(spec) == warehouse_day_counts(db)
+    quiet = incremental(spec)
+    assert quiet.incremental.reason == "nothing changed"
+    assert_equal_to_full(spec, "week", quiet)
+
+
 def test_lookback_and_month_grain(warehouse):
     db, spec = warehouse
     incremental(spec, "month")
