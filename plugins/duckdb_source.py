@@ -51,20 +51,33 @@ class DuckDBSource(Source):
         key = ("duckdb", os.path.abspath(path) if path != ":memory:" else f":memory:{id(self)}", read_only,
                tuple(sorted(config.items())), allowed)
         try:
-            database, shared = shared_connection(
-                key, lambda: duckdb.connect(path, read_only=read_only, config=config), lambda con: con.close())
+            database, shared = shared_connection(key, lambda: self._open(path, read_only, config),
+                                                 lambda con: con.close())
             # Within a command, sources share one database (its buffer cache stays warm); each gets a cursor,
-            # which inherits the database's settings, the file lock-down included.
+            # which inherits the database's settings, the file lock-down included: locked when opened.
             self._con = database.cursor() if shared else database
-            with _LOCKDOWN:
-                if not self._locked_down():
-                    # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt
-                    # `--format json`. Set before the configuration is locked.
-                    self._con.execute("SET enable_progress_bar = false")
-                self._lock_file_access()
         except duckdb.Error as exc:
             self.close()
             raise self.error(f"cannot open database: {exc}") from None
+
+    def _open(self, path: str, read_only: bool, config: dict):
+        """A new database connection, locked down before anything else runs on it."""
+        import duckdb
+
+        con = duckdb.connect(path, read_only=read_only, config=config)
+        try:
+            with _LOCKDOWN:
+                self._con = con
+                if not self._locked_down():
+                    # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt
+                    # `--format json`. Set before the configuration is locked.
+                    con.execute("SET enable_progress_bar = false")
+                    self._lock_file_access()
+        except BaseException:
+            self._con = None
+            con.close()
+            raise
+        return con
 
     def _lock_file_access(self) -> None:
         """No file outside the ones the spec's models name (read_csv, read_text, ATTACH, COPY, extensions).
@@ -75,8 +88,6 @@ class DuckDBSource(Source):
         """
         import duckdb
 
-        if self._locked_down():
-            return
         try:
             if self.allowed_files:
                 listed = ", ".join("'" + os.path.abspath(p).replace("'", "''") + "'" for p in self.allowed_files)
