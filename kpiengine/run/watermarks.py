@@ -211,33 +211,43 @@ def mark_complete(project: Project, rows: Iterable[Any], marks: dict[str, Waterm
     Wednesday) holds only part of its days, so it is partial too: ranges are never
     widened, the cut periods are marked (docs/periods.md).
     """
-    leaves: dict[str, tuple] = {}
-    cache: dict[tuple, tuple[bool, bool]] = {}
+    leaves: dict[str, dict] = {}
+    answers: dict[tuple, dict] = {}
     now = now or next((w.now for w in marks.values()), None) or local_now(project)
+    kpi = grain = periods = None
     for row in rows:
-        found = leaves.get(row.kpi)
-        if found is None:
-            names = [m for m in sorted(leaf_models(project, row.kpi)) if m in marks and not marks[m].error]
-            cohorts = [(project.models[m].maturity_window, marks[m].covers) for m in names
-                       if project.models[m].cohort]
-            reaches = [marks[m].covers for m in names]
-            # KPIs over the same models share their answers: the key is what the answer depends on
-            found = leaves[row.kpi] = (reaches, cohorts, (tuple(reaches), tuple(cohorts)))
-        key = (found[2], row.period_start, row.grain)
-        state = cache.get(key)
-        if state is None and row.grain == ALL_GRAIN:
-            # One figure over the requested range: final only when the range has an end that every
-            # model's data and now have passed; an open range keeps growing (docs/periods.md).
-            ends = datetime.combine(end, dtime()) if end is not None else None
-            done = ends is not None and ends <= now and all(r is None or ends <= r for r in found[0])
-            state = cache[key] = (done, False)
+        if row.kpi != kpi or row.grain != grain:  # rows come KPI by KPI: look up its answers once per run of rows
+            kpi, grain = row.kpi, row.grain
+            found = leaves.get(kpi)
+            if found is None:
+                names = [m for m in sorted(leaf_models(project, kpi)) if m in marks and not marks[m].error]
+                cohorts = [(project.models[m].maturity_window, marks[m].covers) for m in names
+                           if project.models[m].cohort]
+                reaches = [marks[m].covers for m in names]
+                # KPIs over the same models share their answers: the key is what the answer depends on
+                found = leaves[kpi] = {"reaches": reaches, "cohorts": cohorts,
+                                       "key": (tuple(reaches), tuple(cohorts))}
+            periods = answers.setdefault((found["key"], grain), {})
+        state = periods.get(row.period_start)
         if state is None:
-            done = (period_complete(row.period_start, row.grain, found[0], now)
-                    and (start is None or start <= row.period_start)
-                    and (end is None or next_period(row.period_start, row.grain) <= end))
-            maturing = done and any(cohort_maturing(row.period_start, row.grain, w, r) for w, r in found[1])
-            state = cache[key] = (done and not maturing, maturing)
+            state = periods[row.period_start] = _period_state(row.period_start, grain, found["reaches"],
+                                                              found["cohorts"], now, start, end)
         row.complete, row.maturing = state
+
+
+def _period_state(period: date, grain: str, reaches: list, cohorts: list, now: datetime, start: date | None,
+                  end: date | None) -> tuple[bool, bool]:
+    """(complete, maturing) of one period of KPIs over models that reach as far as ``reaches``."""
+    if grain == ALL_GRAIN:
+        # One figure over the requested range: final only when the range has an end that every
+        # model's data and now have passed; an open range keeps growing (docs/periods.md).
+        ends = datetime.combine(end, dtime()) if end is not None else None
+        return ends is not None and ends <= now and all(r is None or ends <= r for r in reaches), False
+    done = (period_complete(period, grain, reaches, now)
+            and (start is None or start <= period)
+            and (end is None or next_period(period, grain) <= end))
+    maturing = done and any(cohort_maturing(period, grain, w, r) for w, r in cohorts)
+    return done and not maturing, maturing
 
 
 def last_complete_period(grain: str, reaches: list[datetime | None], now: datetime) -> date:
