@@ -108,7 +108,7 @@ _scope = threading.local()
 
 
 @contextlib.contextmanager
-def connection_scope() -> Iterator[None]:
+def connection_scope(*, close_later: list[Callable[[], None]] | None = None) -> Iterator[None]:
     """Let sources opened in this thread share connections until the block ends (one ``kpi`` command).
 
     A command that computes several requests (explain, check, a report) would
@@ -116,6 +116,9 @@ def connection_scope() -> Iterator[None]:
     the connection. The scope is per thread and ends with the command: a
     long-running server's request threads never hold a database open between
     requests (a writer could not get in, and new data would not be seen).
+
+    ``close_later``: the connections are not closed at the end of the block but handed over (as
+    callables) to the caller, who closes them, with :func:`close_in_background` for one.
     """
     if getattr(_scope, "pool", None) is not None:  # nested: the outer scope owns the connections
         yield
@@ -125,11 +128,30 @@ def connection_scope() -> Iterator[None]:
         yield
     finally:
         pool, _scope.pool = _scope.pool, None
-        for _handle, close in pool.values():
-            try:
-                close()
-            except Exception:  # noqa: BLE001 - closing at the end of a command must not hide its result
-                pass
+        closers = [close for _handle, close in pool.values()]
+        if close_later is not None:
+            close_later.extend(closers)
+        else:
+            close_all(closers)
+
+
+def close_in_background(closers: list[Callable[[], None]]) -> threading.Thread:
+    """Close connections in a thread of their own, for the caller to ``join()`` before it returns.
+
+    Closing an embedded database frees its buffers and catalog (5-7 ms for DuckDB at 10M rows):
+    an incremental run writes its history meanwhile instead of waiting.
+    """
+    thread = threading.Thread(target=close_all, args=(list(closers),), name="kpiengine-close", daemon=True)
+    thread.start()
+    return thread
+
+
+def close_all(closers: list[Callable[[], None]]) -> None:
+    for close in closers:
+        try:
+            close()
+        except Exception:  # noqa: BLE001 - closing at the end of a command must not hide its result
+            pass
 
 
 def shared_connection(key: Hashable, open_: Callable[[], Any], close: Callable[[Any], None]) -> tuple[Any, bool]:

@@ -110,32 +110,39 @@ def now_utc() -> str:
 
 
 class HistoryStore:
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, create: bool = True):
+        """``create=False``: the file and its tables are made by the first connection instead of now, for
+        a caller that opens one right away (an incremental run's session: one connection, not two)."""
         self.path = str(path)
         self._held: sqlite3.Connection | None = None  # the connection of a session(), else None
+        self._schema_ready = False
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # Closed here: `with` on a sqlite3 connection only commits, and a connection is in a reference
-        # cycle with its statement cache, so it stayed open until the cyclic collector ran.
-        con = self.connect()
-        try:
-            con.executescript(SCHEMA)
-        finally:
-            con.close()
+        if create:
+            # Closed here: `with` on a sqlite3 connection only commits, and a connection is in a reference
+            # cycle with its statement cache, so it stayed open until the cyclic collector ran.
+            self.connect().close()
 
     @classmethod
-    def for_project(cls, project: Project) -> "HistoryStore":
+    def for_project(cls, project: Project, *, create: bool = True) -> "HistoryStore":
         path = project.history_path
         if path != ":memory:" and not os.path.isabs(path):
             path = os.path.join(project.folder, path)
-        return cls(os.environ.get("KPIENGINE_HISTORY") or path)
+        return cls(os.environ.get("KPIENGINE_HISTORY") or path, create=create)
 
     def connect(self) -> sqlite3.Connection:
         """A new connection (WAL, 30 s busy timeout). Other modules keep their tables in this file."""
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
-        con.execute("PRAGMA foreign_keys=ON")
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("PRAGMA foreign_keys=ON")
+            if not self._schema_ready or self.path == ":memory:":  # each :memory: connection is a new database
+                con.executescript(SCHEMA)
+                self._schema_ready = True
+        except BaseException:
+            con.close()
+            raise
         return con
 
     @contextlib.contextmanager
@@ -226,12 +233,15 @@ class HistoryStore:
         replaced, for the next incremental run to keep.
         """
         base = getattr(rs, "incremental_base", None)
+        # the values of the periods from the restart on, as the run computed them (else picked from rs.rows)
+        fresh = getattr(rs, "incremental_fresh", None)
+        if base is not None and fresh is None:
+            fresh = [] if base[1] is None else [r for r in rs.rows if r.period_start >= base[1]]
 
         def to_write(con: sqlite3.Connection):
             if base is None or not self._chain_intact(con, signature, base[0], rs):
                 return rs.rows
-            restart = base[1]
-            return [] if restart is None else [r for r in rs.rows if r.period_start >= restart]
+            return fresh
 
         def state(con: sqlite3.Connection, run_id: int) -> None:
             last = con.execute("SELECT run_id FROM incremental_runs WHERE signature = ?", (signature,)).fetchone()
@@ -239,7 +249,7 @@ class HistoryStore:
                         (signature, run_id, recomputed_from.isoformat() if recomputed_from else None))
             self._store_days(con, signature, day_rows, base is not None and last is not None and last[0] == base[0],
                              getattr(rs, "incremental_days_from", None))
-            keptvalues.write(con, signature, run_id, rs.rows, base)
+            keptvalues.write(con, signature, run_id, rs.rows, base, fresh)
         return self._record(project, rs, "ok", None, state, to_write)
 
     @staticmethod

@@ -255,6 +255,7 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
                    timings={"total_s": time.perf_counter() - t0}, watermarks=marks)
     rs.incremental_base = (last_run, restart)  # history stores only what was recomputed (record_incremental)
     rs.incremental_days_from = first_day  # and only the day counts from the first day that changed
+    rs.incremental_fresh = fresh  # the rows of those periods, without picking them out of every row again
     reason = "nothing changed" if restart is None else f"{n_changed} day(s) changed, the first on {first_day}"
     return rs, sig, now, IncrementalReport(restart, reason, n_changed)
 

@@ -5,6 +5,7 @@ import warnings
 
 from ..errors import KpiEngineError, SourceError
 from ..results import RunSummary
+from ..sources import close_all, close_in_background, connection_scope
 from .engine import Engine, ResultSet
 from .history import HistoryStore
 
@@ -40,7 +41,8 @@ def execute_run(project, kpis, grain, by, start, end, *, timeout=None, record=Tr
         # would be read back (alerts, dashboard, review) as the whole. A filtered run is shown only.
         record = False
     engine = Engine(project, registry, timeout=timeout)
-    store = HistoryStore.for_project(project) if record else None
+    # an incremental run's session opens the file first: its connection creates what is missing
+    store = HistoryStore.for_project(project, create=not incremental) if record else None
     try:
         if incremental:
             return _run_incremental(project, engine, store, kpis, grain, by, start, end, lookback)
@@ -60,10 +62,20 @@ def _run_incremental(project, engine, store, kpis, grain, by, start, end, lookba
         compute_incremental,  # lazy: day counts are compiled with sqlglot; a plain run needs none
     )
 
-    with store.session():  # its state, the kept values and the record: one history connection
-        rs, signature, day_rows, report = compute_incremental(engine, store, kpis, grain, by, start, end,
-                                                              lookback=lookback)
-        store.record_incremental(project, rs, signature, day_rows, report.recomputed_from)
+    warehouse: list = []  # the run's warehouse connections, closed while history is written
+    closing = None
+    try:
+        with store.session():  # its state, the kept values and the record: one history connection
+            with connection_scope(close_later=warehouse):
+                rs, signature, day_rows, report = compute_incremental(engine, store, kpis, grain, by, start,
+                                                                      end, lookback=lookback)
+            closing = close_in_background(warehouse)
+            store.record_incremental(project, rs, signature, day_rows, report.recomputed_from)
+    finally:
+        if closing is None:  # computing failed: nothing to overlap with
+            close_all(warehouse)
+        else:
+            closing.join()
     rs.incremental = report
     _notify(project, engine, rs)
     return rs
