@@ -169,6 +169,25 @@ def test_rows_on_the_watermark_day_and_a_day_with_nothing_new(warehouse):
     assert_equal_to_full(spec, "week", quiet)
 
 
+def test_new_rows_after_a_gap_of_days_at_day_grain(warehouse):
+    """Rows three days after the last one: the periods computed ahead from the day after the watermark
+    include two empty days, and only the days from the first new one on are taken."""
+    db, spec = warehouse
+    incremental(spec, grain="day")
+    gap_day = START + timedelta(days=37)
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(37, 6, 9100))
+    run = incremental(spec, grain="day")
+    assert run.incremental.recomputed_from == gap_day.date()
+    assert_equal_to_full(spec, "day", run)
+    events, reps = python_counts(db, lambda d: d)
+    got = as_map(run.rows)
+    for region in ("east", "west"):
+        key = '{"region": "%s"}' % region
+        assert got["events", gap_day.date(), key] == events[gap_day.date(), region]
+        assert got["reps", gap_day.date(), key] == reps[gap_day.date(), region]
+    assert not any(r.period_start in (date(2026, 2, 9), date(2026, 2, 10)) for r in run.rows)
+
+
 def test_lookback_and_month_grain(warehouse):
     db, spec = warehouse
     incremental(spec, "month")
