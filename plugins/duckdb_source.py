@@ -69,9 +69,6 @@ class DuckDBSource(Source):
             with _LOCKDOWN:
                 self._con = con
                 if not self._locked_down():
-                    # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt
-                    # `--format json`. Set before the configuration is locked.
-                    con.execute("SET enable_progress_bar = false")
                     self._lock_file_access()
         except BaseException:
             self._con = None
@@ -88,12 +85,16 @@ class DuckDBSource(Source):
         """
         import duckdb
 
+        settings = []
+        if self.allowed_files:
+            listed = ", ".join("'" + os.path.abspath(p).replace("'", "''") + "'" for p in self.allowed_files)
+            settings.append(f"SET allowed_paths = [{listed}]")
+        # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt
+        # `--format json`. Set before the configuration is locked.
+        settings += ["SET enable_progress_bar = false", "SET enable_external_access = false",
+                     "SET lock_configuration = true"]
         try:
-            if self.allowed_files:
-                listed = ", ".join("'" + os.path.abspath(p).replace("'", "''") + "'" for p in self.allowed_files)
-                self._con.execute(f"SET allowed_paths = [{listed}]")
-            self._con.execute("SET enable_external_access = false")
-            self._con.execute("SET lock_configuration = true")
+            self._con.execute("; ".join(settings))  # one round trip; DuckDB runs them in order
         except duckdb.Error:
             # Another connection to the same file (a thread of the dashboard) locked it meanwhile.
             if not self._locked_down():

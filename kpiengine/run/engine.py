@@ -90,6 +90,10 @@ class Engine:
             self._watermarks.update(query_watermarks(self, missing, self.now))
         return {m: self._watermarks[m] for m in wanted if m in self._watermarks}
 
+    def know_watermarks(self, marks: dict[str, Watermark]) -> None:
+        """Watermarks read some other way in this command (an incremental run's day counts): not asked again."""
+        self._watermarks.update(marks)
+
     # -- resolution ---------------------------------------------------------------
     def resolve_kpis(self, kpis: Iterable[str] | None, by: Iterable[str] = ()) -> list[str]:
         """The KPIs asked for; by default every KPI that supports the breakdown ``by``.

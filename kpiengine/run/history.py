@@ -74,6 +74,14 @@ CREATE TABLE IF NOT EXISTS incremental_days (
 );
 -- Every value of the request as of run_id in one text, as kpiengine kept it before incremental_periods
 -- (kpiengine.run.keptvalues): read once, then replaced.
+-- Each model's latest time (as its warehouse writes it) when those counts were taken: the next
+-- incremental run counts only the rows after it.
+CREATE TABLE IF NOT EXISTS incremental_reach (
+    signature TEXT NOT NULL,
+    model TEXT NOT NULL,
+    reach TEXT,
+    PRIMARY KEY (signature, model)
+);
 CREATE TABLE IF NOT EXISTS incremental_values (
     signature TEXT PRIMARY KEY,
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -249,6 +257,10 @@ class HistoryStore:
                         (signature, run_id, recomputed_from.isoformat() if recomputed_from else None))
             self._store_days(con, signature, day_rows, base is not None and last is not None and last[0] == base[0],
                              getattr(rs, "incremental_days_from", None))
+            con.execute("DELETE FROM incremental_reach WHERE signature = ?", (signature,))
+            con.executemany("INSERT INTO incremental_reach (signature, model, reach) VALUES (?,?,?)",
+                            ((signature, model, reach)
+                             for model, reach in (getattr(rs, "incremental_reaches", None) or {}).items()))
             keptvalues.write(con, signature, run_id, rs.rows, base, fresh)
         return self._record(project, rs, "ok", None, state, to_write)
 
@@ -283,8 +295,9 @@ class HistoryStore:
         with self._connection() as con:
             return keptvalues.read(con, signature, run_id, before)
 
-    def incremental_state(self, signature: str) -> tuple[int, dict[str, dict[str, int]]] | None:
-        """(run id, {model: {day: rows}}) of the last run of this request, or None."""
+    def incremental_state(self, signature: str
+                          ) -> tuple[int, dict[str, dict[str, int]], dict[str, str | None]] | None:
+        """(run id, {model: {day: rows}}, {model: latest time then}) of the last run of this request, or None."""
         with self._connection() as con:
             row = con.execute("SELECT run_id FROM incremental_runs WHERE signature = ?", (signature,)).fetchone()
             if row is None:
@@ -293,7 +306,9 @@ class HistoryStore:
             for model, day, n in con.execute(
                     "SELECT model, day, rows FROM incremental_days WHERE signature = ?", (signature,)):
                 days.setdefault(model, {})[day] = n
-            return row[0], days
+            reaches = dict(con.execute("SELECT model, reach FROM incremental_reach WHERE signature = ?",
+                                       (signature,)).fetchall())
+            return row[0], days, reaches
 
     def run_values(self, run_id: int, before: date | None = None) -> list[KpiValue]:
         """The values stored by one run (of periods starting before ``before``), as stored."""

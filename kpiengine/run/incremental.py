@@ -5,13 +5,16 @@ on each day (:mod:`kpiengine.sql.fingerprint`, the time column only; one
 statement for the models of a source). The
 counts stored with the last run of the same request (same spec version,
 KPIs, grain, breakdown and range) end at the model's watermark, its last day
-with rows then. Only the days after it are counted first: on a table that
-grows at the end, the warehouse skips every block of older rows by its
-min/max statistics, whatever the order of rows inside the blocks (counting
-from the watermark's own day read every block of a table whose rows are not
-in time order, because each held some of that day). When the days up to the
-watermark no longer hold as many rows in total, the watermark's day is
-counted too, and failing that every day. Compared, the counts give the
+with rows then. First only the rows after the model's latest time at that
+count are counted (the same statement read it, as text the warehouse wrote):
+a filter on the bare time column, with which the warehouse skips every block
+of older rows by its min/max statistics whatever the order of rows inside
+the blocks, and which finds new rows on the watermark's own day too (counting
+from that day read every block of a table whose rows are not in time order,
+because each held some of it). When the rows up to that time no longer add
+up to the stored counts, the watermark's day is counted, and failing that
+every day. The same statement's latest times are the run's watermarks, so it
+asks no watermark query. Compared, the counts give the
 earliest day that gained rows (a new day, late rows in an old period) or lost
 some (deletes). The request is computed again from the start of that day's
 period, ``lookback`` periods earlier still, to the end of the range; every
@@ -49,11 +52,11 @@ from ..spec.gcpause import paused_gc
 from ..spec.leaves import leaf_models
 from ..spec.periodmath import python_period_start
 from ..spec.periodmath import step_period as shift_period
-from ..sql.sincetemplate import fill_template
+from ..sql.sincetemplate import After, fill_template
 from .engine import Engine, ResultSet
 from .history import HistoryStore
 from .normalize import normalize_date
-from .watermarks import mark_complete
+from .watermarks import from_latest_times, mark_complete
 
 #: attributes of a KPI that make its value depend on earlier periods (windows, offsets)
 _HISTORY_DEPENDENT = ("window", "offset", "offsets")
@@ -62,7 +65,7 @@ _TEMPLATES = "daycounts"
 #: ... and for the KPIs a request means (Engine.resolve_kpis)
 _RESOLVED = "incremental-kpis"
 #: where each step of :func:`current_day_rows` counts days from: this many days after the model's
-#: watermark day, or every day (None)
+#: watermark day, or every day (None); a first step after the model's latest time replaces the first
 _SINCE_STEPS = (1, 0, None)
 
 
@@ -82,10 +85,11 @@ def signature(project, kpis: list[str], grain: str, by: list[str], start: date |
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def day_rows(engine: Engine, source_name: str, wanted: dict[str, date | None]
-             ) -> dict[str, tuple[dict[str, int], int]]:
-    """{model: ({day (ISO): rows} from its ``since`` on, or for every day; rows before ``since``)} of the
-    ``wanted`` models of one source ({model: since}), in one statement."""
+def day_rows(engine: Engine, source_name: str, wanted: dict[str, date | After | None]
+             ) -> dict[str, tuple[dict[str, int], int, str | None]]:
+    """{model: ({day (ISO): rows} counted, rows with a time not counted, latest time as the warehouse
+    writes it)} of the ``wanted`` models of one source ({model: since day, latest time or None for
+    every day}), in one statement."""
     names = sorted(wanted)
     sql = _day_counts_sql(engine, source_name, names, [wanted[m] for m in names])
     source = engine.open_source(source_name)
@@ -96,20 +100,25 @@ def day_rows(engine: Engine, source_name: str, wanted: dict[str, date | None]
         source.close()
     days: dict[str, dict[str, int]] = {m: {} for m in names}
     totals = dict.fromkeys(names, 0)
-    for model, day, n in result.rows:
+    reaches: dict[str, str | None] = dict.fromkeys(names)
+    for model, day, n, reach in result.rows:
         if day is None:
-            totals[model] += int(n)  # with since: every row with a time; else nothing (rows without a time)
+            # the total row (every row with a time, and the latest time), or rows without a time (0)
+            totals[model] += int(n)
+            if reach is not None:
+                reaches[model] = str(reach)
         else:
             days[model][normalize_date(day).isoformat()] = int(n)
-    return {m: (days[m], totals[m] - sum(days[m].values()) if wanted[m] is not None else 0) for m in names}
+    return {m: (days[m], totals[m] - sum(days[m].values()) if wanted[m] is not None else 0, reaches[m])
+            for m in names}
 
 
-def _day_counts_sql(engine: Engine, source_name: str, names: list[str], sinces: list[date | None]) -> str:
+def _day_counts_sql(engine: Engine, source_name: str, names: list[str], sinces: list[date | After | None]) -> str:
     """The day-counts statement of a source's models, from a template the spec cache keeps: building it
     imports sqlglot and the compiler, which a run from a cached spec and plan otherwise never does."""
     project = engine.project
     dialect = engine.dialect_of(source_name)
-    key = repr((dialect, [(m, since is not None) for m, since in zip(names, sinces)]))
+    key = repr((dialect, [(m, _kind(since)) for m, since in zip(names, sinces)]))
     cache = getattr(project, "cache", None)
     template = cache.get(_TEMPLATES, key) if cache is not None else None
     if template is None:
@@ -126,42 +135,75 @@ def _day_counts_sql(engine: Engine, source_name: str, names: list[str], sinces: 
     return fill_template(template, sinces)
 
 
-def current_day_rows(engine: Engine, models: Iterable[str], before: dict[str, dict[str, int]]
-                     ) -> dict[str, dict[str, int]]:
-    """Each model's rows per day now, one statement per source and step.
+def _kind(since: date | After | None) -> str | None:
+    return None if since is None else "after" if isinstance(since, After) else "day"
 
-    First only the days after each model's watermark (its last day with rows at the last run) are
-    counted: on a table that grows at the end, every block of the old rows ends before that day, so
-    the warehouse skips them by their min/max statistics, whatever the order of rows inside them.
-    Where the days up to the watermark no longer hold as many rows in total (the watermark's day got
-    more rows, late rows, deletes), the watermark's day is counted too, and failing that every day
-    (:data:`_SINCE_STEPS`)."""
+
+def current_day_rows(engine: Engine, models: Iterable[str], before: dict[str, dict[str, int]],
+                     reaches: dict[str, str | None] | None = None
+                     ) -> tuple[dict[str, dict[str, int]], dict[str, str | None]]:
+    """Each model's rows per day now, and its latest time, one statement per source and step.
+
+    First only the rows after the model's latest time when it was last counted (``reaches``) are
+    counted, on the bare time column: on a table that grows at the end, every block of older rows
+    ends at or before that time, so the warehouse skips them by their min/max statistics, whatever
+    the order of rows inside them, and new rows on the watermark's own day (its last day with rows)
+    are found as well. Without a latest time, the days after the watermark's day are counted. Where
+    the rows before no longer add up to the stored counts (late rows, deletes), the watermark's day
+    is counted too, and failing that every day (:data:`_SINCE_STEPS`)."""
     project = engine.project
-    step_of: dict[str, int] = {}
+    reaches = reaches or {}
+    steps: dict[str, list] = {}
     for model in models:
-        step_of[model] = 0 if before.get(model) else len(_SINCE_STEPS) - 1
+        if not before.get(model):
+            steps[model] = [None]
+        elif _usable(reaches.get(model)):
+            steps[model] = [After(reaches[model])] + list(_SINCE_STEPS[1:])
+        else:
+            steps[model] = list(_SINCE_STEPS)
     now: dict[str, dict[str, int]] = {}
-    while step_of:
-        by_source: dict[str, dict[str, date | None]] = {}
-        for model, step in sorted(step_of.items()):
-            days = _SINCE_STEPS[step]
-            since = None if days is None else date.fromisoformat(max(before[model])) + timedelta(days=days)
+    latest: dict[str, str | None] = {}
+    todo = {model: 0 for model in steps}
+    while todo:
+        by_source: dict[str, dict[str, date | After | None]] = {}
+        for model, step in sorted(todo.items()):
+            how = steps[model][step]
+            since = how if how is None or isinstance(how, After) else \
+                date.fromisoformat(max(before[model])) + timedelta(days=how)
             by_source.setdefault(project.models[model].source, {})[model] = since
         again: dict[str, int] = {}
         for source_name, wanted in by_source.items():
-            for model, (recent, earlier) in day_rows(engine, source_name, wanted).items():
+            for model, (recent, earlier, reach) in day_rows(engine, source_name, wanted).items():
                 since = wanted[model]
+                old = before.get(model, {})
                 if since is None:
-                    now[model] = recent
-                    continue
-                cut = since.isoformat()
-                old = before[model]
-                if earlier == sum(n for day, n in old.items() if day < cut):
-                    now[model] = {**{d: n for d, n in old.items() if d < cut}, **recent}
-                else:  # rows changed before the since day: count from further back to find where
-                    again[model] = step_of[model] + 1
-        step_of = again
-    return now
+                    now[model], latest[model] = recent, reach
+                elif isinstance(since, After):
+                    if earlier == sum(old.values()):  # nothing changed up to the latest time: add the new rows
+                        now[model], latest[model] = _added(old, recent), reach
+                    else:
+                        again[model] = todo[model] + 1
+                else:
+                    cut = since.isoformat()
+                    if earlier == sum(n for day, n in old.items() if day < cut):
+                        now[model] = {**{d: n for d, n in old.items() if d < cut}, **recent}
+                        latest[model] = reach
+                    else:  # rows changed before the since day: count from further back to find where
+                        again[model] = todo[model] + 1
+        todo = again
+    return now, latest
+
+
+def _usable(reach: str | None) -> bool:
+    """A latest time to count after: one the day-counts template can hold as it is (no quote, no marker)."""
+    return bool(reach) and not any(c in reach for c in "'\\@")
+
+
+def _added(old: dict[str, int], recent: dict[str, int]) -> dict[str, int]:
+    out = dict(old)
+    for day, n in recent.items():
+        out[day] = out.get(day, 0) + n
+    return out
 
 
 def earliest_change(before: dict[str, dict[str, int]], now: dict[str, dict[str, int]]) -> tuple[date | None, int]:
@@ -222,18 +264,20 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
     sig = signature(project, names, grain, by, start, end)
     models = set().union(*(leaf_models(project, n) for n in names))
     state = store.incremental_state(sig)
-    now = current_day_rows(engine, models, state[1] if state else {})
+    now, reaches = current_day_rows(engine, models, state[1] if state else {}, state[2] if state else {})
+    engine.know_watermarks(from_latest_times(project, reaches, engine.now))  # the same MAX: not asked again
 
     def full(reason: str) -> tuple[ResultSet, str, dict, IncrementalReport]:
         rs = engine.compute(names, grain, by, start, end)
         rs.timings["total_s"] = time.perf_counter() - t0
+        rs.incremental_reaches = reaches
         return rs, sig, now, IncrementalReport(None, reason)
 
     if state is None:
         return full("no earlier run of this request")
     if depends_on_earlier_periods(project, names):
         return full("a KPI depends on earlier periods (window or offset)")
-    last_run, before = state
+    last_run, before = state[0], state[1]
     first_day, n_changed = earliest_change(before, now)
     if first_day is None:
         restart = None
@@ -256,6 +300,7 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
     rs.incremental_base = (last_run, restart)  # history stores only what was recomputed (record_incremental)
     rs.incremental_days_from = first_day  # and only the day counts from the first day that changed
     rs.incremental_fresh = fresh  # the rows of those periods, without picking them out of every row again
+    rs.incremental_reaches = reaches  # each model's latest time with the counts: the next run counts after it
     reason = "nothing changed" if restart is None else f"{n_changed} day(s) changed, the first on {first_day}"
     return rs, sig, now, IncrementalReport(restart, reason, n_changed)
 

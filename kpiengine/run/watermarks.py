@@ -155,6 +155,26 @@ def _watermark_sql(engine, specs: list, source_name: str) -> str:
     return sql
 
 
+def from_latest_times(project: Project, latest: dict[str, str | None], now: float | None = None
+                      ) -> dict[str, Watermark]:
+    """Watermarks from the latest times an incremental run's day counts read (``MAX`` of the same time
+    expression the watermark query takes, written as text by the warehouse), for the models whose
+    watermark is their latest event: one statement fewer. A model with a ``freshness:`` column or
+    query, or a text that does not read as a time, is left to the watermark query."""
+    now_local = local_now(project, now)
+    out: dict[str, Watermark] = {}
+    for name, text in latest.items():
+        model = project.models.get(name)
+        if model is None or model.freshness or model.reach_from:
+            continue
+        try:
+            reach = to_local(text, project, model.source_zone)
+        except KpiEngineError:
+            continue
+        out[name] = Watermark(name, reach, now_local, model.max_delay)
+    return out
+
+
 def derive(project: Project, derived: dict[str, list[str]], out: dict[str, Watermark], now_local: datetime) -> None:
     """A generated model (a funnel's) reaches as far as the least of the models it is built from."""
     for name, parts in derived.items():

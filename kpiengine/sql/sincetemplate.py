@@ -1,4 +1,4 @@
-"""Day-counts statements as templates: a marker where each model's since day goes.
+"""Day-counts statements as templates: a marker where each model's since day (or latest time) goes.
 
 The statement an incremental run counts days with depends on the spec and on
 each model's watermark day, which moves on with every new day of data. Kept
@@ -9,7 +9,16 @@ template and checks it renders exactly what the days themselves would).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+
+
+@dataclass(frozen=True)
+class After:
+    """Count only the rows whose time is after ``text``: the model's latest time when it was last counted,
+    as the warehouse itself wrote it (``CAST(MAX(time) AS TEXT)``), so it reads it back exactly."""
+
+    text: str
 
 
 def since_marker(i: int) -> str:
@@ -22,9 +31,9 @@ def since_text(since: date) -> str:
     return since.isoformat() + " 00:00:00"
 
 
-def fill_template(template: str, sinces: list[date | None]) -> str:
-    """A template's SQL for these since days (the i-th model's is ``sinces[i]``)."""
+def fill_template(template: str, sinces: list[date | After | None]) -> str:
+    """A template's SQL for these since days or latest times (the i-th model's is ``sinces[i]``)."""
     for i, since in enumerate(sinces):
         if since is not None:
-            template = template.replace(since_marker(i), since_text(since))
+            template = template.replace(since_marker(i), since.text if isinstance(since, After) else since_text(since))
     return template
