@@ -289,9 +289,10 @@ class HistoryStore:
                             (base_run, rs.grain, _dims_key(rs.by))).fetchone()
         return later is None
 
-    def incremental_values(self, signature: str, run_id: int, before: date | None = None) -> list[KpiValue] | None:
+    def incremental_values(self, signature: str, run_id: int, before: date | None = None
+                           ) -> dict[str, list[KpiValue]] | None:
         """Every value of the request as of its last run ``run_id`` (of periods starting before
-        ``before``), as computed; None when history has none kept (written by an older kpiengine)."""
+        ``before``), as computed, per KPI; None when history has none kept (written by an older kpiengine)."""
         with self._connection() as con:
             return keptvalues.read(con, signature, run_id, before)
 

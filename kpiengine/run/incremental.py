@@ -329,15 +329,18 @@ def _as_computed(project, r: KpiValue) -> KpiValue:
     return KpiValue(kpi=r.kpi, grain=r.grain, period_start=r.period_start, dimensions=r.dimensions, value=value)
 
 
-def _concatenated(names: list[str], kept: list[KpiValue], fresh: list[KpiValue]) -> list[KpiValue]:
+def _concatenated(names: list[str], kept: dict[str, list[KpiValue]], fresh: list[KpiValue]) -> list[KpiValue]:
     """Each KPI's kept values (periods before the restart, in the last result's order), then its fresh ones
     (in the engine's): the engine's own order of the whole request, without sorting it again."""
-    by_kpi: dict[str, list[KpiValue]] = {n: [] for n in names}
-    for r in kept:
-        by_kpi.setdefault(r.kpi, []).append(r)
+    by_kpi: dict[str, list[KpiValue]] = {n: kept.get(n, []) for n in names}
+    for name, rows in kept.items():
+        by_kpi.setdefault(name, rows)
     for r in fresh:
         by_kpi.setdefault(r.kpi, []).append(r)
-    return [r for rows in by_kpi.values() for r in rows]
+    out: list[KpiValue] = []
+    for rows in by_kpi.values():
+        out += rows
+    return out
 
 
 def _in_request_order(names: list[str], rows: list[KpiValue]) -> list[KpiValue]:

@@ -23,6 +23,7 @@ import json
 import sqlite3
 from datetime import date
 from itertools import groupby
+from operator import itemgetter
 
 import orjson
 
@@ -50,8 +51,10 @@ def kept_run(con: sqlite3.Connection, signature: str) -> int | None:
     return None if row is None else row[0]
 
 
-def read(con: sqlite3.Connection, signature: str, run_id: int, before: date | None) -> list[KpiValue] | None:
-    """The kept values of periods starting before ``before`` (all: None), in the order they were computed;
+def read(con: sqlite3.Connection, signature: str, run_id: int, before: date | None
+         ) -> dict[str, list[KpiValue]] | None:
+    """The kept values of periods starting before ``before`` (all: None), per KPI (in the order they were
+    computed: the run's result groups a KPI's values, the next run appends its fresh ones to each);
     None when history holds none for ``run_id``."""
     row = con.execute("SELECT run_id FROM incremental_kept WHERE signature = ?", (signature,)).fetchone()
     if row is None:
@@ -63,13 +66,18 @@ def read(con: sqlite3.Connection, signature: str, run_id: int, before: date | No
     if before is not None:
         sql += " AND period_start < ?"
         params.append(before.isoformat())
-    out: list[KpiValue] = []
+    out: dict[str, list[KpiValue]] = {}
     for period, payload in con.execute(sql + " ORDER BY period_start", params):
         day = date.fromisoformat(period)
         chunk = _loads(payload)
         dims = chunk["dimensions"]
-        # positional: keywords doubled the cost of building the thousands of values a run keeps
-        out += [KpiValue(kpi, grain, day, dims[d].copy(), value) for kpi, grain, d, value in chunk["rows"]]
+        # a period's rows come KPI by KPI: each run of them goes to its KPI's list at once. Positional:
+        # keywords doubled the cost of building the thousands of values a run keeps
+        for kpi, rows in groupby(chunk["rows"], key=itemgetter(0)):
+            values = out.get(kpi)
+            if values is None:
+                values = out[kpi] = []
+            values += [KpiValue(kpi, grain, day, dims[d].copy(), value) for _, grain, d, value in rows]
     return out
 
 
@@ -143,7 +151,7 @@ def _encode(rows: list[KpiValue]) -> str:
 
 
 def _read_one_text(con: sqlite3.Connection, signature: str, run_id: int, before: date | None
-                   ) -> list[KpiValue] | None:
+                   ) -> dict[str, list[KpiValue]] | None:
     """The one text per request an older kpiengine kept: ``{"dimensions": [texts], "rows": [...]}``."""
     row = con.execute("SELECT payload FROM incremental_values WHERE signature = ? AND run_id = ?",
                       (signature, run_id)).fetchone()
@@ -153,10 +161,11 @@ def _read_one_text(con: sqlite3.Connection, signature: str, run_id: int, before:
     dims = [json.loads(d) for d in payload["dimensions"]]
     cut = before.isoformat() if before is not None else None
     days: dict[str, date] = {}
-    out = []
+    out: dict[str, list[KpiValue]] = {}
     for kpi, grain, period, d, value in payload["rows"]:
         if cut is not None and period >= cut:
             continue
         day = days.get(period) or days.setdefault(period, date.fromisoformat(period))
-        out.append(KpiValue(kpi=kpi, grain=grain, period_start=day, dimensions=dict(dims[d]), value=value))
+        out.setdefault(kpi, []).append(KpiValue(kpi=kpi, grain=grain, period_start=day, dimensions=dict(dims[d]),
+                                                value=value))
     return out
