@@ -68,8 +68,9 @@ class DuckDBSource(Source):
         try:
             with _LOCKDOWN:
                 self._con = con
-                if not self._locked_down():
-                    self._lock_file_access()
+                # No check first: a database just opened is not locked yet, and one another connection of
+                # the process locked already refuses the settings, which _lock_file_access then checks.
+                self._lock_file_access()
         except BaseException:
             self._con = None
             con.close()
