@@ -14,7 +14,9 @@ each table's remembered latest time, the hand-written single statement for the w
 that statement in full), so the floor an embedded warehouse sets (opening a database builds its
 catalog, about 15-20 ms here; each statement's planning) is printed beside kpiengine's figure.
 Before each incremental round the history is put back to its state after the
-first day, so every round really has one new day to pick up. The project is
+first day, so every round really has one new day to pick up. Then the next day
+(a Tuesday) is added and timed the same way: its restart is the week's Monday,
+so two days of rows are read again. The project is
 loaded through the spec cache, as ``kpi run`` loads it, so neither run compiles
 again what an unchanged spec compiled before. Values of the two are compared. With ``--cli`` the same rounds run again as ``kpi run`` commands,
 each a new process as a scheduler starts it (start-up, imports and the spec
@@ -36,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_engine  # noqa: E402 - the shared data generator and spec
 
 
-def append_day(db: str, rows_per_year: int) -> str:
-    """Add one day (2026-01-05, after the generated year) with a year's daily share of each table."""
+def append_day(db: str, rows_per_year: int, day_text: str = "2026-01-05") -> str:
+    """Add one day (by default 2026-01-05, after the generated year) with a year's daily share of each table."""
     import duckdb
 
     con = duckdb.connect(db)
-    day = "TIMESTAMP '2026-01-05' + to_seconds((random() * 86399)::BIGINT)"
+    day = f"TIMESTAMP '{day_text}' + to_seconds((random() * 86399)::BIGINT)"
     for table, n in (("activities", rows_per_year), ("leads", rows_per_year // 2), ("deals", rows_per_year // 10)):
         con.execute(f"CREATE TEMP TABLE extra AS SELECT * FROM {table} USING SAMPLE {max(1, n // 364)} ROWS")
         time_col = "happened_at" if table == "activities" else "created_at"
@@ -50,7 +52,7 @@ def append_day(db: str, rows_per_year: int) -> str:
         con.execute("DROP TABLE extra")
     con.execute("CHECKPOINT")
     con.close()
-    return "2026-01-05"
+    return day_text
 
 
 def order_by_time(db: str) -> None:
@@ -120,34 +122,9 @@ def cpu_now() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def one_layout(source: str, folder: Path, layout: str, args) -> None:
-    from kpiengine.run.runs import execute_run
-    from kpiengine.spec.cache import load_project_cached
-
-    folder.mkdir()
-    db = str(folder / "bench.duckdb")
-    shutil.copyfile(source, db)
-    if layout == "time-ordered":
-        order_by_time(db)
-    spec = folder / "spec"
-    spec.mkdir()
-    bench_engine.write_bench_spec(spec, db, None)
-    history = folder / "history.db"
-    os.environ["KPIENGINE_HISTORY"] = str(history)
-    # With the spec cache, as `kpi run` loads it: the plans of both runs and the day-counts statement
-    # are read back instead of compiled with sqlglot every round.
-    project = load_project_cached(spec)
-
-    def run(incremental: bool):
-        t0 = time.perf_counter()
-        rs = execute_run(project, [], "week", ["region"], None, None, incremental=incremental)
-        return time.perf_counter() - t0, rs
-
-    run(True)  # the first incremental run is a full one: it leaves the day counts in history
-    saved = folder / "history-before.db"
-    shutil.copyfile(history, saved)
-    remembered = last_times(db)
-    day = append_day(db, args.rows)
+def rounds(db: str, history: Path, saved: Path, remembered: dict[str, str], run, args, what: str) -> None:
+    """Time the incremental run (history put back to ``saved`` before each) against the full run, and the
+    hand-written reference beside them, in alternating rounds; print the figures."""
     full_t, inc_t, full_cpu, inc_cpu, hand_inc_t, hand_full_t = [], [], [], [], [], []
     full_rs = inc_rs = None
     for _ in range(args.repeat + 1):  # the first round warms the file cache and is not counted
@@ -187,7 +164,7 @@ def one_layout(source: str, folder: Path, layout: str, args) -> None:
     con = sqlite3.connect(str(history))
     stored = con.execute("SELECT COUNT(*) FROM kpi_values WHERE run_id = ?", (inc_rs.run_id,)).fetchone()[0]
     con.close()
-    print(f"one new day ({day}), rows {layout}: incremental run {inc:.3f} s (recomputed from "
+    print(f"{what}: incremental run {inc:.3f} s (recomputed from "
           f"{inc_rs.incremental.recomputed_from}; {stored:,} of its {len(inc_rs.rows):,} values written to history), "
           f"full run {full:.3f} s, ratio {inc / full:.3f}, median of each round's ratio {paired:.3f} "
           f"(target <= 0.10); CPU {cpu:.3f}; values identical to the full run: {agree}")
@@ -195,6 +172,47 @@ def one_layout(source: str, folder: Path, layout: str, args) -> None:
           f"incremental {hand_inc:.3f} s, full {hand_all:.3f} s, ratio {hand_inc / hand_all:.3f}, "
           f"median of each round's {hand_paired:.3f}; kpiengine against it: incremental {inc / hand_inc:.2f}x, "
           f"full {full / hand_all:.2f}x")
+
+
+def one_layout(source: str, folder: Path, layout: str, args) -> None:
+    from kpiengine.run.runs import execute_run
+    from kpiengine.spec.cache import load_project_cached
+
+    folder.mkdir()
+    db = str(folder / "bench.duckdb")
+    shutil.copyfile(source, db)
+    if layout == "time-ordered":
+        order_by_time(db)
+    spec = folder / "spec"
+    spec.mkdir()
+    bench_engine.write_bench_spec(spec, db, None)
+    history = folder / "history.db"
+    os.environ["KPIENGINE_HISTORY"] = str(history)
+    # With the spec cache, as `kpi run` loads it: the plans of both runs and the day-counts statement
+    # are read back instead of compiled with sqlglot every round.
+    project = load_project_cached(spec)
+
+    def run(incremental: bool):
+        t0 = time.perf_counter()
+        rs = execute_run(project, [], "week", ["region"], None, None, incremental=incremental)
+        return time.perf_counter() - t0, rs
+
+    run(True)  # the first incremental run is a full one: it leaves the day counts in history
+    saved = folder / "history-before.db"
+    shutil.copyfile(history, saved)
+    remembered = last_times(db)
+    day = append_day(db, args.rows)
+    rounds(db, history, saved, remembered, run, args, f"one new day ({day}), rows {layout}")
+    # The next day of the same week: the restart is the week's Monday, so two days are read again.
+    saved_next = folder / "history-monday.db"
+    shutil.copyfile(saved, history)
+    for leftover in (Path(str(history) + "-wal"), Path(str(history) + "-shm")):
+        leftover.unlink(missing_ok=True)
+    run(True)
+    shutil.copyfile(history, saved_next)
+    remembered_next = last_times(db)
+    next_day = append_day(db, args.rows, "2026-01-06")
+    rounds(db, history, saved_next, remembered_next, run, args, f"the next day ({next_day}), rows {layout}")
     if args.cli:
         cli_rounds(folder, spec, history, saved, layout, args)
 
