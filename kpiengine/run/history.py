@@ -72,8 +72,6 @@ CREATE TABLE IF NOT EXISTS incremental_days (
     rows INTEGER NOT NULL,
     PRIMARY KEY (signature, model, day)
 );
--- Every value of the request as of run_id in one text, as kpiengine kept it before incremental_periods
--- (kpiengine.run.keptvalues): read once, then replaced.
 -- Each model's latest time (as its warehouse writes it) when those counts were taken: the next
 -- incremental run counts only the rows after it.
 CREATE TABLE IF NOT EXISTS incremental_reach (
@@ -82,6 +80,8 @@ CREATE TABLE IF NOT EXISTS incremental_reach (
     reach TEXT,
     PRIMARY KEY (signature, model)
 );
+-- Every value of the request as of run_id in one text, as kpiengine kept it before incremental_periods
+-- (kpiengine.run.keptvalues): read once, then replaced.
 CREATE TABLE IF NOT EXISTS incremental_values (
     signature TEXT PRIMARY KEY,
     run_id INTEGER NOT NULL REFERENCES runs(id),

@@ -89,12 +89,12 @@ def _loads(text: str):
 
 
 def write(con: sqlite3.Connection, signature: str, run_id: int, rows: list[KpiValue],
-          base: tuple[int, date | None] | None, fresh: list[KpiValue] | None = None) -> None:
+          base: tuple[int, date | None] | None, fresh: list[KpiValue] | None) -> None:
     """Keep ``rows``, every value of the request as of ``run_id``.
 
     ``base`` (kept run, restart): the run kept the periods before ``restart`` of that run's values
     (None: all of them, nothing was recomputed), and ``fresh`` are the rows of the periods from ``restart``
-    on (None: picked from ``rows``). When those are the periods stored, only the periods
+    on (given whenever ``base`` is). When those are the periods stored, only the periods
     from ``restart`` on are replaced (a period that lost all its values is deleted with them);
     otherwise every period is written again.
     """
@@ -104,7 +104,7 @@ def write(con: sqlite3.Connection, signature: str, run_id: int, rows: list[KpiVa
         if restart is not None:
             con.execute("DELETE FROM incremental_periods WHERE signature = ? AND period_start >= ?",
                         (signature, restart.isoformat()))
-            _insert(con, signature, fresh if fresh is not None else [r for r in rows if r.period_start >= restart])
+            _insert(con, signature, fresh)
     else:
         con.execute("DELETE FROM incremental_periods WHERE signature = ?", (signature,))
         _insert(con, signature, rows)
