@@ -75,8 +75,8 @@ class Table:
 
     def _write(self, rows=(), deleted=()) -> None:
         if self.engine == "spark":  # a temporary view holds the rows: built again whole
-            self.spark.createDataFrame(self.rows or [(0, None, None, 0)][:0],
-                                       "id int, ts timestamp, region string, rep int").createOrReplaceTempView(TABLE)
+            self.spark.createDataFrame(self.rows, "id int, ts timestamp, region string, rep int"
+                                       ).createOrReplaceTempView(TABLE)
             return
         ids = ", ".join(str(i) for i in deleted)
         if self.engine == "duckdb":
@@ -96,13 +96,7 @@ class Table:
                 if deleted:
                     con.execute(f"DELETE FROM {TABLE} WHERE id IN ({ids})")
             con.close()
-        elif self.engine == "postgres":
-            with self.con.cursor() as cur:
-                if rows:
-                    cur.executemany(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s)", list(rows))
-                if deleted:
-                    cur.execute(f"DELETE FROM {TABLE} WHERE id IN ({ids})")
-        else:
+        else:  # PostgreSQL and MariaDB: both drivers take %s placeholders
             with self.con.cursor() as cur:
                 if rows:
                     cur.executemany(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s)", list(rows))
