@@ -19,6 +19,7 @@ class DuckDBSource(Source):
     description = "Embedded DuckDB database file (default); reads CSV and Parquet files too."
     supports_files = True
     secret_options = ()  # a file path and tuning knobs: nothing to hide
+    opens_ahead = True  # the database is shared through the scope; a cursor is taken in the thread that runs
     options_schema = {
         "type": "object",
         "properties": {

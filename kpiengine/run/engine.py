@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import KpiEngineError, PluginError, SpecError, SpecIssue
 from ..plugins import default_registry
 from ..results import KpiValue
+from ..sources import open_ahead
 from ..spec.calendar_periods import remember_periods
 from ..spec.gcpause import paused_gc
 from ..spec.leaves import leaf_models
@@ -170,6 +171,21 @@ class Engine:
         # Only the files the spec names are readable through the source (DuckDB locks out the rest).
         source.allow_files(self.files_named(source_name))
         return source
+
+    def open_ahead(self, source_names: Iterable[str]) -> None:
+        """Start opening these sources in a thread of the command's connection scope, for the queries
+        that follow; only sources that say they can (``Source.opens_ahead``). A source that cannot be
+        opened reports why when a query connects to it, as without this."""
+        connects = []
+        for name in sorted(set(source_names)):
+            try:
+                ahead = getattr(self.source_class(name), "opens_ahead", False)
+            except KpiEngineError:  # an unknown source or type: the query's own connect says so
+                ahead = False
+            if ahead:
+                source = self.open_source(name)
+                connects.append(lambda source=source: (source.connect(), source.close()))
+        open_ahead(connects)
 
     def run_sql(self, source_name: str, sql: str):
         """One statement on a source, connected for it alone (or the command's shared connection)."""

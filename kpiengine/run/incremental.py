@@ -41,8 +41,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, timedelta
+from operator import attrgetter
 from typing import Any, Iterable
 
 from ..errors import KpiEngineError
@@ -67,6 +69,7 @@ _RESOLVED = "incremental-kpis"
 #: where each step of :func:`current_day_rows` counts days from: this many days after the model's
 #: watermark day, or every day (None); a first step after the model's latest time replaces the first
 _SINCE_STEPS = (1, 0, None)
+_PERIOD = attrgetter("period_start")
 
 
 @dataclass
@@ -263,7 +266,13 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
     project = engine.project
     sig = signature(project, names, grain, by, start, end)
     models = set().union(*(leaf_models(project, n) for n in names))
+    # The warehouse opens in a thread of its own meanwhile (DuckDB builds its catalog, 10-14 ms): the
+    # history state and every kept value are read in that time, and the values from the restart on
+    # are dropped once it is known, which costs less than reading them after the day counts.
+    engine.open_ahead(project.models[m].source for m in models)
     state = store.incremental_state(sig)
+    windowed = depends_on_earlier_periods(project, names)
+    kept_all = None if state is None or windowed else store.incremental_values(sig, state[0])
     now, reaches = current_day_rows(engine, models, state[1] if state else {}, state[2] if state else {})
     engine.know_watermarks(from_latest_times(project, reaches, engine.now))  # the same MAX: not asked again
 
@@ -275,7 +284,7 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
 
     if state is None:
         return full("no earlier run of this request")
-    if depends_on_earlier_periods(project, names):
+    if windowed:
         return full("a KPI depends on earlier periods (window or offset)")
     last_run, before = state[0], state[1]
     first_day, n_changed = earliest_change(before, now)
@@ -287,13 +296,13 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
         if start is not None and restart <= start:
             return full(f"rows changed on {first_day}, before the range starts")
         fresh = engine.compute(names, grain, by, restart, end).rows
-    kept = store.incremental_values(sig, last_run, before=restart)
+    marks = engine.watermarks(models)  # from the day counts' latest times, or asked now
+    kept = None if kept_all is None else _before(kept_all, restart)
     if kept is not None:  # in the order of the last run's result: each KPI's kept periods, then its fresh ones
         rows = _concatenated(names, kept, fresh)
     else:  # history written by an older kpiengine: the last run's stored values
         kept = [_as_computed(project, r) for r in store.run_values(last_run, before=restart)]
         rows = _in_request_order(names, kept + fresh)
-    marks = engine.watermarks({m for n in names for m in leaf_models(project, n)})
     mark_complete(project, rows, marks, start=start, end=end)  # kept values too: their periods may still be open
     rs = ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, spec_version=project.version,
                    timings={"total_s": time.perf_counter() - t0}, watermarks=marks)
@@ -327,6 +336,13 @@ def _as_computed(project, r: KpiValue) -> KpiValue:
             and kpi.aggregate in ("count", "count_distinct", "sum"):
         value = int(value)
     return KpiValue(kpi=r.kpi, grain=r.grain, period_start=r.period_start, dimensions=r.dimensions, value=value)
+
+
+def _before(kept: dict[str, list[KpiValue]], restart: date | None) -> dict[str, list[KpiValue]]:
+    """The kept values of periods before ``restart`` (all: None); each KPI's are in period order."""
+    if restart is None:
+        return kept
+    return {name: rows[:bisect_left(rows, restart, key=_PERIOD)] for name, rows in kept.items()}
 
 
 def _concatenated(names: list[str], kept: dict[str, list[KpiValue]], fresh: list[KpiValue]) -> list[KpiValue]:

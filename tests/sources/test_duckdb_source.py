@@ -93,3 +93,79 @@ def test_threads_opening_one_file_at_once_all_connect(tmp_path):
         for t in threads:
             t.join()
     assert failures == []
+
+
+# -- opened ahead: a thread of the scope opens the database while the command reads history --------
+def test_a_database_opened_ahead_is_the_one_the_command_queries(db):
+    from kpiengine.sources import _scope, open_ahead
+
+    ahead = DuckDBSource("w", {"path": db})
+    with connection_scope():
+        open_ahead([lambda: (ahead.connect(), ahead.close())])
+        with DuckDBSource("w", {"path": db}) as src:  # waits for the thread's connection, opens no second
+            assert src.execute("SELECT sum(i) FROM t").rows == [(45,)]
+        pool = _scope.pool
+        assert len(pool.entries) == 1 and not pool.opening
+        assert not writable_from_another_process(db)
+    assert writable_from_another_process(db)  # the ahead thread's database is closed with the scope
+
+
+def test_a_connect_waits_for_the_one_opening_and_opens_once(tmp_path):
+    from kpiengine.sources import open_ahead, shared_connection
+
+    opened, closed = [], []
+    started = threading.Event()
+
+    def slow_open():
+        started.set()
+        threading.Event().wait(0.2)  # a catalog being built
+        opened.append(object())
+        return opened[-1]
+
+    with connection_scope():
+        open_ahead([lambda: shared_connection("k", slow_open, closed.append)])
+        assert started.wait(5)
+        handle, shared = shared_connection("k", slow_open, closed.append)
+        assert shared and len(opened) == 1 and handle is opened[0]
+    assert closed == opened
+
+
+def test_a_failed_open_ahead_is_reported_by_the_connect_that_needs_it(tmp_path):
+    from kpiengine.errors import SourceError
+    from kpiengine.sources import open_ahead
+
+    missing = str(tmp_path / "gone.duckdb")
+    ahead = DuckDBSource("w", {"path": missing})
+    with connection_scope():
+        open_ahead([lambda: (ahead.connect(), ahead.close())])
+        with pytest.raises(SourceError, match="does not exist"):
+            DuckDBSource("w", {"path": missing}).connect()
+
+
+def test_an_open_that_fails_in_the_thread_is_tried_again_by_the_waiting_connect():
+    from kpiengine.sources import open_ahead, shared_connection
+
+    calls = []
+    started = threading.Event()
+
+    def flaky_open():
+        calls.append(threading.current_thread().name)
+        if len(calls) == 1:
+            started.set()
+            threading.Event().wait(0.1)
+            raise RuntimeError("server busy")
+        return "connection"
+
+    with connection_scope():
+        open_ahead([lambda: shared_connection("k", flaky_open, lambda h: None)])
+        assert started.wait(5)
+        assert shared_connection("k", flaky_open, lambda h: None) == ("connection", True)
+    assert calls == ["kpiengine-open", threading.current_thread().name]
+
+
+def test_outside_a_scope_nothing_is_opened_ahead(db):
+    from kpiengine.sources import open_ahead
+
+    ran = []
+    open_ahead([lambda: ran.append(1)])
+    assert ran == [] and writable_from_another_process(db)
