@@ -43,6 +43,7 @@ import json
 import time
 from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import chain
 from datetime import date, timedelta
 from operator import attrgetter
 from typing import Any, Iterable
@@ -58,7 +59,7 @@ from ..sql.sincetemplate import After, fill_template
 from .engine import Engine, ResultSet
 from .history import HistoryStore
 from .normalize import normalize_date
-from .watermarks import from_latest_times, mark_complete
+from .watermarks import Watermark, from_latest_times, mark_complete
 
 #: attributes of a KPI that make its value depend on earlier periods (windows, offsets)
 _HISTORY_DEPENDENT = ("window", "offset", "offsets")
@@ -273,6 +274,7 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
     state = store.incremental_state(sig)
     windowed = depends_on_earlier_periods(project, names)
     kept_all = None if state is None or windowed else store.incremental_values(sig, state[0])
+    ahead = None if kept_all is None else _marked_ahead(project, kept_all, state[2], models, engine.now, start, end)
     now, reaches = current_day_rows(engine, models, state[1] if state else {}, state[2] if state else {})
     engine.know_watermarks(from_latest_times(project, reaches, engine.now))  # the same MAX: not asked again
 
@@ -303,7 +305,12 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
     else:  # history written by an older kpiengine: the last run's stored values
         kept = [_as_computed(project, r) for r in store.run_values(last_run, before=restart)]
         rows = _in_request_order(names, kept + fresh)
-    mark_complete(project, rows, marks, start=start, end=end)  # kept values too: their periods may still be open
+    if ahead is not None and _still_complete(ahead[0], marks, models):
+        # only the kept values still open with the last run's reach can have changed
+        still_open = ahead[1] if restart is None else [r for r in ahead[1] if r.period_start < restart]
+        mark_complete(project, still_open + fresh, marks, start=start, end=end)
+    else:
+        mark_complete(project, rows, marks, start=start, end=end)  # kept values too: their periods may still be open
     rs = ResultSet(grain=grain, by=by, start=start, end=end, kpis=names, rows=rows, spec_version=project.version,
                    timings={"total_s": time.perf_counter() - t0}, watermarks=marks)
     rs.incremental_base = (last_run, restart)  # history stores only what was recomputed (record_incremental)
@@ -336,6 +343,32 @@ def _as_computed(project, r: KpiValue) -> KpiValue:
             and kpi.aggregate in ("count", "count_distinct", "sum"):
         value = int(value)
     return KpiValue(kpi=r.kpi, grain=r.grain, period_start=r.period_start, dimensions=r.dimensions, value=value)
+
+
+def _marked_ahead(project, kept: dict[str, list[KpiValue]], latest: dict[str, str | None], models: set[str],
+                  now: float | None, start: date | None, end: date | None
+                  ) -> tuple[dict[str, Watermark], list[KpiValue]] | None:
+    """Mark the kept values with watermarks from the last run's latest times, while the warehouse opens:
+    (those watermarks, the values they leave open), or None when a model's watermark is not known so
+    (a ``freshness:`` model, one without rows then). See :func:`_still_complete`."""
+    marks = from_latest_times(project, latest, now)
+    if any(m not in marks or marks[m].reach is None for m in models):
+        return None
+    mark_complete(project, chain.from_iterable(kept.values()), marks, start=start, end=end)
+    return marks, [r for values in kept.values() for r in values if not r.complete]
+
+
+def _still_complete(ahead: dict[str, Watermark], marks: dict[str, Watermark], models: set[str]) -> bool:
+    """Whether what was marked complete ahead is complete with the run's own watermarks: every model's data
+    reaches as far as it did or further, judged at the same moment or later. A period over for every
+    model stays over, and a cohort mature at the earlier reach stays mature; a model whose reach went
+    back (rows deleted) or is unknown now has everything marked again."""
+    for m in models:
+        before, now = ahead.get(m), marks.get(m)
+        if before is None or now is None or now.error or now.reach is None or now.now < before.now \
+                or now.covers < before.covers:
+            return False
+    return True
 
 
 def _before(kept: dict[str, list[KpiValue]], restart: date | None) -> dict[str, list[KpiValue]]:

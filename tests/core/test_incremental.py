@@ -76,6 +76,8 @@ def assert_equal_to_full(spec, grain, rs):
         assert type(got[key]) is type(value), key  # ints stay ints
     assert [(r.kpi, r.period_start, r.dimensions) for r in rs.rows] == \
         [(r.kpi, r.period_start, r.dimensions) for r in full.rows]  # the engine's order, values of a KPI together
+    # a period still open for the data says so, kept or recomputed, exactly as in the full run
+    assert [(r.complete, r.maturing) for r in rs.rows] == [(r.complete, r.maturing) for r in full.rows]
 
 
 def python_counts(db, grain_start):
@@ -137,6 +139,36 @@ def test_new_day_late_rows_and_deletes_equal_a_full_recomputation(warehouse):
     assert as_map(deleted.rows)["events", date(2026, 1, 19), '{"region": "west"}'] == \
         events[date(2026, 1, 19), "west"]
     assert stored_day_counts(spec) == warehouse_day_counts(db)
+
+
+def open_weeks(rs) -> set[date]:
+    return {r.period_start for r in rs.rows if not r.complete}
+
+
+def test_a_kept_week_closes_when_the_data_passes_it_and_reopens_when_it_goes_back(warehouse):
+    db, spec = warehouse
+    # the data ends on Wednesday 2026-02-04 at noon: that week is open
+    change(db, "DELETE FROM events WHERE ts > TIMESTAMP '2026-02-04 12:00'")
+    first = incremental(spec)
+    assert open_weeks(first) == {date(2026, 2, 2)}
+
+    # rows on the next Monday: the week of 2026-02-02 is kept from history, and now over for the data
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows_for(35, 12, 9000))
+    closed = incremental(spec)
+    assert closed.incremental.recomputed_from == date(2026, 2, 9)
+    assert open_weeks(closed) == {date(2026, 2, 9)}
+    assert_equal_to_full(spec, "week", closed)
+
+    # one row far ahead closes the weeks in between; deleting it takes the reach back to 2026-02-09
+    change(db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", [(9900, datetime(2026, 3, 20, 9), "east", 1, 1, "call")])
+    ahead = incremental(spec)
+    assert open_weeks(ahead) == {date(2026, 3, 16)}
+    assert_equal_to_full(spec, "week", ahead)
+    change(db, "DELETE FROM events WHERE id = 9900")
+    back = incremental(spec)
+    assert back.incremental.recomputed_from == date(2026, 3, 16)
+    assert open_weeks(back) == {date(2026, 2, 9)}  # kept, and open again: the data ends there
+    assert_equal_to_full(spec, "week", back)
 
 
 def test_rows_on_the_watermark_day_and_a_day_with_nothing_new(warehouse):
