@@ -122,7 +122,8 @@ class HistoryStore:
         """``create=False``: the file and its tables are made by the first connection instead of now, for
         a caller that opens one right away (an incremental run's session: one connection, not two)."""
         self.path = str(path)
-        self._held: sqlite3.Connection | None = None  # the connection of a session(), else None
+        self._held: sqlite3.Connection | None = None  # the connection of a session(), once opened
+        self._in_session = False
         self._schema_ready = False
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -156,21 +157,27 @@ class HistoryStore:
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
         """Let the store's reads and writes in the block share one connection: an incremental run reads
-        its state and kept values, then records, and each opened the file and set its pragmas again."""
-        if self._held is not None:  # nested: the outer block owns it
+        its state and kept values, then records, and each opened the file and set its pragmas again.
+
+        The connection is opened by the block's first read or write, not before: an incremental run
+        starts opening the warehouse first, the longer of the two."""
+        if self._in_session:  # nested: the outer block owns it
             yield
             return
-        self._held = self.connect()
+        self._in_session = True
         try:
             yield
         finally:
-            con, self._held = self._held, None
-            con.close()
+            con, self._held, self._in_session = self._held, None, False
+            if con is not None:
+                con.close()
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        """The session's connection, or a new one closed at the end of the block."""
-        if self._held is not None:
+        """The session's connection (opened on first use), or a new one closed at the end of the block."""
+        if self._in_session:
+            if self._held is None:
+                self._held = self.connect()
             yield self._held
             return
         con = self.connect()

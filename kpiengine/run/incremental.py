@@ -265,12 +265,12 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
     by = list(by)
     names = _resolved(engine, kpis, by)
     project = engine.project
-    sig = signature(project, names, grain, by, start, end)
     models = set().union(*(leaf_models(project, n) for n in names))
-    # The warehouse opens in a thread of its own meanwhile (DuckDB builds its catalog, 10-14 ms): the
-    # history state and every kept value are read in that time, and the values from the restart on
-    # are dropped once it is known, which costs less than reading them after the day counts.
+    # The warehouse opens in a thread of its own first (DuckDB builds its catalog, 10-14 ms): history
+    # is opened, and its state and every kept value are read, in that time. The values from the restart
+    # on are dropped once it is known, which costs less than reading them after the day counts.
     engine.open_ahead(project.models[m].source for m in models)
+    sig = signature(project, names, grain, by, start, end)
     state = store.incremental_state(sig)
     windowed = depends_on_earlier_periods(project, names)
     kept_all = None if state is None or windowed else store.incremental_values(sig, state[0])
