@@ -212,9 +212,11 @@ def _added(old: dict[str, int], recent: dict[str, int]) -> dict[str, int]:
 
 def earliest_change(before: dict[str, dict[str, int]], now: dict[str, dict[str, int]]) -> tuple[date | None, int]:
     """(first day whose rows differ in any model, how many days differ)."""
-    changed = {day for model in set(before) | set(now)
-               for day in set(before.get(model, {})) | set(now.get(model, {}))
-               if before.get(model, {}).get(day) != now.get(model, {}).get(day)}
+    changed: set[str] = set()
+    for model in set(before) | set(now):
+        old, new = before.get(model, {}), now.get(model, {})
+        if old != new:  # the (day, rows) pairs in one and not the other, compared as sets: a year of days in C
+            changed.update(day for day, _ in old.items() ^ new.items())
     return (date.fromisoformat(min(changed)) if changed else None), len(changed)
 
 
