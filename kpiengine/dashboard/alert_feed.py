@@ -91,7 +91,6 @@ def load_alerts(project: Project, grain: str, now: float | None = None) -> tuple
                 silences = [silence_from_row(r) for r in con.execute("SELECT * FROM alert_silences ORDER BY id")]
             events = []
             if _table_exists(con, "alert_events"):
-                marks = ",".join("?" * len(FIRED_TRANSITIONS))
                 events = [dict(r) for r in con.execute(
                     "SELECT rule, key, period, transition, severity, value FROM alert_events ORDER BY id")]
         finally:

@@ -400,7 +400,6 @@ def attention_view(inputs: DashboardInputs, process: dict | None = None, limit: 
     """The biggest bad moves this period (total and per breakdown value), firing alerts first."""
     process = process or process_view(inputs)
     grain = inputs.options.grain
-    previous = date.fromisoformat(process["previous"]) if process["previous"] else None
     items = []
     for tile in process["tiles"].values():
         candidates = [dict(r, scope=r["name"]) for r in tile.get("_rows", tile["breakdown"])]

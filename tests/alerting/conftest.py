@@ -10,6 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from alerting_helpers import make_project  # noqa: E402
 
+from kpiengine.results import KpiValue  # noqa: E402
+
 
 @pytest.fixture
 def project_factory(tmp_path):
@@ -19,7 +21,7 @@ def project_factory(tmp_path):
 @pytest.fixture
 def fetch_rows():
     """A fetch function (as run_check takes) answering from a list of rows, filtered like the engine."""
-    def make(rows: list[Row]):
+    def make(rows: list[KpiValue]):
         def fetch(grain, by, kpis, start, end):
             return [r for r in rows if r.kpi in kpis and set(r.dimensions) == set(by)
                     and (start is None or r.period_start >= start) and (end is None or r.period_start < end)]

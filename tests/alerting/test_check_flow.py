@@ -17,14 +17,14 @@ REGIONS = [f"r{i:02d}" for i in range(20)]
 
 
 def spec(tmp_path, rules: str, routes: str | None = None) -> str:
-    routes = routes or f"""
+    routes = routes or """
 routes:
   sinks: [everything]
   group_by: [rule]
   repeat_interval: 1d
   routes:
     - name: pager
-      match: {{severity: critical}}
+      match: {severity: critical}
       sinks: [critical_log]
 """
     return f"""

@@ -6,7 +6,7 @@ import random
 import sqlite3
 import statistics
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import duckdb
 import pytest

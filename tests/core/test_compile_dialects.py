@@ -8,7 +8,7 @@ compared with Python's own date arithmetic.
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import duckdb
 import pytest

@@ -174,12 +174,12 @@ def test_parquet_file_model(tmp_path):
     con.execute("CREATE TABLE o (d DATE, region TEXT, amount DOUBLE)")
     con.execute("INSERT INTO o VALUES " + ",".join(["(?,?,?)"] * len(rows)), [x for r in rows for x in r])
     con.execute(f"COPY o TO '{path}' (FORMAT PARQUET)")
-    (tmp_path / "s.yml").write_text(f"""
-sources: {{w: {{type: duckdb, path: ":memory:"}}}}
+    (tmp_path / "s.yml").write_text("""
+sources: {w: {type: duckdb, path: ":memory:"}}
 models:
-  orders: {{file: orders.parquet, time: d, dimensions: {{region: region}}}}
+  orders: {file: orders.parquet, time: d, dimensions: {region: region}}
 kpis:
-  amount: {{label: Amount, model: orders, aggregate: sum, column: amount}}
+  amount: {label: Amount, model: orders, aggregate: sum, column: amount}
 """, encoding="utf-8")
     rs = Engine(load_project(tmp_path)).compute(["amount"], grain="week", by=["region"])
     expected = defaultdict(float)
