@@ -81,7 +81,7 @@ def main(argv=None) -> int:
         run("bench_command.py", "--rows", str(rows), "--db", str(big), "--repeat", repeat)
         if not args.quick:
             section(f"PostgreSQL {rows:,}")
-            run("bench_postgres.py", "--rows", str(rows), "--db", str(big), "--repeat", str(max(2, args.repeat // 2)))
+            run("bench_postgres.py", "--rows", str(rows), "--db", str(big), "--repeat", str(max(3, args.repeat)))
         section(f"incremental run after one new day, {rows:,}")
         # rounds take well under a second each, and the ratio is a tenth of a run: more rounds than elsewhere
         run("bench_incremental.py", "--rows", str(rows), "--db", str(big), "--repeat", str(max(9, 2 * args.repeat)))

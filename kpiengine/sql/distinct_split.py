@@ -10,6 +10,11 @@ plus a second scan ``WHERE kind = 'visit'`` (0.73x); for a distinct of high card
 a scan that keeps other aggregates is split (it still says which keys the model has, so a
 key where no row passes the filter reads 0, as before).
 
+PostgreSQL gains more: a distinct aggregate makes it sort every row of the scan for a
+GroupAggregate (10M activities: an external merge sort, 5.5 s of a 9.5 s statement), while
+the scan without it is hash-aggregated and the split one sorts only the rows its filter
+keeps. The 18-KPI request at 10M took 5.1 s against 8.2 s (0.62x), the same values.
+
 :mod:`kpiengine.sql.onequery` LEFT JOINs the split scans to the stacked ones; NULL values are not
 counted (COUNT DISTINCT skips them) and the keys are grouped as in the main scan, so a NULL
 dimension stays a group of its own.
@@ -25,7 +30,7 @@ from .compiler import BAD_TIME_ALIAS, CompiledQuery
 
 # Where measured faster (above). Other engines keep one scan until measured (the cross-engine
 # tests run the split on all of them, so turning one on is a measurement, not a port).
-SPLIT_DIALECTS = {"duckdb"}
+SPLIT_DIALECTS = {"duckdb", "postgres"}
 
 
 @dataclass

@@ -191,7 +191,7 @@ def test_offsets_and_windows_in_one_statement(engine, folders):
     assert checked > 30
 
 
-# Filtered count distincts next to other aggregates of their model: on DuckDB each is a scan of its own
+# Filtered count distincts next to other aggregates of their model: on DuckDB and PostgreSQL each is a scan of its own
 # with the filter in WHERE (sql.distinct_split). A key where no row passes the filter still reads 0,
 # a NULL lead id is not counted, and the NULL region stays a group; "east_sources" is the only KPI
 # of its model, so that scan is not split.
@@ -212,7 +212,7 @@ DISTINCT_KPIS = {
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("index", CASES)
 def test_filtered_distinct_as_its_own_scan(engine, index, tmp_path, dataset, request, monkeypatch):
-    # Split on every engine here, where it is only on by default for DuckDB: the statement must be right
+    # Split on every engine here, where it is on by default for DuckDB and PostgreSQL: the statement must be right
     # wherever it is turned on.
     monkeypatch.setattr(distinct_split, "SPLIT_DIALECTS", {"duckdb", "sqlite", "postgres", "mysql", "spark"})
     grain, by, start, end = REQUESTS[index]
