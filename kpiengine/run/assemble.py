@@ -19,19 +19,28 @@ from typing import Any
 
 from ..errors import SpecError, SpecIssue
 from ..results import KpiValue
-from ..spec.formula import evaluate, input_key, inputs, parse_formula
+from ..spec.formulanode import FormulaProgram, evaluate_node
 from ..spec.model import Project
-from ..spec.offsets import OffsetError, truncate
-from ..sql.compiler import required_aggregates
+from ..spec.periodmath import OffsetError, truncate
 from .gaps import ADDITIVE, FILLS, fills_null, missing_value, spine
 from .normalize import sort_key
 
 
 def assemble(project: Project, names: list[str], grain: str, by: list[str], aggregates: dict[str, dict],
              model_keys: dict[str, set[tuple]], start: date | None, end: date | None,
-             fill: dict[str, str | None] | None = None) -> list[KpiValue]:
+             fill: dict[str, str | None] | None = None,
+             programs: dict[str, FormulaProgram] | None = None) -> list[KpiValue]:
+    """``programs`` (``spec.formula.formula_programs``, kept with the plan cache): the request's formulas
+    as plain trees, evaluated without sqlglot; without them each formula's sqlglot tree is evaluated."""
     memo: dict[tuple[str, tuple], Any] = {}
     refs: dict[str, list] = {}  # formula -> its (input, offset) pairs, read once
+    if programs is None:
+        from ..spec.formula import (  # lazy: sqlglot, which a run from a cached plan never imports
+            evaluate,
+            input_key,
+            inputs,
+            parse_formula,
+        )
 
     def value(name: str, key: tuple) -> Any:
         found = memo.get((name, key), memo)
@@ -41,6 +50,9 @@ def assemble(project: Project, names: list[str], grain: str, by: list[str], aggr
         if not kpi.is_formula:
             data = aggregates.get(name, {})
             out = data[key] if key in data else missing_value(project, name)
+        elif programs is not None:
+            program = programs[name]
+            out = evaluate_node(program.node, {ref: value(ref, key) for ref in program.inputs})
         else:
             tree = parse_formula(kpi.formula)
             if name not in refs:
@@ -53,6 +65,13 @@ def assemble(project: Project, names: list[str], grain: str, by: list[str], aggr
         memo[(name, key)] = out
         return out
 
+    def leaves(name: str) -> list[str]:
+        if programs is None:
+            from ..sql.compiler import required_aggregates  # lazy: as above
+
+            return required_aggregates(project, [name])
+        return list(programs[name].leaves) if project.kpis[name].is_formula else [name]
+
     first = truncate(start, grain) if start is not None and grain != "all" else start
     rows: list[KpiValue] = []
     for name in names:
@@ -60,13 +79,13 @@ def assemble(project: Project, names: list[str], grain: str, by: list[str], aggr
         keys: set[tuple] = set()
         # A formula has a value wherever one of its aggregate inputs has a row (all KPIs of one
         # model query share its rows; a window aggregate has the rows of its window query).
-        for leaf in required_aggregates(project, [name]):
+        for leaf in leaves(name):
             keys |= set(aggregates.get(leaf, {}))
         if grain != "all":
             keys = {k for k in keys if (first is None or k[0] >= first) and (end is None or k[0] < end)}
         how = (fill or {}).get(name)
         added = spine(keys, len(by), grain, first, end) if how in FILLS else set()
-        null_fill = fills_null(project, name, how)
+        null_fill = bool(added) and fills_null(project, name, how)  # (it reads the formula tree: only for a fill)
         for key in sorted(keys | added, key=sort_key):
             v = None if (key in added and null_fill) else value(name, key)
             if isinstance(v, float) and v.is_integer() and kpi.aggregate in ADDITIVE:

@@ -301,15 +301,16 @@ class Engine:
     # -- compute ------------------------------------------------------------------
     def compute(self, kpis: Iterable[str] | None = None, grain: str = "week", by: Iterable[str] = (),
                 start: date | None = None, end: date | None = None, where: str | None = None,
-                fill: str | None = None) -> ResultSet:
+                fill: str | None = None, one_query: bool = True) -> ResultSet:
         """KPI values per period and dimension values.
 
         ``where``: a query filter over dimension names (``rep.team = 'a'``), applied to every model read;
-        ``fill`` (zero|null) fills every KPI's gaps.
+        ``fill`` (zero|null) fills every KPI's gaps. ``one_query=False``: the per-model queries, formulas
+        evaluated in Python, the same values (see :meth:`plan`).
         """
         t0 = time.perf_counter()
         by = list(by)
-        names, queries = self.plan(kpis, grain, by, start, end, where)
+        names, queries = self.plan(kpis, grain, by, start, end, where, one_query=one_query)
         fills = fill_of(self.project, names, fill)
         if queries and _is_request(queries[0]) and any(fills.values()):
             from ..sql.windows import offset_chains  # lazy: only gap filling asks
@@ -361,7 +362,8 @@ class Engine:
                 assemble,  # lazy: the per-model path evaluates formulas with sqlglot trees
             )
 
-            rows = assemble(self.project, names, grain, by, aggregates, model_keys, start, end, fills)
+            rows = assemble(self.project, names, grain, by, aggregates, model_keys, start, end, fills,
+                            programs=self._formula_programs(names))
         t2 = time.perf_counter()
         marks = self.watermarks(leaves)
         mark_complete(self.project, rows, marks, start=start, end=end)
@@ -370,6 +372,23 @@ class Engine:
                          spec_version=self.project.version, watermarks=marks,
                          timings={"compile_s": t_compile, "query_s": t_query, "watermark_s": t_marks,
                                   "total_s": time.perf_counter() - t0})
+
+    def _formula_programs(self, names: list[str]):
+        """The request's formulas as plain trees (``spec.formula.formula_programs``), kept with the spec
+        cache so that assembling from a cached plan imports no sqlglot; None without a cache, or when a
+        formula reads another period (then ``assemble`` evaluates the sqlglot trees)."""
+        cache = getattr(self.project, "cache", None)
+        if cache is None or not any(self.project.kpis[n].is_formula for n in names if n in self.project.kpis):
+            return None if cache is None else {}
+        key = repr(tuple(names))
+        found = cache.get(_FORMULAS, key)
+        if found is None:
+            from ..spec.formula import formula_programs  # lazy: sqlglot, once per spec version and request
+
+            programs = formula_programs(self.project, names)
+            found = {"programs": programs}
+            cache.put(_FORMULAS, key, found)
+        return found["programs"]
 
     @staticmethod
     def _read(q: CompiledQuery, rows, aggregates, kinds) -> set[tuple]:
@@ -394,6 +413,10 @@ class Engine:
                 aggregates.setdefault(col.kpi, {})[key] = value
                 kinds[col.kpi] = col.aggregate
         return keys
+
+
+#: the spec cache's kind for the formulas of a request as plain trees (Engine._formula_programs)
+_FORMULAS = "formulas"
 
 
 def _is_request(q) -> bool:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
 
+from .formulanode import FormulaNode, FormulaProgram, has_offsets, node_inputs
 from .limits import MAX_FORMULA_CHARS, MAX_TREE_DEPTH, text_limit_problem, tree_depth
 from .offsets import FormulaDialect, Offset, OffsetError, parse_offset
 
@@ -294,17 +294,6 @@ def evaluate(tree: exp.Expression, values: dict[str, float | None]) -> float | N
     return out if math.isfinite(out) else None
 
 
-@dataclass
-class FormulaNode:
-    """A formula tree node for display (``kpi explain``) and root-cause analysis."""
-
-    op: str  # "kpi", "offset" (a KPI at another period: name, offset), "const", "+", "-", "*", "/", "neg"
-    name: str | None = None
-    value: float | None = None
-    children: tuple["FormulaNode", ...] = ()
-    offset: str | None = None  # with op "offset": how the period moves ("-1", "'-1 year'")
-
-
 def to_node(tree: exp.Expression) -> FormulaNode:
     if isinstance(tree, exp.Paren):
         return to_node(tree.this)
@@ -318,6 +307,37 @@ def to_node(tree: exp.Expression) -> FormulaNode:
         return FormulaNode("neg", children=(to_node(tree.this),))
     op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/"}[type(tree)]
     return FormulaNode(op, children=(to_node(tree.this), to_node(tree.expression)))
+
+
+def formula_programs(project, names) -> dict[str, FormulaProgram] | None:
+    """A :class:`FormulaProgram` for every formula among ``names`` and the formulas they read, or None
+    when one reads another period (an offset) or the formulas form a cycle: the per-model path then
+    evaluates the sqlglot trees (``run.assemble``), which also says what is wrong."""
+    programs: dict[str, FormulaProgram] = {}
+
+    def leaves_of(name: str, trail: tuple[str, ...]) -> list[str] | None:
+        kpi = project.kpis.get(name)
+        if kpi is None or name in trail:
+            return None
+        if not kpi.is_formula:
+            return [name]
+        if name not in programs:
+            node = to_node(parse_formula(kpi.formula))
+            if has_offsets(node):
+                return None
+            found: dict[str, None] = {}
+            for ref in node_inputs(node):
+                under = leaves_of(ref, trail + (name,))
+                if under is None:
+                    return None
+                found.update(dict.fromkeys(under))
+            programs[name] = FormulaProgram(node, tuple(node_inputs(node)), tuple(found))
+        return list(programs[name].leaves)
+
+    for name in names:
+        if leaves_of(name, ()) is None:
+            return None
+    return programs
 
 
 def reads_other_periods(text: str) -> bool:
