@@ -359,7 +359,7 @@ class Engine:
             rows = [v for name in names for v in per_kpi.get(name, ())]
         else:
             from .assemble import (
-                assemble,  # lazy: the per-model path evaluates formulas with sqlglot trees
+                assemble,  # lazy: only the per-model path puts values together in Python
             )
 
             rows = assemble(self.project, names, grain, by, aggregates, model_keys, start, end, fills,

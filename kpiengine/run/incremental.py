@@ -43,8 +43,8 @@ import json
 import time
 from bisect import bisect_left
 from dataclasses import dataclass
-from itertools import chain
 from datetime import date, timedelta
+from itertools import chain
 from operator import attrgetter
 from typing import Any, Iterable
 
@@ -301,7 +301,7 @@ def _compute_incremental(engine, store, kpis, grain, by, start, end, lookback):
             return full(f"rows changed on {first_day}, before the range starts")
         # The narrowed range as the per-model queries, formulas in Python: for a few periods, DuckDB's
         # fixed costs of the one statement's stacking GROUP BY and of binding and optimising its formula
-        # expressions (about 1.6 ms) outweigh two more round trips (2.7 ms of a 44 ms run at 10M rows).
+        # expressions (about 1.6 ms) outweigh two more round trips (1.5-1.7 ms of a 42-47 ms run at 10M rows).
         # The values are the same either way (tests/core/test_incremental.py compares with a full run).
         fresh = engine.compute(names, grain, by, restart, end, one_query=False).rows
     marks = engine.watermarks(models)  # from the day counts' latest times, or asked now
