@@ -30,7 +30,7 @@ def assemble(project: Project, names: list[str], grain: str, by: list[str], aggr
              model_keys: dict[str, set[tuple]], start: date | None, end: date | None,
              fill: dict[str, str | None] | None = None,
              programs: dict[str, FormulaProgram] | None = None) -> list[KpiValue]:
-    """``programs`` (``spec.formula.formula_programs``, kept with the plan cache): the request's formulas
+    """``programs`` (:func:`formula_programs`, kept with the spec cache): the request's formulas
     as plain trees, evaluated without sqlglot; without them each formula's sqlglot tree is evaluated."""
     memo: dict[tuple[str, tuple], Any] = {}
     refs: dict[str, list] = {}  # formula -> its (input, offset) pairs, read once
@@ -93,6 +93,30 @@ def assemble(project: Project, names: list[str], grain: str, by: list[str], aggr
             rows.append(KpiValue(kpi=name, grain=grain, period_start=key[0],
                                  dimensions=dict(zip(by, key[1:])), value=v))
     return rows
+
+
+def formula_programs(project: Project, names: list[str]) -> dict[str, FormulaProgram] | None:
+    """A :class:`FormulaProgram` for every formula among ``names`` and the formulas they read, or None
+    when one reads another period (an offset): :func:`assemble` then evaluates the sqlglot trees.
+    Made with sqlglot (when a request is planned), used without it."""
+    from ..spec.formula import inputs, parse_formula, to_node  # lazy: sqlglot, as in assemble
+    from ..sql.compiler import required_aggregates  # lazy: as above
+
+    programs: dict[str, FormulaProgram] = {}
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        kpi = project.kpis[name]
+        if not kpi.is_formula or name in programs:
+            continue
+        tree = parse_formula(kpi.formula)
+        refs = inputs(tree)
+        if any(offset is not None for _, offset in refs):
+            return None
+        programs[name] = FormulaProgram(to_node(tree), tuple(ref for ref, _ in refs),
+                                        tuple(required_aggregates(project, [name])))
+        todo += [ref for ref, _ in refs]
+    return programs
 
 
 def _shift(offset, period: date, grain: str) -> date:

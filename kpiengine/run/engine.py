@@ -374,19 +374,20 @@ class Engine:
                                   "total_s": time.perf_counter() - t0})
 
     def _formula_programs(self, names: list[str]):
-        """The request's formulas as plain trees (``spec.formula.formula_programs``), kept with the spec
-        cache so that assembling from a cached plan imports no sqlglot; None without a cache, or when a
-        formula reads another period (then ``assemble`` evaluates the sqlglot trees)."""
+        """The request's formulas as plain trees (``assemble.formula_programs``), kept with the spec cache
+        so that assembling from a cached plan imports no sqlglot; None without a cache, or when a formula
+        reads another period (then ``assemble`` evaluates the sqlglot trees)."""
         cache = getattr(self.project, "cache", None)
-        if cache is None or not any(self.project.kpis[n].is_formula for n in names if n in self.project.kpis):
-            return None if cache is None else {}
+        if cache is None:
+            return None
+        if not any(self.project.kpis[n].is_formula for n in names):
+            return {}
         key = repr(tuple(names))
         found = cache.get(_FORMULAS, key)
-        if found is None:
-            from ..spec.formula import formula_programs  # lazy: sqlglot, once per spec version and request
+        if found is None:  # stored in a dict: None is a result (offsets), a missing entry is not
+            from .assemble import formula_programs  # lazy: only the per-model path puts values together
 
-            programs = formula_programs(self.project, names)
-            found = {"programs": programs}
+            found = {"programs": formula_programs(self.project, names)}
             cache.put(_FORMULAS, key, found)
         return found["programs"]
 

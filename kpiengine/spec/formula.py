@@ -16,7 +16,7 @@ import re
 import sqlglot
 from sqlglot import exp
 
-from .formulanode import FormulaNode, FormulaProgram, has_offsets, node_inputs
+from .formulanode import FormulaNode
 from .limits import MAX_FORMULA_CHARS, MAX_TREE_DEPTH, text_limit_problem, tree_depth
 from .offsets import FormulaDialect, Offset, OffsetError, parse_offset
 
@@ -307,37 +307,6 @@ def to_node(tree: exp.Expression) -> FormulaNode:
         return FormulaNode("neg", children=(to_node(tree.this),))
     op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/"}[type(tree)]
     return FormulaNode(op, children=(to_node(tree.this), to_node(tree.expression)))
-
-
-def formula_programs(project, names) -> dict[str, FormulaProgram] | None:
-    """A :class:`FormulaProgram` for every formula among ``names`` and the formulas they read, or None
-    when one reads another period (an offset) or the formulas form a cycle: the per-model path then
-    evaluates the sqlglot trees (``run.assemble``), which also says what is wrong."""
-    programs: dict[str, FormulaProgram] = {}
-
-    def leaves_of(name: str, trail: tuple[str, ...]) -> list[str] | None:
-        kpi = project.kpis.get(name)
-        if kpi is None or name in trail:
-            return None
-        if not kpi.is_formula:
-            return [name]
-        if name not in programs:
-            node = to_node(parse_formula(kpi.formula))
-            if has_offsets(node):
-                return None
-            found: dict[str, None] = {}
-            for ref in node_inputs(node):
-                under = leaves_of(ref, trail + (name,))
-                if under is None:
-                    return None
-                found.update(dict.fromkeys(under))
-            programs[name] = FormulaProgram(node, tuple(node_inputs(node)), tuple(found))
-        return list(programs[name].leaves)
-
-    for name in names:
-        if leaves_of(name, ()) is None:
-            return None
-    return programs
 
 
 def reads_other_periods(text: str) -> bool:

@@ -7,7 +7,7 @@ Parsing is the only part that needs sqlglot: the tree is turned once into
 input as a float, ``None`` in gives ``None`` out, ``x / 0`` and a result that is not
 finite are ``None``. :class:`FormulaProgram` is what the per-model path needs of one
 formula KPI to assemble its values (its inputs and the aggregates it has rows where),
-kept with the plan cache (:mod:`kpiengine.run.querycache`).
+made by ``run.assemble.formula_programs`` and kept with the spec cache.
 """
 from __future__ import annotations
 
@@ -67,21 +67,3 @@ def evaluate_node(node: FormulaNode, values: dict[str, float | int | None]) -> f
     else:
         raise ValueError(f"unknown formula operator {op!r}")
     return out if math.isfinite(out) else None
-
-
-def node_inputs(node: FormulaNode) -> list[str]:
-    """The KPIs a tree reads, in order of first appearance."""
-    out: dict[str, None] = {}
-
-    def walk(n: FormulaNode) -> None:
-        if n.op in ("kpi", "offset"):
-            out.setdefault(n.name, None)
-        for child in n.children:
-            walk(child)
-
-    walk(node)
-    return list(out)
-
-
-def has_offsets(node: FormulaNode) -> bool:
-    return node.op == "offset" or any(has_offsets(c) for c in node.children)

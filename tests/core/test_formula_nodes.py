@@ -15,7 +15,8 @@ import sys
 import pytest
 
 from kpiengine.loader import load_project
-from kpiengine.spec.formula import evaluate, formula_programs, parse_formula, to_node
+from kpiengine.run.assemble import formula_programs
+from kpiengine.spec.formula import evaluate, parse_formula, to_node
 from kpiengine.spec.formulanode import evaluate_node
 
 NAMES = ["a", "b", "c"]
